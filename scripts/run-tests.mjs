@@ -1,0 +1,32 @@
+// Run the compiled tests with node's test runner. `--stress` runs the stress and fault suite
+// (test/stress/) instead of the regular tests. Files are found here because Node 20's --test takes
+// no glob patterns.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const stress = process.argv.includes('--stress');
+const root = path.resolve('dist/test');
+
+function collect(dir) {
+  const out = [];
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) {
+      if (entry.name === 'fixtures' || entry.name === 'helpers') continue;
+      if (!stress && entry.name === 'stress') continue;
+      out.push(...collect(full));
+    } else if (entry.name.endsWith('.test.js')) {
+      out.push(full);
+    }
+  }
+  return out;
+}
+
+const files = stress ? collect(path.join(root, 'stress')) : collect(root);
+if (files.length === 0) {
+  console.error('no test files found under dist/test; run the build first');
+  process.exit(1);
+}
+const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...files.sort()], { stdio: 'inherit' });
+process.exit(result.status ?? 1);

@@ -1,0 +1,77 @@
+import { AdiError } from '../../errors.js';
+import { spawnDaemon } from '../../client/spawn.js';
+import { packageVersion } from '../../version.js';
+import { parseCommandArgs, type CliIO, type Command } from '../command.js';
+import { cliClient } from '../daemon-client.js';
+
+const USAGE = `Usage:
+  adi daemon start                      Start the daemon in the background (does nothing if it runs)
+  adi daemon start NAME                 Start the service NAME (from services.toml or a plugin)
+  adi daemon start NAME [options] -- COMMAND [ARGS...]
+                                        Start an ad-hoc service running COMMAND
+
+Options for an ad-hoc service:
+  --env K=V            Set an environment variable (repeatable)
+  --cwd DIR            Working directory
+  --no-restart         Do not restart it when it exits
+  --max-restarts N     Automatic restarts allowed within the restart window (default 5)
+  --stop-timeout SECS  Seconds between SIGTERM and SIGKILL on stop (default 10)
+
+A daemon started from another version of adi is stopped and replaced.`;
+
+export const command: Command = {
+  name: 'daemon start',
+  summary: 'Start the daemon, or a service',
+  usage: USAGE,
+  async run(argv, io) {
+    if (argv.length > 0 && !argv[0]?.startsWith('-')) {
+      const { startService } = await import('./service-start.js');
+      return startService(argv, io);
+    }
+    parseCommandArgs('daemon start', argv, {}, false);
+    return startDaemon(io);
+  },
+};
+
+async function startDaemon(io: CliIO): Promise<number> {
+  const client = cliClient(io);
+  const ours = packageVersion();
+  try {
+    const pong = await client.ping();
+    if (pong.version === ours) {
+      io.stdout.write(`adi daemon is already running (pid ${pong.pid})\n`);
+      return 0;
+    }
+    io.stdout.write(`Replacing the running daemon ${pong.version} (pid ${pong.pid}) with ${ours}...\n`);
+    await client.shutdown(true);
+    client.close();
+    await waitForExit(pong.pid, 120_000);
+  } catch (err) {
+    if (!(err instanceof AdiError) || err.code !== 'DAEMON_NOT_RUNNING') throw err;
+  }
+  const spawned = spawnDaemon(client.paths, io.env);
+  const pong = await client.waitUntilRunning(10_000, spawned.exited);
+  client.close();
+  io.stdout.write(
+    pong.pid === spawned.pid ? `adi daemon started (pid ${pong.pid})\n` : `adi daemon is already running (pid ${pong.pid})\n`,
+  );
+  return 0;
+}
+
+/** Wait until a process is gone, bounded. */
+export async function waitForExit(pid: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let delay = 5;
+  for (;;) {
+    try {
+      process.kill(pid, 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') return;
+    }
+    if (Date.now() > deadline) {
+      throw new AdiError('TIMEOUT', `The daemon (pid ${pid}) did not exit within ${Math.round(timeoutMs / 1000)} s; its services may be slow to stop.`);
+    }
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 100);
+  }
+}

@@ -1,0 +1,66 @@
+// `adi daemon start NAME [options] [-- COMMAND ARGS...]`: start a known service, or an ad-hoc one.
+
+import { AdiError } from '../../errors.js';
+import { checkName } from '../../paths.js';
+import type { ServiceConfig } from '../../protocol/types.js';
+import { parseCommandArgs, type CliIO } from '../command.js';
+import { connectedClient } from '../daemon-client.js';
+
+function positiveNumber(flag: string, value: string, integer: boolean): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n))) {
+    throw new AdiError('BAD_ARGUMENT', `${flag} takes a ${integer ? 'whole ' : ''}number of 0 or more, got '${value}'.`);
+  }
+  return n;
+}
+
+export async function startService(argv: string[], io: CliIO): Promise<number> {
+  const split = argv.indexOf('--');
+  const before = split >= 0 ? argv.slice(0, split) : argv;
+  const commandLine = split >= 0 ? argv.slice(split + 1) : [];
+  const { values, positionals } = parseCommandArgs('daemon start', before, {
+    env: { type: 'string', multiple: true },
+    cwd: { type: 'string' },
+    'no-restart': { type: 'boolean' },
+    'max-restarts': { type: 'string' },
+    'stop-timeout': { type: 'string' },
+  });
+  if (positionals.length !== 1) {
+    throw new AdiError('BAD_ARGUMENT', `Expected one service name before '--', got ${positionals.length}. See 'adi daemon start --help'.`);
+  }
+  const name = checkName('service', positionals[0]);
+  const hasOptions = values.env !== undefined || values.cwd !== undefined || values['no-restart'] !== undefined ||
+    values['max-restarts'] !== undefined || values['stop-timeout'] !== undefined;
+  let config: ServiceConfig | null = null;
+  if (split >= 0) {
+    const [command, ...args] = commandLine;
+    if (command === undefined || command === '') {
+      throw new AdiError('BAD_ARGUMENT', `Nothing after '--': give the command to run, e.g. 'adi daemon start ${name} -- /bin/sleep 1000'.`);
+    }
+    config = { command, args };
+    if (values.env) {
+      const env: Record<string, string> = {};
+      for (const pair of values.env) {
+        const eq = pair.indexOf('=');
+        if (eq <= 0) throw new AdiError('BAD_ARGUMENT', `--env takes KEY=VALUE, got '${pair}'.`);
+        env[pair.slice(0, eq)] = pair.slice(eq + 1);
+      }
+      config.env = env;
+    }
+    if (values.cwd !== undefined) config.working_dir = values.cwd;
+    if (values['no-restart']) config.restart_on_failure = false;
+    if (values['max-restarts'] !== undefined) config.max_restarts = positiveNumber('--max-restarts', values['max-restarts'], true);
+    if (values['stop-timeout'] !== undefined) config.stop_timeout = positiveNumber('--stop-timeout', values['stop-timeout'], false);
+  } else if (hasOptions) {
+    throw new AdiError('BAD_ARGUMENT', `Options like --env and --cwd describe an ad-hoc service: add '-- COMMAND [ARGS...]'.`);
+  }
+  const client = await connectedClient(io);
+  try {
+    await client.startService(name, config);
+    const info = (await client.listServices()).find((s) => s.name === name);
+    io.stdout.write(`started ${name}${info?.pid != null ? ` (pid ${info.pid})` : ''}\n`);
+    return 0;
+  } finally {
+    client.close();
+  }
+}

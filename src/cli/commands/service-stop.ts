@@ -1,0 +1,20 @@
+// `adi daemon stop NAME [--force]`.
+
+import { AdiError } from '../../errors.js';
+import { checkName } from '../../paths.js';
+import { parseCommandArgs, type CliIO } from '../command.js';
+import { connectedClient } from '../daemon-client.js';
+
+export async function stopService(argv: string[], io: CliIO): Promise<number> {
+  const { values, positionals } = parseCommandArgs('daemon stop', argv, { force: { type: 'boolean' } });
+  if (positionals.length !== 1) throw new AdiError('BAD_ARGUMENT', `Expected one service name, got ${positionals.length}. See 'adi daemon stop --help'.`);
+  const name = checkName('service', positionals[0]);
+  const client = await connectedClient(io);
+  try {
+    await client.stopService(name, values.force === true);
+    io.stdout.write(`stopped ${name}\n`);
+    return 0;
+  } finally {
+    client.close();
+  }
+}

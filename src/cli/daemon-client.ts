@@ -1,0 +1,21 @@
+// How CLI commands reach the daemon: a DaemonClient from the CLI's environment; for commands that need
+// the daemon, start it when it is not running (the seed's "auto-start daemon when needed") and say in
+// one line, once, when it is of another version.
+
+import { DaemonClient } from '../client/client.js';
+import { packageVersion } from '../version.js';
+import type { CliIO } from './command.js';
+
+export function cliClient(io: CliIO): DaemonClient {
+  return new DaemonClient({ env: io.env, clientName: `adi-cli/${packageVersion()}` });
+}
+
+export async function connectedClient(io: CliIO): Promise<DaemonClient> {
+  const client = cliClient(io);
+  const pong = await client.ensureRunning();
+  const ours = packageVersion();
+  if (pong.version !== ours) {
+    io.stderr.write(`adi: the running daemon is version ${pong.version}, this adi is ${ours}; 'adi daemon start' replaces it.\n`);
+  }
+  return client;
+}

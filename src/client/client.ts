@@ -1,0 +1,260 @@
+// DaemonClient: the API plugins and the CLI use to talk to the daemon (the seed's "Daemon Client").
+// One persistent, multiplexed connection, opened on first use and reopened after the daemon restarts;
+// every call has a timeout; failures are AdiError with a stable code.
+
+import fs from 'node:fs';
+import { AdiError } from '../errors.js';
+import { resolvePaths, type Paths } from '../paths.js';
+import type { CommandResult, Pong, Request, Response, ServiceConfig, ServiceInfo } from '../protocol/types.js';
+import { packageVersion } from '../version.js';
+import { ClientConnection, remoteError } from './connection.js';
+import { spawnDaemon } from './spawn.js';
+
+export interface DaemonClientOptions {
+  /** Environment the paths are resolved from (ADI_DAEMON_SOCKET, XDG_DATA_HOME, ...); default process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** Per-call timeout in ms (default 10 s). */
+  timeoutMs?: number;
+  /** Connect timeout in ms (default 2 s). */
+  connectTimeoutMs?: number;
+  /** Identity token; default $ADI_DAEMON_TOKEN, else the admin token file when readable. */
+  token?: string | null;
+  /** Shown in the daemon's log. */
+  clientName?: string;
+}
+
+export interface LogOptions {
+  /** How many past lines (default 100). */
+  lines?: number;
+}
+
+export type PongInfo = Omit<Pong, 'type'>;
+
+export class DaemonClient {
+  readonly paths: Paths;
+  private readonly env: NodeJS.ProcessEnv;
+  private readonly timeoutMs: number;
+  private readonly connectTimeoutMs: number;
+  private readonly explicitToken: string | null | undefined;
+  private readonly clientName: string;
+  private connection: Promise<ClientConnection> | null = null;
+
+  constructor(options: DaemonClientOptions = {}) {
+    this.env = options.env ?? process.env;
+    this.paths = resolvePaths({ env: this.env });
+    this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? 2_000;
+    this.explicitToken = options.token;
+    this.clientName = options.clientName ?? `adi-daemon-client/${packageVersion()}`;
+  }
+
+  /** The daemon's version from the handshake, once connected. */
+  async daemonVersion(): Promise<string> {
+    return (await this.connect()).welcome?.version ?? 'unknown';
+  }
+
+  /** Whether a daemon answers a ping (not merely whether a socket file exists). */
+  async isRunning(): Promise<boolean> {
+    try {
+      await this.ping();
+      return true;
+    } catch (err) {
+      if (err instanceof AdiError && (err.code === 'DAEMON_NOT_RUNNING' || err.code === 'CONNECTION_CLOSED')) return false;
+      throw err;
+    }
+  }
+
+  /** Start the daemon in the background if none answers, and wait (bounded) until it does. */
+  async ensureRunning(options: { timeoutMs?: number } = {}): Promise<PongInfo> {
+    try {
+      return await this.ping();
+    } catch (err) {
+      if (!(err instanceof AdiError) || err.code !== 'DAEMON_NOT_RUNNING') throw err;
+    }
+    const spawned = spawnDaemon(this.paths, this.env);
+    return this.waitUntilRunning(options.timeoutMs ?? 10_000, spawned.exited);
+  }
+
+  /** Poll with a short, growing interval until a ping is answered or the deadline passes. */
+  async waitUntilRunning(timeoutMs: number, exited?: Promise<number | null>): Promise<PongInfo> {
+    const deadline = Date.now() + timeoutMs;
+    let exitCode: number | null | undefined;
+    void exited?.then((code) => (exitCode = code));
+    let delay = 5;
+    for (;;) {
+      try {
+        return await this.ping();
+      } catch (err) {
+        if (!(err instanceof AdiError) || (err.code !== 'DAEMON_NOT_RUNNING' && err.code !== 'CONNECTION_CLOSED')) throw err;
+      }
+      if (Date.now() >= deadline) {
+        const how = exitCode !== undefined ? ` (the daemon process exited with code ${exitCode})` : '';
+        throw new AdiError('DAEMON_START_FAILED', `The daemon did not answer within ${timeoutMs} ms${how}. See its log: ${this.paths.logFile}`);
+      }
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 100);
+    }
+  }
+
+  async ping(): Promise<PongInfo> {
+    const { type: _type, ...info } = await this.expect({ type: 'Ping' }, 'Pong');
+    return info;
+  }
+
+  async shutdown(graceful = true): Promise<void> {
+    await this.expect({ type: 'Shutdown', graceful }, 'Ok');
+  }
+
+  async startService(name: string, config?: ServiceConfig | null): Promise<void> {
+    await this.expect({ type: 'StartService', name, config: config ?? null }, 'Ok');
+  }
+
+  async stopService(name: string, force = false): Promise<void> {
+    await this.expect({ type: 'StopService', name, force }, 'Ok');
+  }
+
+  async restartService(name: string): Promise<void> {
+    await this.expect({ type: 'RestartService', name }, 'Ok');
+  }
+
+  async listServices(): Promise<ServiceInfo[]> {
+    return (await this.expect({ type: 'ListServices' }, 'Services')).list;
+  }
+
+  /** Re-read the services file. */
+  async reload(): Promise<void> {
+    await this.expect({ type: 'Reload' }, 'Ok');
+  }
+
+  /** The last `lines` lines of a service's log. */
+  async serviceLogs(name: string, options: LogOptions = {}): Promise<string[]> {
+    return (await this.expect({ type: 'ServiceLogs', name, lines: options.lines ?? 100, follow: false }, 'Logs')).lines;
+  }
+
+  /**
+   * The last `lines` lines, then each new line as it is written, until the loop is left (which
+   * cancels the stream) or the daemon ends it.
+   */
+  followServiceLogs(name: string, options: LogOptions = {}): AsyncIterable<string> {
+    return { [Symbol.asyncIterator]: () => this.openFollow(name, options.lines ?? 10) };
+  }
+
+  /** Run a command as the plugin user (or as the daemon's user without separation). */
+  async run(command: string, args: string[] = [], options: { timeoutSecs?: number; maxOutputBytes?: number } = {}): Promise<CommandResult> {
+    return this.expect({ type: 'Run', command, args, timeout_secs: options.timeoutSecs ?? null, max_output_bytes: options.maxOutputBytes ?? null }, 'CommandResult');
+  }
+
+  /** Run an approved command as root through ADI_ROOT_USER's sudo. A refusal throws SUDO_DENIED. */
+  async sudoRun(command: string, args: string[], reason: string, options: { timeoutSecs?: number; maxOutputBytes?: number } = {}): Promise<CommandResult> {
+    const response = await this.request({
+      type: 'SudoRun', command, args, reason, timeout_secs: options.timeoutSecs ?? null, max_output_bytes: options.maxOutputBytes ?? null,
+    });
+    if (response.type === 'SudoDenied') throw new AdiError('SUDO_DENIED', response.reason);
+    return this.check(response, 'CommandResult');
+  }
+
+  /** Close the connection; pending calls fail with CONNECTION_CLOSED. The client may be used again. */
+  close(): void {
+    const current = this.connection;
+    this.connection = null;
+    current?.then((c) => c.close(), () => undefined);
+  }
+
+  /** Send any request and return its final response (Error responses reject). */
+  async request(request: Request): Promise<Response> {
+    const conn = await this.connect();
+    return conn.call(request, this.timeoutMs);
+  }
+
+  private async expect<T extends Response['type']>(request: Request, type: T): Promise<Extract<Response, { type: T }>> {
+    return this.check(await this.request(request), type);
+  }
+
+  private check<T extends Response['type']>(response: Response, type: T): Extract<Response, { type: T }> {
+    if (response.type !== type) throw new AdiError('BAD_FRAME', `Expected ${type} from the daemon, got ${response.type}.`);
+    return response as Extract<Response, { type: T }>;
+  }
+
+  private token(): string | null {
+    if (this.explicitToken !== undefined) return this.explicitToken;
+    const fromEnv = this.env['ADI_DAEMON_TOKEN'];
+    if (fromEnv) return fromEnv;
+    try {
+      return fs.readFileSync(this.paths.tokenFile, 'utf8').trim();
+    } catch {
+      return null;
+    }
+  }
+
+  private connect(): Promise<ClientConnection> {
+    if (this.connection) return this.connection;
+    const attempt = ClientConnection.open(this.paths.socket, {
+      token: this.token(),
+      client: this.clientName,
+      timeoutMs: this.connectTimeoutMs,
+      onClose: () => {
+        if (this.connection === attempt) this.connection = null;
+      },
+    });
+    this.connection = attempt;
+    attempt.catch(() => {
+      if (this.connection === attempt) this.connection = null;
+    });
+    return attempt;
+  }
+
+  private openFollow(name: string, lines: number): AsyncIterator<string> {
+    const queue: string[] = [];
+    let done = false;
+    let failure: AdiError | null = null;
+    let wake: (() => void) | null = null;
+    let streamId = -1;
+    let conn: ClientConnection | null = null;
+    const notify = (): void => {
+      wake?.();
+      wake = null;
+    };
+    const ready = this.connect().then((c) => {
+      conn = c;
+      streamId = c.stream(
+        { type: 'ServiceLogs', name, lines, follow: true },
+        null,
+        (response) => {
+          if (response.type === 'LogLine') queue.push(response.line);
+          else if (response.type === 'StreamEnd') done = true;
+          else if (response.type === 'Error') failure = remoteError(response);
+          else failure = new AdiError('BAD_FRAME', `Unexpected ${response.type} in a log stream.`);
+          notify();
+          return done || failure !== null;
+        },
+        (err) => {
+          failure = err;
+          notify();
+        },
+      );
+    });
+    const finish = async (): Promise<IteratorResult<string>> => {
+      if (!done && conn && streamId >= 0) {
+        done = true;
+        conn.forget(streamId);
+        // Tell the daemon to stop sending; its Ok is not awaited beyond the usual timeout.
+        await conn.call({ type: 'Cancel', target: streamId }, this.timeoutMs).catch(() => undefined);
+      }
+      done = true;
+      return { done: true, value: undefined };
+    };
+    return {
+      next: async () => {
+        await ready;
+        for (;;) {
+          const line = queue.shift();
+          if (line !== undefined) return { done: false, value: line };
+          if (failure) throw failure;
+          if (done) return { done: true, value: undefined };
+          await new Promise<void>((resolve) => (wake = resolve));
+        }
+      },
+      return: finish,
+    };
+  }
+}

@@ -1,0 +1,316 @@
+// Run and SudoRun (the seed's "Command Execution", issue 4 items 1, 2 and 5): who a command runs as,
+// who may run what as root, and the audit trail of both. Handlers call this; it knows nothing of sockets.
+//
+//   Run      as ADI_USER when separation is active (directly by uid/gid when the daemon is root, else
+//            through `sudo -n -u ADI_USER`), otherwise as the daemon's own user.
+//   SudoRun  only with separation; through `sudo -n -u ADI_ROOT_USER -- sudo -n -- /abs/cmd args...`.
+//            The admin may run anything (root-equivalent after setup anyway); a plugin only what its own
+//            approved patterns allow, argv-wise; anonymous callers nothing.
+
+import os from 'node:os';
+import { AdiError, toAdiError } from '../errors.js';
+import type { Paths } from '../paths.js';
+import type { CommandResult, Run, SudoDenied, SudoRun } from '../protocol/types.js';
+import type { Identity } from '../server/context.js';
+import type { Logger } from '../server/logger.js';
+import type { Audit, AuditResult } from './audit.js';
+import { compilePattern, matchAny, type CompiledPattern } from './patterns.js';
+import {
+  DEFAULT_LOCATIONS, asUserArgv, cleanEnv, lookupUser, separationStatus, sudoRunArgv,
+  type SeparationStatus, type SetupLocations, type UserEntry,
+} from './privilege.js';
+import { resolveCommand, untrustedReason } from './resolve.js';
+import { DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_TIMEOUT_MS, runCommand, type Argv, type RunOptions } from './run.js';
+
+export interface ExecutorLimits {
+  timeoutMs: number;
+  maxOutputBytes: number;
+}
+
+export interface ExecutorOptions {
+  paths: Paths;
+  log: Logger;
+  audit: Audit;
+  /** The daemon's own limits; a request may only lower them. */
+  limits?: Partial<ExecutorLimits>;
+  /** A separation status already known (the daemon's cached one). Checked on the system when absent. */
+  separation?: SeparationStatus;
+  locations?: SetupLocations;
+}
+
+export interface ExecOptions {
+  /** Abort (client cancelled or left): the command's group is killed, the call rejects with CANCELLED. */
+  signal?: AbortSignal;
+}
+
+/** The bound on SudoRun's `reason`, which is shown in the audit log. */
+export const MAX_REASON_LENGTH = 1000;
+
+export const SETUP_COMMAND = 'sudo adi daemon setup';
+
+/** Where commands run: a directory every user can enter (the admin's home may be 0700). */
+const COMMAND_CWD = '/';
+
+interface Plan {
+  argv: Argv;
+  as: string;
+  uid?: number;
+  gid?: number;
+  env: Record<string, string>;
+  groupKiller?: (pgid: number) => Argv | null;
+}
+
+export class Executor {
+  private readonly paths: Paths;
+  private readonly log: Logger;
+  private readonly audit: Audit;
+  private readonly limits: ExecutorLimits;
+  private readonly locations: SetupLocations;
+  private sep: SeparationStatus;
+  /** ADI_USER's passwd entry, looked up once per separation check (Run as root needs its uid/gid). */
+  private adiEntry: UserEntry | null | undefined;
+
+  constructor(opts: ExecutorOptions) {
+    this.paths = opts.paths;
+    this.log = opts.log;
+    this.audit = opts.audit;
+    this.limits = {
+      timeoutMs: opts.limits?.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      maxOutputBytes: opts.limits?.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
+    };
+    this.locations = opts.locations ?? DEFAULT_LOCATIONS;
+    this.sep = opts.separation ?? separationStatus(this.paths, this.locations);
+  }
+
+  /** Whether the adi / adi-root users are set up, as last checked. */
+  get separation(): SeparationStatus {
+    return this.sep;
+  }
+
+  /** Checks the system again (after `adi daemon setup` ran while the daemon was up). */
+  refreshSeparation(): SeparationStatus {
+    this.sep = separationStatus(this.paths, this.locations);
+    this.adiEntry = undefined;
+    return this.sep;
+  }
+
+  /** Run: executes as ADI_USER with separation, else as the daemon's user. Every call is audited. */
+  async run(identity: Identity, req: Run, options: ExecOptions = {}): Promise<CommandResult> {
+    let auditArgv: string[] = [String(req.command), ...(Array.isArray(req.args) ? req.args.map(String) : [])];
+    let as: string | undefined;
+    try {
+      if (identity.kind === 'anonymous') {
+        throw new AdiError('UNAUTHORIZED', 'Run needs an authenticated identity; an anonymous connection may only Ping.');
+      }
+      checkArgv(req.command, req.args);
+      const limits = this.limitsFor(req);
+      const file = resolveCommand(req.command);
+      auditArgv = [file, ...req.args];
+      const plan = this.planRun(file, req.args);
+      as = plan.as;
+      const out = await runCommand(plan.argv, this.runOptions(plan, limits, options));
+      this.audit.record({ identity: identity.label, action: 'run', argv: auditArgv, reason: null, result: { exit_code: out.exit_code, signal: out.signal }, as });
+      return { type: 'CommandResult', exit_code: out.exit_code, stdout: out.stdout, stderr: out.stderr, signal: out.signal };
+    } catch (err) {
+      const e = toAdiError(err);
+      this.audit.record({ identity: identity.label, action: 'run', argv: auditArgv, reason: null, result: errorResult(e), ...(as !== undefined ? { as } : {}) });
+      throw e;
+    }
+  }
+
+  /**
+   * SudoRun: returns SudoDenied (audited as sudo_denied) when a rule refuses; runs the command as root
+   * through ADI_ROOT_USER's sudo otherwise. `approvedPatterns` are the calling plugin's own approved
+   * privileged_commands; 'any' is honoured for the admin only.
+   */
+  async sudoRun(identity: Identity, req: SudoRun, approvedPatterns: readonly string[] | 'any', options: ExecOptions = {}): Promise<CommandResult | SudoDenied> {
+    let auditArgv: string[] = [String(req.command), ...(Array.isArray(req.args) ? req.args.map(String) : [])];
+    const givenReason = typeof req.reason === 'string' ? req.reason : null;
+    const deny = (why: string): SudoDenied => {
+      this.audit.record({ identity: identity.label, action: 'sudo_denied', argv: auditArgv, reason: givenReason, result: { denied: why } });
+      return { type: 'SudoDenied', reason: why };
+    };
+
+    if (identity.kind === 'anonymous') {
+      return deny('SudoRun needs an authenticated identity; an anonymous connection may only Ping.');
+    }
+    if (!this.sep.active) {
+      return deny(`Privilege separation is not set up (${this.sep.reason}), so nothing may run as root. An administrator enables it with \`${SETUP_COMMAND}\`.`);
+    }
+    if (givenReason === null || givenReason.trim() === '') {
+      return deny('SudoRun needs a reason: a non-empty sentence saying why root is needed (it goes to the audit log).');
+    }
+    if (givenReason.length > MAX_REASON_LENGTH) {
+      return deny(`The reason is ${givenReason.length} characters long; at most ${MAX_REASON_LENGTH} are accepted.`);
+    }
+    let file: string;
+    let limits: ExecutorLimits;
+    try {
+      checkArgv(req.command, req.args);
+      limits = this.limitsFor(req);
+      file = resolveCommand(req.command);
+    } catch (err) {
+      return deny(toAdiError(err).message);
+    }
+    auditArgv = [file, ...req.args];
+
+    let pattern: string | undefined;
+    if (identity.kind === 'plugin') {
+      if (approvedPatterns === 'any') {
+        // Defence in depth: only the admin is root-equivalent; a plugin is always held to its patterns.
+        return deny(`Plugin ${identity.plugin ?? '?'} has no blanket root access; only its approved privileged_commands may run.`);
+      }
+      const compiled: CompiledPattern[] = [];
+      const unusable: string[] = [];
+      for (const text of approvedPatterns) {
+        try {
+          compiled.push(compilePattern(text));
+        } catch (err) {
+          unusable.push(`${JSON.stringify(text)}: ${toAdiError(err).message}`);
+        }
+      }
+      const m = matchAny(compiled, file, req.args);
+      if (!m.allowed) {
+        const extra = unusable.length > 0 ? ` (${unusable.length} approved pattern(s) could not be used here: ${unusable.join('; ')})` : '';
+        return deny(`Plugin ${identity.plugin ?? '?'} may not run this as root: ${m.reason}.${extra}`);
+      }
+      pattern = m.pattern;
+      // A binary the plugin user could replace would turn any pattern into full root.
+      const untrusted = untrustedReason(file);
+      if (untrusted !== null) {
+        return deny(`${file} is not safe to run as root for a plugin: ${untrusted}.`);
+      }
+    }
+
+    let sudo: string;
+    try {
+      sudo = resolveCommand('sudo');
+    } catch {
+      return deny('sudo is not installed, so nothing can run as root; install it and run `' + SETUP_COMMAND + '`.');
+    }
+    const rootUser = this.paths.adiRootUser;
+    const plan: Plan = {
+      argv: argvOf(sudoRunArgv(rootUser, file, req.args, sudo)),
+      as: 'root',
+      env: cleanEnv(),
+      groupKiller: isRoot() ? undefined : this.killerThrough((f, a) => sudoRunArgv(rootUser, f, a, sudo)),
+    };
+    const base = { identity: identity.label, action: 'sudo_run' as const, argv: auditArgv, reason: givenReason, as: 'root', ...(pattern !== undefined ? { pattern } : {}) };
+    try {
+      const out = await runCommand(plan.argv, this.runOptions(plan, limits, options));
+      this.audit.record({ ...base, result: { exit_code: out.exit_code, signal: out.signal } });
+      return { type: 'CommandResult', exit_code: out.exit_code, stdout: out.stdout, stderr: out.stderr, signal: out.signal };
+    } catch (err) {
+      const e = toAdiError(err);
+      this.audit.record({ ...base, result: errorResult(e) });
+      throw e;
+    }
+  }
+
+  /** The daemon's limits, lowered by the request's own (a request can never raise them). */
+  private limitsFor(req: Run | SudoRun): ExecutorLimits {
+    let { timeoutMs, maxOutputBytes } = this.limits;
+    if (req.timeout_secs !== undefined && req.timeout_secs !== null) {
+      if (typeof req.timeout_secs !== 'number' || !Number.isFinite(req.timeout_secs) || req.timeout_secs <= 0) {
+        throw new AdiError('BAD_ARGUMENT', `timeout_secs must be a positive number, not ${String(req.timeout_secs)}.`);
+      }
+      timeoutMs = Math.min(timeoutMs, req.timeout_secs * 1000);
+    }
+    if (req.max_output_bytes !== undefined && req.max_output_bytes !== null) {
+      if (typeof req.max_output_bytes !== 'number' || !Number.isSafeInteger(req.max_output_bytes) || req.max_output_bytes < 0) {
+        throw new AdiError('BAD_ARGUMENT', `max_output_bytes must be a whole number of bytes, not ${String(req.max_output_bytes)}.`);
+      }
+      maxOutputBytes = Math.min(maxOutputBytes, req.max_output_bytes);
+    }
+    return { timeoutMs, maxOutputBytes };
+  }
+
+  private planRun(file: string, args: string[]): Plan {
+    if (!this.sep.active) {
+      return { argv: { file, args }, as: currentUserName(), env: cleanEnv() };
+    }
+    const user = this.paths.adiUser;
+    if (isRoot()) {
+      // Root needs no sudo to become the plugin user: set uid/gid directly (libuv drops supplementary
+      // groups), which also keeps the group killable by this process.
+      if (this.adiEntry === undefined) this.adiEntry = lookupUser(user);
+      const entry = this.adiEntry;
+      if (entry === null) {
+        throw new AdiError('BAD_CONFIG', `The plugin user ${user} no longer exists; run \`${SETUP_COMMAND}\` again.`);
+      }
+      return { argv: { file, args }, as: user, uid: entry.uid, gid: entry.gid, env: cleanEnv({ USER: user, LOGNAME: user }) };
+    }
+    let sudo: string;
+    try {
+      sudo = resolveCommand('sudo');
+    } catch {
+      throw new AdiError('BAD_CONFIG', `sudo is not installed, so commands cannot run as ${user}; install it.`);
+    }
+    return {
+      argv: argvOf(asUserArgv(user, file, args, sudo)),
+      as: user,
+      env: cleanEnv(),
+      groupKiller: this.killerThrough((f, a) => asUserArgv(user, f, a, sudo)),
+    };
+  }
+
+  /** A group killer that runs `kill -KILL -- -<pgid>` with the same rights as the command. */
+  private killerThrough(wrap: (file: string, args: string[]) => string[]): ((pgid: number) => Argv | null) | undefined {
+    let kill: string;
+    try {
+      kill = resolveCommand('kill');
+    } catch {
+      this.log.warn('executor: no kill program in the secure PATH; a timed-out command run through sudo may outlive its limit');
+      return undefined;
+    }
+    return (pgid) => argvOf(wrap(kill, ['-KILL', '--', `-${pgid}`]));
+  }
+
+  private runOptions(plan: Plan, limits: ExecutorLimits, options: ExecOptions): RunOptions {
+    return {
+      timeoutMs: limits.timeoutMs,
+      maxOutputBytes: limits.maxOutputBytes,
+      env: plan.env,
+      cwd: COMMAND_CWD,
+      ...(plan.uid !== undefined ? { uid: plan.uid } : {}),
+      ...(plan.gid !== undefined ? { gid: plan.gid } : {}),
+      ...(plan.groupKiller !== undefined ? { groupKiller: plan.groupKiller } : {}),
+      ...(options.signal !== undefined ? { signal: options.signal } : {}),
+    };
+  }
+}
+
+function argvOf(list: string[]): Argv {
+  const [file, ...args] = list as [string, ...string[]];
+  return { file, args };
+}
+
+function isRoot(): boolean {
+  return process.getuid?.() === 0;
+}
+
+/** The daemon's own user name, for the audit log's `as`. */
+function currentUserName(): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return `uid ${process.getuid?.() ?? '?'}`;
+  }
+}
+
+/** The request's argv must be strings without NUL bytes (execve could not pass them anyway). */
+function checkArgv(command: unknown, args: unknown): asserts args is string[] {
+  if (typeof command !== 'string' || command === '') {
+    throw new AdiError('BAD_ARGUMENT', 'The command must be a non-empty string.');
+  }
+  if (!Array.isArray(args) || !args.every((a) => typeof a === 'string')) {
+    throw new AdiError('BAD_ARGUMENT', 'args must be a list of strings.');
+  }
+  if (command.includes('\0') || args.some((a: string) => a.includes('\0'))) {
+    throw new AdiError('BAD_ARGUMENT', 'The command and its arguments may not contain NUL bytes.');
+  }
+}
+
+function errorResult(e: AdiError): AuditResult {
+  return { error: e.code, message: e.message };
+}

@@ -1,0 +1,198 @@
+// The wire protocol's types. They are the wire: field names are the seed's (snake_case), a frame's
+// MessagePack map has exactly these keys, and nothing is renamed between the socket and the code.
+// docs/protocol.md is the normative description; keep the two in step.
+
+/** Bumped on any incompatible change to frames, envelopes or variants. */
+export const PROTOCOL_VERSION = 1;
+
+/** Largest frame body the daemon accepts or sends, in bytes (a u32 length prefix precedes it). */
+export const DEFAULT_MAX_FRAME = 16 * 1024 * 1024;
+
+export type ServiceState = 'starting' | 'running' | 'backoff' | 'stopping' | 'stopped' | 'failed';
+
+export const SERVICE_STATES: readonly ServiceState[] = ['starting', 'running', 'backoff', 'stopping', 'stopped', 'failed'];
+
+/** A health probe: exactly one of `command`, `tcp`, `http`. */
+export interface HealthCheck {
+  /** argv run without a shell; exit status 0 means healthy. */
+  command?: string[];
+  /** A TCP port on 127.0.0.1 (or "host:port") that must accept a connection. */
+  tcp?: number | string;
+  /** An http:// URL that must answer with a status below 400. */
+  http?: string;
+  /** Seconds between probes (default 10). */
+  interval_secs?: number;
+  /** Seconds one probe may take (default 5). */
+  timeout_secs?: number;
+  /** Consecutive failures that count as unhealthy (default 3). */
+  failure_threshold?: number;
+}
+
+/**
+ * How to run a service: the seed's ServiceConfig. Only `command` is required on the wire; the other
+ * fields have the defaults documented in docs/protocol.md.
+ */
+export interface ServiceConfig {
+  command: string;
+  args?: string[];
+  env?: Record<string, string>;
+  working_dir?: string | null;
+  /** Restart when the process exits on its own (default true). */
+  restart_on_failure?: boolean;
+  /** Automatic restarts allowed within the restart window (default 5). */
+  max_restarts?: number;
+  /** Run through ADI_ROOT_USER's sudo instead of as ADI_USER (default false; admin only). */
+  privileged?: boolean;
+  /** Seconds between SIGTERM and SIGKILL when stopping (default 10). */
+  stop_timeout?: number;
+  /** The service says it is ready by writing a line to the fd named in $ADI_READY_FD (default false). */
+  ready_notify?: boolean;
+  /** A probe that must pass before the service counts as running. */
+  readiness?: HealthCheck | null;
+  /** A probe that, failing, restarts the service under its restart policy. */
+  liveness?: HealthCheck | null;
+  /** Rotate the service's log past this many bytes (default 10 MiB). */
+  log_max_bytes?: number;
+  /** Rotated log files kept besides the live one (default 4, so 5 files in all). */
+  log_max_files?: number;
+}
+
+export interface ServiceInfo {
+  name: string;
+  state: ServiceState;
+  pid: number | null;
+  uptime_secs: number | null;
+  /** Automatic restarts since a user last started the service. */
+  restarts: number;
+  last_error: string | null;
+  /** How the last run ended: its exit code, or the signal that killed it. */
+  exit_code: number | null;
+  exit_signal: string | null;
+  /** Where the definition came from. */
+  source: 'file' | 'plugin' | 'adhoc';
+  /** CPU use of the whole process group over the last sample, percent of one core; null when unknown. */
+  cpu_percent: number | null;
+  /** Resident memory of the whole process group in bytes; null when unknown. */
+  memory_bytes: number | null;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Requests. On the wire each is a map { id, type, ...fields }.
+
+export interface Hello {
+  type: 'Hello';
+  /** The PROTOCOL_VERSION the client speaks. */
+  protocol: number;
+  /** Free text naming the client, for the daemon's log ("adi-cli/0.1.0"). */
+  client: string;
+  /** Identity token: the admin token file's contents, or a plugin service's $ADI_DAEMON_TOKEN. */
+  token?: string | null;
+}
+
+export interface Ping { type: 'Ping' }
+export interface Shutdown { type: 'Shutdown'; graceful: boolean }
+export interface StartService { type: 'StartService'; name: string; config?: ServiceConfig | null }
+export interface StopService { type: 'StopService'; name: string; force: boolean }
+export interface RestartService { type: 'RestartService'; name: string }
+export interface ListServices { type: 'ListServices' }
+export interface ServiceLogs { type: 'ServiceLogs'; name: string; lines: number; follow: boolean }
+export interface Run {
+  type: 'Run';
+  command: string;
+  args: string[];
+  /** Optional lower bounds than the daemon's own limits. */
+  timeout_secs?: number | null;
+  max_output_bytes?: number | null;
+}
+export interface SudoRun {
+  type: 'SudoRun';
+  command: string;
+  args: string[];
+  reason: string;
+  timeout_secs?: number | null;
+  max_output_bytes?: number | null;
+}
+/** Ends the stream started by request `target` on this connection (answered by Ok). */
+export interface Cancel { type: 'Cancel'; target: number }
+/** Re-read the services file. */
+export interface Reload { type: 'Reload' }
+
+export type Request =
+  | Hello
+  | Ping
+  | Shutdown
+  | StartService
+  | StopService
+  | RestartService
+  | ListServices
+  | ServiceLogs
+  | Run
+  | SudoRun
+  | Cancel
+  | Reload;
+
+export type RequestType = Request['type'];
+export type RequestOf<T extends RequestType> = Extract<Request, { type: T }>;
+
+export const REQUEST_TYPES: readonly RequestType[] = [
+  'Hello', 'Ping', 'Shutdown', 'StartService', 'StopService', 'RestartService', 'ListServices',
+  'ServiceLogs', 'Run', 'SudoRun', 'Cancel', 'Reload',
+];
+
+// ---------------------------------------------------------------------------------------------------
+// Responses. On the wire each is a map { id, type, ...fields }; `id` is the request's.
+
+export interface Welcome {
+  type: 'Welcome';
+  protocol: number;
+  /** The daemon's package version. */
+  version: string;
+  /** Who the daemon takes this connection for: "admin", "plugin:<name>" or "anonymous". */
+  identity: string;
+}
+export interface Pong {
+  type: 'Pong';
+  uptime_secs: number;
+  version: string;
+  pid: number;
+  protocol: number;
+  /** Whether privilege separation (adi / adi-root users) is active. */
+  separation: boolean;
+}
+export interface Ok { type: 'Ok' }
+export interface ErrorResponse { type: 'Error'; code: string; message: string }
+export interface Services { type: 'Services'; list: ServiceInfo[] }
+export interface Logs { type: 'Logs'; lines: string[] }
+export interface LogLine { type: 'LogLine'; line: string }
+export interface StreamEnd { type: 'StreamEnd' }
+export interface CommandResult {
+  type: 'CommandResult';
+  exit_code: number;
+  stdout: Uint8Array;
+  stderr: Uint8Array;
+  /** The signal that ended the command, if one did (exit_code is then 128 + its number). */
+  signal?: string | null;
+}
+export interface SudoDenied { type: 'SudoDenied'; reason: string }
+
+export type Response =
+  | Welcome
+  | Pong
+  | Ok
+  | ErrorResponse
+  | Services
+  | Logs
+  | LogLine
+  | StreamEnd
+  | CommandResult
+  | SudoDenied;
+
+export type ResponseType = Response['type'];
+export type ResponseOf<T extends ResponseType> = Extract<Response, { type: T }>;
+
+export const RESPONSE_TYPES: readonly ResponseType[] = [
+  'Welcome', 'Pong', 'Ok', 'Error', 'Services', 'Logs', 'LogLine', 'StreamEnd', 'CommandResult', 'SudoDenied',
+];
+
+/** What travels: a request or response with the id that ties them together. */
+export type Envelope<T> = T & { id: number };

@@ -1,0 +1,414 @@
+// Validation of everything decoded off the wire, before any of it is used. A decoded value is `unknown`
+// until it passes here; what passes has exactly the types of protocol/types.ts, with bounded sizes.
+// Unknown keys in an envelope are ignored (room for later optional fields); unknown keys in a
+// ServiceConfig are refused, because a misspelt setting silently ignored is a bug for the user.
+
+import { AdiError } from '../errors.js';
+import { NAME_PATTERN } from '../paths.js';
+import {
+  REQUEST_TYPES,
+  RESPONSE_TYPES,
+  SERVICE_STATES,
+  type HealthCheck,
+  type Request,
+  type RequestType,
+  type Response,
+  type ResponseType,
+  type ServiceConfig,
+  type ServiceInfo,
+} from './types.js';
+
+/** Bounds on what one request may carry. Generous for real use, small enough to be harmless. */
+export const LIMITS = {
+  string: 64 * 1024,
+  arg: 128 * 1024,
+  args: 4096,
+  envEntries: 1024,
+  logLines: 1_000_000,
+  reason: 1000,
+  clientName: 200,
+  token: 512,
+} as const;
+
+type Obj = Record<string, unknown>;
+
+function fail(message: string): never {
+  throw new AdiError('BAD_REQUEST', message);
+}
+
+function isPlainObject(value: unknown): value is Obj {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'nil';
+  if (Array.isArray(value)) return 'an array';
+  if (value instanceof Uint8Array) return 'binary';
+  return typeof value === 'object' ? 'a map' : `a ${typeof value}`;
+}
+
+class Fields {
+  constructor(private readonly obj: Obj, private readonly where: string) {}
+
+  private has(key: string): boolean {
+    return Object.prototype.hasOwnProperty.call(this.obj, key);
+  }
+
+  private value(key: string): unknown {
+    return this.has(key) ? this.obj[key] : undefined;
+  }
+
+  string(key: string, max: number = LIMITS.string, { nonEmpty = false } = {}): string {
+    const v = this.value(key);
+    if (typeof v !== 'string') fail(`${this.where}.${key} must be a string, got ${v === undefined ? 'nothing' : describe(v)}.`);
+    if (v.length > max) fail(`${this.where}.${key} is longer than ${max} characters.`);
+    if (nonEmpty && v.length === 0) fail(`${this.where}.${key} must not be empty.`);
+    if (v.includes('\0')) fail(`${this.where}.${key} must not contain a NUL character.`);
+    return v;
+  }
+
+  optString(key: string, max: number = LIMITS.string): string | null | undefined {
+    const v = this.value(key);
+    if (v === undefined || v === null) return v as null | undefined;
+    return this.string(key, max);
+  }
+
+  bool(key: string): boolean {
+    const v = this.value(key);
+    if (typeof v !== 'boolean') fail(`${this.where}.${key} must be a boolean, got ${v === undefined ? 'nothing' : describe(v)}.`);
+    return v;
+  }
+
+  optBool(key: string): boolean | undefined {
+    return this.value(key) === undefined ? undefined : this.bool(key);
+  }
+
+  int(key: string, min: number, max: number): number {
+    const v = this.value(key);
+    if (typeof v !== 'number' || !Number.isInteger(v)) fail(`${this.where}.${key} must be an integer, got ${v === undefined ? 'nothing' : describe(v)}.`);
+    if (v < min || v > max) fail(`${this.where}.${key} must be between ${min} and ${max}, got ${v}.`);
+    return v;
+  }
+
+  optInt(key: string, min: number, max: number): number | null | undefined {
+    const v = this.value(key);
+    if (v === undefined || v === null) return v as null | undefined;
+    return this.int(key, min, max);
+  }
+
+  number(key: string, min: number, max: number): number {
+    const v = this.value(key);
+    if (typeof v !== 'number' || !Number.isFinite(v)) fail(`${this.where}.${key} must be a number, got ${v === undefined ? 'nothing' : describe(v)}.`);
+    if (v < min || v > max) fail(`${this.where}.${key} must be between ${min} and ${max}, got ${v}.`);
+    return v;
+  }
+
+  optNumber(key: string, min: number, max: number): number | null | undefined {
+    const v = this.value(key);
+    if (v === undefined || v === null) return v as null | undefined;
+    return this.number(key, min, max);
+  }
+
+  stringArray(key: string, maxItems: number, maxEach: number): string[] {
+    const v = this.value(key);
+    if (!Array.isArray(v)) fail(`${this.where}.${key} must be an array of strings, got ${v === undefined ? 'nothing' : describe(v)}.`);
+    if (v.length > maxItems) fail(`${this.where}.${key} has more than ${maxItems} items.`);
+    v.forEach((item, i) => {
+      if (typeof item !== 'string') fail(`${this.where}.${key}[${i}] must be a string, got ${describe(item)}.`);
+      if (item.length > maxEach) fail(`${this.where}.${key}[${i}] is longer than ${maxEach} characters.`);
+      if (item.includes('\0')) fail(`${this.where}.${key}[${i}] must not contain a NUL character.`);
+    });
+    return v as string[];
+  }
+
+  optStringArray(key: string, maxItems: number, maxEach: number): string[] | undefined {
+    return this.value(key) === undefined ? undefined : this.stringArray(key, maxItems, maxEach);
+  }
+
+  bytes(key: string): Uint8Array {
+    const v = this.value(key);
+    if (!(v instanceof Uint8Array)) fail(`${this.where}.${key} must be binary (bin), got ${v === undefined ? 'nothing' : describe(v)}.`);
+    return v;
+  }
+
+  map(key: string): Obj {
+    const v = this.value(key);
+    if (!isPlainObject(v)) fail(`${this.where}.${key} must be a map, got ${v === undefined ? 'nothing' : describe(v)}.`);
+    return v;
+  }
+
+  raw(key: string): unknown {
+    return this.value(key);
+  }
+
+  name(key: string): string {
+    const v = this.string(key, 64);
+    if (!NAME_PATTERN.test(v) || v.includes('..')) {
+      throw new AdiError(
+        'BAD_SERVICE_NAME',
+        `${this.where}.${key} ${JSON.stringify(v)} is not a valid name: use 1-64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit, with no '..'.`,
+      );
+    }
+    return v;
+  }
+}
+
+const SERVICE_CONFIG_KEYS = new Set([
+  'command', 'args', 'env', 'working_dir', 'restart_on_failure', 'max_restarts', 'privileged', 'stop_timeout',
+  'ready_notify', 'readiness', 'liveness', 'log_max_bytes', 'log_max_files',
+]);
+const HEALTH_KEYS = new Set(['command', 'tcp', 'http', 'interval_secs', 'timeout_secs', 'failure_threshold']);
+
+function noUnknownKeys(obj: Obj, allowed: Set<string>, where: string): void {
+  for (const key of Object.keys(obj)) {
+    if (!allowed.has(key)) fail(`${where} has an unknown field ${JSON.stringify(key)}; known fields: ${[...allowed].join(', ')}.`);
+  }
+}
+
+export function validateHealthCheck(value: unknown, where: string): HealthCheck {
+  if (!isPlainObject(value)) fail(`${where} must be a map, got ${describe(value)}.`);
+  noUnknownKeys(value, HEALTH_KEYS, where);
+  const f = new Fields(value, where);
+  const out: HealthCheck = {};
+  const command = f.optStringArray('command', 256, LIMITS.arg);
+  const tcpRaw = f.raw('tcp');
+  const http = f.optString('http', 2048);
+  let probes = 0;
+  if (command !== undefined) {
+    if (command.length === 0) fail(`${where}.command must name a program: an array like ["curl", "-f", "http://..."].`);
+    out.command = command;
+    probes++;
+  }
+  if (tcpRaw !== undefined && tcpRaw !== null) {
+    out.tcp = typeof tcpRaw === 'string' ? f.string('tcp', 300, { nonEmpty: true }) : f.int('tcp', 1, 65535);
+    probes++;
+  }
+  if (http !== undefined && http !== null) {
+    if (!/^https?:\/\//.test(http)) fail(`${where}.http must be an http:// or https:// URL.`);
+    out.http = http;
+    probes++;
+  }
+  if (probes !== 1) fail(`${where} must have exactly one of command, tcp, http (it has ${probes}).`);
+  const interval = f.optNumber('interval_secs', 0.05, 86_400);
+  const timeout = f.optNumber('timeout_secs', 0.05, 3600);
+  const threshold = f.optInt('failure_threshold', 1, 1000);
+  if (interval != null) out.interval_secs = interval;
+  if (timeout != null) out.timeout_secs = timeout;
+  if (threshold != null) out.failure_threshold = threshold;
+  return out;
+}
+
+export function validateServiceConfig(value: unknown, where = 'config'): ServiceConfig {
+  if (!isPlainObject(value)) fail(`${where} must be a map, got ${describe(value)}.`);
+  noUnknownKeys(value, SERVICE_CONFIG_KEYS, where);
+  const f = new Fields(value, where);
+  const config: ServiceConfig = { command: f.string('command', 4096, { nonEmpty: true }) };
+  const args = f.optStringArray('args', LIMITS.args, LIMITS.arg);
+  if (args !== undefined) config.args = args;
+  const envRaw = f.raw('env');
+  if (envRaw !== undefined && envRaw !== null) {
+    const env = f.map('env');
+    const entries = Object.entries(env);
+    if (entries.length > LIMITS.envEntries) fail(`${where}.env has more than ${LIMITS.envEntries} entries.`);
+    const clean: Record<string, string> = {};
+    for (const [k, v] of entries) {
+      if (k === '' || k.includes('=') || k.includes('\0')) fail(`${where}.env key ${JSON.stringify(k)} is not a valid variable name.`);
+      if (typeof v !== 'string') fail(`${where}.env.${k} must be a string, got ${describe(v)}.`);
+      if (v.includes('\0')) fail(`${where}.env.${k} must not contain a NUL character.`);
+      clean[k] = v;
+    }
+    config.env = clean;
+  }
+  const wd = f.optString('working_dir', 4096);
+  if (wd !== undefined) config.working_dir = wd;
+  const rof = f.optBool('restart_on_failure');
+  if (rof !== undefined) config.restart_on_failure = rof;
+  const maxRestarts = f.optInt('max_restarts', 0, 1_000_000);
+  if (maxRestarts != null) config.max_restarts = maxRestarts;
+  const privileged = f.optBool('privileged');
+  if (privileged !== undefined) config.privileged = privileged;
+  const stopTimeout = f.optNumber('stop_timeout', 0, 3600);
+  if (stopTimeout != null) config.stop_timeout = stopTimeout;
+  const readyNotify = f.optBool('ready_notify');
+  if (readyNotify !== undefined) config.ready_notify = readyNotify;
+  for (const key of ['readiness', 'liveness'] as const) {
+    const v = f.raw(key);
+    if (v === null) config[key] = null;
+    else if (v !== undefined) config[key] = validateHealthCheck(v, `${where}.${key}`);
+  }
+  const maxBytes = f.optInt('log_max_bytes', 4096, 2 ** 40);
+  if (maxBytes != null) config.log_max_bytes = maxBytes;
+  const maxFiles = f.optInt('log_max_files', 0, 100);
+  if (maxFiles != null) config.log_max_files = maxFiles;
+  return config;
+}
+
+const REQUEST_SET: ReadonlySet<string> = new Set(REQUEST_TYPES);
+const RESPONSE_SET: ReadonlySet<string> = new Set(RESPONSE_TYPES);
+
+/** The outcome of checking one decoded request frame: the id is kept even when the rest is bad, so the Error can carry it. */
+export type ParsedRequest =
+  | { ok: true; id: number; request: Request }
+  | { ok: false; id: number | null; error: AdiError };
+
+export const MAX_ID = 0xffffffff;
+
+export function parseRequest(value: unknown): ParsedRequest {
+  if (!isPlainObject(value)) {
+    return { ok: false, id: null, error: new AdiError('BAD_REQUEST', `A request must be a map with "id" and "type", got ${describe(value)}.`) };
+  }
+  const rawId = value['id'];
+  const id = typeof rawId === 'number' && Number.isInteger(rawId) && rawId >= 0 && rawId <= MAX_ID ? rawId : null;
+  if (id === null) {
+    return { ok: false, id: null, error: new AdiError('BAD_REQUEST', `request.id must be an integer from 0 to ${MAX_ID}.`) };
+  }
+  try {
+    return { ok: true, id, request: validateRequestBody(value) };
+  } catch (err) {
+    return { ok: false, id, error: err instanceof AdiError ? err : new AdiError('BAD_REQUEST', String(err)) };
+  }
+}
+
+function validateRequestBody(obj: Obj): Request {
+  const type = obj['type'];
+  if (typeof type !== 'string') fail(`request.type must be a string naming the request, e.g. "Ping".`);
+  if (!REQUEST_SET.has(type)) {
+    throw new AdiError('UNKNOWN_REQUEST', `Unknown request type ${JSON.stringify(type.slice(0, 64))}; known: ${REQUEST_TYPES.join(', ')}.`);
+  }
+  const f = new Fields(obj, type);
+  switch (type as RequestType) {
+    case 'Hello': {
+      const token = f.optString('token', LIMITS.token);
+      return { type: 'Hello', protocol: f.int('protocol', 0, MAX_ID), client: f.string('client', LIMITS.clientName), token: token ?? null };
+    }
+    case 'Ping':
+      return { type: 'Ping' };
+    case 'Shutdown':
+      return { type: 'Shutdown', graceful: f.bool('graceful') };
+    case 'StartService': {
+      const raw = f.raw('config');
+      return {
+        type: 'StartService',
+        name: f.name('name'),
+        config: raw === undefined || raw === null ? null : validateServiceConfig(raw, 'StartService.config'),
+      };
+    }
+    case 'StopService':
+      return { type: 'StopService', name: f.name('name'), force: f.bool('force') };
+    case 'RestartService':
+      return { type: 'RestartService', name: f.name('name') };
+    case 'ListServices':
+      return { type: 'ListServices' };
+    case 'ServiceLogs':
+      return { type: 'ServiceLogs', name: f.name('name'), lines: f.int('lines', 0, LIMITS.logLines), follow: f.bool('follow') };
+    case 'Run':
+      return {
+        type: 'Run',
+        command: f.string('command', 4096, { nonEmpty: true }),
+        args: f.stringArray('args', LIMITS.args, LIMITS.arg),
+        timeout_secs: f.optNumber('timeout_secs', 0.001, 86_400) ?? null,
+        max_output_bytes: f.optInt('max_output_bytes', 0, 2 ** 40) ?? null,
+      };
+    case 'SudoRun':
+      return {
+        type: 'SudoRun',
+        command: f.string('command', 4096, { nonEmpty: true }),
+        args: f.stringArray('args', LIMITS.args, LIMITS.arg),
+        reason: f.string('reason', LIMITS.reason),
+        timeout_secs: f.optNumber('timeout_secs', 0.001, 86_400) ?? null,
+        max_output_bytes: f.optInt('max_output_bytes', 0, 2 ** 40) ?? null,
+      };
+    case 'Cancel':
+      return { type: 'Cancel', target: f.int('target', 0, MAX_ID) };
+    case 'Reload':
+      return { type: 'Reload' };
+  }
+}
+
+function validateServiceInfo(value: unknown, where: string): ServiceInfo {
+  if (!isPlainObject(value)) fail(`${where} must be a map.`);
+  const f = new Fields(value, where);
+  const state = f.string('state', 32);
+  if (!(SERVICE_STATES as readonly string[]).includes(state)) fail(`${where}.state ${JSON.stringify(state)} is not a service state.`);
+  const source = f.string('source', 32);
+  if (source !== 'file' && source !== 'plugin' && source !== 'adhoc') fail(`${where}.source ${JSON.stringify(source)} is unknown.`);
+  return {
+    name: f.string('name', 64),
+    state: state as ServiceInfo['state'],
+    pid: f.optInt('pid', 0, MAX_ID) ?? null,
+    uptime_secs: f.optNumber('uptime_secs', 0, Number.MAX_SAFE_INTEGER) ?? null,
+    restarts: f.int('restarts', 0, Number.MAX_SAFE_INTEGER),
+    last_error: f.optString('last_error') ?? null,
+    exit_code: f.optInt('exit_code', -(2 ** 31), 2 ** 31) ?? null,
+    exit_signal: f.optString('exit_signal', 32) ?? null,
+    source,
+    cpu_percent: f.optNumber('cpu_percent', 0, 1e6) ?? null,
+    memory_bytes: f.optNumber('memory_bytes', 0, Number.MAX_SAFE_INTEGER) ?? null,
+  };
+}
+
+/** Client side: check a response frame. Throws BAD_FRAME for anything that is not a valid response. */
+export function parseResponse(value: unknown): { id: number; response: Response } {
+  try {
+    if (!isPlainObject(value)) fail(`A response must be a map, got ${describe(value)}.`);
+    const id = new Fields(value, 'response').int('id', 0, MAX_ID);
+    const type = value['type'];
+    if (typeof type !== 'string' || !RESPONSE_SET.has(type)) fail(`Unknown response type ${JSON.stringify(type)}.`);
+    const f = new Fields(value, type);
+    let response: Response;
+    switch (type as ResponseType) {
+      case 'Welcome':
+        response = { type: 'Welcome', protocol: f.int('protocol', 0, MAX_ID), version: f.string('version', 100), identity: f.string('identity', 200) };
+        break;
+      case 'Pong':
+        response = {
+          type: 'Pong',
+          uptime_secs: f.number('uptime_secs', 0, Number.MAX_SAFE_INTEGER),
+          version: f.string('version', 100),
+          pid: f.int('pid', 0, MAX_ID),
+          protocol: f.int('protocol', 0, MAX_ID),
+          separation: f.optBool('separation') ?? false,
+        };
+        break;
+      case 'Ok':
+        response = { type: 'Ok' };
+        break;
+      case 'Error':
+        response = { type: 'Error', code: f.string('code', 64), message: f.string('message', LIMITS.string) };
+        break;
+      case 'Services': {
+        const list = f.raw('list');
+        if (!Array.isArray(list)) fail('Services.list must be an array.');
+        response = { type: 'Services', list: list.map((item, i) => validateServiceInfo(item, `Services.list[${i}]`)) };
+        break;
+      }
+      case 'Logs':
+        response = { type: 'Logs', lines: f.stringArray('lines', LIMITS.logLines, 1 << 20) };
+        break;
+      case 'LogLine':
+        response = { type: 'LogLine', line: f.string('line', 1 << 20) };
+        break;
+      case 'StreamEnd':
+        response = { type: 'StreamEnd' };
+        break;
+      case 'CommandResult':
+        response = {
+          type: 'CommandResult',
+          exit_code: f.int('exit_code', -(2 ** 31), 2 ** 31),
+          stdout: f.bytes('stdout'),
+          stderr: f.bytes('stderr'),
+          signal: f.optString('signal', 32) ?? null,
+        };
+        break;
+      case 'SudoDenied':
+        response = { type: 'SudoDenied', reason: f.string('reason', LIMITS.string) };
+        break;
+    }
+    return { id, response };
+  } catch (err) {
+    if (err instanceof AdiError) throw new AdiError('BAD_FRAME', `The daemon sent an invalid response: ${err.message}`);
+    throw err;
+  }
+}

@@ -1,0 +1,42 @@
+// Who is on the other end of a connection, decided from the token sent in Hello. The admin token is
+// written at start to a 0600 file only the daemon's user can read; plugin tokens are registered by the
+// services that hand them out. No token, or a wrong one, is the anonymous identity (Ping only).
+
+import crypto from 'node:crypto';
+import { ADMIN, ANONYMOUS, type Identity } from './context.js';
+
+export function newToken(): string {
+  return crypto.randomBytes(32).toString('hex');
+}
+
+function sameToken(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && crypto.timingSafeEqual(x, y);
+}
+
+export class Authenticator {
+  private readonly plugins = new Map<string, string>(); // token -> plugin name
+
+  constructor(private readonly adminToken: string) {}
+
+  /** Give a plugin its own token (returned), replacing any earlier one for that plugin. */
+  issuePluginToken(plugin: string): string {
+    this.revokePlugin(plugin);
+    const token = newToken();
+    this.plugins.set(token, plugin);
+    return token;
+  }
+
+  revokePlugin(plugin: string): void {
+    for (const [token, name] of this.plugins) if (name === plugin) this.plugins.delete(token);
+  }
+
+  identify(token: string | null): Identity {
+    if (token === null || token === '') return ANONYMOUS;
+    if (sameToken(token, this.adminToken)) return ADMIN;
+    const plugin = this.plugins.get(token);
+    if (plugin !== undefined) return { kind: 'plugin', plugin, label: `plugin:${plugin}` };
+    return ANONYMOUS;
+  }
+}

@@ -1,0 +1,256 @@
+// One client connection: frames in, requests validated and dispatched, responses out. Everything a
+// connection may hold is bounded: bytes of a partial frame (the frame maximum), requests in flight
+// (reading pauses past the bound), and unsent output (reading pauses, streams end past the bound).
+
+import type net from 'node:net';
+import { AdiError, toAdiError } from '../errors.js';
+import { PROTOCOL_VERSION, type Request, type Response } from '../protocol/types.js';
+import { parseRequest } from '../protocol/validate.js';
+import { decode, encodeFrame } from '../wire/codec.js';
+import { FrameDecoder } from '../wire/framing.js';
+import { ANONYMOUS, type DaemonState, type Identity, type RequestContext } from './context.js';
+import { routeFor, type Access } from './dispatch.js';
+
+export interface ConnectionLimits {
+  maxFrame: number;
+  /** Requests one connection may have in flight before the daemon stops reading from it. */
+  maxInFlight: number;
+  /** Time from connect to a valid Hello (or Ping) before the connection is closed. */
+  handshakeTimeoutMs: number;
+  /** Time a partly received frame may take to complete (a byte-a-second client is cut off). */
+  frameTimeoutMs: number;
+  /** Unsent bytes past which reading pauses and stream sends report failure. */
+  outputHighWater: number;
+}
+
+export const DEFAULT_LIMITS: Omit<ConnectionLimits, 'maxFrame'> = {
+  maxInFlight: 64,
+  handshakeTimeoutMs: 10_000,
+  frameTimeoutMs: 30_000,
+  outputHighWater: 4 * 1024 * 1024,
+};
+
+export type Authenticate = (token: string | null) => Identity;
+
+/** Connection-level errors use id 0, which clients reserve for Hello. */
+const CONNECTION_ID = 0;
+
+const ACCESS_RANK: Record<Access, number> = { anyone: 0, plugin: 1, admin: 2 };
+const IDENTITY_RANK: Record<Identity['kind'], number> = { anonymous: 0, plugin: 1, admin: 2 };
+
+export class Connection {
+  private readonly decoder: FrameDecoder;
+  private identity: Identity = ANONYMOUS;
+  private greeted = false;
+  private readonly inFlight = new Map<number, AbortController>();
+  private closed = false;
+  private paused = false;
+  private handshakeTimer: NodeJS.Timeout | null;
+  private frameTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly socket: net.Socket,
+    private readonly daemon: DaemonState,
+    private readonly authenticate: Authenticate,
+    private readonly limits: ConnectionLimits,
+    private readonly isShuttingDown: () => boolean,
+  ) {
+    this.decoder = new FrameDecoder(limits.maxFrame);
+    this.handshakeTimer = setTimeout(() => this.abort('no Hello within the handshake timeout'), limits.handshakeTimeoutMs);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => this.updateFlow());
+    socket.on('error', () => this.teardown());
+    socket.on('close', () => this.teardown());
+  }
+
+  /** Close at once, ending every request in flight. */
+  destroy(): void {
+    this.socket.destroy();
+    this.teardown();
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closed) return;
+    try {
+      this.decoder.push(chunk, (body) => this.onFrame(body));
+    } catch (err) {
+      // The frame stream is out of step (oversized header): say why, then hang up.
+      this.sendError(CONNECTION_ID, toAdiError(err, 'BAD_FRAME'));
+      this.abort('bad framing');
+      return;
+    }
+    this.armFrameTimer();
+  }
+
+  private armFrameTimer(): void {
+    if (this.decoder.pendingBytes === 0) {
+      if (this.frameTimer) {
+        clearTimeout(this.frameTimer);
+        this.frameTimer = null;
+      }
+    } else if (!this.frameTimer) {
+      this.frameTimer = setTimeout(() => this.abort('a frame did not complete within the frame timeout'), this.limits.frameTimeoutMs);
+    }
+  }
+
+  private onFrame(body: Buffer): void {
+    if (this.closed) return;
+    // A complete frame resets the slow-frame clock; the next partial frame starts its own.
+    if (this.frameTimer) {
+      clearTimeout(this.frameTimer);
+      this.frameTimer = null;
+    }
+    let value: unknown;
+    try {
+      value = decode(body);
+    } catch (err) {
+      this.sendError(CONNECTION_ID, toAdiError(err, 'BAD_FRAME'));
+      this.abort('undecodable frame');
+      return;
+    }
+    const parsed = parseRequest(value);
+    if (!parsed.ok) {
+      this.sendError(parsed.id ?? CONNECTION_ID, parsed.error);
+      if (parsed.id === null) this.abort('request without a valid id');
+      return;
+    }
+    this.onRequest(parsed.id, parsed.request);
+  }
+
+  private onRequest(id: number, request: Request): void {
+    switch (request.type) {
+      case 'Hello':
+        this.onHello(id, request.protocol, request.token ?? null);
+        return;
+      case 'Cancel': {
+        const target = this.inFlight.get(request.target);
+        target?.abort(new AdiError('CANCELLED', `Request ${request.target} was cancelled by the client.`));
+        this.send(id, { type: 'Ok' });
+        return;
+      }
+      default:
+        break;
+    }
+    if (!this.greeted && request.type !== 'Ping') {
+      this.sendError(id, new AdiError('UNAUTHORIZED', `Send Hello first: only Ping is answered before the handshake.`));
+      return;
+    }
+    if (this.isShuttingDown() && request.type !== 'Ping') {
+      this.sendError(id, new AdiError('SHUTTING_DOWN', 'The daemon is shutting down; try again once it has restarted.'));
+      return;
+    }
+    if (this.inFlight.has(id)) {
+      this.sendError(id, new AdiError('BAD_REQUEST', `Request id ${id} is already in flight on this connection; use a new id.`));
+      return;
+    }
+    const route = routeFor(request.type);
+    if (IDENTITY_RANK[this.identity.kind] < ACCESS_RANK[route.access]) {
+      const code = this.identity.kind === 'anonymous' ? 'UNAUTHORIZED' : 'PERMISSION_DENIED';
+      this.sendError(id, new AdiError(code, `${request.type} needs the ${route.access} identity; this connection is ${this.identity.label}.`));
+      return;
+    }
+    const controller = new AbortController();
+    this.inFlight.set(id, controller);
+    this.updateFlow();
+    const ctx: RequestContext = {
+      daemon: this.daemon,
+      identity: this.identity,
+      id,
+      signal: controller.signal,
+      send: (response) => {
+        if (this.closed || controller.signal.aborted) return false;
+        if (this.socket.writableLength > this.limits.outputHighWater) return false;
+        this.send(id, response);
+        return true;
+      },
+    };
+    let result: Promise<Response>;
+    try {
+      result = Promise.resolve(route.handler(request as never, ctx));
+    } catch (err) {
+      result = Promise.reject(err);
+    }
+    result.then(
+      (response) => this.finish(id, response),
+      (err: unknown) => {
+        const error = toAdiError(err);
+        if (error.code === 'INTERNAL') this.daemon.log.error(`${request.type} failed: ${error.stack ?? error.message}`);
+        this.finish(id, { type: 'Error', code: error.code, message: error.message });
+      },
+    );
+  }
+
+  private onHello(id: number, protocol: number, token: string | null): void {
+    if (this.greeted) {
+      this.sendError(id, new AdiError('BAD_REQUEST', 'Hello was already sent on this connection.'));
+      return;
+    }
+    if (protocol !== PROTOCOL_VERSION) {
+      this.sendError(id, new AdiError('VERSION_MISMATCH', `The daemon speaks protocol ${PROTOCOL_VERSION} (version ${this.daemon.version}); the client speaks ${protocol}. Run 'adi daemon start' from the same adi version to replace the daemon.`));
+      this.socket.end();
+      return;
+    }
+    this.greeted = true;
+    if (this.handshakeTimer) {
+      clearTimeout(this.handshakeTimer);
+      this.handshakeTimer = null;
+    }
+    this.identity = this.authenticate(token);
+    this.send(id, { type: 'Welcome', protocol: PROTOCOL_VERSION, version: this.daemon.version, identity: this.identity.label });
+  }
+
+  private finish(id: number, response: Response): void {
+    if (!this.inFlight.delete(id)) return; // connection torn down meanwhile
+    this.send(id, response);
+    this.updateFlow();
+  }
+
+  private send(id: number, response: Response): void {
+    if (this.closed) return;
+    let bytes: Buffer;
+    try {
+      bytes = encodeFrame({ id, ...response }, this.limits.maxFrame);
+    } catch (err) {
+      const error = toAdiError(err);
+      bytes = encodeFrame({ id, type: 'Error', code: error.code, message: error.message }, this.limits.maxFrame);
+    }
+    this.socket.write(bytes);
+  }
+
+  private sendError(id: number, error: AdiError): void {
+    this.send(id, { type: 'Error', code: error.code, message: error.message });
+  }
+
+  /** Pause reading while too much is in flight or unsent, so one client cannot grow the daemon. */
+  private updateFlow(): void {
+    if (this.closed) return;
+    const overloaded = this.inFlight.size >= this.limits.maxInFlight || this.socket.writableLength > this.limits.outputHighWater;
+    if (overloaded && !this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    } else if (!overloaded && this.paused) {
+      this.paused = false;
+      this.socket.resume();
+    }
+  }
+
+  private abort(reason: string): void {
+    if (this.closed) return;
+    this.daemon.log.warn(`closing a connection (${this.identity.label}): ${reason}`);
+    this.socket.end();
+    // Give the error frame a moment to leave, then make sure the socket is gone.
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+    this.teardown();
+  }
+
+  private teardown(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+    if (this.frameTimer) clearTimeout(this.frameTimer);
+    for (const controller of this.inFlight.values()) {
+      controller.abort(new AdiError('CONNECTION_CLOSED', 'The client closed the connection.'));
+    }
+    this.inFlight.clear();
+  }
+}

@@ -1,0 +1,49 @@
+// What a request handler sees: the daemon's parts, who is asking, and a way to send stream frames.
+// Handlers never touch the socket; the connection module owns framing and ids.
+
+import type { Paths } from '../paths.js';
+import type { RequestOf, RequestType, Response } from '../protocol/types.js';
+import type { ServiceManager } from '../services/manager.js';
+import type { Logger } from './logger.js';
+
+export interface Identity {
+  kind: 'admin' | 'plugin' | 'anonymous';
+  /** The plugin's name when kind is 'plugin'. */
+  plugin: string | null;
+  /** How the identity is written in logs and in Welcome: "admin", "plugin:<name>", "anonymous". */
+  label: string;
+}
+
+export const ANONYMOUS: Identity = { kind: 'anonymous', plugin: null, label: 'anonymous' };
+export const ADMIN: Identity = { kind: 'admin', plugin: null, label: 'admin' };
+
+export interface DaemonState {
+  readonly paths: Paths;
+  readonly log: Logger;
+  readonly version: string;
+  /** Date.now() when the daemon started. */
+  readonly startedAt: number;
+  readonly services: ServiceManager;
+  /** Whether privilege separation (the adi / adi-root users) is active. */
+  separation(): boolean;
+  /** Begin a shutdown; the current response is still sent first. */
+  requestShutdown(graceful: boolean): void;
+}
+
+export interface RequestContext {
+  readonly daemon: DaemonState;
+  readonly identity: Identity;
+  /** The request's id. */
+  readonly id: number;
+  /**
+   * Send an intermediate frame of a stream (e.g. LogLine) with this request's id. Returns false when
+   * the connection is gone or its outgoing buffer is past its bound: the handler must then end the
+   * stream (the client is too slow or has left).
+   */
+  send(response: Response): boolean;
+  /** Aborted when the client cancels this request or the connection closes. */
+  readonly signal: AbortSignal;
+}
+
+/** One handler per request kind; what it returns is the final frame for the request's id. */
+export type Handler<T extends RequestType> = (request: RequestOf<T>, ctx: RequestContext) => Promise<Response> | Response;

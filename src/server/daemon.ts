@@ -1,0 +1,191 @@
+// The daemon's lifecycle (the seed's DaemonServer::run): take the single-instance lock, bind the
+// socket, write the pid and token files, start the services, serve, and on a signal or a Shutdown
+// request stop every service before removing what it created and exiting.
+
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { AdiError } from '../errors.js';
+import type { Paths } from '../paths.js';
+import { DEFAULT_MAX_FRAME } from '../protocol/types.js';
+import { ServiceManager } from '../services/manager.js';
+import { connect, listen } from '../transport.js';
+import { packageVersion } from '../version.js';
+import { Authenticator, newToken } from './auth.js';
+import { Connection, DEFAULT_LIMITS, type ConnectionLimits } from './connection.js';
+import type { DaemonState } from './context.js';
+import { ensurePrivateDir, removeOwnPidFile, writeFileAtomic } from './files.js';
+import { acquireLock, type Lock } from './lock.js';
+import { FileLogger } from './logger.js';
+
+export interface DaemonOptions {
+  paths: Paths;
+  /** `adi daemon run` in a terminal: also log to stderr. */
+  foreground: boolean;
+  limits?: Partial<ConnectionLimits>;
+}
+
+/** Exit code when another daemon already runs (the start lock or socket is held by a live daemon). */
+export const EXIT_ALREADY_RUNNING = 0;
+
+export async function runDaemon(options: DaemonOptions): Promise<number> {
+  const { paths } = options;
+  ensurePrivateDir(paths.dataDir);
+  ensurePrivateDir(paths.logsDir);
+  fs.mkdirSync(path.dirname(paths.logFile), { recursive: true, mode: 0o700 });
+  const log = new FileLogger(paths.logFile, options.foreground ? process.stderr : null);
+
+  const taken = acquireLock(paths.lockFile);
+  if (!('release' in taken)) {
+    log.info(`another daemon (pid ${taken.heldBy}) holds ${paths.lockFile}; not starting a second one`);
+    log.close();
+    return EXIT_ALREADY_RUNNING;
+  }
+  const lock: Lock = taken;
+
+  let server: net.Server;
+  try {
+    server = await bindSocket(paths, log);
+  } catch (err) {
+    lock.release();
+    if (err instanceof AdiError && err.code === 'SERVICE_EXISTS') {
+      log.info(err.message);
+      log.close();
+      return EXIT_ALREADY_RUNNING;
+    }
+    log.error(`cannot listen: ${err instanceof Error ? err.message : String(err)}`);
+    log.close();
+    throw err;
+  }
+
+  const adminToken = newToken();
+  writeFileAtomic(paths.tokenFile, adminToken, 0o600);
+  const auth = new Authenticator(adminToken);
+  writeFileAtomic(paths.pidFile, `${process.pid}\n`, 0o644);
+
+  const version = packageVersion();
+  const services = new ServiceManager({ paths, log });
+  let shuttingDown = false;
+  const connections = new Set<Connection>();
+  let resolveExit!: (code: number) => void;
+  const exited = new Promise<number>((resolve) => (resolveExit = resolve));
+
+  const state: DaemonState = {
+    paths,
+    log,
+    version,
+    startedAt: Date.now(),
+    services,
+    separation: () => false,
+    requestShutdown: (graceful) => {
+      // Let the Ok for the Shutdown request leave before the sockets go.
+      setImmediate(() => void shutdown(graceful));
+    },
+  };
+
+  const limits: ConnectionLimits = { maxFrame: DEFAULT_MAX_FRAME, ...DEFAULT_LIMITS, ...options.limits };
+  server.on('connection', (socket) => {
+    const connection = new Connection(socket, state, (token) => auth.identify(token), limits, () => shuttingDown);
+    connections.add(connection);
+    socket.once('close', () => connections.delete(connection));
+  });
+
+  async function shutdown(graceful: boolean): Promise<void> {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    log.info(`shutting down (${graceful ? 'graceful: stopping services' : 'immediate: killing services'})`);
+    server.close();
+    try {
+      if (graceful) await services.stopAll();
+      else await Promise.allSettled(services.list().map((s) => services.stop(s.name, true)));
+    } catch (err) {
+      log.error(`stopping services: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    for (const c of connections) c.destroy();
+    cleanup(paths, lock);
+    log.info('daemon stopped');
+    log.close();
+    resolveExit(0);
+  }
+
+  const onSignal = (signal: NodeJS.Signals): void => {
+    log.info(`received ${signal}`);
+    void shutdown(true);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGHUP', () => {
+    log.info('received SIGHUP: reloading the services file');
+    services.reload().catch((err: unknown) => log.error(`reload failed: ${err instanceof Error ? err.message : String(err)}`));
+  });
+  // A supervisor must outlive its own bugs: log them and keep the children supervised.
+  process.on('uncaughtException', (err) => log.error(`uncaught exception: ${err.stack ?? err.message}`));
+  process.on('unhandledRejection', (err) => log.error(`unhandled rejection: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`));
+
+  log.info(`daemon ${version} started, pid ${process.pid}, listening on ${paths.socket.display}`);
+  try {
+    await services.init();
+  } catch (err) {
+    log.error(`starting services: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  return exited;
+}
+
+/**
+ * Listen on the endpoint. A socket file left by a dead daemon is replaced; one that still answers
+ * belongs to a live daemon (reported as SERVICE_EXISTS so the caller steps aside); anything that is
+ * not a socket is never deleted.
+ */
+async function bindSocket(paths: Paths, log: FileLogger): Promise<net.Server> {
+  const endpoint = paths.socket;
+  const server = net.createServer({ pauseOnConnect: false });
+  if (endpoint.file !== null) {
+    const dir = path.dirname(endpoint.file);
+    if (!fs.existsSync(dir)) ensurePrivateDir(dir);
+    let st: fs.Stats | null = null;
+    try {
+      st = fs.lstatSync(endpoint.file);
+    } catch {
+      st = null;
+    }
+    if (st !== null) {
+      if (!st.isSocket()) {
+        throw new AdiError('BAD_CONFIG', `${endpoint.file} exists and is not a socket; move it away or set ADI_DAEMON_SOCKET to another path.`);
+      }
+      try {
+        const probe = await connect(endpoint, 1000);
+        probe.destroy();
+        throw new AdiError('SERVICE_EXISTS', `a daemon already answers at ${endpoint.display}; not starting a second one`);
+      } catch (err) {
+        if (err instanceof AdiError && err.code === 'SERVICE_EXISTS') throw err;
+        log.info(`removing a stale socket left at ${endpoint.file}`);
+        fs.rmSync(endpoint.file, { force: true });
+      }
+    }
+    // Create the socket 0600 from the start: no window in which another user could connect.
+    const previous = process.umask(0o177);
+    try {
+      await listen(server, endpoint);
+    } finally {
+      process.umask(previous);
+    }
+    fs.chmodSync(endpoint.file, 0o600);
+    return server;
+  }
+  try {
+    await listen(server, endpoint);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new AdiError('SERVICE_EXISTS', `a daemon already listens on ${endpoint.display}; not starting a second one`);
+    }
+    throw err;
+  }
+  return server;
+}
+
+function cleanup(paths: Paths, lock: Lock): void {
+  if (paths.socket.file !== null) fs.rmSync(paths.socket.file, { force: true });
+  fs.rmSync(paths.tokenFile, { force: true });
+  removeOwnPidFile(paths.pidFile);
+  lock.release();
+}

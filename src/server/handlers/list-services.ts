@@ -1,0 +1,3 @@
+import type { Handler } from '../context.js';
+
+export const handleListServices: Handler<'ListServices'> = (_req, { daemon }) => ({ type: 'Services', list: daemon.services.list() });

@@ -1,0 +1,284 @@
+// The seed's ServiceManager: holds every known service (from the services file, plugins, or ad-hoc
+// StartService requests) and is what the request handlers call. Per-service behaviour lives in
+// service.ts; where definitions come from in registry.ts and sources/; this file is the bookkeeping
+// between them: lookups, reload, auto_start, shutdown and the state file.
+
+import fs from 'node:fs';
+import os from 'node:os';
+import { AdiError } from '../errors.js';
+import { checkName, type Paths } from '../paths.js';
+import type { ServiceConfig, ServiceInfo } from '../protocol/types.js';
+import type { Logger } from '../server/logger.js';
+import { configKey, formatFieldError, validateServiceConfig } from './config.js';
+import { ProcScanner } from './process-group.js';
+import { loadSources, type ServiceDefinition, type ServiceSource } from './registry.js';
+import { Service, type ServiceHost } from './service.js';
+import { FileSource } from './sources/file-source.js';
+import { writeStateFile } from './state-file.js';
+
+export type { ServiceDefinition, ServiceSource, SourceResult } from './registry.js';
+
+export interface ServiceManagerOptions {
+  paths: Paths;
+  log: Logger;
+  /** Extra service definition sources besides the services file (the plugins issue adds one). */
+  sources?: ServiceSource[];
+  /** Base environment for children (default: process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** cwd of services without a working_dir (default: the user's home directory). */
+  home?: string;
+}
+
+export interface ReloadResult {
+  added: string[];
+  removed: string[];
+  changed: string[];
+  unchanged: string[];
+  errors: string[];
+}
+
+export class ServiceManager {
+  private readonly paths: Paths;
+  private readonly log: Logger;
+  private readonly sources: ServiceSource[];
+  private readonly services = new Map<string, Service>();
+  /** Removed by a reload but still stopping: kept in the state file until nothing of them is left. */
+  private readonly retiring = new Set<Service>();
+  private readonly host: ServiceHost;
+  private closed = false;
+  private stateWriteScheduled = false;
+  private stateErrorReported = false;
+  private stateClosed = false;
+  /** Reloads run one at a time. */
+  private reloading: Promise<unknown> = Promise.resolve();
+
+  constructor(opts: ServiceManagerOptions) {
+    this.paths = opts.paths;
+    this.log = opts.log;
+    this.sources = [new FileSource(opts.paths.servicesFile), ...(opts.sources ?? [])];
+    this.host = {
+      log: opts.log,
+      logsDir: opts.paths.logsDir,
+      baseEnv: opts.env ?? process.env,
+      home: opts.home ?? os.homedir(),
+      scanner: new ProcScanner(),
+      runsChanged: () => this.scheduleStateWrite(),
+      accepting: () => !this.closed,
+    };
+  }
+
+  /** Load the definitions and start the auto_start services (in parallel; failures are logged). */
+  async init(): Promise<void> {
+    fs.mkdirSync(this.paths.logsDir, { recursive: true, mode: 0o700 });
+    const snapshot = await loadSources(this.sources);
+    for (const error of snapshot.errors) this.log.warn(`services: ${error}`);
+    for (const [name, def] of snapshot.definitions) {
+      if (this.services.has(name)) continue;
+      this.services.set(name, new Service(def, snapshot.owners.get(name) ?? null, this.host));
+    }
+    const auto = [...this.services.values()].filter((s) => s.def.auto_start);
+    await Promise.all(auto.map((s) => this.autoStart(s)));
+    this.log.info(`services: ${this.services.size} defined, ${auto.length} auto-started`);
+  }
+
+  /**
+   * Start a service: by name from a source, or ad-hoc with `config`. Resolves once the process is
+   * spawned (its state may still be `starting` while readiness is pending).
+   */
+  async start(name: string, config?: ServiceConfig | null): Promise<ServiceInfo> {
+    this.checkOpen();
+    if (config === undefined || config === null) return this.require(name).start();
+
+    checkName('service', name);
+    const result = validateServiceConfig(config);
+    if (result.config === null) {
+      throw new AdiError('BAD_CONFIG', `service "${name}": ${result.errors.map(formatFieldError).join('; ')}`);
+    }
+    const def: ServiceDefinition = { name, source: 'adhoc', config: result.config, auto_start: false, origin: 'StartService' };
+    const existing = this.services.get(name);
+    if (existing === undefined) {
+      const service = new Service(def, null, this.host);
+      this.services.set(name, service);
+      return service.start();
+    }
+    if (existing.def.source !== 'adhoc') {
+      throw new AdiError('SERVICE_EXISTS', `Service "${name}" is defined in ${existing.def.origin}; start it by name without a command, or choose another name.`);
+    }
+    const same = configKey(existing.def.config) === configKey(def.config);
+    if (existing.isActive()) {
+      if (same) return existing.start();
+      throw new AdiError('SERVICE_EXISTS', `An ad-hoc service "${name}" is already running with another definition; stop it first (adi daemon stop ${name}).`);
+    }
+    // A stopped or failed ad-hoc service is replaced by the new definition.
+    if (!same) await existing.redefine(def, null);
+    return existing.start();
+  }
+
+  /** Stop a service; resolves once no process of it remains. */
+  async stop(name: string, force: boolean): Promise<ServiceInfo> {
+    return this.require(name).stop(force);
+  }
+
+  /** Stop (gracefully) and start again; a user restart resets the restart count. */
+  async restart(name: string): Promise<ServiceInfo> {
+    this.checkOpen();
+    return this.require(name).restart();
+  }
+
+  list(): ServiceInfo[] {
+    const now = Date.now();
+    return [...this.services.values()].map((s) => s.info(now)).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  get(name: string): ServiceInfo | undefined {
+    return this.services.get(name)?.info();
+  }
+
+  /** Definitions as loaded (for `adi daemon services` details and the plugins issue). */
+  definition(name: string): ServiceDefinition | undefined {
+    return this.services.get(name)?.def;
+  }
+
+  /**
+   * Re-read the sources. Unchanged services are not touched (same pid); changed ones that run are
+   * restarted with the new definition; removed ones are stopped and forgotten; new auto_start ones are
+   * started. Ad-hoc services are kept. A source that fails as a whole (a TOML syntax error) keeps
+   * the services it defined before as they are.
+   */
+  async reload(): Promise<ReloadResult> {
+    this.checkOpen();
+    const next = this.reloading.then(() => this.doReload());
+    this.reloading = next.catch(() => undefined);
+    return next;
+  }
+
+  private async doReload(): Promise<ReloadResult> {
+    const snapshot = await loadSources(this.sources);
+    const result: ReloadResult = { added: [], removed: [], changed: [], unchanged: [], errors: [...snapshot.errors] };
+    const work: Promise<unknown>[] = [];
+
+    for (const [name, service] of this.services) {
+      if (service.def.source === 'adhoc' || snapshot.definitions.has(name)) continue;
+      if (service.sourceIndex !== null && snapshot.failedSources.has(service.sourceIndex)) {
+        result.unchanged.push(name);
+        continue;
+      }
+      result.removed.push(name);
+      this.services.delete(name);
+      this.retiring.add(service);
+      work.push(service.remove()
+        .catch((err: unknown) => this.log.warn(`services: removing ${name}: ${err instanceof Error ? err.message : String(err)}`))
+        .finally(() => {
+          this.retiring.delete(service);
+          this.scheduleStateWrite();
+        }));
+    }
+
+    for (const [name, def] of snapshot.definitions) {
+      const owner = snapshot.owners.get(name) ?? null;
+      const existing = this.services.get(name);
+      if (existing === undefined) {
+        const service = new Service(def, owner, this.host);
+        this.services.set(name, service);
+        result.added.push(name);
+        if (def.auto_start) work.push(this.autoStart(service));
+        continue;
+      }
+      if (existing.def.source === 'adhoc') {
+        if (existing.isActive()) {
+          result.errors.push(`${def.origin}: service "${name}": an ad-hoc service of that name is running; stop it and reload to use this definition`);
+          continue;
+        }
+        existing.close();
+        const service = new Service(def, owner, this.host);
+        this.services.set(name, service);
+        result.changed.push(name);
+        continue;
+      }
+      const sameConfig = configKey(existing.def.config) === configKey(def.config);
+      if (sameConfig && existing.def.auto_start === def.auto_start && existing.def.source === def.source) {
+        existing.sourceIndex = owner;
+        result.unchanged.push(name);
+        continue;
+      }
+      result.changed.push(name);
+      work.push(existing.redefine(def, owner).catch((err: unknown) => {
+        this.log.warn(`services: restarting ${name} with its new definition: ${err instanceof Error ? err.message : String(err)}`);
+      }));
+    }
+
+    await Promise.all(work);
+    for (const error of result.errors) this.log.warn(`services: ${error}`);
+    this.log.info(`services reloaded: ${result.added.length} added, ${result.removed.length} removed, ${result.changed.length} changed, ${result.unchanged.length} unchanged, ${result.errors.length} errors`);
+    for (const list of [result.added, result.removed, result.changed, result.unchanged]) list.sort();
+    return result;
+  }
+
+  async tail(name: string, lines: number): Promise<string[]> {
+    return this.require(name).log.tail(lines);
+  }
+
+  /** Calls `listener` with each new log line; returns the unsubscribe function. */
+  follow(name: string, listener: (line: string) => void): () => void {
+    return this.require(name).log.follow(listener);
+  }
+
+  /**
+   * Daemon shutdown: stop every service in parallel, each bounded by its stop_timeout (then SIGKILL).
+   * The manager accepts nothing afterwards.
+   */
+  async stopAll(): Promise<void> {
+    this.closed = true;
+    const services = [...this.services.values()];
+    await Promise.all(services.map((s) => s.stop(false).catch((err: unknown) => {
+      this.log.warn(`services: stopping ${s.name}: ${err instanceof Error ? err.message : String(err)}`);
+    })));
+    for (const s of services) s.close();
+    this.writeStateNow();
+    // Final: nothing runs any more, and a late callback must not recreate a directory being removed.
+    this.stateClosed = true;
+  }
+
+  private async autoStart(service: Service): Promise<void> {
+    try {
+      await service.start();
+    } catch (err) {
+      this.log.warn(`services: auto_start ${service.name}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  private require(name: string): Service {
+    const service = typeof name === 'string' ? this.services.get(name) : undefined;
+    if (service === undefined) {
+      throw new AdiError('SERVICE_NOT_FOUND', `No service named ${JSON.stringify(name)}. See \`adi daemon services\` for the known ones, or define it in ${this.paths.servicesFile}.`);
+    }
+    return service;
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new AdiError('SHUTTING_DOWN', 'The daemon is shutting down; services can no longer be started.');
+  }
+
+  private scheduleStateWrite(): void {
+    if (this.stateWriteScheduled) return;
+    this.stateWriteScheduled = true;
+    // Coalesced: 100 services spawning at once write the file once.
+    setImmediate(() => {
+      this.stateWriteScheduled = false;
+      this.writeStateNow();
+    });
+  }
+
+  private writeStateNow(): void {
+    if (this.stateClosed) return;
+    try {
+      const all = [...this.services.values(), ...this.retiring];
+      writeStateFile(this.paths.stateFile, all.flatMap((s) => s.stateEntries()));
+    } catch (err) {
+      if (!this.stateErrorReported) {
+        this.stateErrorReported = true;
+        this.log.warn(`services: cannot write ${this.paths.stateFile}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  }
+}

@@ -1,0 +1,590 @@
+// One supervised service: its definition, its current run (process), and the state machine
+//
+//   stopped/failed --start--> starting --ready--> running --exit--> (restart policy)
+//                                                   |                  |-- at once ----> starting
+//                                                   |                  |-- later ------> backoff --> starting
+//                                                   |                  '-- limit hit --> failed
+//                                                   '--user stop--> stopping --> stopped
+//
+// User operations (start, stop, restart, redefine) run one at a time through a queue, so a stop never
+// races a start; automatic restarts go through the same queue. Exits are seen through the child's
+// 'exit' event at once. A forced stop during a graceful one skips the rest of the grace period.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import type { Readable } from 'node:stream';
+import { AdiError } from '../errors.js';
+import { ServiceLog, type ServiceLogOptions } from '../logs/service-log.js';
+import type { ServiceInfo, ServiceState } from '../protocol/types.js';
+import type { Logger } from '../server/logger.js';
+import { processKey } from './config.js';
+import { ProbeLoop, type ProbeResult } from './health.js';
+import { buildLaunch, newRunId, type Launch } from './launch.js';
+import { readProcStat, terminate, type ProcScanner, type RunTarget, type Termination } from './process-group.js';
+import type { ServiceDefinition } from './registry.js';
+import { RestartPolicy } from './restart-policy.js';
+import type { StateEntry } from './state-file.js';
+
+/** What a service needs from its manager. */
+export interface ServiceHost {
+  readonly log: Logger;
+  readonly logsDir: string;
+  readonly baseEnv: NodeJS.ProcessEnv;
+  readonly home: string;
+  readonly scanner?: ProcScanner;
+  /** The set of possibly-alive runs changed (state file). */
+  runsChanged(): void;
+  /** False once the manager shuts down: no automatic restarts then. */
+  accepting(): boolean;
+}
+
+/** A ready line longer than this without '\n' is not waited for further (bounded buffer). */
+const READY_LINE_MAX = 4096;
+/** After SIGKILL the exit event follows within ms; this bounds the wait in case it never comes. */
+const EXIT_EVENT_WAIT_MS = 2000;
+
+interface Run {
+  /** The ADI_SERVICE_ID marker. */
+  id: string;
+  child: ChildProcess;
+  pid: number;
+  pgid: number;
+  startedAt: number;
+  starttime: number | null;
+  launch: Launch;
+  exited: boolean;
+  exitEvent: Promise<void>;
+  /** Set when the daemon ends the run for a failed liveness check. */
+  killReason: string | null;
+  killing: Termination | null;
+  probes: ProbeLoop[];
+  /** Readiness conditions still to pass (notify line, readiness probe). */
+  readyPending: number;
+}
+
+interface Lingering {
+  run: Run;
+  termination: Termination;
+}
+
+function errnoText(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (typeof e?.code === 'string') {
+    const why: Record<string, string> = {
+      ENOENT: 'no such file or directory',
+      EACCES: 'permission denied',
+      ENOTDIR: 'not a directory',
+      EISDIR: 'is a directory',
+      ENOEXEC: 'not an executable format',
+      E2BIG: 'argument list too long',
+      EMFILE: 'too many open files',
+      EAGAIN: 'resource temporarily unavailable',
+    };
+    return why[e.code] !== undefined ? `${e.code} (${why[e.code]})` : e.code;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
+  return signal !== null ? `killed by ${signal}` : `exited with code ${String(code)}`;
+}
+
+function logOptions(def: ServiceDefinition, onError: (err: Error) => void): ServiceLogOptions {
+  const opts: ServiceLogOptions = { onError };
+  if (def.config.log_max_bytes !== null) opts.maxBytes = def.config.log_max_bytes;
+  if (def.config.log_max_files !== null) opts.maxFiles = def.config.log_max_files;
+  return opts;
+}
+
+export class Service {
+  readonly name: string;
+  private definition: ServiceDefinition;
+  /** Which registry source the definition came from (null for ad-hoc). */
+  sourceIndex: number | null;
+  private serviceLog: ServiceLog;
+  private current: ServiceState = 'stopped';
+  private run: Run | null = null;
+  private readonly lingering = new Map<string, Lingering>();
+  private restartCount = 0;
+  private lastError: string | null = null;
+  private exitCode: number | null = null;
+  private exitSignal: string | null = null;
+  private readonly policy: RestartPolicy;
+  private backoffTimer: NodeJS.Timeout | null = null;
+  /** The user's intent: up after a user start, down after a user stop. Automatic restarts need it up. */
+  private wantUp = false;
+  private queue: Promise<unknown> = Promise.resolve();
+  /** The termination of an in-flight user stop (a forced stop escalates it). */
+  private stopping: Termination | null = null;
+  private closed = false;
+  private logErrorReported = false;
+
+  constructor(def: ServiceDefinition, sourceIndex: number | null, private readonly host: ServiceHost) {
+    this.name = def.name;
+    this.definition = def;
+    this.sourceIndex = sourceIndex;
+    this.policy = new RestartPolicy(def.config.max_restarts);
+    this.serviceLog = this.openLog(def);
+  }
+
+  get def(): ServiceDefinition {
+    return this.definition;
+  }
+
+  get state(): ServiceState {
+    return this.current;
+  }
+
+  /** A process is (or is about to be) running for it, or a restart is pending. */
+  isActive(): boolean {
+    return this.current === 'starting' || this.current === 'running' || this.current === 'backoff' || this.current === 'stopping';
+  }
+
+  get log(): ServiceLog {
+    return this.serviceLog;
+  }
+
+  info(now = Date.now()): ServiceInfo {
+    const run = this.run !== null && !this.run.exited ? this.run : null;
+    return {
+      name: this.name,
+      state: this.current,
+      pid: run?.pid ?? null,
+      uptime_secs: run !== null ? Math.max(0, Math.floor((now - run.startedAt) / 1000)) : null,
+      restarts: this.restartCount,
+      last_error: this.lastError,
+      exit_code: this.exitCode,
+      exit_signal: this.exitSignal,
+      source: this.definition.source,
+      // Resource sampling is another issue.
+      cpu_percent: null,
+      memory_bytes: null,
+    };
+  }
+
+  /** Runs that may still have processes: the current one and those being swept. For the state file. */
+  stateEntries(): StateEntry[] {
+    const runs: Run[] = [];
+    if (this.run !== null && !this.run.exited) runs.push(this.run);
+    for (const l of this.lingering.values()) if (l.run !== this.run) runs.push(l.run);
+    return runs.map((r) => ({ name: this.name, pid: r.pid, pgid: r.pgid, marker: r.id, starttime: r.starttime, started_at: r.startedAt }));
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // User operations
+
+  /** Start by a user: resets the restart count and the limit; a running service is left as it is. */
+  start(): Promise<ServiceInfo> {
+    return this.enqueue(() => this.doStart());
+  }
+
+  stop(force: boolean): Promise<ServiceInfo> {
+    // Decided at once, not in the queue: a stop wins over a pending automatic restart, and a forced
+    // stop cuts a graceful one short.
+    this.wantUp = false;
+    this.clearBackoff();
+    if (force) {
+      this.stopping?.escalate();
+      this.run?.killing?.escalate();
+      for (const l of this.lingering.values()) l.termination.escalate();
+    }
+    return this.enqueue(() => this.doStop(force));
+  }
+
+  restart(): Promise<ServiceInfo> {
+    this.clearBackoff();
+    return this.enqueue(async () => {
+      await this.doStop(false);
+      return this.doStart();
+    });
+  }
+
+  /**
+   * Take a new definition (reload, or an ad-hoc StartService replacing a stopped one). A running
+   * service whose config changed is restarted with it; returns whether it was.
+   */
+  redefine(def: ServiceDefinition, sourceIndex: number | null): Promise<boolean> {
+    return this.enqueue(async () => {
+      const configChanged = processKey(def.config) !== processKey(this.definition.config);
+      const logChanged = def.config.log_max_bytes !== this.definition.config.log_max_bytes || def.config.log_max_files !== this.definition.config.log_max_files;
+      const wasUp = configChanged && this.wantUp && (this.current === 'starting' || this.current === 'running' || this.current === 'backoff');
+      if (wasUp) await this.doStop(false);
+      this.definition = def;
+      this.sourceIndex = sourceIndex;
+      if (logChanged) {
+        this.serviceLog.close();
+        this.serviceLog = this.openLog(def);
+      }
+      if (wasUp) {
+        this.serviceLog.note('definition changed: restarting');
+        await this.doStart();
+      }
+      return wasUp;
+    });
+  }
+
+  /** Stop (graceful) and release the log; the service object is not used afterwards. */
+  async remove(): Promise<void> {
+    await this.stop(false);
+    this.close();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.clearBackoff();
+    this.serviceLog.close();
+  }
+
+  private enqueue<T>(op: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(op, op);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private clearBackoff(): void {
+    if (this.backoffTimer !== null) {
+      clearTimeout(this.backoffTimer);
+      this.backoffTimer = null;
+    }
+  }
+
+  private async doStart(): Promise<ServiceInfo> {
+    if (this.closed || !this.host.accepting()) throw new AdiError('SHUTTING_DOWN', `Service "${this.name}" cannot start: it is being removed or the daemon is shutting down.`);
+    this.wantUp = true;
+    this.clearBackoff();
+    if (this.run !== null && !this.run.exited) return this.info();
+    this.restartCount = 0;
+    this.policy.reset(this.definition.config.max_restarts);
+    this.lastError = null;
+    await this.spawnRun(false);
+    return this.info();
+  }
+
+  private async doStop(force: boolean): Promise<ServiceInfo> {
+    this.wantUp = false;
+    this.clearBackoff();
+    const run = this.run !== null && !this.run.exited ? this.run : null;
+    const targets: RunTarget[] = [];
+    if (run !== null) targets.push(runTarget(run));
+    for (const l of this.lingering.values()) targets.push(runTarget(l.run));
+
+    if (run === null && targets.length === 0) {
+      if (this.current === 'backoff' || this.current === 'starting' || this.current === 'running' || this.current === 'stopping') this.setState('stopped');
+      return this.info();
+    }
+
+    const grace = Math.round(this.definition.config.stop_timeout * 1000);
+    if (run !== null) {
+      this.setState('stopping');
+      this.stopProbes(run);
+      this.serviceLog.note(force ? `stopping pid ${run.pid} (SIGKILL)` : `stopping pid ${run.pid} (SIGTERM, SIGKILL after ${this.definition.config.stop_timeout}s)`);
+    }
+    const termination = terminate(targets, { graceMs: grace, force, scanner: this.host.scanner });
+    this.stopping = termination;
+    let result;
+    try {
+      result = await termination.done;
+    } finally {
+      this.stopping = null;
+    }
+    // Everything is dead now; the other terminations (liveness kill, leftover sweeps) end at once.
+    run?.killing?.escalate();
+    for (const l of this.lingering.values()) l.termination.escalate();
+    if (run !== null) await within(run.exitEvent, EXIT_EVENT_WAIT_MS);
+    await Promise.all([...this.lingering.values()].map((l) => l.termination.done.catch(() => undefined)));
+
+    if (result.remaining.length > 0) {
+      this.host.log.warn(`service ${this.name}: processes ${result.remaining.join(', ')} survived SIGKILL (uninterruptible?)`);
+    }
+    if (run !== null) {
+      this.serviceLog.note(result.killed ? 'stopped (SIGKILL was needed)' : 'stopped');
+      this.host.log.info(`service ${this.name} stopped${result.killed ? ' (SIGKILL was needed)' : ''}`);
+      this.setState('stopped');
+    } else if (this.current !== 'failed') {
+      this.setState('stopped');
+    }
+    this.host.runsChanged();
+    return this.info();
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Runs
+
+  private fail(message: string): AdiError {
+    this.setState('failed');
+    this.lastError = message;
+    this.serviceLog.note(message);
+    this.host.log.warn(`service ${this.name}: ${message}`);
+    return new AdiError('SPAWN_FAILED', `Service "${this.name}": ${message}`);
+  }
+
+  /** Spawn a run; resolves once the process exists ('spawn'), rejects with SPAWN_FAILED otherwise. */
+  private async spawnRun(automatic: boolean): Promise<void> {
+    const config = this.definition.config;
+    const runId = newRunId();
+    const launch = buildLaunch(this.name, config, { baseEnv: this.host.baseEnv, home: this.host.home, runId });
+    const shown = JSON.stringify(launch.file);
+
+    // Node reports a missing cwd as ENOENT of the command, which sends people looking for the wrong
+    // file: check the directory first and say which it is.
+    try {
+      const st = fs.statSync(launch.cwd);
+      if (!st.isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+    } catch (err) {
+      throw this.fail(`cannot start ${shown}: working directory ${launch.cwd}: ${errnoText(err)}`);
+    }
+
+    let child: ChildProcess;
+    try {
+      child = spawn(launch.file, launch.args, launch.options);
+    } catch (err) {
+      throw this.fail(`cannot start ${shown}: ${errnoText(err)}`);
+    }
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.once('spawn', resolve);
+        child.once('error', reject);
+      });
+    } catch (err) {
+      throw this.fail(`cannot start ${shown}: ${errnoText(err)}`);
+    }
+    const pid = child.pid as number;
+    this.host.scanner?.invalidate();
+
+    let exitResolve: () => void = () => undefined;
+    const exitEvent = new Promise<void>((resolve) => {
+      exitResolve = resolve;
+    });
+    const run: Run = {
+      id: runId,
+      child,
+      pid,
+      // detached: the child called setsid(), so it leads its own group.
+      pgid: pid,
+      startedAt: Date.now(),
+      starttime: null,
+      launch,
+      exited: false,
+      exitEvent,
+      killReason: null,
+      killing: null,
+      probes: [],
+      readyPending: (config.ready_notify ? 1 : 0) + (config.readiness !== null ? 1 : 0),
+    };
+    // exit_code / exit_signal keep describing the last run that ended, while this one runs.
+    this.run = run;
+
+    child.on('error', (err) => this.host.log.warn(`service ${this.name} (pid ${pid}): ${err.message}`));
+    child.once('exit', (code, signal) => {
+      exitResolve();
+      this.onExit(run, code, signal);
+    });
+    this.pipeOutput(child.stdout, 'out');
+    this.pipeOutput(child.stderr, 'err');
+
+    this.setState(run.readyPending > 0 ? 'starting' : 'running');
+    this.serviceLog.note(`started pid ${pid}${automatic ? ` (restart ${this.restartCount})` : ''}: ${[launch.file, ...launch.args].join(' ')}`);
+    this.host.runsChanged();
+    void readProcStat(pid).then((stat) => {
+      if (stat !== null && !run.exited) {
+        run.starttime = stat.starttime;
+        this.host.runsChanged();
+      }
+    });
+
+    if (config.ready_notify && launch.readyFd !== null) this.watchReadyFd(run, child.stdio[launch.readyFd] as Readable | null);
+    if (config.readiness !== null) {
+      const probe = new ProbeLoop('readiness', config.readiness, { env: launch.env, cwd: launch.cwd }, {
+        onReady: () => this.readyStep(run, 'readiness check passed'),
+      });
+      run.probes.push(probe);
+      probe.start();
+    }
+    if (run.readyPending === 0) this.startLiveness(run);
+  }
+
+  private pipeOutput(stream: Readable | null, which: 'out' | 'err'): void {
+    if (stream === null) return;
+    // The current log, looked up per chunk: a reload may have replaced it while this run still writes.
+    stream.on('data', (chunk: Buffer) => this.serviceLog.write(which, chunk));
+    stream.on('end', () => this.serviceLog.flushPartial(which));
+    stream.on('error', () => undefined);
+  }
+
+  private watchReadyFd(run: Run, stream: Readable | null): void {
+    if (stream === null) return;
+    let seen = 0;
+    const done = (): void => {
+      stream.removeAllListeners('data');
+      stream.on('error', () => undefined);
+      stream.destroy();
+    };
+    stream.on('error', () => undefined);
+    stream.on('data', (chunk: Buffer) => {
+      seen += chunk.length;
+      if (chunk.includes(0x0a)) {
+        done();
+        this.readyStep(run, 'ready (notified)');
+      } else if (seen > READY_LINE_MAX) {
+        done();
+        this.serviceLog.note(`ready fd: more than ${READY_LINE_MAX} bytes without a newline; ignored`);
+      }
+    });
+  }
+
+  private readyStep(run: Run, what: string): void {
+    if (this.run !== run || run.exited) return;
+    run.readyPending--;
+    this.serviceLog.note(what);
+    if (run.readyPending > 0) return;
+    if (this.current === 'starting') this.setState('running');
+    this.startLiveness(run);
+  }
+
+  private startLiveness(run: Run): void {
+    const check = this.definition.config.liveness;
+    if (check === null) return;
+    const probe = new ProbeLoop('liveness', check, { env: run.launch.env, cwd: run.launch.cwd }, {
+      onUnhealthy: (result) => this.onUnhealthy(run, result),
+    });
+    run.probes.push(probe);
+    probe.start();
+  }
+
+  private stopProbes(run: Run): void {
+    for (const p of run.probes) p.stop();
+    run.probes = [];
+  }
+
+  /** Failing liveness: end the run like a stop; its exit then goes through the restart policy. */
+  private onUnhealthy(run: Run, result: ProbeResult): void {
+    if (this.run !== run || run.exited || this.current === 'stopping') return;
+    const reason = `liveness check failed: ${result.detail}`;
+    run.killReason = reason;
+    this.lastError = reason;
+    this.serviceLog.note(`${reason}; stopping pid ${run.pid}`);
+    this.host.log.warn(`service ${this.name}: ${reason}`);
+    run.killing = terminate([runTarget(run)], {
+      graceMs: Math.round(this.definition.config.stop_timeout * 1000),
+      scanner: this.host.scanner,
+    });
+    run.killing.done.catch(() => undefined);
+  }
+
+  private onExit(run: Run, code: number | null, signal: NodeJS.Signals | null): void {
+    run.exited = true;
+    this.stopProbes(run);
+    if (this.run !== run) return;
+    this.exitCode = code;
+    this.exitSignal = signal;
+    const how = describeExit(code, signal);
+    this.serviceLog.note(how);
+
+    if (this.current === 'stopping') {
+      // A user stop: doStop() ends it and sweeps.
+      this.host.runsChanged();
+      return;
+    }
+
+    // Whatever the main process left behind (its group, double-forked children) is ended now, in the
+    // background, so the restart below is not delayed by it (systemd's KillMode=control-group).
+    this.sweep(run);
+    this.host.runsChanged();
+
+    const reason = run.killReason ?? how;
+    const config = this.definition.config;
+    // restart_on_failure restarts any exit the user did not ask for, code 0 included: a service is
+    // meant to keep running (PM2 and systemd's Restart=always treat a clean exit the same way).
+    if (!config.restart_on_failure || !this.wantUp || this.closed || !this.host.accepting()) {
+      const clean = code === 0 && run.killReason === null;
+      this.lastError = clean ? this.lastError : reason;
+      this.setState(clean ? 'stopped' : 'failed');
+      this.host.log.info(`service ${this.name} ${reason}; not restarted`);
+      return;
+    }
+    this.lastError = reason;
+    const now = Date.now();
+    const decision = this.policy.onExit(now - run.startedAt, now);
+    if (decision.action === 'give-up') {
+      this.lastError = `${reason}; gave up after ${decision.restartsInWindow} restarts in ${decision.windowSecs}s`;
+      this.setState('failed');
+      this.serviceLog.note(`gave up: ${this.lastError}`);
+      this.host.log.warn(`service ${this.name} failed: ${this.lastError}`);
+      return;
+    }
+    if (decision.delayMs === 0) {
+      this.setState('starting');
+      this.scheduleAutoRestart();
+      return;
+    }
+    this.setState('backoff');
+    this.serviceLog.note(`restarting in ${decision.delayMs}ms`);
+    this.backoffTimer = setTimeout(() => {
+      this.backoffTimer = null;
+      this.scheduleAutoRestart();
+    }, decision.delayMs);
+  }
+
+  private scheduleAutoRestart(): void {
+    this.enqueue(() => this.autoRestart()).catch((err: unknown) => {
+      this.host.log.error(`service ${this.name}: automatic restart: ${err instanceof Error ? err.message : String(err)}`);
+    });
+  }
+
+  private async autoRestart(): Promise<void> {
+    // A user stop or start since the decision wins.
+    if (!this.wantUp || this.closed || !this.host.accepting()) return;
+    if (this.run !== null && !this.run.exited) return;
+    if (this.current !== 'backoff' && this.current !== 'starting') return;
+    this.restartCount++;
+    try {
+      await this.spawnRun(true);
+    } catch {
+      // spawnRun has set `failed` and last_error; a command that vanished will not come back by retrying.
+    }
+  }
+
+  private sweep(run: Run): void {
+    const termination = run.killing ?? terminate([runTarget(run)], {
+      graceMs: Math.round(this.definition.config.stop_timeout * 1000),
+      scanner: this.host.scanner,
+      // The /proc scan waits for the next turn: the restart's spawn must not wait for it.
+      defer: true,
+    });
+    this.lingering.set(run.id, { run, termination });
+    termination.done.then(
+      (result) => {
+        if (result.killed) this.host.log.info(`service ${this.name}: ended leftover processes of pid ${run.pid}`);
+      },
+      () => undefined,
+    ).finally(() => {
+      this.lingering.delete(run.id);
+      this.host.runsChanged();
+    });
+  }
+
+  private setState(state: ServiceState): void {
+    this.current = state;
+  }
+
+  private openLog(def: ServiceDefinition): ServiceLog {
+    return new ServiceLog(this.host.logsDir, def.name, logOptions(def, (err) => {
+      if (this.logErrorReported) return;
+      this.logErrorReported = true;
+      this.host.log.warn(`service ${this.name}: log: ${err.message}`);
+    }));
+  }
+}
+
+function runTarget(run: Run): RunTarget {
+  return { pgid: run.pgid, marker: run.id, leaderAlive: () => !run.exited };
+}
+
+/** Wait for `p`, at most `ms` (the timer is cleared either way, so it never holds the loop). */
+function within(p: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}

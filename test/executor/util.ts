@@ -1,0 +1,74 @@
+// Helpers shared by the executor tests (not a test file itself).
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { resolvePaths, type Paths } from '../../src/paths.js';
+
+export function tempDir(prefix = 'adi-exec-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** Paths rooted in a fresh directory, with the given privilege user names. */
+export function testPaths(root: string, adiUser: string, adiRootUser: string): Paths {
+  return resolvePaths({
+    env: { HOME: root, XDG_DATA_HOME: path.join(root, 'data'), XDG_CONFIG_HOME: path.join(root, 'config'), ADI_USER: adiUser, ADI_ROOT_USER: adiRootUser },
+    home: root,
+    platform: 'linux',
+  });
+}
+
+/**
+ * Whether a process is still running. A zombie counts as dead: in a container PID 1 may never reap the
+ * orphans of a killed group, and a zombie runs nothing.
+ */
+export function isAlive(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
+}
+
+export async function waitDead(pid: number, ms = 3000): Promise<boolean> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    if (!isAlive(pid)) return true;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return !isAlive(pid);
+}
+
+/** Waits for a file to hold a pid (written by a fixture command) and returns it. */
+export async function readPidFile(file: string, ms = 3000): Promise<number> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    try {
+      const n = Number(fs.readFileSync(file, 'utf8').trim());
+      if (Number.isInteger(n) && n > 0) return n;
+    } catch {
+      // not written yet
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`no pid in ${file} after ${ms} ms`);
+}
+
+export interface AuditRecord {
+  time: string;
+  identity: string;
+  action: string;
+  argv: string[];
+  reason: string | null;
+  result: Record<string, unknown>;
+  as?: string;
+  pattern?: string;
+  argv_truncated?: boolean;
+}
+
+export function readAudit(file: string): AuditRecord[] {
+  if (!fs.existsSync(file)) return [];
+  return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as AuditRecord);
+}

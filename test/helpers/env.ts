@@ -1,0 +1,129 @@
+// A fresh, empty HOME per test, with the environment that points adi at it, and helpers to run the
+// real `adi` command and to find what a daemon left behind.
+
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { resolvePaths, type Paths } from '../../src/paths.js';
+
+/** The package root (tests run from dist/test/...). */
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const ADI = path.join(ROOT, 'bin', 'adi.js');
+/** Plain JS fixture programs live in the source tree (they are not compiled). */
+export const FIXTURES = path.join(ROOT, 'test', 'fixtures');
+
+export interface TempHome {
+  home: string;
+  env: NodeJS.ProcessEnv;
+  paths: Paths;
+  cleanup(): Promise<void>;
+}
+
+/** The environment a test daemon runs in: the machine's, minus anything adi reads, plus HOME. */
+export function envFor(home: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (k.startsWith('ADI_') || k.startsWith('XDG_') || k.startsWith('NODE_TEST')) continue;
+    env[k] = v;
+  }
+  return { ...env, HOME: home, ...extra };
+}
+
+export function tempHome(extra: NodeJS.ProcessEnv = {}): TempHome {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'adi-t-'));
+  const env = envFor(home, extra);
+  const paths = resolvePaths({ env, home });
+  return {
+    home,
+    env,
+    paths,
+    async cleanup() {
+      await killDaemons(home);
+      fs.rmSync(home, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Whether a process exists (a zombie counts as gone). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Pids of live daemons of this data dir, found by their command line and environment. */
+export function daemonPids(home: string): number[] {
+  const found: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const argv = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      const i = argv.indexOf('daemon');
+      if (i < 0 || argv[i + 1] !== 'run') continue;
+      const environ = fs.readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0');
+      if (environ.includes(`HOME=${home}`) && alive(Number(entry))) found.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Stop every daemon of this HOME (SIGTERM, so they stop their services; SIGKILL if they hang). */
+export async function killDaemons(home: string): Promise<void> {
+  for (const pid of daemonPids(home)) {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  }
+  await waitFor(() => daemonPids(home).length === 0, 15_000, 'test daemons to exit').catch(() => {
+    for (const pid of daemonPids(home)) process.kill(pid, 'SIGKILL');
+  });
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run the real `adi` command. */
+export function adi(args: string[], env: NodeJS.ProcessEnv, options: { input?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [ADI, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`adi ${args.join(' ')} did not finish within ${options.timeoutMs ?? 30_000} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, options.timeoutMs ?? 30_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(options.input ?? '');
+  });
+}

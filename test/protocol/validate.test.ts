@@ -1,0 +1,165 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import { AdiError } from '../../src/errors.js';
+import type { Request, Response } from '../../src/protocol/types.js';
+import { parseRequest, parseResponse, validateServiceConfig } from '../../src/protocol/validate.js';
+import { decode, encode, encodeFrame } from '../../src/wire/codec.js';
+
+const roundTrip = (value: unknown): unknown => decode(encode(value));
+
+const VALID: Request[] = [
+  { type: 'Hello', protocol: 1, client: 'test', token: 'abc' },
+  { type: 'Ping' },
+  { type: 'Shutdown', graceful: true },
+  { type: 'StartService', name: 'hive', config: null },
+  {
+    type: 'StartService',
+    name: 'web-1',
+    config: {
+      command: '/usr/bin/node',
+      args: ['server.js', '--port', '8080'],
+      env: { PORT: '8080' },
+      working_dir: '/srv',
+      restart_on_failure: true,
+      max_restarts: 3,
+      privileged: false,
+      stop_timeout: 2.5,
+      liveness: { http: 'http://127.0.0.1:8080/health', interval_secs: 5 },
+    },
+  },
+  { type: 'StopService', name: 'hive', force: false },
+  { type: 'RestartService', name: 'hive' },
+  { type: 'ListServices' },
+  { type: 'ServiceLogs', name: 'hive', lines: 100, follow: true },
+  { type: 'Run', command: 'ls', args: ['-la'], timeout_secs: null, max_output_bytes: null },
+  { type: 'SudoRun', command: 'iptables', args: ['-L'], reason: 'list rules', timeout_secs: null, max_output_bytes: null },
+  { type: 'Cancel', target: 7 },
+  { type: 'Reload' },
+];
+
+describe('parseRequest', () => {
+  test('every request variant survives encode, decode and validation unchanged', () => {
+    for (const [i, request] of VALID.entries()) {
+      const parsed = parseRequest(roundTrip({ id: i + 1, ...request }));
+      assert.ok(parsed.ok, `${request.type}: ${parsed.ok ? '' : parsed.error.message}`);
+      assert.equal(parsed.id, i + 1);
+      assert.deepEqual(parsed.request, request);
+    }
+  });
+
+  test('wrong field types are BAD_REQUEST naming the field, with the id kept', () => {
+    const cases: [unknown, RegExp][] = [
+      [{ id: 5, type: 'Shutdown', graceful: 'yes' }, /Shutdown\.graceful must be a boolean/],
+      [{ id: 5, type: 'StopService', name: 3, force: true }, /StopService\.name must be a string/],
+      [{ id: 5, type: 'Run', command: 'ls', args: 'la' }, /Run\.args must be an array/],
+      [{ id: 5, type: 'Run', command: 'ls', args: [1] }, /Run\.args\[0\] must be a string/],
+      [{ id: 5, type: 'ServiceLogs', name: 'a', lines: -1, follow: false }, /lines must be between/],
+      [{ id: 5, type: 'StartService', name: 'a', config: { command: 'x', restart_on_failur: true } }, /unknown field "restart_on_failur"/],
+      [{ id: 5, type: 'StartService', name: 'a', config: { command: '' } }, /command must not be empty/],
+    ];
+    for (const [value, message] of cases) {
+      const parsed = parseRequest(roundTrip(value));
+      assert.equal(parsed.ok, false);
+      if (parsed.ok) continue;
+      assert.equal(parsed.id, 5);
+      assert.equal(parsed.error.code, 'BAD_REQUEST');
+      assert.match(parsed.error.message, message);
+    }
+  });
+
+  test('names that could reach a path are refused', () => {
+    for (const name of ['../x', '/etc', 'a/b', '', '.hidden', 'UPPER', 'a\0b', 'x'.repeat(65), 'a..b']) {
+      const parsed = parseRequest(roundTrip({ id: 1, type: 'StopService', name, force: false }));
+      assert.equal(parsed.ok, false, name);
+      if (!parsed.ok) assert.match(parsed.error.code, /BAD_SERVICE_NAME|BAD_REQUEST/);
+    }
+  });
+
+  test('unknown request types are UNKNOWN_REQUEST; a missing id is reported without one', () => {
+    const unknown = parseRequest(roundTrip({ id: 2, type: 'FormatDisk' }));
+    assert.ok(!unknown.ok && unknown.error.code === 'UNKNOWN_REQUEST' && unknown.id === 2);
+    const noId = parseRequest(roundTrip({ type: 'Ping' }));
+    assert.ok(!noId.ok && noId.id === null);
+    const bigId = parseRequest(roundTrip({ id: 2 ** 40, type: 'Ping' }));
+    assert.ok(!bigId.ok && bigId.id === null);
+  });
+
+  test('any decoded value is either a valid request or a typed error; nothing throws', () => {
+    fc.assert(
+      fc.property(fc.anything({ withBigInt: true, withTypedArray: true, withNullPrototype: true, maxDepth: 4 }), (value) => {
+        const parsed = parseRequest(value);
+        if (!parsed.ok) assert.ok(parsed.error instanceof AdiError);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  test('requests built from valid shapes with random field values never throw', () => {
+    const field = fc.oneof(fc.string(), fc.integer(), fc.boolean(), fc.constant(null), fc.array(fc.string()), fc.dictionary(fc.string(), fc.string()));
+    fc.assert(
+      fc.property(fc.constantFrom(...VALID.map((r) => r.type)), fc.dictionary(fc.constantFrom('name', 'force', 'graceful', 'args', 'command', 'config', 'lines', 'follow', 'reason', 'target', 'protocol', 'client', 'token'), field), (type, fields) => {
+        const parsed = parseRequest(roundTrip({ id: 1, type, ...fields }));
+        if (!parsed.ok) assert.ok(parsed.error instanceof AdiError);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  test('random bytes decode to an error or a value that validation handles', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
+        let value: unknown;
+        try {
+          value = decode(Buffer.from(bytes));
+        } catch (err) {
+          assert.ok(err instanceof AdiError && err.code === 'BAD_FRAME');
+          return;
+        }
+        const parsed = parseRequest(value);
+        if (!parsed.ok) assert.ok(parsed.error instanceof AdiError);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});
+
+describe('validateServiceConfig', () => {
+  test('health checks need exactly one probe', () => {
+    assert.throws(() => validateServiceConfig({ command: 'x', liveness: {} }), /exactly one of command, tcp, http/);
+    assert.throws(() => validateServiceConfig({ command: 'x', liveness: { tcp: 80, http: 'http://a' } }), /exactly one/);
+    assert.deepEqual(validateServiceConfig({ command: 'x', readiness: { tcp: 8080 } }).readiness, { tcp: 8080 });
+  });
+});
+
+describe('parseResponse', () => {
+  test('responses round-trip, binary fields as bytes', () => {
+    const responses: Response[] = [
+      { type: 'Pong', uptime_secs: 3, version: '0.1.0', pid: 42, protocol: 1, separation: false },
+      { type: 'Ok' },
+      { type: 'Error', code: 'SERVICE_NOT_FOUND', message: 'no' },
+      { type: 'Logs', lines: ['a', 'b'] },
+      { type: 'LogLine', line: 'x' },
+      { type: 'StreamEnd' },
+      { type: 'CommandResult', exit_code: 0, stdout: Buffer.from([0, 255, 10]), stderr: Buffer.alloc(0), signal: null },
+      { type: 'SudoDenied', reason: 'not approved' },
+      {
+        type: 'Services',
+        list: [{ name: 'a', state: 'running', pid: 1, uptime_secs: 2, restarts: 0, last_error: null, exit_code: null, exit_signal: null, source: 'adhoc', cpu_percent: null, memory_bytes: null }],
+      },
+    ];
+    for (const response of responses) {
+      const { id, response: back } = parseResponse(roundTrip({ id: 9, ...response }));
+      assert.equal(id, 9);
+      if (back.type === 'CommandResult' && response.type === 'CommandResult') {
+        assert.deepEqual([...back.stdout], [...response.stdout]);
+      } else {
+        assert.deepEqual(back, response);
+      }
+    }
+  });
+
+  test('a frame over the maximum is refused when encoding', () => {
+    assert.throws(() => encodeFrame({ id: 1, type: 'Logs', lines: ['x'.repeat(2000)] }, 1000), /exceeds the maximum frame/);
+  });
+});

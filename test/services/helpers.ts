@@ -1,0 +1,137 @@
+// Shared set-up for the services tests: a fresh temp HOME / data / config dir per manager, fixture
+// paths, polling waits, and a /proc scan that finds every process a test's manager started (tagged
+// through the base environment, so tests running in parallel never see each other's processes).
+
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { resolvePaths, type Paths } from '../../src/paths.js';
+import type { ServiceConfig, ServiceInfo } from '../../src/protocol/types.js';
+import { MemoryLogger } from '../../src/server/logger.js';
+import { ServiceManager, type ServiceManagerOptions } from '../../src/services/manager.js';
+
+// Compiled to dist/test/services/: the fixtures stay in test/fixtures/ at the project root.
+export const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/', import.meta.url));
+
+export function fixture(name: string): string {
+  return path.join(FIXTURES, name);
+}
+
+/** A ServiceConfig running a fixture with this Node. */
+export function nodeService(name: string, args: string[] = [], extra: Partial<ServiceConfig> = {}): ServiceConfig {
+  return { command: process.execPath, args: [fixture(name), ...args], ...extra };
+}
+
+export interface TestEnv {
+  dir: string;
+  paths: Paths;
+  log: MemoryLogger;
+  tag: string;
+  manager: ServiceManager;
+  /** Write services.toml. */
+  writeServices(text: string): void;
+  /** Stop everything, check nothing of ours is left, remove the temp dir. */
+  cleanup(): Promise<void>;
+}
+
+export function makeEnv(opts: Partial<ServiceManagerOptions> = {}): TestEnv {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'adi-svc-'));
+  const paths = resolvePaths({ env: { XDG_DATA_HOME: path.join(dir, 'data'), XDG_CONFIG_HOME: path.join(dir, 'config') }, home: dir });
+  const log = new MemoryLogger();
+  const tag = path.basename(dir);
+  const manager = new ServiceManager({ paths, log, env: { ...process.env, ADI_TEST_TAG: tag }, home: dir, ...opts });
+  return {
+    dir,
+    paths,
+    log,
+    tag,
+    manager,
+    writeServices(text: string) {
+      fs.mkdirSync(paths.configDir, { recursive: true });
+      fs.writeFileSync(paths.servicesFile, text);
+    },
+    async cleanup() {
+      await manager.stopAll();
+      // Belt and braces: a failing test must not leave processes behind for the next one.
+      for (const pid of taggedPids(tag)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone
+        }
+      }
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Live (non-zombie) processes whose environment holds ADI_TEST_TAG=<tag>. */
+export function taggedPids(tag: string): number[] {
+  const needle = Buffer.from(`\0ADI_TEST_TAG=${tag}\0`);
+  const out: number[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      if (!isAlive(Number(name))) continue;
+      const environ = Buffer.concat([Buffer.from([0]), fs.readFileSync(`/proc/${name}/environ`), Buffer.from([0])]);
+      if (environ.includes(needle)) out.push(Number(name));
+    } catch {
+      // exited meanwhile, or not ours
+    }
+  }
+  return out;
+}
+
+/** Whether a process exists and is not a zombie. */
+export function isAlive(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Poll `fn` every 10 ms until it returns a truthy value; fail after `timeoutMs` saying what was awaited. */
+export async function waitFor<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 10_000): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  while (Date.now() < deadline) {
+    last = await fn();
+    if (last) return last as NonNullable<T>;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${JSON.stringify(last)})`);
+}
+
+export function waitState(manager: ServiceManager, name: string, state: ServiceInfo['state'], timeoutMs = 10_000): Promise<ServiceInfo> {
+  return waitFor(() => {
+    const info = manager.get(name);
+    return info !== undefined && info.state === state ? info : undefined;
+  }, `${name} to be ${state} (now ${JSON.stringify(manager.get(name))})`, timeoutMs);
+}
+
+/** A TCP port that was free a moment ago. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as net.AddressInfo).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** The message text of each log line (`<time> <stream> <text>`). */
+export function texts(lines: string[], stream?: 'out' | 'err' | 'sys'): string[] {
+  const out: string[] = [];
+  for (const line of lines) {
+    const m = /^\S+ (out|err|sys) ?(.*)$/s.exec(line);
+    if (m !== null && (stream === undefined || m[1] === stream)) out.push(m[2] ?? '');
+  }
+  return out;
+}
