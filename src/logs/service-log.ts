@@ -48,6 +48,11 @@ interface Follower {
   fn: (line: string) => void;
 }
 
+/** Lines the service itself wrote (out/err), as opposed to the supervisor's notes. */
+function isServiceLine(line: string): boolean {
+  return !/^\S+ sys /.test(line);
+}
+
 export class ServiceLog {
   /** Path of the live file: `${dir}/${name}.log`. Rotated ones are `${name}.log.1` (newest) .. `${name}.log.N`. */
   readonly file: string;
@@ -116,7 +121,11 @@ export class ServiceLog {
     });
   }
 
-  /** The last `lines` complete lines (oldest first) across the live and rotated files, read from their ends. */
+  /**
+   * The last `lines` complete lines the service wrote (oldest first) across the live and rotated files,
+   * read from their ends. The supervisor's own notes (stream 'sys') are included where they fall but
+   * do not count towards `lines`: `-n 200000` after 200,000 lines of output returns all of them.
+   */
   async tail(lines: number): Promise<string[]> {
     const n = Math.min(Math.floor(lines), MAX_TAIL_LINES);
     if (!(n > 0)) return [];
@@ -126,7 +135,7 @@ export class ServiceLog {
     // again. A child flooding fast enough to rotate every time gets the last attempt's answer.
     for (let attempt = 1; ; attempt++) {
       const before = this.rotations;
-      const result = await readTail(files, n);
+      const result = await readTail(files, n, { counts: isServiceLine });
       if (this.rotations === before || attempt === 3) return result;
     }
   }

@@ -13,23 +13,47 @@ export interface TailOptions {
   blockSize?: number;
   /** Incremented by the bytes actually read, so a test can check that only the end was read. */
   stats?: { bytesRead: number };
+  /**
+   * Which lines count towards n (default: all). Lines that do not count are still returned where they
+   * fall, so the supervisor's own notes show between the service's lines without displacing them.
+   */
+  counts?: (line: string) => boolean;
+}
+
+/** Lines that do not count are bounded too: a log of nothing but notes is not read whole. */
+const MAX_UNCOUNTED = 10_000;
+
+interface Collect {
+  out: string[];
+  want: number;
+  counted: number;
+  counts: (line: string) => boolean;
+}
+
+function more(c: Collect): boolean {
+  return c.counted < c.want && c.out.length - c.counted < MAX_UNCOUNTED;
+}
+
+function push(c: Collect, line: string): void {
+  c.out.push(line);
+  if (c.counts(line)) c.counted++;
 }
 
 const LF = 0x0a;
 
 /** Up to `n` last complete lines of `files` (newest file first), returned oldest first. */
 export async function readTail(files: readonly string[], n: number, options: TailOptions = {}): Promise<string[]> {
-  const newestFirst: string[] = [];
-  if (n <= 0) return newestFirst;
+  const c: Collect = { out: [], want: n, counted: 0, counts: options.counts ?? (() => true) };
+  if (n <= 0) return c.out;
   for (const file of files) {
-    await tailOne(file, n, newestFirst, options);
-    if (newestFirst.length >= n) break;
+    await tailOne(file, c, options);
+    if (!more(c)) break;
   }
-  return newestFirst.reverse();
+  return c.out.reverse();
 }
 
-/** Append the lines of `file`, newest first, to `out` until it holds `want` lines. */
-async function tailOne(file: string, want: number, out: string[], options: TailOptions): Promise<void> {
+/** Append the lines of `file`, newest first, to `c.out` until enough lines count. */
+async function tailOne(file: string, c: Collect, options: TailOptions): Promise<void> {
   let fh: FileHandle;
   try {
     // O_NOFOLLOW: a symlink planted among the rotated files must not make us show another file.
@@ -46,7 +70,7 @@ async function tailOne(file: string, want: number, out: string[], options: TailO
     let carry: Buffer[] = [];
     // The bytes after the last '\n' are a line still being written (or none): never return them.
     let atEnd = true;
-    while (pos > 0 && out.length < want) {
+    while (pos > 0 && more(c)) {
       const len = Math.min(blockSize, pos);
       pos -= len;
       const buf = Buffer.allocUnsafe(len);
@@ -59,7 +83,7 @@ async function tailOne(file: string, want: number, out: string[], options: TailO
       if (options.stats) options.stats.bytesRead += len;
 
       let end = len;
-      while (out.length < want) {
+      while (more(c)) {
         // Guard end > 0: lastIndexOf with a negative offset would search from the end again.
         const nl = end > 0 ? buf.lastIndexOf(LF, end - 1) : -1;
         if (nl === -1) {
@@ -67,13 +91,13 @@ async function tailOne(file: string, want: number, out: string[], options: TailO
           break;
         }
         if (atEnd) atEnd = false;
-        else out.push(Buffer.concat([buf.subarray(nl + 1, end), ...carry]).toString('utf8'));
+        else push(c, Buffer.concat([buf.subarray(nl + 1, end), ...carry]).toString('utf8'));
         carry = [];
         end = nl;
       }
     }
     // The file's first line has no '\n' before it.
-    if (pos === 0 && !atEnd && out.length < want) out.push(Buffer.concat(carry).toString('utf8'));
+    if (pos === 0 && !atEnd && more(c)) push(c, Buffer.concat(carry).toString('utf8'));
   } finally {
     await fh.close();
   }

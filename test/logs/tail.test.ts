@@ -65,3 +65,20 @@ void describe('readTail', () => {
     assert.deepEqual(await readTail([path.join(dir, 'nope', 'x.log')], 10), []);
   });
 });
+
+describe('readTail counts', () => {
+  test('lines that do not count are returned where they fall without displacing counted ones', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'adi-tail-counts-'));
+    try {
+      const file = path.join(dir, 'a.log');
+      fs.writeFileSync(file, 'T sys started\nT out 1\nT out 2\nT sys note\nT out 3\nT sys exited\n');
+      const counts = (l: string): boolean => !l.startsWith('T sys');
+      assert.deepEqual(await readTail([file], 3, { counts }), ['T out 1', 'T out 2', 'T sys note', 'T out 3', 'T sys exited']);
+      assert.deepEqual(await readTail([file], 1, { counts }), ['T out 3', 'T sys exited']);
+      // Without `counts` every line counts.
+      assert.deepEqual(await readTail([file], 2), ['T out 3', 'T sys exited']);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
