@@ -163,3 +163,9 @@ describe('parseResponse', () => {
     assert.throws(() => encodeFrame({ id: 1, type: 'Logs', lines: ['x'.repeat(2000)] }, 1000), /exceeds the maximum frame/);
   });
 });
+
+describe('docs/protocol.md example', () => {
+  test('a Ping frame is the bytes the spec shows', () => {
+    assert.equal(encodeFrame({ id: 1, type: 'Ping' }, 1024).toString('hex'), '0f000000' + '82a26964' + '01a474797065a450696e67');
+  });
+});
