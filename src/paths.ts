@@ -2,6 +2,7 @@
 // seed's "Internal Configuration" and "Socket Paths"). Nothing else in the code builds a path from the
 // environment, so one read of this file answers "where does adi keep X?".
 
+import crypto from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { AdiError } from './errors.js';
@@ -153,4 +154,34 @@ export function checkName(kind: 'service' | 'plugin', name: unknown): string {
     );
   }
   return name;
+}
+
+/**
+ * The second socket, for plugin services running as ADI_USER (design section 4): they cannot enter the
+ * admin's data dir (0700, often inside a 0700 home), so it lives in a per-admin directory outside it —
+ * `/run/adi-daemon-<uid>/` for a root daemon, `/tmp/adi-daemon-<uid>/` otherwise (no other writable
+ * place is shared by every user). The file name carries a hash of the data dir, so daemons of several
+ * data dirs of one user (tests, XDG_DATA_HOME switches) never share it. ADI_DAEMON_PLUGIN_SOCKET
+ * overrides it (a path, or `@name` for a Linux abstract socket). Only the daemon uses this: a plugin
+ * service is told the address in its $ADI_DAEMON_SOCKET.
+ */
+export function resolvePluginEndpoint(
+  dataDir: string,
+  inputs: { env?: NodeJS.ProcessEnv; platform?: NodeJS.Platform; uid?: number } = {},
+): Endpoint {
+  const env = inputs.env ?? process.env;
+  const platform = inputs.platform ?? process.platform;
+  const override = env['ADI_DAEMON_PLUGIN_SOCKET'];
+  if (override !== undefined && override !== '') {
+    try {
+      return resolveEndpoint(override, platform, dataDir);
+    } catch (err) {
+      if (err instanceof AdiError) throw new AdiError(err.code, err.message.replaceAll('ADI_DAEMON_SOCKET', 'ADI_DAEMON_PLUGIN_SOCKET'));
+      throw err;
+    }
+  }
+  const uid = inputs.uid ?? process.getuid?.() ?? 0;
+  const dir = uid === 0 ? `/run/adi-daemon-${uid}` : `/tmp/adi-daemon-${uid}`;
+  const tag = crypto.createHash('sha256').update(dataDir).digest('hex').slice(0, 12);
+  return resolveEndpoint(path.posix.join(dir, `plugins-${tag}.sock`), platform, dataDir);
 }

@@ -10,9 +10,13 @@ import type { Logger } from '../server/logger.js';
 
 export type AuditAction = 'run' | 'sudo_run' | 'sudo_denied' | 'privileged_service';
 
-/** How the request ended: its exit status, the denial's reason, or the error's code. */
+/**
+ * How the request ended: its exit status, the denial's reason, or the error's code; for a privileged
+ * service start, the pid it started with.
+ */
 export type AuditResult =
   | { exit_code: number; signal: string | null }
+  | { pid: number }
   | { denied: string }
   | { error: string; message?: string };
 

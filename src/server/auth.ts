@@ -1,6 +1,7 @@
 // Who is on the other end of a connection, decided from the token sent in Hello. The admin token is
 // written at start to a 0600 file only the daemon's user can read; plugin tokens are registered by the
 // services that hand them out. No token, or a wrong one, is the anonymous identity (Ping only).
+// On the plugin socket (plugin-socket.ts) the admin token is not accepted at all: identifyPlugin.
 
 import crypto from 'node:crypto';
 import { ADMIN, ANONYMOUS, type Identity } from './context.js';
@@ -28,6 +29,27 @@ export class Authenticator {
     return token;
   }
 
+  /**
+   * The plugin's token, issued on first use and then kept for the daemon's lifetime (docs/security.md
+   * section 8): every run of the plugin's service gets the same one.
+   */
+  pluginToken(plugin: string): string {
+    for (const [token, name] of this.plugins) if (name === plugin) return token;
+    return this.issuePluginToken(plugin);
+  }
+
+  /** Revoke the tokens of every plugin not in `keep` (its service definition is gone). */
+  revokeExcept(keep: ReadonlySet<string>): string[] {
+    const gone = new Set<string>();
+    for (const [token, name] of this.plugins) {
+      if (!keep.has(name)) {
+        this.plugins.delete(token);
+        gone.add(name);
+      }
+    }
+    return [...gone];
+  }
+
   revokePlugin(plugin: string): void {
     for (const [token, name] of this.plugins) if (name === plugin) this.plugins.delete(token);
   }
@@ -37,6 +59,18 @@ export class Authenticator {
     if (sameToken(token, this.adminToken)) return ADMIN;
     const plugin = this.plugins.get(token);
     if (plugin !== undefined) return { kind: 'plugin', plugin, label: `plugin:${plugin}` };
+    return ANONYMOUS;
+  }
+
+  /**
+   * For connections on the plugin socket: a plugin token identifies its plugin; anything else, the
+   * admin token included, is anonymous. `onAdminToken` is told (for the log) when the admin token shows
+   * up there — it was read by someone or something that should not have it.
+   */
+  identifyPlugin(token: string | null, onAdminToken?: () => void): Identity {
+    const identity = this.identify(token);
+    if (identity.kind !== 'admin') return identity;
+    onAdminToken?.();
     return ANONYMOUS;
   }
 }

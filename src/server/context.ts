@@ -3,7 +3,8 @@
 
 import type { Paths } from '../paths.js';
 import type { RequestOf, RequestType, Response } from '../protocol/types.js';
-import type { ServiceManager } from '../services/manager.js';
+import type { Executor } from '../executor/executor.js';
+import type { ReloadResult, ServiceManager } from '../services/manager.js';
 import type { Logger } from './logger.js';
 
 export interface Identity {
@@ -24,8 +25,12 @@ export interface DaemonState {
   /** Date.now() when the daemon started. */
   readonly startedAt: number;
   readonly services: ServiceManager;
-  /** Whether privilege separation (the adi / adi-root users) is active. */
+  /** Run and SudoRun (issue 4): identity rules, limits, audit. */
+  readonly executor: Executor;
+  /** Whether privilege separation (the adi / adi-root users) is active, as last checked. */
   separation(): boolean;
+  /** Reload: check separation again, re-read the service definitions, revoke tokens of gone plugins. */
+  reload(): Promise<ReloadResult>;
   /** Begin a shutdown; the current response is still sent first. */
   requestShutdown(graceful: boolean): void;
 }

@@ -8,21 +8,28 @@ import path from 'node:path';
 import { AdiError } from '../errors.js';
 import type { Paths } from '../paths.js';
 import { DEFAULT_MAX_FRAME } from '../protocol/types.js';
-import { ServiceManager } from '../services/manager.js';
+import { AuditLog, auditFile } from '../executor/audit.js';
+import { Executor } from '../executor/executor.js';
+import { pluginOf } from '../services/launch.js';
+import { ServiceManager, type ReloadResult, type ServiceSource } from '../services/manager.js';
 import { connect, listen } from '../transport.js';
 import { packageVersion } from '../version.js';
 import { Authenticator, newToken } from './auth.js';
 import { Connection, DEFAULT_LIMITS, type ConnectionLimits } from './connection.js';
-import type { DaemonState } from './context.js';
+import type { DaemonState, Identity } from './context.js';
 import { ensurePrivateDir, removeOwnPidFile, writeFileAtomic } from './files.js';
 import { acquireLock, type Lock } from './lock.js';
+import { limitsFromEnv } from './limits.js';
 import { FileLogger } from './logger.js';
+import { DaemonSeparation } from './separation.js';
 
 export interface DaemonOptions {
   paths: Paths;
   /** `adi daemon run` in a terminal: also log to stderr. */
   foreground: boolean;
   limits?: Partial<ConnectionLimits>;
+  /** Service definition sources besides the services file (e.g. installed plugins). */
+  sources?: ServiceSource[];
 }
 
 /** Exit code when another daemon already runs (the start lock or socket is held by a live daemon). */
@@ -43,6 +50,12 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   }
   const lock: Lock = taken;
 
+  // The token is in place before the socket accepts anyone: a client that connects the moment the
+  // socket appears must find the token it proves itself with. (The lock makes us the only daemon of
+  // this data dir, so no running daemon's token is replaced.)
+  const adminToken = newToken();
+  writeFileAtomic(paths.tokenFile, adminToken, 0o600);
+
   let server: net.Server;
   try {
     server = await bindSocket(paths, log);
@@ -53,18 +66,32 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       log.close();
       return EXIT_ALREADY_RUNNING;
     }
+    fs.rmSync(paths.tokenFile, { force: true });
     log.error(`cannot listen: ${err instanceof Error ? err.message : String(err)}`);
     log.close();
     throw err;
   }
 
-  const adminToken = newToken();
-  writeFileAtomic(paths.tokenFile, adminToken, 0o600);
   const auth = new Authenticator(adminToken);
   writeFileAtomic(paths.pidFile, `${process.pid}\n`, 0o644);
 
   const version = packageVersion();
-  const services = new ServiceManager({ paths, log });
+  // Run / SudoRun and who services run as (issue 4): separation is checked now and on every reload.
+  const audit = new AuditLog(auditFile(paths), log);
+  const executor = new Executor({ paths, log, audit });
+  log.info(`privilege separation ${executor.separation.active ? 'active' : 'inactive'}: ${executor.separation.reason}`);
+  const separation = new DaemonSeparation({
+    paths,
+    log,
+    auth,
+    executor,
+    audit,
+    // On the plugin socket only plugin tokens count: the admin token is refused there (section 8).
+    onPluginConnection: (socket) => accept(socket, (token) => auth.identifyPlugin(token, () => {
+      log.warn('a client offered the admin token on the plugin socket; it was treated as anonymous');
+    })),
+  });
+  const services = new ServiceManager({ paths, log, privilege: separation.servicePrivilege, ...(options.sources !== undefined ? { sources: options.sources } : {}) });
   let shuttingDown = false;
   const connections = new Set<Connection>();
   let resolveExit!: (code: number) => void;
@@ -76,25 +103,42 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     version,
     startedAt: Date.now(),
     services,
-    separation: () => false,
+    executor,
+    separation: () => executor.separation.active,
+    reload: () => reload(),
     requestShutdown: (graceful) => {
       // Let the Ok for the Shutdown request leave before the sockets go.
       setImmediate(() => void shutdown(graceful));
     },
   };
 
-  const limits: ConnectionLimits = { maxFrame: DEFAULT_MAX_FRAME, ...DEFAULT_LIMITS, ...options.limits };
-  server.on('connection', (socket) => {
-    const connection = new Connection(socket, state, (token) => auth.identify(token), limits, () => shuttingDown);
+  const limits: ConnectionLimits = { maxFrame: DEFAULT_MAX_FRAME, ...DEFAULT_LIMITS, ...limitsFromEnv(), ...options.limits };
+  function accept(socket: net.Socket, authenticate: (token: string | null) => Identity): void {
+    const connection = new Connection(socket, state, authenticate, limits, () => shuttingDown);
     connections.add(connection);
     socket.once('close', () => connections.delete(connection));
-  });
+  }
+  server.on('connection', (socket) => accept(socket, (token) => auth.identify(token)));
+
+  /** Reload / SIGHUP: check separation again, re-read the definitions, drop tokens of gone plugins. */
+  async function reload(): Promise<ReloadResult> {
+    await separation.refresh();
+    const result = await services.reload();
+    const plugins = new Set<string>();
+    for (const info of services.list()) {
+      const plugin = pluginOf(services.definition(info.name), info.name);
+      if (plugin !== null) plugins.add(plugin);
+    }
+    separation.revokeGone(plugins);
+    return result;
+  }
 
   async function shutdown(graceful: boolean): Promise<void> {
     if (shuttingDown) return;
     shuttingDown = true;
     log.info(`shutting down (${graceful ? 'graceful: stopping services' : 'immediate: killing services'})`);
     server.close();
+    separation.close();
     try {
       if (graceful) await services.stopAll();
       else await Promise.allSettled(services.list().map((s) => services.stop(s.name, true)));
@@ -116,13 +160,14 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGHUP', () => {
     log.info('received SIGHUP: reloading the services file');
-    services.reload().catch((err: unknown) => log.error(`reload failed: ${err instanceof Error ? err.message : String(err)}`));
+    reload().catch((err: unknown) => log.error(`reload failed: ${err instanceof Error ? err.message : String(err)}`));
   });
   // A supervisor must outlive its own bugs: log them and keep the children supervised.
   process.on('uncaughtException', (err) => log.error(`uncaught exception: ${err.stack ?? err.message}`));
   process.on('unhandledRejection', (err) => log.error(`unhandled rejection: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`));
 
   log.info(`daemon ${version} started, pid ${process.pid}, listening on ${paths.socket.display}`);
+  await separation.apply();
   try {
     await services.init();
   } catch (err) {

@@ -29,12 +29,15 @@ type Table = { [T in RoutedType]: Route<T> };
 const TABLE: Table = {
   Ping: { access: 'anyone', handler: handlePing },
   Shutdown: { access: 'admin', handler: handleShutdown },
-  // Plugins may start services by name (their own on demand); the handler refuses ad-hoc configs from them.
+  // Plugins may start defined services by name (on demand); the handler refuses ad-hoc configs and
+  // privileged services from them.
   StartService: { access: 'plugin', handler: handleStartService },
-  StopService: { access: 'admin', handler: handleStopService },
-  RestartService: { access: 'admin', handler: handleRestartService },
+  // A plugin may stop, restart and read the logs of its own plugin's services only (handlers, access.ts).
+  StopService: { access: 'plugin', handler: handleStopService },
+  RestartService: { access: 'plugin', handler: handleRestartService },
   ListServices: { access: 'plugin', handler: handleListServices },
   ServiceLogs: { access: 'plugin', handler: handleServiceLogs },
+  // A plugin's SudoRun is held to its own approved patterns (handler and executor).
   Run: { access: 'plugin', handler: handleRun },
   SudoRun: { access: 'plugin', handler: handleSudoRun },
   Reload: { access: 'admin', handler: handleReload },

@@ -21,6 +21,14 @@ export interface ProbeContext {
   env: NodeJS.ProcessEnv;
   cwd: string;
   signal?: AbortSignal;
+  /**
+   * Command probes run as the service does (launch.ts): with its uid/gid, or wrapped in its sudo
+   * chain, and their group is killed through `signalVia` when the daemon may not signal it.
+   */
+  uid?: number;
+  gid?: number;
+  wrap?: (file: string, args: readonly string[]) => { file: string; args: string[] };
+  signalVia?: ((pgid: number, signal: NodeJS.Signals) => void) | null;
 }
 
 /** How much of a failing command probe's output goes into the message. */
@@ -43,11 +51,13 @@ export function runProbe(check: NormalizedHealthCheck, ctx: ProbeContext): Promi
 }
 
 function commandProbe(argv: string[], timeoutMs: number, ctx: ProbeContext): Promise<ProbeResult> {
-  const [file, ...args] = argv as [string, ...string[]];
+  const [first, ...rest] = argv as [string, ...string[]];
+  const { file, args } = ctx.wrap !== undefined ? ctx.wrap(first, rest) : { file: first, args: rest };
   const shown = JSON.stringify(argv.join(' '));
   return new Promise((resolve) => {
     let settled = false;
     let output = '';
+    let viaDone = false;
     const child = spawn(file, args, {
       cwd: ctx.cwd,
       env: ctx.env,
@@ -55,13 +65,19 @@ function commandProbe(argv: string[], timeoutMs: number, ctx: ProbeContext): Pro
       detached: true,
       stdio: ['ignore', 'ignore', 'pipe'],
       windowsHide: true,
+      ...(ctx.uid !== undefined ? { uid: ctx.uid } : {}),
+      ...(ctx.gid !== undefined ? { gid: ctx.gid } : {}),
     });
-    const killGroup = (): void => {
+    const killGroup = (useVia = true): void => {
       if (child.pid === undefined) return;
       try {
         process.kill(-child.pid, 'SIGKILL');
       } catch {
         // already gone
+      }
+      if (useVia && !viaDone && ctx.signalVia != null) {
+        viaDone = true;
+        ctx.signalVia(child.pid, 'SIGKILL');
       }
     };
     const finish = (result: ProbeResult): void => {
@@ -87,8 +103,9 @@ function commandProbe(argv: string[], timeoutMs: number, ctx: ProbeContext): Pro
       finish({ ok: false, detail: `cannot run ${shown}: ${err.code ?? err.message}` });
     });
     child.on('exit', (code, signal) => {
-      // Anything the probe left in its group goes with it: probes must not accumulate.
-      killGroup();
+      // Anything the probe left in its group goes with it: probes must not accumulate. (Through sudo
+      // only on a timeout or cancel: a helper per probe run would cost more than the probe.)
+      killGroup(false);
       if (code === 0) {
         finish({ ok: true, detail: `${shown} exited with code 0` });
         return;

@@ -1,9 +1,14 @@
 // Every parameter of a service's spawn is decided here and only here: program, argv, environment, cwd,
-// stdio. The privilege issue changes who a service runs as (sudo -u adi / adi-root) in this one place.
+// stdio, and who it runs as (run-as.ts: ADI_USER, or root through ADI_ROOT_USER's sudo when privileged).
 
 import crypto from 'node:crypto';
 import type { SpawnOptions } from 'node:child_process';
+import { AdiError } from '../errors.js';
+import { cleanEnv } from '../executor/privilege.js';
+import { resolveCommand } from '../executor/resolve.js';
 import type { NormalizedConfig } from './config.js';
+import type { ServiceDefinition } from './registry.js';
+import { SELF, planRunAs, runHelper, type RunAs, type ServicePrivilege } from './run-as.js';
 
 /** The marker every process of a run inherits; the stop sweep finds double-forked children by it. */
 export const SERVICE_ID_ENV = 'ADI_SERVICE_ID';
@@ -11,6 +16,11 @@ export const SERVICE_NAME_ENV = 'ADI_SERVICE_NAME';
 /** Names the fd the service writes its readiness line to (s6-style notification fd). */
 export const READY_FD_ENV = 'ADI_READY_FD';
 export const READY_FD = 3;
+/** A plugin service's identity token and the socket it reaches the daemon on (DaemonClient reads both). */
+export const TOKEN_ENV = 'ADI_DAEMON_TOKEN';
+export const SOCKET_ENV = 'ADI_DAEMON_SOCKET';
+/** Where a separated service runs without a working_dir: every user can enter `/` (the admin's home may be 0700). */
+export const SEPARATED_CWD = '/';
 
 export interface LaunchContext {
   /** The environment children start from (the daemon's own by default). */
@@ -19,6 +29,10 @@ export interface LaunchContext {
   home: string;
   /** This run's marker value (see newRunId). */
   runId: string;
+  /** Where the definition came from; a plugin's service gets its identity token. Absent: not a plugin. */
+  def?: Pick<ServiceDefinition, 'source' | 'plugin'>;
+  /** The daemon's privilege facts; absent (library use, unit tests): run as the daemon's user. */
+  privilege?: ServicePrivilege;
 }
 
 export interface Launch {
@@ -29,6 +43,16 @@ export interface Launch {
   /** The fd the child may write its ready line to, or null without ready_notify. */
   readyFd: number | null;
   options: SpawnOptions;
+  /** Who it runs as; `file`/`args` above are already wrapped for it (sudo modes). */
+  runAs: RunAs;
+  /** The program and arguments as configured (before any sudo wrapping), for messages and the audit. */
+  command: string[];
+  /** The plugin whose identity the service carries, or null. */
+  plugin: string | null;
+  /** Wraps another command (a health probe) to run as the service does, with its environment. */
+  wrap(file: string, args: readonly string[]): { file: string; args: string[] };
+  /** Signals a process group with the service's rights when the daemon may not (sudo modes); else null. */
+  signalVia: ((pgid: number, signal: NodeJS.Signals) => void) | null;
 }
 
 /** A fresh marker per run: unguessable, so no unrelated process carries it by chance. */
@@ -36,12 +60,43 @@ export function newRunId(): string {
   return crypto.randomBytes(16).toString('hex');
 }
 
+/** The plugin a definition belongs to: its `plugin` field, else (a source that sets none) its name. */
+export function pluginOf(def: Pick<ServiceDefinition, 'source' | 'plugin'> | undefined, name: string): string | null {
+  if (def?.source !== 'plugin') return null;
+  return def.plugin ?? name;
+}
+
+/**
+ * Throws AdiError when the service cannot start as it must (see run-as.ts); the service then fails
+ * with that message.
+ */
 export function buildLaunch(name: string, config: NormalizedConfig, ctx: LaunchContext): Launch {
-  const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(ctx.baseEnv)) {
-    if (value !== undefined) env[key] = value;
+  const plugin = pluginOf(ctx.def, name);
+  if (plugin !== null && config.privileged) {
+    // Also refused when the definition is loaded (registry.ts); this is the last line of defence.
+    throw new AdiError('PERMISSION_DENIED', `Service "${name}" comes from plugin ${plugin}, and a plugin's service can never be privileged.`);
   }
-  Object.assign(env, config.env);
+  const p = ctx.privilege;
+  const runAs = p === undefined ? SELF : planRunAs(p, config.privileged, name);
+
+  const env: Record<string, string> = {};
+  if (runAs.mode === 'self') {
+    // Embedded mode: as before separation existed, the daemon's own environment.
+    for (const [key, value] of Object.entries(ctx.baseEnv)) {
+      if (value !== undefined) env[key] = value;
+    }
+    Object.assign(env, config.env);
+    const socket = p?.socketFor('admin') ?? null;
+    if (plugin !== null && socket !== null) env[SOCKET_ENV] = socket;
+  } else {
+    // An environment of its own: nothing of the admin's (their HOME, tokens, agent sockets).
+    Object.assign(env, cleanEnv({ USER: runAs.user, LOGNAME: runAs.user }), config.env);
+    delete env[TOKEN_ENV];
+    const socket = p?.socketFor(runAs.mode === 'root-chain' ? 'admin' : 'plugin') ?? null;
+    if (socket !== null) env[SOCKET_ENV] = socket;
+    else delete env[SOCKET_ENV];
+  }
+  if (plugin !== null && p !== undefined) env[TOKEN_ENV] = p.pluginToken(plugin);
   // Set last so a service's env table cannot forge the marker (the sweep relies on it) or the fd.
   env[SERVICE_ID_ENV] = ctx.runId;
   env[SERVICE_NAME_ENV] = name;
@@ -49,15 +104,36 @@ export function buildLaunch(name: string, config: NormalizedConfig, ctx: LaunchC
   const readyFd = config.ready_notify ? READY_FD : null;
   if (readyFd !== null) env[READY_FD_ENV] = String(readyFd);
 
-  const cwd = config.working_dir ?? ctx.home;
-  // `privileged` is not applied yet: until the privilege issue lands (and in embedded mode, where no
-  // adi users exist) every service runs as the daemon's user.
+  const cwd = config.working_dir ?? (runAs.mode === 'self' ? ctx.home : SEPARATED_CWD);
+  // Root runs only what the secure PATH (or an absolute path) names, as SudoRun does.
+  const file = runAs.mode === 'root-chain' ? resolveCommand(config.command) : config.command;
+  let argv = { file, args: [...config.args] };
+  let wrap = (f: string, a: readonly string[]): { file: string; args: string[] } => ({ file: f, args: [...a] });
+  if (runAs.mode === 'sudo' || runAs.mode === 'root-chain') {
+    if (readyFd !== null) {
+      throw new AdiError('BAD_CONFIG', `Service "${name}" uses ready_notify, which cannot work through sudo (it closes descriptors above 2); use a readiness probe instead.`);
+    }
+    const keys = Object.keys(env).filter((k) => k !== 'USER' && k !== 'LOGNAME');
+    const bad = keys.find((k) => k.includes(','));
+    if (bad !== undefined) {
+      throw new AdiError('BAD_CONFIG', `Service "${name}": the environment variable name ${JSON.stringify(bad)} contains ',', which sudo's --preserve-env cannot carry; rename it.`);
+    }
+    argv = runAs.wrap(file, config.args, keys);
+    wrap = (f, a) => runAs.wrap(f, a, keys);
+  }
+  const killer = runAs.killer;
+  const helperEnv = cleanEnv();
   return {
-    file: config.command,
-    args: [...config.args],
+    file: argv.file,
+    args: argv.args,
     cwd,
     env,
     readyFd,
+    runAs,
+    command: [file, ...config.args],
+    plugin,
+    wrap,
+    signalVia: killer === null ? null : (pgid, signal) => runHelper(killer(pgid, signal), helperEnv),
     options: {
       cwd,
       env,
@@ -66,6 +142,8 @@ export function buildLaunch(name: string, config: NormalizedConfig, ctx: LaunchC
       detached: true,
       stdio: readyFd !== null ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'],
       windowsHide: true,
+      ...(runAs.uid !== undefined ? { uid: runAs.uid } : {}),
+      ...(runAs.gid !== undefined ? { gid: runAs.gid } : {}),
     },
   };
 }

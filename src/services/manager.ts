@@ -11,10 +11,13 @@ import type { ServiceConfig, ServiceInfo } from '../protocol/types.js';
 import type { Logger } from '../server/logger.js';
 import { configKey, formatFieldError, validateServiceConfig } from './config.js';
 import { ProcScanner } from './process-group.js';
+import { Recovery } from './recovery.js';
 import { loadSources, type ServiceDefinition, type ServiceSource } from './registry.js';
+import { ResourceSampler } from './resources.js';
+import type { ServicePrivilege } from './run-as.js';
 import { Service, type ServiceHost } from './service.js';
 import { FileSource } from './sources/file-source.js';
-import { writeStateFile } from './state-file.js';
+import { writeStateFile, type StateEntry, type WantedService } from './state-file.js';
 
 export type { ServiceDefinition, ServiceSource, SourceResult } from './registry.js';
 
@@ -27,6 +30,8 @@ export interface ServiceManagerOptions {
   env?: NodeJS.ProcessEnv;
   /** cwd of services without a working_dir (default: the user's home directory). */
   home?: string;
+  /** Who services run as when privilege separation is active (run-as.ts); absent: the daemon's user. */
+  privilege?: ServicePrivilege;
 }
 
 export interface ReloadResult {
@@ -51,6 +56,12 @@ export class ServiceManager {
   private stateClosed = false;
   /** Reloads run one at a time. */
   private reloading: Promise<unknown> = Promise.resolve();
+  /** What the previous daemon left (crash recovery); its entries stay in the state file until gone. */
+  private recovery: Recovery = Recovery.none();
+  /** Services the previous daemon ran, until their start here has been tried (still wanted meanwhile). */
+  private readonly restoring = new Map<string, WantedService>();
+  /** CPU and memory per service, sampled when the services are listed (never on a timer). */
+  private readonly resources = new ResourceSampler();
 
   constructor(opts: ServiceManagerOptions) {
     this.paths = opts.paths;
@@ -62,23 +73,55 @@ export class ServiceManager {
       baseEnv: opts.env ?? process.env,
       home: opts.home ?? os.homedir(),
       scanner: new ProcScanner(),
+      ...(opts.privilege !== undefined ? { privilege: opts.privilege } : {}),
       runsChanged: () => this.scheduleStateWrite(),
       accepting: () => !this.closed,
     };
   }
 
-  /** Load the definitions and start the auto_start services (in parallel; failures are logged). */
+  /**
+   * Recover from an unclean exit of the previous daemon (recovery.ts: its leftover processes are
+   * ended first), load the definitions, and start the auto_start services plus every service the
+   * previous daemon was running when it died (in parallel; failures are logged).
+   */
   async init(): Promise<void> {
     fs.mkdirSync(this.paths.logsDir, { recursive: true, mode: 0o700 });
+    // Before anything is loaded or started: the SIGTERMs to the previous daemon's processes go out now.
+    this.recovery = Recovery.begin({ stateFile: this.paths.stateFile, log: this.log, scanner: this.host.scanner, settled: () => this.scheduleStateWrite() });
+    for (const w of this.recovery.wanted.values()) this.restoring.set(w.name, w);
     const snapshot = await loadSources(this.sources);
     for (const error of snapshot.errors) this.log.warn(`services: ${error}`);
     for (const [name, def] of snapshot.definitions) {
       if (this.services.has(name)) continue;
       this.services.set(name, new Service(def, snapshot.owners.get(name) ?? null, this.host));
     }
-    const auto = [...this.services.values()].filter((s) => s.def.auto_start);
-    await Promise.all(auto.map((s) => this.autoStart(s)));
-    this.log.info(`services: ${this.services.size} defined, ${auto.length} auto-started`);
+    for (const w of this.restoring.values()) {
+      if (w.source !== 'adhoc' || w.config === undefined) continue;
+      const existing = this.services.get(w.name);
+      if (existing !== undefined) {
+        this.log.warn(`recovery: the ad-hoc service ${w.name} ran when the previous daemon died, but ${existing.def.origin} now defines that name; the ad-hoc one is not started again`);
+        this.restoring.delete(w.name);
+        continue;
+      }
+      this.services.set(w.name, new Service({ name: w.name, source: 'adhoc', config: w.config, auto_start: false, origin: 'StartService' }, null, this.host));
+    }
+    for (const name of this.restoring.keys()) {
+      if (!this.services.has(name)) {
+        this.log.warn(`recovery: service ${name} ran when the previous daemon died but is no longer defined; not started again`);
+        this.restoring.delete(name);
+      }
+    }
+    for (const name of this.recovery.names()) {
+      const termination = this.recovery.termination(name);
+      if (termination !== undefined) this.services.get(name)?.awaitPrevious(termination);
+    }
+    const starting = [...this.services.values()].filter((s) => s.def.auto_start || this.restoring.has(s.name));
+    const auto = starting.filter((s) => s.def.auto_start).length;
+    await Promise.all(starting.map((s) => this.autoStart(s).finally(() => {
+      this.restoring.delete(s.name);
+      this.scheduleStateWrite();
+    })));
+    this.log.info(`services: ${this.services.size} defined, ${auto} auto-started${starting.length > auto ? `, ${starting.length - auto} restored after a crash` : ''}`);
   }
 
   /**
@@ -127,11 +170,16 @@ export class ServiceManager {
 
   list(): ServiceInfo[] {
     const now = Date.now();
-    return [...this.services.values()].map((s) => s.info(now)).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const all = [...this.services.values()];
+    const usage = this.resources.sample(all.map((s) => ({ name: s.name, runs: s.stateEntries() })), now);
+    return all.map((s) => ({ ...s.info(now), ...usage.get(s.name) })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   get(name: string): ServiceInfo | undefined {
-    return this.services.get(name)?.info();
+    const s = this.services.get(name);
+    if (s === undefined) return undefined;
+    const now = Date.now();
+    return { ...s.info(now), ...this.resources.sample([{ name, runs: s.stateEntries() }], now, false).get(name) };
   }
 
   /** Definitions as loaded (for `adi daemon services` details and the plugins issue). */
@@ -233,6 +281,8 @@ export class ServiceManager {
     await Promise.all(services.map((s) => s.stop(false).catch((err: unknown) => {
       this.log.warn(`services: stopping ${s.name}: ${err instanceof Error ? err.message : String(err)}`);
     })));
+    // Leftovers of the previous daemon whose service is no longer defined end on their own schedule.
+    await this.recovery.done;
     for (const s of services) s.close();
     this.writeStateNow();
     // Final: nothing runs any more, and a late callback must not recreate a directory being removed.
@@ -273,7 +323,16 @@ export class ServiceManager {
     if (this.stateClosed) return;
     try {
       const all = [...this.services.values(), ...this.retiring];
-      writeStateFile(this.paths.stateFile, all.flatMap((s) => s.stateEntries()));
+      const entries: StateEntry[] = all.flatMap((s) => s.stateEntries().map((e) => ({ ...e, stop_timeout: s.def.config.stop_timeout })));
+      entries.push(...this.recovery.pending());
+      const wanted: WantedService[] = [];
+      for (const s of this.services.values()) {
+        const restoring = this.restoring.get(s.name);
+        if (!s.wanted() && restoring === undefined) continue;
+        // An ad-hoc definition exists nowhere else: it is recorded whole.
+        wanted.push(s.def.source === 'adhoc' ? { name: s.name, source: 'adhoc', config: s.def.config } : { name: s.name, source: s.def.source });
+      }
+      writeStateFile(this.paths.stateFile, entries, wanted);
     } catch (err) {
       if (!this.stateErrorReported) {
         this.stateErrorReported = true;

@@ -176,7 +176,16 @@ export interface RunTarget {
    * live whatever a scan says: the one process we know for certain is never missed.
    */
   leaderAlive?: () => boolean;
+  /**
+   * Signals the group with the rights the run was started with, for a run of another user that this
+   * process may not signal (a non-root daemon's service started through sudo, see run-as.ts). Called
+   * besides the direct kill(2), at most once a second per signal: it spawns a helper.
+   */
+  signalVia?: (pgid: number, signal: NodeJS.Signals) => void;
 }
+
+/** How often a `signalVia` helper is spawned again for the same signal while a stop keeps polling. */
+const SIGNAL_VIA_INTERVAL_MS = 1000;
 
 /** Live (non-zombie) processes of the targets. A zombie is dead: only its parent's reaping is left. */
 export function liveMembers(entries: readonly ProcEntry[], targets: readonly RunTarget[]): ProcEntry[] {
@@ -258,6 +267,9 @@ export function terminate(targets: readonly RunTarget[], opts: TerminateOptions)
       };
     });
 
+  /** When each `signalVia` helper last ran, per group and signal. */
+  const viaSent = new Map<string, number>();
+
   /** Signal everything of the targets; returns the live processes seen before signalling. */
   const signalAll = async (signal: NodeJS.Signals): Promise<ProcEntry[]> => {
     if (!HAS_PROC) {
@@ -269,7 +281,18 @@ export function terminate(targets: readonly RunTarget[], opts: TerminateOptions)
     const live = liveMembers(await scanner.scan(), targets);
     const groups = new Set(live.map((e) => e.pgid));
     // The group first, in one kill(2), so a member forking right now cannot slip past.
-    for (const t of targets) if (groups.has(t.pgid)) signalGroup(t.pgid, signal);
+    for (const t of targets) {
+      if (!groups.has(t.pgid)) continue;
+      signalGroup(t.pgid, signal);
+      if (t.signalVia !== undefined) {
+        const key = `${t.pgid}:${signal}`;
+        const last = viaSent.get(key);
+        if (last === undefined || Date.now() - last >= SIGNAL_VIA_INTERVAL_MS) {
+          viaSent.set(key, Date.now());
+          t.signalVia(t.pgid, signal);
+        }
+      }
+    }
     for (const e of live) signalPid(e.pid, signal);
     return live;
   };

@@ -16,6 +16,8 @@ export interface ServiceDefinition {
   auto_start: boolean;
   /** Where it was defined, for messages: the file path, "plugin <name>", or "StartService". */
   origin: string;
+  /** The installed plugin that defines it (source 'plugin'): its identity for tokens and approvals. */
+  plugin?: string;
 }
 
 export interface SourceResult {
@@ -71,6 +73,11 @@ export async function loadSources(sources: readonly ServiceSource[]): Promise<Re
     errors.push(...result.errors);
     if (result.failed === true) failedSources.add(index);
     for (const def of result.definitions) {
+      if (def.source === 'plugin' && def.config.privileged) {
+        // Issue 4: nothing a plugin sends or ships can make a service run as root.
+        errors.push(`${def.origin}: service "${def.name}": field "privileged": a plugin's service can never be privileged (only the admin's services file may say privileged = true); this definition is ignored`);
+        continue;
+      }
       const existing = definitions.get(def.name);
       if (existing !== undefined) {
         errors.push(`${def.origin}: service "${def.name}": already defined by ${existing.origin}; this definition is ignored`);

@@ -18,11 +18,12 @@ import { ServiceLog, type ServiceLogOptions } from '../logs/service-log.js';
 import type { ServiceInfo, ServiceState } from '../protocol/types.js';
 import type { Logger } from '../server/logger.js';
 import { processKey } from './config.js';
-import { ProbeLoop, type ProbeResult } from './health.js';
+import { ProbeLoop, type ProbeContext, type ProbeResult } from './health.js';
 import { buildLaunch, newRunId, type Launch } from './launch.js';
 import { readProcStat, terminate, type ProcScanner, type RunTarget, type Termination } from './process-group.js';
 import type { ServiceDefinition } from './registry.js';
 import { RestartPolicy } from './restart-policy.js';
+import type { ServicePrivilege } from './run-as.js';
 import type { StateEntry } from './state-file.js';
 
 /** What a service needs from its manager. */
@@ -32,6 +33,8 @@ export interface ServiceHost {
   readonly baseEnv: NodeJS.ProcessEnv;
   readonly home: string;
   readonly scanner?: ProcScanner;
+  /** Who services run as (separation, plugin tokens, audit); absent: the daemon's user. */
+  readonly privilege?: ServicePrivilege;
   /** The set of possibly-alive runs changed (state file). */
   runsChanged(): void;
   /** False once the manager shuts down: no automatic restarts then. */
@@ -116,6 +119,8 @@ export class Service {
   private queue: Promise<unknown> = Promise.resolve();
   /** The termination of an in-flight user stop (a forced stop escalates it). */
   private stopping: Termination | null = null;
+  /** A restart (user or redefine) is between its stop and its start: still wanted up for the state file. */
+  private restarting = false;
   private closed = false;
   private logErrorReported = false;
 
@@ -152,7 +157,8 @@ export class Service {
       pid: run?.pid ?? null,
       uptime_secs: run !== null ? Math.max(0, Math.floor((now - run.startedAt) / 1000)) : null,
       restarts: this.restartCount,
-      last_error: this.lastError,
+      // A failing log (full disk, replaced directory) is shown too: the service runs, its output is lost.
+      last_error: this.lastError ?? this.logErrorText(),
       exit_code: this.exitCode,
       exit_signal: this.exitSignal,
       source: this.definition.source,
@@ -170,6 +176,33 @@ export class Service {
     return runs.map((r) => ({ name: this.name, pid: r.pid, pgid: r.pgid, marker: r.id, starttime: r.starttime, started_at: r.startedAt }));
   }
 
+  /**
+   * Whether the service is meant to be running (crash recovery starts it again): the user wants it up
+   * and it runs, starts, waits for a restart, or is being restarted. Not a service that finished,
+   * failed, gave up, or is being stopped.
+   */
+  wanted(): boolean {
+    return this.restarting || (this.wantUp && this.isActive());
+  }
+
+  /**
+   * Crash recovery: `termination` is ending the processes the previous daemon left of this service.
+   * Every later operation waits for it (a new run must not race the old one for its port or files),
+   * the service shows as stopping meanwhile, and a forced stop cuts the grace period short.
+   */
+  awaitPrevious(termination: Termination): void {
+    this.setState('stopping');
+    this.enqueue(async () => {
+      this.stopping = termination;
+      try {
+        await termination.done;
+      } finally {
+        this.stopping = null;
+        if (this.current === 'stopping') this.setState('stopped');
+      }
+    }).catch(() => undefined);
+  }
+
   // -------------------------------------------------------------------------------------------------
   // User operations
 
@@ -183,6 +216,8 @@ export class Service {
     // stop cuts a graceful one short.
     this.wantUp = false;
     this.clearBackoff();
+    // The state file must stop calling it wanted now, not once the (maybe long) stop is over.
+    this.host.runsChanged();
     if (force) {
       this.stopping?.escalate();
       this.run?.killing?.escalate();
@@ -194,8 +229,14 @@ export class Service {
   restart(): Promise<ServiceInfo> {
     this.clearBackoff();
     return this.enqueue(async () => {
-      await this.doStop(false);
-      return this.doStart();
+      this.restarting = true;
+      try {
+        await this.doStop(false);
+        return await this.doStart();
+      } finally {
+        this.restarting = false;
+        this.host.runsChanged();
+      }
     });
   }
 
@@ -208,7 +249,15 @@ export class Service {
       const configChanged = processKey(def.config) !== processKey(this.definition.config);
       const logChanged = def.config.log_max_bytes !== this.definition.config.log_max_bytes || def.config.log_max_files !== this.definition.config.log_max_files;
       const wasUp = configChanged && this.wantUp && (this.current === 'starting' || this.current === 'running' || this.current === 'backoff');
-      if (wasUp) await this.doStop(false);
+      if (wasUp) {
+        this.restarting = true;
+        try {
+          await this.doStop(false);
+        } catch (err) {
+          this.restarting = false;
+          throw err;
+        }
+      }
       this.definition = def;
       this.sourceIndex = sourceIndex;
       if (logChanged) {
@@ -217,7 +266,12 @@ export class Service {
       }
       if (wasUp) {
         this.serviceLog.note('definition changed: restarting');
-        await this.doStart();
+        try {
+          await this.doStart();
+        } finally {
+          this.restarting = false;
+          this.host.runsChanged();
+        }
       }
       return wasUp;
     });
@@ -322,8 +376,23 @@ export class Service {
   private async spawnRun(automatic: boolean): Promise<void> {
     const config = this.definition.config;
     const runId = newRunId();
-    const launch = buildLaunch(this.name, config, { baseEnv: this.host.baseEnv, home: this.host.home, runId });
-    const shown = JSON.stringify(launch.file);
+    let launch: Launch;
+    try {
+      launch = buildLaunch(this.name, config, {
+        baseEnv: this.host.baseEnv,
+        home: this.host.home,
+        runId,
+        def: this.definition,
+        ...(this.host.privilege !== undefined ? { privilege: this.host.privilege } : {}),
+      });
+    } catch (err) {
+      throw this.fail(`cannot start: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const shown = JSON.stringify(launch.command[0]);
+    const privileged = launch.runAs.mode === 'root-chain';
+    const auditFailure = (message: string): void => {
+      if (privileged) this.host.privilege?.auditPrivileged({ service: this.name, argv: launch.command, result: { error: 'SPAWN_FAILED', message } });
+    };
 
     // Node reports a missing cwd as ENOENT of the command, which sends people looking for the wrong
     // file: check the directory first and say which it is.
@@ -331,6 +400,7 @@ export class Service {
       const st = fs.statSync(launch.cwd);
       if (!st.isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
     } catch (err) {
+      auditFailure(`working directory ${launch.cwd}: ${errnoText(err)}`);
       throw this.fail(`cannot start ${shown}: working directory ${launch.cwd}: ${errnoText(err)}`);
     }
 
@@ -338,6 +408,7 @@ export class Service {
     try {
       child = spawn(launch.file, launch.args, launch.options);
     } catch (err) {
+      auditFailure(errnoText(err));
       throw this.fail(`cannot start ${shown}: ${errnoText(err)}`);
     }
     try {
@@ -346,10 +417,12 @@ export class Service {
         child.once('error', reject);
       });
     } catch (err) {
+      auditFailure(errnoText(err));
       throw this.fail(`cannot start ${shown}: ${errnoText(err)}`);
     }
     const pid = child.pid as number;
     this.host.scanner?.invalidate();
+    if (privileged) this.host.privilege?.auditPrivileged({ service: this.name, argv: launch.command, result: { pid } });
 
     let exitResolve: () => void = () => undefined;
     const exitEvent = new Promise<void>((resolve) => {
@@ -383,7 +456,8 @@ export class Service {
     this.pipeOutput(child.stderr, 'err');
 
     this.setState(run.readyPending > 0 ? 'starting' : 'running');
-    this.serviceLog.note(`started pid ${pid}${automatic ? ` (restart ${this.restartCount})` : ''}: ${[launch.file, ...launch.args].join(' ')}`);
+    const as = launch.runAs.mode === 'self' ? '' : ` as ${launch.runAs.user}`;
+    this.serviceLog.note(`started pid ${pid}${as}${automatic ? ` (restart ${this.restartCount})` : ''}: ${launch.command.join(' ')}`);
     this.host.runsChanged();
     void readProcStat(pid).then((stat) => {
       if (stat !== null && !run.exited) {
@@ -394,7 +468,7 @@ export class Service {
 
     if (config.ready_notify && launch.readyFd !== null) this.watchReadyFd(run, child.stdio[launch.readyFd] as Readable | null);
     if (config.readiness !== null) {
-      const probe = new ProbeLoop('readiness', config.readiness, { env: launch.env, cwd: launch.cwd }, {
+      const probe = new ProbeLoop('readiness', config.readiness, probeContext(launch), {
         onReady: () => this.readyStep(run, 'readiness check passed'),
       });
       run.probes.push(probe);
@@ -444,7 +518,7 @@ export class Service {
   private startLiveness(run: Run): void {
     const check = this.definition.config.liveness;
     if (check === null) return;
-    const probe = new ProbeLoop('liveness', check, { env: run.launch.env, cwd: run.launch.cwd }, {
+    const probe = new ProbeLoop('liveness', check, probeContext(run.launch), {
       onUnhealthy: (result) => this.onUnhealthy(run, result),
     });
     run.probes.push(probe);
@@ -565,19 +639,38 @@ export class Service {
 
   private setState(state: ServiceState): void {
     this.current = state;
+    // What the state file calls wanted follows the state (coalesced: one write per turn at most).
+    this.host.runsChanged();
   }
 
   private openLog(def: ServiceDefinition): ServiceLog {
     return new ServiceLog(this.host.logsDir, def.name, logOptions(def, (err) => {
       if (this.logErrorReported) return;
       this.logErrorReported = true;
-      this.host.log.warn(`service ${this.name}: log: ${err.message}`);
+      this.host.log.warn(`service ${this.name}: ${this.logErrorText(err) ?? err.message} (the service keeps running; its output is dropped until the log can be written)`);
     }));
+  }
+
+  private logErrorText(err: Error | null = this.serviceLog.lastError): string | null {
+    return err === null ? null : `cannot write its log ${this.serviceLog.file}: ${err.message}`;
   }
 }
 
+/** Command probes run as the service does (its user, env and cwd). */
+function probeContext(launch: Launch): ProbeContext {
+  return {
+    env: launch.env,
+    cwd: launch.cwd,
+    wrap: launch.wrap,
+    signalVia: launch.signalVia,
+    ...(launch.runAs.uid !== undefined ? { uid: launch.runAs.uid } : {}),
+    ...(launch.runAs.gid !== undefined ? { gid: launch.runAs.gid } : {}),
+  };
+}
+
 function runTarget(run: Run): RunTarget {
-  return { pgid: run.pgid, marker: run.id, leaderAlive: () => !run.exited };
+  const via = run.launch.signalVia;
+  return { pgid: run.pgid, marker: run.id, leaderAlive: () => !run.exited, ...(via !== null ? { signalVia: via } : {}) };
 }
 
 /** Wait for `p`, at most `ms` (the timer is cleared either way, so it never holds the loop). */

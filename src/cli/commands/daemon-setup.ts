@@ -15,7 +15,8 @@ Sets up privilege separation (run it as root, once):
   - installs /etc/sudoers.d/adi-daemon-<ADI_USER> (mode 0440, checked with visudo -c first):
     ADI_ROOT_USER may run anything as root; the admin may act as the two users; ADI_USER gets nothing;
   - records what it created in /var/lib/adi-daemon/setup-<ADI_USER>.json.
-Running it again changes nothing. Restart the daemon afterwards so that it sees the users.
+Running it again changes nothing. A running daemon sees the change at 'adi daemon reload' (or a
+restart); each service then runs as the plugin user from its next start.
 
 Options:
   --dry-run      Print what would be done and change nothing

@@ -1,6 +1,8 @@
+import { requireOwnService } from '../access.js';
 import type { Handler } from '../context.js';
 
-export const handleRestartService: Handler<'RestartService'> = async (req, { daemon }) => {
+export const handleRestartService: Handler<'RestartService'> = async (req, { daemon, identity }) => {
+  requireOwnService(daemon, identity, req.name, 'restart');
   await daemon.services.restart(req.name);
   return { type: 'Ok' };
 };

@@ -1,6 +1,6 @@
-import { AdiError } from '../../errors.js';
+// Run (issue 4 item 1): the executor runs the command as ADI_USER (with separation) or as the daemon's
+// user, audits it, and kills it when the client cancels or leaves (ctx.signal).
+
 import type { Handler } from '../context.js';
 
-export const handleRun: Handler<'Run'> = () => {
-  throw new AdiError('NOT_IMPLEMENTED', 'Run is not implemented yet.');
-};
+export const handleRun: Handler<'Run'> = (req, ctx) => ctx.daemon.executor.run(ctx.identity, req, { signal: ctx.signal });

@@ -4,10 +4,13 @@
 
 import { AdiError } from '../../errors.js';
 import type { Response } from '../../protocol/types.js';
+import { requireOwnService } from '../access.js';
 import type { Handler } from '../context.js';
 
 export const handleServiceLogs: Handler<'ServiceLogs'> = async (req, ctx): Promise<Response> => {
   const { daemon } = ctx;
+  // A service's output may hold the admin's secrets: a plugin reads only its own services' logs.
+  requireOwnService(daemon, ctx.identity, req.name, 'read the logs of');
   const past = await daemon.services.tail(req.name, req.lines);
   if (!req.follow) return { type: 'Logs', lines: past };
 

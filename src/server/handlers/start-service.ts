@@ -2,9 +2,15 @@ import { AdiError } from '../../errors.js';
 import type { Handler } from '../context.js';
 
 export const handleStartService: Handler<'StartService'> = async (req, { daemon, identity }) => {
-  if (req.config != null && identity.kind !== 'admin') {
-    // A plugin may start defined services on demand, never describe a new one (least of all a privileged one).
-    throw new AdiError('PERMISSION_DENIED', `Only the admin may start an ad-hoc service; ${identity.label} may start defined services by name.`);
+  if (identity.kind !== 'admin') {
+    if (req.config != null) {
+      // A plugin may start defined services on demand, never describe a new one (least of all a privileged one).
+      throw new AdiError('PERMISSION_DENIED', `Only the admin may start an ad-hoc service; ${identity.label} may start defined services by name.`);
+    }
+    // A privileged service runs as root: only the admin decides when.
+    if (daemon.services.definition(req.name)?.config.privileged === true) {
+      throw new AdiError('PERMISSION_DENIED', `Service ${JSON.stringify(req.name)} is privileged (it runs as root); only the admin may start it.`);
+    }
   }
   await daemon.services.start(req.name, req.config ?? null);
   return { type: 'Ok' };

@@ -1,6 +1,12 @@
-import { AdiError } from '../../errors.js';
+// SudoRun (issue 4 items 2 and 5): the admin may run anything (root-equivalent after setup anyway); a
+// plugin only what its own approved privileged_commands allow — never another plugin's. The executor
+// applies the rules, answers SudoDenied, and audits every attempt.
+
+import { approvedPatterns } from '../../plugins/approvals.js';
 import type { Handler } from '../context.js';
 
-export const handleSudoRun: Handler<'SudoRun'> = () => {
-  throw new AdiError('NOT_IMPLEMENTED', 'SudoRun is not implemented yet.');
+export const handleSudoRun: Handler<'SudoRun'> = (req, ctx) => {
+  const { daemon, identity } = ctx;
+  const patterns = identity.kind === 'admin' ? ('any' as const) : identity.kind === 'plugin' && identity.plugin !== null ? approvedPatterns(daemon.paths, identity.plugin) : [];
+  return daemon.executor.sudoRun(identity, req, patterns, { signal: ctx.signal });
 };

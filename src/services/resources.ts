@@ -1,0 +1,299 @@
+// CPU and memory per service (issue 8): summed over every process of each run — its process group plus,
+// on Linux, every process carrying the run's ADI_SERVICE_ID marker (the same membership the stop sweep
+// uses, see process-group.ts). Sampled lazily: a sample is taken when someone lists the services, and
+// CPU % is the time used between two samples. An idle daemon that nobody watches never samples.
+//
+// Linux reads /proc/<pid>/stat (utime + stime + cutime + cstime, rss). Elsewhere (macOS) `ps` supplies
+// cpu time and rss per process group; ps runs in the background, so there the figures of a listing are
+// those of the previous ps run (the first listing has none).
+
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import { markerFromEnviron } from './process-group.js';
+
+/** One run of a service that may have processes (Service.stateEntries() gives these). */
+export interface RunRef {
+  pgid: number;
+  marker: string;
+  /** Date.now() at spawn: the first sample of a run averages over its lifetime, like ps. */
+  started_at: number;
+}
+
+export interface Usage {
+  /** Percent of one core (a multi-threaded or multi-process service can exceed 100). */
+  cpu_percent: number | null;
+  memory_bytes: number | null;
+}
+
+export const NO_USAGE: Usage = Object.freeze({ cpu_percent: null, memory_bytes: null });
+
+/** One process as far as resource use is concerned. */
+export interface ProcUsage {
+  pid: number;
+  pgid: number;
+  marker: string | null;
+  /** CPU time in seconds, own plus reaped children's (so a child that exits does not make CPU drop). */
+  cpuSecs: number;
+  rssBytes: number;
+}
+
+/**
+ * Two listings closer than this reuse the previous CPU figure instead of measuring a tiny window:
+ * /proc counts in 10 ms ticks, so a 50 ms window would read as 0 % or 20 %, nothing in between.
+ */
+export const MIN_WINDOW_MS = 500;
+
+// ---------------------------------------------------------------------------------------------------
+// Linux /proc
+
+export interface StatUsage {
+  state: string;
+  pgid: number;
+  /** utime + stime + cutime + cstime, in clock ticks. */
+  ticks: number;
+  starttime: number;
+  /** Resident set size in pages. */
+  rssPages: number;
+}
+
+/** Fields of /proc/<pid>/stat that resource use needs. The name may hold spaces and ')': split after the last ')'. */
+export function parseStatUsage(text: string): StatUsage | null {
+  const close = text.lastIndexOf(')');
+  if (close < 0) return null;
+  const f = text.slice(close + 2).split(' ');
+  // f[0] is field 3 (state): field N is f[N - 3].
+  const nums = [f[2], f[11], f[12], f[13], f[14], f[19], f[21]].map(Number);
+  if (f[0] === undefined || nums.some((n) => !Number.isFinite(n))) return null;
+  const [pgid, utime, stime, cutime, cstime, starttime, rss] = nums as [number, number, number, number, number, number, number];
+  return { state: f[0], pgid, ticks: utime + stime + cutime + cstime, starttime, rssPages: Math.max(0, rss) };
+}
+
+/** AT_PAGESZ and AT_CLKTCK from /proc/self/auxv: exact values without spawning getconf. */
+export function parseAuxv(auxv: Buffer, wordBytes: 4 | 8): { pageSize: number | null; clockTicks: number | null } {
+  let pageSize: number | null = null;
+  let clockTicks: number | null = null;
+  for (let at = 0; at + 2 * wordBytes <= auxv.length; at += 2 * wordBytes) {
+    const type = wordBytes === 8 ? Number(auxv.readBigUInt64LE(at)) : auxv.readUInt32LE(at);
+    const value = wordBytes === 8 ? Number(auxv.readBigUInt64LE(at + 8)) : auxv.readUInt32LE(at + 4);
+    if (type === 0) break; // AT_NULL
+    if (type === 6) pageSize = value; // AT_PAGESZ
+    if (type === 17) clockTicks = value; // AT_CLKTCK
+  }
+  return { pageSize, clockTicks };
+}
+
+let machine: { pageSize: number; clockTicks: number } | null = null;
+
+function machineUnits(): { pageSize: number; clockTicks: number } {
+  if (machine !== null) return machine;
+  let found: ReturnType<typeof parseAuxv> = { pageSize: null, clockTicks: null };
+  try {
+    // auxv is in the host's byte order and word size; every 64-bit Linux Node runs on is little-endian.
+    const wordBytes = /64/.test(process.arch) ? 8 : 4;
+    if (process.arch !== 's390x' && process.arch !== 'ppc64') found = parseAuxv(fs.readFileSync('/proc/self/auxv'), wordBytes);
+  } catch {
+    // no auxv: fall back to the values of every common Linux platform
+  }
+  machine = { pageSize: found.pageSize ?? 4096, clockTicks: found.clockTicks ?? 100 };
+  return machine;
+}
+
+// A stat line is a few hundred bytes: one reused buffer, no fstat, no allocation per process.
+const statBuffer = Buffer.allocUnsafe(4096);
+
+function readSmall(file: string): string | null {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch {
+    return null;
+  }
+  try {
+    const n = fs.readSync(fd, statBuffer, 0, statBuffer.length, null);
+    return statBuffer.toString('latin1', 0, n);
+  } catch {
+    return null;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * One pass over /proc: every process with its group, its marker and its usage. The marker is read
+ * from environ once per process (keyed by pid and start time, so a reused pid is read again): after
+ * the first pass a scan costs one small read per process.
+ */
+export class ProcUsageScanner {
+  private markers = new Map<string, string | null>();
+
+  scan(): ProcUsage[] {
+    let names: string[];
+    try {
+      names = fs.readdirSync('/proc');
+    } catch {
+      return [];
+    }
+    const { pageSize, clockTicks } = machineUnits();
+    const seen = new Map<string, string | null>();
+    const out: ProcUsage[] = [];
+    for (const name of names) {
+      const c = name.charCodeAt(0);
+      if (c < 48 || c > 57) continue;
+      const pid = Number(name);
+      if (pid === process.pid) continue;
+      const text = readSmall(`/proc/${pid}/stat`);
+      const stat = text === null ? null : parseStatUsage(text);
+      if (stat === null || stat.state === 'Z') continue;
+      const key = `${pid}:${stat.starttime}`;
+      let marker = this.markers.get(key);
+      if (marker === undefined) {
+        marker = null;
+        try {
+          marker = markerFromEnviron(fs.readFileSync(`/proc/${pid}/environ`));
+        } catch {
+          // not ours to read (another user's process): it cannot carry our marker anyway
+        }
+      }
+      seen.set(key, marker);
+      out.push({ pid, pgid: stat.pgid, marker, cpuSecs: stat.ticks / clockTicks, rssBytes: stat.rssPages * pageSize });
+    }
+    // Only processes alive now are remembered: the cache is bounded by the process table.
+    this.markers = seen;
+    return out;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// ps (macOS and other Unixes without /proc)
+
+/** ps cputime: "[[dd-]hh:]mm:ss[.ss]" → seconds. */
+export function parseCpuTime(text: string): number | null {
+  const m = /^(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+(?:\.\d+)?)$/.exec(text.trim());
+  if (m === null) return null;
+  const [, d, h, min, s] = m;
+  return Number(d ?? 0) * 86_400 + Number(h ?? 0) * 3600 + Number(min) * 60 + Number(s);
+}
+
+/** Output of `ps -axo pid=,pgid=,rss=,time=` (rss in KiB). */
+export function parsePsOutput(text: string): ProcUsage[] {
+  const out: ProcUsage[] = [];
+  for (const line of text.split('\n')) {
+    const cols = line.trim().split(/\s+/);
+    if (cols.length < 4) continue;
+    const [pid, pgid, rss] = cols.slice(0, 3).map(Number) as [number, number, number];
+    const cpuSecs = parseCpuTime(cols[3] as string);
+    if (!Number.isInteger(pid) || !Number.isInteger(pgid) || !Number.isFinite(rss) || cpuSecs === null) continue;
+    out.push({ pid, pgid, marker: null, cpuSecs, rssBytes: rss * 1024 });
+  }
+  return out;
+}
+
+/** Runs ps in the background; `scan()` returns what the last run found (empty before the first). */
+export class PsUsageScanner {
+  private last: ProcUsage[] = [];
+  private running = false;
+
+  scan(): ProcUsage[] {
+    if (!this.running) {
+      this.running = true;
+      execFile('ps', ['-axo', 'pid=,pgid=,rss=,time='], { timeout: 5000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout) => {
+        this.running = false;
+        if (err === null) this.last = parsePsOutput(stdout);
+      });
+    }
+    return this.last;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Per-service sampling
+
+interface Previous {
+  /** The run the baseline belongs to: a restart starts a new baseline. */
+  run: string;
+  at: number;
+  cpuSecs: number;
+  cpuPercent: number | null;
+}
+
+export interface UsageScanner {
+  scan(): ProcUsage[];
+}
+
+export function defaultScanner(platform: NodeJS.Platform = process.platform): UsageScanner | null {
+  if (platform === 'linux') return new ProcUsageScanner();
+  if (platform === 'win32') return null;
+  return new PsUsageScanner();
+}
+
+/** Sum of the processes of the runs: members by group, or by marker (a process that left the group). */
+export function sumRuns(procs: readonly ProcUsage[], runs: readonly RunRef[]): { cpuSecs: number; rssBytes: number; count: number } {
+  const pgids = new Set(runs.map((r) => r.pgid));
+  const markers = new Set(runs.map((r) => r.marker));
+  let cpuSecs = 0;
+  let rssBytes = 0;
+  let count = 0;
+  for (const p of procs) {
+    if (pgids.has(p.pgid) || (p.marker !== null && markers.has(p.marker))) {
+      cpuSecs += p.cpuSecs;
+      rssBytes += p.rssBytes;
+      count++;
+    }
+  }
+  return { cpuSecs, rssBytes, count };
+}
+
+export class ResourceSampler {
+  private readonly previous = new Map<string, Previous>();
+
+  constructor(private readonly scanner: UsageScanner | null = defaultScanner()) {}
+
+  /**
+   * Usage per service name; services without runs (stopped) get nulls. One process-table pass.
+   * `complete`: the list holds every service, so baselines of services not in it are dropped.
+   */
+  sample(services: ReadonlyArray<{ name: string; runs: readonly RunRef[] }>, now = Date.now(), complete = true): Map<string, Usage> {
+    const result = new Map<string, Usage>();
+    const active = services.filter((s) => s.runs.length > 0);
+    const procs = this.scanner !== null && active.length > 0 ? this.scanner.scan() : [];
+    const keep = new Set<string>();
+    for (const s of services) {
+      if (s.runs.length === 0 || this.scanner === null) {
+        result.set(s.name, NO_USAGE);
+        continue;
+      }
+      keep.add(s.name);
+      const sum = sumRuns(procs, s.runs);
+      if (sum.count === 0) {
+        // ps has not answered yet, or the processes are just gone.
+        result.set(s.name, NO_USAGE);
+        continue;
+      }
+      const run = (s.runs[0] as RunRef).marker;
+      const prev = this.previous.get(s.name);
+      let cpuPercent: number | null;
+      if (prev !== undefined && prev.run === run) {
+        const window = now - prev.at;
+        if (window < MIN_WINDOW_MS) {
+          result.set(s.name, { cpu_percent: prev.cpuPercent, memory_bytes: sum.rssBytes });
+          continue;
+        }
+        // Clamped: a child reaped by a process outside the service takes its time with it.
+        cpuPercent = percent(Math.max(0, sum.cpuSecs - prev.cpuSecs), window);
+      } else {
+        // First look at this run: its average since it started (what ps shows).
+        const lifetime = now - (s.runs[0] as RunRef).started_at;
+        cpuPercent = lifetime > 0 ? percent(sum.cpuSecs, Math.max(lifetime, 10)) : null;
+      }
+      this.previous.set(s.name, { run, at: now, cpuSecs: sum.cpuSecs, cpuPercent });
+      result.set(s.name, { cpu_percent: cpuPercent, memory_bytes: sum.rssBytes });
+    }
+    for (const s of services) if (!keep.has(s.name)) this.previous.delete(s.name);
+    if (complete) for (const name of this.previous.keys()) if (!keep.has(name)) this.previous.delete(name);
+    return result;
+  }
+}
+
+function percent(cpuSecs: number, windowMs: number): number {
+  return Math.round((cpuSecs / (windowMs / 1000)) * 1000) / 10;
+}
