@@ -15,6 +15,7 @@ import {
   sudoersFilePath, type SetupLocations,
 } from './privilege.js';
 import { resolveCommand } from './resolve.js';
+import { sharedPluginsDir } from '../plugins/location.js';
 
 export interface SetupUsers {
   adiUser: string;
@@ -48,7 +49,11 @@ export type SetupAction =
   | { kind: 'remove-sudoers'; file: string }
   | { kind: 'delete-user'; user: string }
   | { kind: 'delete-group'; group: string }
-  | { kind: 'remove-manifest'; file: string };
+  | { kind: 'remove-manifest'; file: string }
+  // Installed plugins live outside the admin's (often 0700) home so ADI_USER can read them: see
+  // src/plugins/location.ts. Only root can create the folder there; the admin owns it.
+  | { kind: 'plugins-dir'; dir: string; owner: string; uid: number; gid: number; exists: boolean }
+  | { kind: 'remove-plugins-dir'; dir: string };
 
 export interface SetupPlan {
   mode: 'setup' | 'remove';
@@ -160,7 +165,8 @@ export function planSetup(opts: SetupOptions): SetupPlan {
   checkUsers(opts);
   requireTool('sudo', 'sudo');
   requireTool('visudo', 'sudo');
-  if (lookupUser(opts.adminUser) === null) {
+  const adminEntry = lookupUser(opts.adminUser);
+  if (adminEntry === null) {
     throw new AdiError('BAD_ARGUMENT', `The admin user ${opts.adminUser} does not exist.`);
   }
 
@@ -196,6 +202,17 @@ export function planSetup(opts: SetupOptions): SetupPlan {
     notes.push(`${file} is up to date`);
   } else {
     actions.push({ kind: 'write-sudoers', file, content, replaces: current.unreadable ? 'unreadable' : current.content === null ? 'none' : 'different' });
+  }
+
+  const pluginsDir = sharedPluginsDir(opts.adiUser, loc.stateDir);
+  const pluginsSt = lstatOrNull(pluginsDir);
+  if (pluginsSt !== null && !pluginsSt.isDirectory()) {
+    throw new AdiError('BAD_CONFIG', `${pluginsDir} exists and is not a directory (a link?); remove it, then run setup again.`);
+  }
+  if (pluginsSt === null || pluginsSt.uid !== adminEntry.uid || (pluginsSt.mode & 0o7777) !== 0o755) {
+    actions.push({ kind: 'plugins-dir', dir: pluginsDir, owner: opts.adminUser, uid: adminEntry.uid, gid: adminEntry.gid, exists: pluginsSt !== null });
+  } else {
+    notes.push(`${pluginsDir} (installed plugins) is in place`);
   }
 
   const manifest: SetupManifest = {
@@ -243,6 +260,13 @@ export function planRemove(opts: { adiUser: string; locations?: SetupLocations }
       // userdel usually takes the user's own group with it; whatever remains is deleted afterwards.
       if (groupExists(group) || manifest.created_users.includes(group)) actions.push({ kind: 'delete-group', group });
     }
+    // The plugins folder goes only when empty: it holds what the admin installed.
+    const pluginsDir = sharedPluginsDir(opts.adiUser, loc.stateDir);
+    const st = lstatOrNull(pluginsDir);
+    if (st?.isDirectory() === true) {
+      if (fs.readdirSync(pluginsDir).length === 0) actions.push({ kind: 'remove-plugins-dir', dir: pluginsDir });
+      else notes.push(`${pluginsDir} still holds installed plugins; kept (adi plugin uninstall them, or delete it)`);
+    }
     actions.push({ kind: 'remove-manifest', file: mFile });
   }
   return { mode: 'remove', adiUser: opts.adiUser, actions, notes, locations: loc };
@@ -267,6 +291,10 @@ export function describeAction(a: SetupAction): string {
       return `delete group ${a.group} if it is still there (created by setup)`;
     case 'remove-manifest':
       return `remove the setup record ${a.file}`;
+    case 'plugins-dir':
+      return `${a.exists ? 'give' : 'create'} ${a.dir} (installed plugins, outside the admin's home so the plugin user can read them) ${a.exists ? 'to' : 'owned by'} ${a.owner}, mode 0755`;
+    case 'remove-plugins-dir':
+      return `remove the empty plugins folder ${a.dir}`;
   }
 }
 
@@ -302,6 +330,37 @@ function writeRootFile(file: string, content: string, mode: number): void {
   fs.chmodSync(tmp, mode);
   fs.chownSync(tmp, 0, 0);
   fs.renameSync(tmp, file);
+}
+
+function lstatOrNull(file: string): fs.Stats | null {
+  try {
+    return fs.lstatSync(file);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Create the plugins folder (its parent root-owned 0755) and give it, with what is in it, to the admin:
+ * on an admin change the new admin takes over the plugins installed there. Links are never followed.
+ */
+function preparePluginsDir(a: Extract<SetupAction, { kind: 'plugins-dir' }>): void {
+  // One recursive call: the parent may be removed by a concurrent --remove of another ADI_USER.
+  if (!a.exists) fs.mkdirSync(a.dir, { recursive: true, mode: 0o755 });
+  const st = fs.lstatSync(a.dir);
+  if (!st.isDirectory()) throw new AdiError('BAD_CONFIG', `${a.dir} is not a directory; remove it, then run setup again.`);
+  const give = (p: string): void => {
+    const s = fs.lstatSync(p);
+    if (s.uid !== a.uid || s.gid !== a.gid) fs.lchownSync(p, a.uid, a.gid);
+    if (s.isDirectory()) for (const entry of fs.readdirSync(p)) give(path.join(p, entry));
+  };
+  give(a.dir);
+  fs.chmodSync(a.dir, 0o755);
+  // The plugin user must pass through the parents too, whatever umask created them.
+  for (const parent of [path.dirname(a.dir), path.dirname(path.dirname(a.dir))]) {
+    const mode = fs.statSync(parent).mode & 0o7777;
+    if ((mode & 0o005) !== 0o005) fs.chmodSync(parent, mode | 0o005);
+  }
 }
 
 /** `visudo -c` over the whole configuration; throws with its output when it fails. */
@@ -407,6 +466,17 @@ export function applyPlan(plan: SetupPlan, report: (line: string) => void = () =
         break;
       case 'delete-group':
         if (groupExists(a.group)) mustTool('groupdel', [a.group]);
+        break;
+      case 'plugins-dir':
+        preparePluginsDir(a);
+        break;
+      case 'remove-plugins-dir':
+        try {
+          fs.rmdirSync(a.dir); // only when still empty
+          fs.rmdirSync(path.dirname(a.dir)); // the shared parent, when no other ADI_USER has one
+        } catch {
+          // not empty (any more): kept
+        }
         break;
       case 'remove-manifest':
         fs.rmSync(a.file, { force: true });

@@ -287,9 +287,9 @@ void test('a daemon running as a non-root admin reaches both users through sudo'
   addOwnUser(ADMIN_USER);
   const admin = lookupUser(ADMIN_USER);
   assert.ok(admin !== null);
-  // Setup for this admin: only the sudoers file (and the record) change.
+  // Setup for this admin: only the sudoers file, the plugins folder's owner (and the record) change.
   const plan = planSetup({ adiUser: ADI, adiRootUser: ADI_ROOT, adminUser: ADMIN_USER });
-  assert.deepEqual(plan.actions.map((a) => a.kind), ['write-sudoers', 'write-manifest']);
+  assert.deepEqual(plan.actions.map((a) => a.kind), ['write-sudoers', 'plugins-dir', 'write-manifest']);
   applyPlan(plan);
 
   const home = tempDir('adi-admin-');

@@ -1,4 +1,5 @@
 import { resolvePaths } from '../../paths.js';
+import { createPluginSource } from '../../plugins/source.js';
 import { runDaemon } from '../../server/daemon.js';
 import { parseCommandArgs, type Command } from '../command.js';
 
@@ -11,7 +12,9 @@ Runs the daemon in the foreground: it logs to the terminal as well as to its log
 (with all its services) on Ctrl-C or SIGTERM. 'adi daemon start' runs the same daemon in the background.`,
   async run(argv, io) {
     const { values } = parseCommandArgs('daemon run', argv, { background: { type: 'boolean' } }, false);
-    const code = await runDaemon({ paths: resolvePaths({ env: io.env }), foreground: values.background !== true });
+    const paths = resolvePaths({ env: io.env });
+    // Installed plugins are a source of service definitions besides services.toml.
+    const code = await runDaemon({ paths, foreground: values.background !== true, sources: [createPluginSource(paths)] });
     // Services are stopped and files removed; leftover handles must not keep a stopped daemon alive.
     process.exit(code);
   },

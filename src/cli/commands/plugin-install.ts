@@ -1,0 +1,116 @@
+import { AdiError } from '../../errors.js';
+import { resolvePaths } from '../../paths.js';
+import { installPlugin } from '../../plugins/install.js';
+import { PROMPT_QUESTION, isYes } from '../../plugins/prompt.js';
+import { parseCommandArgs, type CliIO, type Command } from '../command.js';
+import { cliClient } from '../daemon-client.js';
+
+/**
+ * One line from stdin, or null at end of input with nothing typed. A terminal waits for the user; a
+ * pipe or file gives what it holds; a closed stdin gives null at once.
+ */
+export function readAnswer(stdin: CliIO['stdin']): Promise<string | null> {
+  return new Promise((resolve) => {
+    let buffer = '';
+    const finish = (value: string | null): void => {
+      stdin.off('data', onData);
+      stdin.off('end', onEnd);
+      stdin.off('error', onEnd);
+      stdin.pause();
+      resolve(value);
+    };
+    const onData = (chunk: string | Buffer): void => {
+      buffer += typeof chunk === 'string' ? chunk : chunk.toString('utf8');
+      const nl = buffer.indexOf('\n');
+      if (nl >= 0) finish(buffer.slice(0, nl).replace(/\r$/, ''));
+    };
+    const onEnd = (): void => finish(buffer === '' ? null : buffer);
+    stdin.on('data', onData);
+    stdin.once('end', onEnd);
+    stdin.once('error', onEnd);
+    stdin.resume();
+  });
+}
+
+export const command: Command = {
+  name: 'plugin install',
+  summary: 'Install a plugin: install <folder | file.tgz | npm package> [--yes]',
+  usage: `Usage: adi plugin install <folder | file.tgz | npm package spec> [--yes]
+
+Installs a plugin (a folder or npm package whose package.json has an "adi" key; see docs/plugins.md)
+into the plugins folder, and tells a running daemon, which then lists the plugin's service as stopped
+until it is started (adi daemon start NAME).
+
+A folder is copied (without its node_modules); a .tgz or a package spec is fetched with npm. The
+plugin's own dependencies are installed with npm, never running install scripts. The plugin gets this
+adi's own adi-daemon package, so \`import { DaemonClient } from 'adi-daemon'\` works in it.
+
+If the plugin requests root access (privileged_commands), each pattern is shown with what it grants,
+and you are asked "Allow? [y/N]". The default is No. Without a terminal, the answer is read from stdin;
+no answer refuses. An update whose patterns differ from those approved before asks again; with exactly
+the same patterns it does not. If you refuse an update, the installed version and its approval stay.
+
+Options:
+  --yes, -y   Approve the requested privileged commands without asking (for scripts)`,
+  async run(argv, io) {
+    const { values, positionals } = parseCommandArgs('plugin install', argv, { yes: { type: 'boolean', short: 'y' } });
+    if (positionals.length !== 1) {
+      throw new AdiError('BAD_ARGUMENT', `Give exactly one plugin to install (a folder, a .tgz or an npm package). See 'adi plugin install --help'.`);
+    }
+    const paths = resolvePaths({ env: io.env });
+    const say = (line: string): void => {
+      io.stdout.write(`${line}\n`);
+    };
+    const result = await installPlugin({
+      paths,
+      source: positionals[0] as string,
+      yes: values.yes === true,
+      env: io.env,
+      say,
+      ask: async (prompt) => {
+        io.stdout.write(`${prompt}${PROMPT_QUESTION}`);
+        const answer = await readAnswer(io.stdin);
+        if (answer === null) {
+          io.stdout.write('\n');
+          say(io.stdin.isTTY === true ? 'No answer.' : 'No answer on stdin (it is not a terminal); pass --yes to approve from a script.');
+          return false;
+        }
+        // A terminal echoed what was typed; from a pipe, show the answer so the transcript reads right.
+        if (io.stdin.isTTY !== true) io.stdout.write(`${answer}\n`);
+        return isYes(answer);
+      },
+    });
+    say(`Installed ${result.name} ${result.version} in ${result.dir}`);
+    if (result.patterns.length > 0) say(`Root access approved for ${result.patterns.length} command pattern${result.patterns.length === 1 ? '' : 's'}.`);
+
+    const client = cliClient(io);
+    try {
+      return await tellDaemon();
+    } catch (err) {
+      // The plugin is installed; only the daemon did not hear of it.
+      say(`warning: could not tell the daemon (${err instanceof Error ? err.message : String(err)}); run 'adi daemon reload'.`);
+      return 0;
+    } finally {
+      client.close();
+    }
+
+    async function tellDaemon(): Promise<number> {
+      if (!(await client.isRunning())) {
+        if (result.service !== null) say(`Its service "${result.service}" will be listed when the daemon starts (adi daemon start).`);
+        return 0;
+      }
+      await client.reload();
+      if (result.service === null) return 0;
+      const info = (await client.listServices()).find((s) => s.name === result.service);
+      if (info === undefined) {
+        say(`warning: the daemon does not list the service "${result.service}"; see its log (${paths.logFile}).`);
+      } else if (result.previousVersion !== null && (info.state === 'running' || info.state === 'starting')) {
+        await client.restartService(result.service);
+        say(`Restarted its service "${result.service}" to run the new version.`);
+      } else {
+        say(`Its service "${result.service}" is ${info.state}; start it with: adi daemon start ${result.service}`);
+      }
+      return 0;
+    }
+  },
+};

@@ -1,0 +1,287 @@
+// A plugin's manifest: its package.json, with the seed's "Plugin Manifest" / "Plugin Integration"
+// fields under the key `adi` (the seed's `[package.metadata.plugin.service]`):
+//
+//   {
+//     "name": "hello-plugin", "version": "1.0.0", "type": "module",
+//     "bin": { "hello-plugin": "cli.js" },
+//     "peerDependencies": { "adi-daemon": "*" },
+//     "adi": { "service": {
+//       "name": "hello", "command": "serve", "args": ["--port", "7000"],
+//       "restart_on_failure": true, "max_restarts": 3,
+//       "privileged_commands": ["/usr/bin/id -u"],
+//       "liveness": { "tcp": 7000 }, "stop_timeout": 5, "log_max_bytes": 1048576
+//     } }
+//   }
+//
+// The service runs `<node> <plugin dir>/<bin> <command> [args...]` (the seed: "Plugin subcommand to
+// run as service") in the plugin's folder. Every field is checked, and each error names the field
+// (`adi.service.command`, `bin`, ...) and says why: the manifest comes from whoever wrote the plugin.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { AdiError } from '../errors.js';
+import { compilePattern, type CompiledPattern } from '../executor/patterns.js';
+import { NAME_PATTERN } from '../paths.js';
+import { describe, formatFieldError, isPlainObject, validateServiceConfig, type FieldError, type NormalizedConfig } from '../services/config.js';
+
+/** A package.json larger than this is not a manifest anyone wrote by hand. */
+export const MAX_MANIFEST_BYTES = 1024 * 1024;
+
+/** The service fields a manifest may give besides name, command, args and privileged_commands. */
+const PASSED_FIELDS = [
+  'restart_on_failure', 'max_restarts', 'stop_timeout', 'ready_notify', 'readiness', 'liveness', 'log_max_bytes', 'log_max_files',
+] as const;
+const SERVICE_FIELDS: ReadonlySet<string> = new Set(['name', 'command', 'args', 'privileged_commands', ...PASSED_FIELDS]);
+/** Fields a plugin may not set, with the reason shown. */
+const REFUSED_FIELDS: Readonly<Record<string, string>> = {
+  privileged: 'a plugin service never runs privileged; request specific commands with privileged_commands',
+  auto_start: 'plugin services start on demand (adi daemon start NAME, or StartService from the plugin)',
+  env: 'not supported for plugin services',
+  working_dir: 'a plugin service always runs in its plugin folder',
+};
+
+export interface PluginService {
+  name: string;
+  /** The plugin subcommand, e.g. "serve". */
+  command: string;
+  args: string[];
+  /** As written in the manifest; each one compiled (checked) when the manifest was read. */
+  privileged_commands: string[];
+  /** The manifest's other service fields (validated), to merge into the service's config. */
+  fields: Record<string, unknown>;
+}
+
+export interface PluginManifest {
+  /** The plugin's name: its package name. */
+  name: string;
+  version: string;
+  /** The bin's path inside the plugin folder (normalised, relative), or null when it has none. */
+  bin: string | null;
+  service: PluginService | null;
+  /** Whether it has dependencies of its own to install. */
+  hasDependencies: boolean;
+  /** The manifest file, for messages. */
+  file: string;
+}
+
+export interface ManifestOptions {
+  /** Resolves a pattern's command (compilePattern's default: the secure PATH). */
+  resolve?: (cmd: string) => string;
+  /** How to name the manifest in messages (default: its path), e.g. the folder it was installed from. */
+  display?: string;
+}
+
+function manifestError(file: string, errors: FieldError[]): AdiError {
+  const lines = errors.map((e) => `  ${formatFieldError(e)}`);
+  return new AdiError('BAD_MANIFEST', `Invalid plugin manifest ${file}:\n${lines.join('\n')}`);
+}
+
+/** Read and validate `<dir>/package.json`. Throws BAD_MANIFEST naming each bad field. */
+export function readManifest(dir: string, options: ManifestOptions = {}): PluginManifest {
+  const real = path.join(dir, 'package.json');
+  const file = options.display ?? real;
+  let text: string;
+  try {
+    const st = fs.statSync(real);
+    if (!st.isFile()) throw new AdiError('BAD_MANIFEST', `${file} is not a regular file.`);
+    if (st.size > MAX_MANIFEST_BYTES) throw new AdiError('BAD_MANIFEST', `${file} is ${st.size} bytes; a manifest may have at most ${MAX_MANIFEST_BYTES}.`);
+    text = fs.readFileSync(real, 'utf8');
+  } catch (err) {
+    if (err instanceof AdiError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new AdiError('BAD_MANIFEST', `${file} does not exist: a plugin is a folder (or npm package) with a package.json.`);
+    throw new AdiError('BAD_MANIFEST', `Cannot read ${file}: ${code ?? (err as Error).message}`);
+  }
+  let pkg: unknown;
+  try {
+    pkg = JSON.parse(text);
+  } catch (err) {
+    throw new AdiError('BAD_MANIFEST', `${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  return parseManifest(pkg, file, options);
+}
+
+/** Validate a parsed package.json; `file` names it in messages. */
+export function parseManifest(pkg: unknown, file: string, options: ManifestOptions = {}): PluginManifest {
+  const errors: FieldError[] = [];
+  const fail = (field: string, message: string): void => {
+    errors.push({ field, message });
+  };
+  if (!isPlainObject(pkg)) throw manifestError(file, [{ field: '(package.json)', message: `expected a JSON object, got ${describe(pkg)}` }]);
+
+  const name = pkg.name;
+  if (typeof name !== 'string') fail('name', `is required: the plugin's name (a string), got ${describe(name)}`);
+  else if (name.startsWith('@')) fail('name', `scoped package names (${JSON.stringify(name)}) cannot be plugin names yet: publish it under a plain name`);
+  else if (!NAME_PATTERN.test(name) || name.includes('..')) {
+    fail('name', `${JSON.stringify(name)} is not a valid plugin name: use 1-64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit, with no '..'`);
+  }
+  const version = pkg.version;
+  if (typeof version !== 'string' || version === '' || version.length > 256 || [...version].some((ch) => ch < ' ')) {
+    fail('version', `is required: a version string like "1.0.0", got ${describe(version)}`);
+  }
+
+  const adi = pkg.adi;
+  let service: PluginService | null = null;
+  if (adi !== undefined) {
+    if (!isPlainObject(adi)) fail('adi', `expected an object like { "service": { ... } }, got ${describe(adi)}`);
+    else {
+      for (const key of Object.keys(adi)) if (key !== 'service') fail(`adi.${key}`, 'unknown field (known: service)');
+      if (adi.service !== undefined) service = parseService(adi.service, errors, options);
+    }
+  }
+
+  const bin = service !== null || pkg.bin !== undefined ? parseBin(pkg.bin, typeof name === 'string' ? name : '', errors, service !== null) : null;
+
+  let hasDependencies = false;
+  for (const key of ['dependencies', 'optionalDependencies'] as const) {
+    const value = pkg[key];
+    if (value === undefined) continue;
+    if (!isPlainObject(value)) {
+      fail(key, `expected an object of package names and versions, got ${describe(value)}`);
+      continue;
+    }
+    if (Object.keys(value).length > 0) hasDependencies = true;
+    if ('adi-daemon' in value) {
+      fail(`${key}.adi-daemon`, 'adi-daemon must be a peerDependency: adi provides its own package to the plugin, never a copy from the registry');
+    }
+  }
+
+  if (errors.length > 0) throw manifestError(file, errors);
+  return { name: name as string, version: version as string, bin, service, hasDependencies, file };
+}
+
+function parseService(raw: unknown, errors: FieldError[], options: ManifestOptions): PluginService | null {
+  const field = (f: string): string => `adi.service.${f}`;
+  const fail = (f: string, message: string): void => {
+    errors.push({ field: field(f), message });
+  };
+  if (!isPlainObject(raw)) {
+    errors.push({ field: 'adi.service', message: `expected an object with at least "name" and "command", got ${describe(raw)}` });
+    return null;
+  }
+  const before = errors.length;
+  for (const key of Object.keys(raw)) {
+    const refused = REFUSED_FIELDS[key];
+    if (refused !== undefined) fail(key, refused);
+    else if (!SERVICE_FIELDS.has(key)) fail(key, `unknown field (known: ${[...SERVICE_FIELDS].join(', ')})`);
+  }
+
+  const name = raw.name;
+  if (name === undefined) fail('name', 'is required: the service\'s name');
+  else if (typeof name !== 'string' || !NAME_PATTERN.test(name) || name.includes('..')) {
+    fail('name', `${typeof name === 'string' ? JSON.stringify(name) : describe(name)} is not a valid service name: use 1-64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit, with no '..'`);
+  }
+
+  const command = raw.command;
+  if (command === undefined) fail('command', 'is required: the plugin subcommand that runs the service, e.g. "serve"');
+  else if (typeof command !== 'string' || command === '' || command.includes('\0')) {
+    fail('command', `expected a non-empty string (the plugin subcommand, e.g. "serve"), got ${describe(command)}`);
+  }
+
+  let args: string[] = [];
+  if (raw.args !== undefined) {
+    if (!Array.isArray(raw.args)) fail('args', `expected an array of strings, got ${describe(raw.args)}`);
+    else {
+      raw.args.forEach((a: unknown, i) => {
+        if (typeof a !== 'string' || a.includes('\0')) fail(`args[${i}]`, `expected a string without NUL, got ${describe(a)}`);
+      });
+      args = raw.args.filter((a): a is string => typeof a === 'string');
+    }
+  }
+
+  let privileged: string[] = [];
+  if (raw.privileged_commands !== undefined) {
+    const pc = raw.privileged_commands;
+    if (!Array.isArray(pc)) fail('privileged_commands', `expected an array of strings (command patterns like "iptables -t nat -L"), got ${describe(pc)}`);
+    else {
+      pc.forEach((p: unknown, i) => {
+        if (typeof p !== 'string') {
+          fail(`privileged_commands[${i}]`, `expected a string, got ${describe(p)}`);
+          return;
+        }
+        try {
+          compilePattern(p, options.resolve);
+        } catch (err) {
+          fail(`privileged_commands[${i}]`, err instanceof Error ? err.message : String(err));
+        }
+      });
+      privileged = pc.filter((p): p is string => typeof p === 'string');
+      const seen = new Set<string>();
+      for (const p of privileged) {
+        if (seen.has(p)) fail('privileged_commands', `lists ${JSON.stringify(p)} twice`);
+        seen.add(p);
+      }
+    }
+  }
+
+  // The other fields mean what they mean in services.toml: validate them the same way.
+  const fields: Record<string, unknown> = {};
+  for (const key of PASSED_FIELDS) if (raw[key] !== undefined) fields[key] = raw[key];
+  const check = validateServiceConfig({ command: '/plugin', ...fields });
+  for (const e of check.errors) errors.push({ field: field(e.field), message: e.message });
+  if (errors.length > before) return null;
+  return { name: name as string, command: command as string, args, privileged_commands: privileged, fields };
+}
+
+function parseBin(raw: unknown, pkgName: string, errors: FieldError[], required: boolean): string | null {
+  let chosen: unknown;
+  let field = 'bin';
+  if (raw === undefined) {
+    if (required) errors.push({ field: 'bin', message: 'is required for a plugin with a service: the script whose subcommand runs it, e.g. "cli.js"' });
+    return null;
+  }
+  if (typeof raw === 'string') chosen = raw;
+  else if (isPlainObject(raw)) {
+    const keys = Object.keys(raw);
+    if (pkgName in raw) {
+      chosen = raw[pkgName];
+      field = `bin.${pkgName}`;
+    } else if (keys.length === 1) {
+      chosen = raw[keys[0] as string];
+      field = `bin.${keys[0] as string}`;
+    } else {
+      errors.push({ field: 'bin', message: `has ${keys.length} entries and none is named like the package (${JSON.stringify(pkgName)}): name the plugin's own bin after it` });
+      return null;
+    }
+  } else {
+    errors.push({ field: 'bin', message: `expected a path string or an object of name: path, got ${describe(raw)}` });
+    return null;
+  }
+  if (typeof chosen !== 'string' || chosen === '' || chosen.includes('\0')) {
+    errors.push({ field, message: `expected a relative path to a script in the package, got ${describe(chosen)}` });
+    return null;
+  }
+  const normal = path.posix.normalize(chosen.replace(/\\/g, '/'));
+  if (path.posix.isAbsolute(normal) || normal === '..' || normal.startsWith('../') || normal === '.') {
+    errors.push({ field, message: `${JSON.stringify(chosen)} must be a path inside the package` });
+    return null;
+  }
+  return normal;
+}
+
+/** The compiled patterns of a manifest (they compiled when it was read). */
+export function compiledPatterns(m: PluginManifest, options: ManifestOptions = {}): CompiledPattern[] {
+  return (m.service?.privileged_commands ?? []).map((p) => compilePattern(p, options.resolve));
+}
+
+/**
+ * The service's raw config (ServiceConfig fields) for a plugin installed at `dir`: the plugin's bin
+ * run by `node` with the subcommand, in the plugin's folder, never privileged.
+ */
+export function serviceConfig(m: PluginManifest, dir: string, node: string = process.execPath): Record<string, unknown> {
+  if (m.service === null || m.bin === null) throw new AdiError('BAD_MANIFEST', `${m.file}: the plugin ${m.name} defines no service.`);
+  return {
+    ...m.service.fields,
+    command: node,
+    args: [path.join(dir, m.bin), m.service.command, ...m.service.args],
+    working_dir: dir,
+    privileged: false,
+  };
+}
+
+/** serviceConfig, validated and normalised (throws BAD_MANIFEST naming the fields). */
+export function normalizedServiceConfig(m: PluginManifest, dir: string, node?: string): NormalizedConfig {
+  const result = validateServiceConfig(serviceConfig(m, dir, node));
+  if (result.config === null) throw manifestError(m.file, result.errors.map((e) => ({ field: `adi.service.${e.field}`, message: e.message })));
+  return result.config;
+}
