@@ -6,7 +6,7 @@ import { AdiError } from '../errors.js';
 import type { CliIO, Command } from './command.js';
 import { exitCodeFor, hintFor } from './output.js';
 
-interface Entry {
+export interface Entry {
   summary: string;
   load: () => Promise<{ command: Command }>;
 }
@@ -16,20 +16,38 @@ const COMMANDS: Record<string, Entry> = {
   'daemon start': { summary: 'Start the daemon in the background, or start a service: start NAME [-- COMMAND ARGS...]', load: () => import('./commands/daemon-start.js') },
   'daemon stop': { summary: 'Stop the daemon and all its services, or one service: stop NAME [--force]', load: () => import('./commands/daemon-stop.js') },
   'daemon status': { summary: 'Show whether the daemon runs: pid, version, uptime, socket (exit 3 when not)', load: () => import('./commands/daemon-status.js') },
-  'daemon services': { summary: 'List services: state, pid, uptime, restarts, last error', load: () => import('./commands/daemon-services.js') },
+  'daemon services': { summary: 'List services: state, pid, CPU, memory, uptime, restarts, last error [--watch]', load: () => import('./commands/daemon-services.js') },
   'daemon restart': { summary: 'Restart a service', load: () => import('./commands/daemon-restart.js') },
-  'daemon logs': { summary: "Show a service's log: logs NAME [-n N] [-f]", load: () => import('./commands/daemon-logs.js') },
+  'daemon logs': { summary: "Show a service's log: logs NAME... | --all [-n N] [-f] [--since 10m] [--stderr]", load: () => import('./commands/daemon-logs.js') },
   'daemon reload': { summary: 'Re-read the services file', load: () => import('./commands/daemon-reload.js') },
   'daemon setup': { summary: 'Create the adi / adi-root users and sudoers rule (run as root)', load: () => import('./commands/daemon-setup.js') },
+  'daemon top': { summary: 'Live view of the services: CPU, memory, state (services --watch)', load: () => import('./commands/daemon-top.js') },
+  'daemon install': { summary: 'Start the daemon at login or boot: install [--user | --system] [--now]', load: () => import('./commands/daemon-install.js') },
+  'daemon uninstall': { summary: 'Remove what install wrote: uninstall [--user | --system] [--now]', load: () => import('./commands/daemon-uninstall.js') },
+  'plugin install': { summary: 'Install a plugin: install <folder | file.tgz | npm package> [--yes]', load: () => import('./commands/plugin-install.js') },
+  'plugin uninstall': { summary: 'Remove a plugin: stop its service, delete its files and approval', load: () => import('./commands/plugin-uninstall.js') },
+  'plugin list': { summary: 'List installed plugins: version, service, approved root access [--json]', load: () => import('./commands/plugin-list.js') },
 };
 
 const GROUPS: Record<string, string> = {
   daemon: 'Control the background daemon and its services',
+  plugin: 'Install, list and remove plugins',
 };
+
+/** Commands of one word, outside any group. */
+const TOP: Record<string, Entry> = {
+  completion: { summary: 'Print a shell completion script: completion bash|zsh|fish', load: () => import('./commands/completion.js') },
+};
+
+/** The command table, for shell completion. */
+export function commandTable(): { groups: Record<string, string>; commands: Record<string, Entry>; top: Record<string, Entry> } {
+  return { groups: GROUPS, commands: COMMANDS, top: TOP };
+}
 
 function topHelp(version: string): string {
   const lines = [`adi ${version}`, '', 'Usage: adi <command> [options]', '', 'Commands:'];
   for (const [group, summary] of Object.entries(GROUPS)) lines.push(`  ${group.padEnd(16)} ${summary}`);
+  for (const [name, entry] of Object.entries(TOP)) lines.push(`  ${name.padEnd(16)} ${entry.summary}`);
   lines.push('', "Run 'adi daemon --help' for the daemon's commands.", 'Options:', '  --help, -h       Show help', '  --version, -v    Show the version');
   return lines.join('\n') + '\n';
 }
@@ -53,6 +71,8 @@ export async function main(argv: string[], io: CliIO, version: () => string): Pr
     io.stdout.write(`${version()}\n`);
     return 0;
   }
+  const single = Object.hasOwn(TOP, first) ? TOP[first] : undefined;
+  if (single !== undefined) return runEntry(single, argv.slice(1), io);
   if (!(first in GROUPS)) {
     io.stderr.write(`adi: unknown command '${first}'. Run 'adi --help' for the list.\n`);
     return 2;
@@ -66,6 +86,10 @@ export async function main(argv: string[], io: CliIO, version: () => string): Pr
     io.stderr.write(`adi: unknown command '${first} ${second}'. Run 'adi ${first} --help' for the list.\n`);
     return 2;
   }
+  return runEntry(entry, rest, io);
+}
+
+async function runEntry(entry: Entry, rest: string[], io: CliIO): Promise<number> {
   const { command } = await entry.load();
   if (rest.includes('--help') || rest.includes('-h')) {
     const dashdash = rest.indexOf('--');
@@ -80,7 +104,7 @@ export async function main(argv: string[], io: CliIO, version: () => string): Pr
   } catch (err) {
     if (err instanceof AdiError) {
       io.stderr.write(`adi: ${err.message}\n`);
-      const hint = hintFor(err);
+      const hint = hintFor(err, io.env);
       if (hint) io.stderr.write(`${hint}\n`);
       return exitCodeFor(err);
     }

@@ -1,14 +1,18 @@
+import { AdiError } from '../../errors.js';
 import type { ServiceInfo } from '../../protocol/types.js';
-import { parseCommandArgs, type Command } from '../command.js';
+import type { DaemonClient } from '../../client/client.js';
+import { parseCommandArgs, type CliIO, type Command } from '../command.js';
 import { connectedClient } from '../daemon-client.js';
-import { formatDuration } from '../output.js';
+import { formatBytes, formatDuration } from '../output.js';
 
 export function servicesTable(list: ServiceInfo[]): string {
-  const header = ['NAME', 'STATE', 'PID', 'UPTIME', 'RESTARTS', 'LAST ERROR'];
+  const header = ['NAME', 'STATE', 'PID', 'CPU%', 'MEM', 'UPTIME', 'RESTARTS', 'LAST ERROR'];
   const rows = list.map((s) => [
     s.name,
     s.state,
     s.pid === null ? '-' : String(s.pid),
+    s.cpu_percent === null ? '-' : s.cpu_percent.toFixed(1),
+    s.memory_bytes === null ? '-' : formatBytes(s.memory_bytes),
     s.uptime_secs === null ? '-' : formatDuration(s.uptime_secs),
     String(s.restarts),
     s.last_error ?? '',
@@ -19,17 +23,37 @@ export function servicesTable(list: ServiceInfo[]): string {
   return [line(header), ...rows.map(line)].join('\n') + '\n';
 }
 
+const USAGE = `Usage: adi daemon services [--json] [--watch [--interval SECS] [--count N]]
+
+Lists every service the daemon knows: name, state, pid, CPU % (of one core, since the previous
+listing or, the first time, since the service started), memory (resident, the whole process group),
+uptime, automatic restarts and last error.
+  --json            Print the array of ServiceInfo objects (see docs/protocol.md); cpu_percent and
+                    memory_bytes are numbers, null when the service does not run
+  -w, --watch       Refresh every interval until Ctrl-C: in place on a terminal; otherwise (a pipe
+                    or a file) one timestamped table, or with --json one array per line, per interval
+  --interval SECS   Seconds between refreshes (default 2)
+  --count N         Stop after N refreshes
+
+'adi daemon top' is 'adi daemon services --watch'.`;
+
 export const command: Command = {
   name: 'daemon services',
   summary: 'List services',
-  usage: `Usage: adi daemon services [--json]
-
-Lists every service the daemon knows: name, state, pid, uptime, automatic restarts and last error.
---json prints the array of ServiceInfo objects (see docs/protocol.md).`,
+  usage: USAGE,
   async run(argv, io) {
-    const { values } = parseCommandArgs('daemon services', argv, { json: { type: 'boolean' } }, false);
+    const { values } = parseCommandArgs('daemon services', argv, {
+      json: { type: 'boolean' },
+      watch: { type: 'boolean', short: 'w' },
+      interval: { type: 'string' },
+      count: { type: 'string' },
+    }, false);
+    if (values.watch !== true && (values.interval !== undefined || values.count !== undefined)) {
+      throw new AdiError('BAD_ARGUMENT', "--interval and --count go with --watch. See 'adi daemon services --help'.");
+    }
     const client = await connectedClient(io);
     try {
+      if (values.watch === true) return await watchServices(client, io, watchOptions(values));
       const list = await client.listServices();
       if (values.json) io.stdout.write(`${JSON.stringify(list)}\n`);
       else if (list.length === 0) io.stdout.write("no services (define them in services.toml, or 'adi daemon start NAME -- COMMAND')\n");
@@ -40,3 +64,72 @@ Lists every service the daemon knows: name, state, pid, uptime, automatic restar
     }
   },
 };
+
+export interface WatchOptions {
+  json: boolean;
+  intervalMs: number;
+  count: number | null;
+}
+
+export function watchOptions(values: { json?: boolean; interval?: string; count?: string }): WatchOptions {
+  const interval = values.interval === undefined ? 2 : Number(values.interval);
+  // Bounded below: each refresh is a /proc pass in the daemon.
+  if (!Number.isFinite(interval) || interval < 0.1 || interval > 86_400) {
+    throw new AdiError('BAD_ARGUMENT', `--interval takes seconds between 0.1 and 86400, got '${values.interval}'.`);
+  }
+  const count = values.count === undefined ? null : Number(values.count);
+  if (count !== null && (!Number.isInteger(count) || count < 1)) {
+    throw new AdiError('BAD_ARGUMENT', `--count takes a whole number of 1 or more, got '${values.count}'.`);
+  }
+  return { json: values.json === true, intervalMs: Math.round(interval * 1000), count };
+}
+
+const CLEAR_HOME = '\x1b[H\x1b[2J';
+const HIDE_CURSOR = '\x1b[?25l';
+const SHOW_CURSOR = '\x1b[?25h';
+
+/** `--watch` / `adi daemon top`: list every interval until Ctrl-C (exit 0) or --count refreshes. */
+export async function watchServices(client: DaemonClient, io: CliIO, opts: WatchOptions): Promise<number> {
+  const inPlace = io.stdout.isTTY === true && !opts.json;
+  let stopped = false;
+  let wake: (() => void) | null = null;
+  const onSigint = (): void => {
+    stopped = true;
+    wake?.();
+  };
+  process.on('SIGINT', onSigint);
+  if (inPlace) io.stdout.write(HIDE_CURSOR);
+  try {
+    for (let i = 0; !stopped && (opts.count === null || i < opts.count); i++) {
+      if (i > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, opts.intervalMs);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        wake = null;
+        if (stopped) break;
+      }
+      const list = await client.listServices();
+      const table = list.length === 0 ? 'no services\n' : servicesTable(list);
+      const stamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+      if (opts.json) {
+        io.stdout.write(`${JSON.stringify(list)}\n`);
+      } else if (inPlace) {
+        // Lines cut to the terminal width: a wrapped line would push the table down at each refresh.
+        const width = io.stdout.columns ?? 0;
+        const fit = (l: string): string => (width > 0 && l.length > width ? l.slice(0, width) : l);
+        const title = `adi daemon services · ${stamp} · every ${opts.intervalMs / 1000}s · Ctrl-C to quit`;
+        io.stdout.write(CLEAR_HOME + [title, '', ...table.trimEnd().split('\n')].map(fit).join('\n') + '\n');
+      } else {
+        io.stdout.write(`${i > 0 ? '\n' : ''}# ${stamp}\n${table}`);
+      }
+    }
+    return 0;
+  } finally {
+    process.off('SIGINT', onSigint);
+    if (inPlace) io.stdout.write(SHOW_CURSOR);
+  }
+}

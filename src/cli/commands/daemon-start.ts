@@ -3,6 +3,7 @@ import { spawnDaemon } from '../../client/spawn.js';
 import { packageVersion } from '../../version.js';
 import { parseCommandArgs, type CliIO, type Command } from '../command.js';
 import { cliClient } from '../daemon-client.js';
+import { withProgress } from '../progress.js';
 
 const USAGE = `Usage:
   adi daemon start                      Start the daemon in the background (does nothing if it runs)
@@ -45,18 +46,21 @@ async function startDaemon(io: CliIO): Promise<number> {
     io.stdout.write(`Replacing the running daemon ${pong.version} (pid ${pong.pid}) with ${ours}...\n`);
     await client.shutdown(true);
     client.close();
-    await waitForExit(pong.pid, 120_000);
+    await withProgress(io, `waiting for the old daemon (pid ${pong.pid}) to stop its services`, () => waitForExit(pong.pid, DAEMON_STOP_WAIT_MS));
   } catch (err) {
     if (!(err instanceof AdiError) || err.code !== 'DAEMON_NOT_RUNNING') throw err;
   }
   const spawned = spawnDaemon(client.paths, io.env);
-  const pong = await client.waitUntilRunning(10_000, spawned.exited);
+  const pong = await withProgress(io, 'starting the daemon', () => client.waitUntilRunning(10_000, spawned.exited));
   client.close();
   io.stdout.write(
     pong.pid === spawned.pid ? `adi daemon started (pid ${pong.pid})\n` : `adi daemon is already running (pid ${pong.pid})\n`,
   );
   return 0;
 }
+
+/** A graceful daemon stop waits for every service's stop_timeout (each at most 3600 s, in parallel). */
+export const DAEMON_STOP_WAIT_MS = 3_660_000;
 
 /** Wait until a process is gone, bounded. */
 export async function waitForExit(pid: number, timeoutMs: number): Promise<void> {

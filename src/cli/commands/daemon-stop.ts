@@ -1,7 +1,8 @@
 import { AdiError } from '../../errors.js';
 import { parseCommandArgs, type Command } from '../command.js';
 import { cliClient } from '../daemon-client.js';
-import { waitForExit } from './daemon-start.js';
+import { withProgress } from '../progress.js';
+import { DAEMON_STOP_WAIT_MS, waitForExit } from './daemon-start.js';
 
 export const command: Command = {
   name: 'daemon stop',
@@ -27,9 +28,15 @@ export const command: Command = {
       }
       throw err;
     }
+    // How many services the wait is for, to say so on the progress line (asked only for a terminal).
+    const running = io.stderr.isTTY !== true ? 0 : await client.listServices().then(
+      (list) => list.filter((s) => s.pid !== null).length,
+      () => 0,
+    );
     await client.shutdown(true);
     client.close();
-    await waitForExit(pid, 300_000);
+    const what = running > 0 ? `stopping the daemon and its ${running} running service${running === 1 ? '' : 's'}` : 'stopping the daemon';
+    await withProgress(io, what, () => waitForExit(pid, DAEMON_STOP_WAIT_MS));
     io.stdout.write(`adi daemon stopped (pid ${pid})\n`);
     return 0;
   },

@@ -4,6 +4,7 @@ import { AdiError } from '../../errors.js';
 import { checkName } from '../../paths.js';
 import { parseCommandArgs, type CliIO } from '../command.js';
 import { connectedClient } from '../daemon-client.js';
+import { withProgress } from '../progress.js';
 
 export async function stopService(argv: string[], io: CliIO): Promise<number> {
   const { values, positionals } = parseCommandArgs('daemon stop', argv, { force: { type: 'boolean' } });
@@ -11,7 +12,7 @@ export async function stopService(argv: string[], io: CliIO): Promise<number> {
   const name = checkName('service', positionals[0]);
   const client = await connectedClient(io);
   try {
-    await client.stopService(name, values.force === true);
+    await withProgress(io, `stopping ${name}`, () => client.stopService(name, values.force === true));
     io.stdout.write(`stopped ${name}\n`);
     return 0;
   } finally {

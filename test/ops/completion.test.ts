@@ -1,0 +1,147 @@
+// `adi completion bash|zsh|fish`: each script is run by its real shell where installed. bash: the
+// completion function is called as bash would, with COMP_WORDS / COMP_CWORD set. fish: `complete -C`
+// asks fish itself. zsh: completion needs an interactive line editor, so the script's syntax is checked
+// with `zsh -n` and its function run with zsh's completion builtins replaced by printers.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { optionsFromUsage } from '../../src/cli/completion.js';
+import { ADI, adi, daemonPids } from '../helpers/env.js';
+import { have, home, shq } from './helpers.js';
+
+/** A PATH directory with an `adi` that runs this checkout, as the scripts call `adi` to list services. */
+function adiOnPath(dir: string): string {
+  const bin = path.join(dir, 'bin');
+  fs.mkdirSync(bin, { recursive: true });
+  fs.writeFileSync(path.join(bin, 'adi'), `#!/bin/sh\nexec ${shq(process.execPath)} ${shq(ADI)} "$@"\n`, { mode: 0o755 });
+  return bin;
+}
+
+async function script(shell: string, env: NodeJS.ProcessEnv): Promise<string> {
+  const r = await adi(['completion', shell], env);
+  assert.equal(r.code, 0, r.stderr);
+  return r.stdout;
+}
+
+function bashComplete(file: string, words: string[], env: NodeJS.ProcessEnv): string[] {
+  const cword = words.length - 1;
+  const code = `source ${shq(file)}; COMP_WORDS=(${words.map(shq).join(' ')}); COMP_CWORD=${cword}; _adi; printf '%s\\n' "\${COMPREPLY[@]}"`;
+  const r = spawnSync('bash', ['-c', code], { env, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout.split('\n').filter((l) => l !== '');
+}
+
+describe('adi completion', () => {
+  test('options are read from each command\'s usage', () => {
+    const o = optionsFromUsage('Usage: adi x [-n N] [--json]\n  -f, --follow    Follow\n  --since TIME  From\n  --env K=V  Env');
+    assert.deepEqual(o.options, ['--env', '--follow', '--help', '--json', '--since', '-f', '-n']);
+    assert.deepEqual(o.valued, ['--env', '--since', '-n']);
+  });
+
+  test('bash: `adi daemon st<TAB>` gives start, status, stop; options and service names complete', async () => {
+    const h = home();
+    const file = path.join(h.home, 'adi.bash');
+    fs.writeFileSync(file, await script('bash', h.env));
+    const env = { ...h.env, PATH: `${adiOnPath(h.home)}:${h.env['PATH'] ?? ''}` };
+
+    assert.deepEqual(bashComplete(file, ['adi', 'daemon', 'st'], env).sort(), ['start', 'status', 'stop']);
+    assert.deepEqual(bashComplete(file, ['adi', 'da'], env), ['daemon']);
+    assert.deepEqual(bashComplete(file, ['adi', 'completion', ''], env), ['bash', 'zsh', 'fish']);
+    assert.deepEqual(bashComplete(file, ['adi', 'daemon', 'logs', '--s'], env).sort(), ['--since', '--stderr']);
+    assert.deepEqual(bashComplete(file, ['adi', 'daemon', 'install', '--'], env).sort(), ['--help', '--now', '--root', '--system', '--user']);
+
+    // No daemon: no names, and none is started by completing.
+    assert.deepEqual(bashComplete(file, ['adi', 'daemon', 'logs', ''], env), []);
+    assert.deepEqual(daemonPids(h.home), []);
+
+    // Started first on its own: a command that auto-starts the daemon can race its token file.
+    assert.equal((await adi(['daemon', 'start'], h.env)).code, 0);
+    for (const name of ['web', 'worker']) {
+      const r = await adi(['daemon', 'start', name, '--', '/bin/sh', '-c', 'exec sleep 1000'], h.env);
+      assert.equal(r.code, 0, r.stderr);
+    }
+    assert.deepEqual(bashComplete(file, ['adi', 'daemon', 'logs', 'w'], env), ['web', 'worker']);
+    assert.deepEqual(bashComplete(file, ['adi', 'daemon', 'stop', 'wo'], env), ['worker']);
+    // stop takes one name; -n takes a number, not a name.
+    assert.deepEqual(bashComplete(file, ['adi', 'daemon', 'stop', 'web', ''], env), []);
+    assert.deepEqual(bashComplete(file, ['adi', 'daemon', 'logs', '-n', ''], env), []);
+    assert.deepEqual(bashComplete(file, ['adi', 'daemon', 'logs', '-n', '5', 'we'], env), ['web']);
+    const listed = await adi(['completion', '--list-services'], h.env);
+    assert.equal(listed.stdout, 'web\nworker\n');
+  });
+
+  test('--list-services prints nothing and starts nothing when no daemon runs', async () => {
+    const h = home();
+    const r = await adi(['completion', '--list-services'], h.env);
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout, '');
+    assert.equal(r.stderr, '');
+    assert.deepEqual(daemonPids(h.home), []);
+    const bad = await adi(['completion', 'tcsh'], h.env);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /bash, zsh or fish/);
+  });
+
+  test('zsh: valid syntax, and the function offers the right words', async (t) => {
+    const h = home();
+    const text = await script('zsh', h.env);
+    assert.match(text, /^#compdef adi$/m);
+    if (!have('zsh')) {
+      t.diagnostic('zsh is not installed: the script was checked for its structure only');
+      assert.match(text, /_adi\(\) \{[\s\S]*compdef _adi adi/);
+      return;
+    }
+    const file = path.join(h.home, '_adi');
+    fs.writeFileSync(file, text);
+    const syntax = spawnSync('zsh', ['-n', file], { encoding: 'utf8' });
+    assert.equal(syntax.status, 0, syntax.stderr);
+    // The completion system's functions, replaced by printers of what they were given.
+    const stubs = [
+      'compdef() { :; }',
+      '_describe() { local name=${@[-1]}; print -l -- ${${(P)name}%%:*}; }',
+      "compadd() { local -a w; while (( $# )); do case $1 in -a) shift; w+=(${(P)1}); shift;; --) shift; w+=(\"$@\"); break;; -*) shift;; *) w+=(\"$1\"); shift;; esac; done; print -l -- $w; }",
+      '_files() { print -- FILES; }',
+    ].join('\n');
+    const run = (words: string[]): string[] => {
+      const code = `${stubs}\nsource ${shq(file)}\nwords=(${words.map(shq).join(' ')}); CURRENT=${words.length}\n_adi`;
+      const r = spawnSync('zsh', ['-f', '-c', code], { env: h.env, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      return r.stdout.split('\n').filter((l) => l !== '');
+    };
+    assert.ok(['start', 'status', 'stop'].every((w) => run(['adi', 'daemon', 'st']).includes(w)));
+    assert.deepEqual(run(['adi', 'completion', '']), ['bash', 'zsh', 'fish']);
+    assert.ok(run(['adi', 'daemon', 'logs', '--']).includes('--since'));
+    assert.deepEqual(run(['adi', 'daemon', 'install', '--root', '']), ['FILES']);
+  });
+
+  test('fish: valid syntax, and fish completes the right words', async (t) => {
+    const h = home();
+    const text = await script('fish', h.env);
+    if (!have('fish')) {
+      t.diagnostic('fish is not installed: the script was checked for its structure only');
+      assert.match(text, /^complete -c adi -n '__adi_at daemon' -a 'start'/m);
+      return;
+    }
+    const file = path.join(h.home, 'adi.fish');
+    fs.writeFileSync(file, text);
+    const syntax = spawnSync('fish', ['-n', file], { encoding: 'utf8' });
+    assert.equal(syntax.status, 0, syntax.stderr);
+    const env = { ...h.env, PATH: `${adiOnPath(h.home)}:${h.env['PATH'] ?? ''}` };
+    const complete = (line: string): string[] => {
+      const r = spawnSync('fish', ['--no-config', '-c', `source ${shq(file)}; complete -C ${shq(line)}`], { env, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stderr, '');
+      return r.stdout.split('\n').filter((l) => l !== '').map((l) => l.split('\t')[0] as string);
+    };
+    assert.deepEqual(complete('adi daemon st'), ['start', 'status', 'stop']);
+    assert.deepEqual(complete('adi daemon logs --s'), ['--since', '--stderr']);
+    assert.deepEqual(complete('adi daemon logs '), []);
+    assert.equal((await adi(['daemon', 'start'], h.env)).code, 0);
+    const r = await adi(['daemon', 'start', 'web', '--', '/bin/sh', '-c', 'exec sleep 1000'], h.env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(complete('adi daemon logs '), ['web']);
+  });
+});
