@@ -1,0 +1,54 @@
+// A Run whose output passes its bound gets OUTPUT_TOO_LARGE (its process group killed) and the daemon
+// is fine: it neither buffers without bound nor dies, and answers the next request.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import { DaemonClient } from '../../src/client/client.js';
+import { AdiError } from '../../src/errors.js';
+import { adi, alive, tempHome, type TempHome } from '../helpers/env.js';
+
+let h: TempHome;
+let client: DaemonClient;
+let pid: number;
+
+function rssKb(p: number): number {
+  return Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${p}/status`, 'utf8'))?.[1]);
+}
+
+before(async () => {
+  h = tempHome();
+  const r = await adi(['daemon', 'start'], h.env);
+  pid = Number(/pid (\d+)/.exec(r.stdout)?.[1]);
+  client = new DaemonClient({ env: h.env, timeoutMs: 60_000 });
+});
+after(async () => {
+  client.close();
+  await h.cleanup();
+});
+
+describe('Run output bounds', () => {
+  test('output past max_output_bytes: OUTPUT_TOO_LARGE, and the daemon carries on', async () => {
+    await assert.rejects(
+      client.run('/bin/sh', ['-c', 'head -c 1000000 /dev/zero; sleep 100'], { maxOutputBytes: 64 * 1024 }),
+      (err: unknown) => err instanceof AdiError && err.code === 'OUTPUT_TOO_LARGE',
+    );
+    assert.equal((await client.ping()).pid, pid);
+  });
+
+  test("an endless writer against the daemon's own 16 MiB bound: refused, memory bounded, no process left", async () => {
+    const before = rssKb(pid);
+    const began = Date.now();
+    await assert.rejects(
+      client.run('/bin/sh', ['-c', 'echo $$ > "$1"; exec cat /dev/zero', 'sh', `${h.home}/writer.pid`]),
+      (err: unknown) => err instanceof AdiError && err.code === 'OUTPUT_TOO_LARGE' && /16777216/.test(err.message),
+    );
+    const grown = rssKb(pid) - before;
+    // The bound is 16 MiB of output held at once; allow for the copy and the heap around it.
+    assert.ok(grown < 128 * 1024, `RSS grew by ${grown} KiB`);
+    assert.equal((await client.ping()).pid, pid);
+    const writer = Number(fs.readFileSync(`${h.home}/writer.pid`, 'utf8'));
+    assert.equal(alive(writer), false, 'the writer was killed');
+    assert.ok(Date.now() - began < 60_000);
+  });
+});
