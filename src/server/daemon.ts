@@ -92,6 +92,8 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     })),
   });
   const services = new ServiceManager({ paths, log, privilege: separation.servicePrivilege, ...(options.sources !== undefined ? { sources: options.sources } : {}) });
+  // The socket already listens: requests by name wait until init() has loaded the definitions.
+  services.holdRequestsUntilLoaded();
   let shuttingDown = false;
   const connections = new Set<Connection>();
   let resolveExit!: (code: number) => void;
@@ -167,7 +169,11 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   process.on('unhandledRejection', (err) => log.error(`unhandled rejection: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`));
 
   log.info(`daemon ${version} started, pid ${process.pid}, listening on ${paths.socket.display}`);
-  await separation.apply();
+  try {
+    await separation.apply();
+  } catch (err) {
+    log.error(`privilege separation: ${err instanceof Error ? err.message : String(err)}`);
+  }
   try {
     await services.init();
   } catch (err) {

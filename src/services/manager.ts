@@ -60,6 +60,12 @@ export class ServiceManager {
   private recovery: Recovery = Recovery.none();
   /** Services the previous daemon ran, until their start here has been tried (still wanted meanwhile). */
   private readonly restoring = new Map<string, WantedService>();
+  /**
+   * Set while init() loads the definitions: the daemon answers before that is done, and a request for a
+   * service by name must wait for the definitions rather than get SERVICE_NOT_FOUND.
+   */
+  private loading: Promise<void> | null = null;
+  private loaded: (() => void) | null = null;
   /** CPU and memory per service, sampled when the services are listed (never on a timer). */
   private readonly resources = new ResourceSampler();
 
@@ -85,10 +91,35 @@ export class ServiceManager {
    * previous daemon was running when it died (in parallel; failures are logged).
    */
   async init(): Promise<void> {
-    fs.mkdirSync(this.paths.logsDir, { recursive: true, mode: 0o700 });
-    // Before anything is loaded or started: the SIGTERMs to the previous daemon's processes go out now.
-    this.recovery = Recovery.begin({ stateFile: this.paths.stateFile, log: this.log, scanner: this.host.scanner, settled: () => this.scheduleStateWrite() });
-    for (const w of this.recovery.wanted.values()) this.restoring.set(w.name, w);
+    this.holdRequestsUntilLoaded();
+    try {
+      fs.mkdirSync(this.paths.logsDir, { recursive: true, mode: 0o700 });
+      // Before anything is loaded or started: the SIGTERMs to the previous daemon's processes go out now.
+      this.recovery = Recovery.begin({ stateFile: this.paths.stateFile, log: this.log, scanner: this.host.scanner, settled: () => this.scheduleStateWrite() });
+      for (const w of this.recovery.wanted.values()) this.restoring.set(w.name, w);
+      await this.loadInitial();
+    } finally {
+      this.loaded?.();
+    }
+    await this.startInitial();
+  }
+
+  /**
+   * From now until init() has loaded the definitions, requests by name wait for them. The daemon calls
+   * this before it accepts connections; init() calls it too (a no-op when already held).
+   */
+  holdRequestsUntilLoaded(): void {
+    if (this.loading !== null) return;
+    this.loading = new Promise<void>((resolve) => {
+      this.loaded = () => {
+        this.loaded = null;
+        resolve();
+      };
+    });
+  }
+
+  /** init(), part one: the definitions, and the ad-hoc services a crash interrupted. */
+  private async loadInitial(): Promise<void> {
     const snapshot = await loadSources(this.sources);
     for (const error of snapshot.errors) this.log.warn(`services: ${error}`);
     for (const [name, def] of snapshot.definitions) {
@@ -115,6 +146,10 @@ export class ServiceManager {
       const termination = this.recovery.termination(name);
       if (termination !== undefined) this.services.get(name)?.awaitPrevious(termination);
     }
+  }
+
+  /** init(), part two: start auto_start services and those the previous daemon ran when it died. */
+  private async startInitial(): Promise<void> {
     const starting = [...this.services.values()].filter((s) => s.def.auto_start || this.restoring.has(s.name));
     const auto = starting.filter((s) => s.def.auto_start).length;
     await Promise.all(starting.map((s) => this.autoStart(s).finally(() => {
@@ -130,6 +165,7 @@ export class ServiceManager {
    */
   async start(name: string, config?: ServiceConfig | null): Promise<ServiceInfo> {
     this.checkOpen();
+    await this.loading;
     if (config === undefined || config === null) return this.require(name).start();
 
     checkName('service', name);
@@ -159,12 +195,14 @@ export class ServiceManager {
 
   /** Stop a service; resolves once no process of it remains. */
   async stop(name: string, force: boolean): Promise<ServiceInfo> {
+    await this.loading;
     return this.require(name).stop(force);
   }
 
   /** Stop (gracefully) and start again; a user restart resets the restart count. */
   async restart(name: string): Promise<ServiceInfo> {
     this.checkOpen();
+    await this.loading;
     return this.require(name).restart();
   }
 
@@ -263,6 +301,7 @@ export class ServiceManager {
   }
 
   async tail(name: string, lines: number): Promise<string[]> {
+    await this.loading;
     return this.require(name).log.tail(lines);
   }
 
