@@ -23,6 +23,14 @@ void afterEach(async () => {
 const probeCtx = { env: process.env, cwd: process.cwd() };
 const base = { interval_secs: 0.1, timeout_secs: 1, failure_threshold: 1 };
 
+/**
+ * A probe that records its pid and then hangs. A shell starts in milliseconds even on a loaded machine
+ * (node may take longer than the short probe timeouts used here, and be killed before it writes).
+ */
+function hangingProbe(pidFile: string): string[] {
+  return ['/bin/sh', '-c', 'echo $$ >> "$1"; exec sleep 1000', 'probe', pidFile];
+}
+
 void describe('probes', () => {
   let server: http.Server;
   let port = 0;
@@ -66,7 +74,7 @@ void describe('probes', () => {
     assert.match(missing.detail, /ENOENT/);
 
     const pidFile = `${fs.mkdtempSync(path.join(os.tmpdir(), 'adi-probe-'))}/pids`;
-    const slow = await runProbe({ ...base, timeout_secs: 0.3, command: [process.execPath, new URL('../../../test/fixtures/sleeper.js', import.meta.url).pathname, 'fail-probe', pidFile] }, probeCtx);
+    const slow = await runProbe({ ...base, timeout_secs: 0.3, command: hangingProbe(pidFile) }, probeCtx);
     assert.equal(slow.ok, false);
     assert.match(slow.detail, /timed out after 0.3s/);
     const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
@@ -130,7 +138,7 @@ void describe('readiness and liveness', () => {
     const pidFile = `${dir}/probe-pids`;
     await manager.start('hang', nodeService('sleeper.js', [], {
       max_restarts: 0,
-      liveness: { command: [process.execPath, new URL('../../../test/fixtures/sleeper.js', import.meta.url).pathname, 'fail-probe', pidFile], interval_secs: 0.1, timeout_secs: 0.3, failure_threshold: 1 },
+      liveness: { command: hangingProbe(pidFile), interval_secs: 0.1, timeout_secs: 0.3, failure_threshold: 1 },
     }));
     const failed = await waitState(manager, 'hang', 'failed');
     assert.match(failed.last_error ?? '', /^liveness check failed: .* timed out after 0.3s; gave up after 0 restarts/);
