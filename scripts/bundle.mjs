@@ -1,19 +1,94 @@
-// Bundle the CLI into one ESM file (dist/adi.mjs) so `adi` starts by reading one file, not dozens.
-// Each command module stays a separate chunk loaded on demand (code splitting), so a command loads
-// only what it uses. The library entry (dist/src/index.js) is tsc's output, unbundled.
+// Bundle the CLI so `adi` starts by reading as little as possible (docs/performance.md has the figures).
+//
+// - dist/adi.mjs: every command, each in a chunk loaded on demand (code splitting). bin/adi.js uses it
+//   for --help, --version, one-word commands and anything unusual.
+// - dist/cli/<group>-<command>.mjs: one self-contained file per two-word command ("daemon status" ->
+//   daemon-status.mjs) holding the entry, main.ts and that command only. bin/adi.js loads it directly:
+//   one module to resolve, read and link instead of about ten (the ESM loader reads each through the
+//   thread pool; the context switches are what a loaded machine makes slow). The words come from
+//   main.ts's table; a command it no longer lists, or one this script cannot parse, simply has no file
+//   and goes through dist/adi.mjs.
+//
+// Both: the runtime dependencies are bundled too, so no package resolution happens at start-up; msgpackr
+// is taken from its plain-JS entry (its Node entry loads a native string extractor, and detect-libc to
+// pick it, which cost more start-up time and daemon memory than they save on frames of a few hundred
+// bytes); whitespace and syntax are minified, names are kept, so an internal error's stack is readable.
+// The library entry (dist/src/index.js) is tsc's output, unbundled.
 import { build } from 'esbuild';
+import fs from 'node:fs';
+import path from 'node:path';
 
-await build({
-  entryPoints: { adi: 'src/cli/entry.ts' },
-  outdir: 'dist',
-  outExtension: { '.js': '.mjs' },
+/** Resolve `msgpackr` to its plain-JS entry (index.js, beside the Node entry the package exports). */
+const msgpackrPlainJs = {
+  name: 'msgpackr-plain-js',
+  setup(b) {
+    b.onResolve({ filter: /^msgpackr$/ }, async (args) => {
+      if (args.pluginData === 'msgpackr-plain-js') return undefined;
+      const found = await b.resolve('msgpackr', { kind: args.kind, resolveDir: args.resolveDir, pluginData: 'msgpackr-plain-js' });
+      if (found.errors.length > 0) return { errors: found.errors };
+      return { path: path.join(path.dirname(found.path), 'index.js') };
+    });
+  },
+};
+
+const common = {
   bundle: true,
-  splitting: true,
-  chunkNames: 'chunks/[name]-[hash]',
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  packages: 'external',
+  minifyWhitespace: true,
+  minifySyntax: true,
   sourcemap: true,
   logLevel: 'warning',
+};
+
+await build({
+  ...common,
+  entryPoints: { adi: 'src/cli/entry.ts' },
+  outdir: 'dist',
+  outExtension: { '.js': '.mjs' },
+  splitting: true,
+  chunkNames: 'chunks/[name]-[hash]',
+  plugins: [msgpackrPlainJs],
 });
+
+/**
+ * In the file of one command, main.ts's dynamic imports of the other commands become a module that
+ * fails loudly. They are never reached: bin/adi.js picks the file by the same two words main.ts
+ * dispatches on.
+ */
+function onlyCommand(words, module) {
+  return {
+    name: 'only-command',
+    setup(b) {
+      b.onResolve({ filter: /^\.\/commands\/[a-z0-9-]+\.js$/ }, (args) => {
+        if (args.kind !== 'dynamic-import' || path.basename(args.importer) !== 'main.ts') return undefined;
+        if (args.path === `./commands/${module}.js`) return undefined;
+        return { path: args.path, namespace: 'other-command' };
+      });
+      b.onLoad({ filter: /.*/, namespace: 'other-command' }, (args) => ({
+        contents: `throw new Error(${JSON.stringify(`adi: internal error: the '${words}' bundle was asked for ${args.path}; run the build again`)});`,
+        loader: 'js',
+      }));
+    },
+  };
+}
+
+// `'daemon status': { ..., load: () => import('./commands/daemon-status.js') }`
+const mainSource = fs.readFileSync('src/cli/main.ts', 'utf8');
+const commands = [...mainSource.matchAll(/'([a-z]+) ([a-z-]+)':\s*\{[^{}]*?import\('\.\/commands\/([a-z0-9-]+)\.js'\)/g)].map((m) => ({
+  words: `${m[1]} ${m[2]}`,
+  file: `${m[1]}-${m[2]}`,
+  module: m[3],
+}));
+await Promise.all(
+  commands.map(({ words, file, module }) =>
+    build({
+      ...common,
+      entryPoints: { [file]: 'src/cli/entry.ts' },
+      outdir: 'dist/cli',
+      outExtension: { '.js': '.mjs' },
+      plugins: [onlyCommand(words, module), msgpackrPlainJs],
+    }),
+  ),
+);

@@ -8,7 +8,6 @@ import { resolvePaths, type Paths } from '../paths.js';
 import type { CommandResult, Pong, Request, Response, ServiceConfig, ServiceInfo } from '../protocol/types.js';
 import { packageVersion } from '../version.js';
 import { ClientConnection, remoteError } from './connection.js';
-import { spawnDaemon } from './spawn.js';
 
 export interface DaemonClientOptions {
   /** Environment the paths are resolved from (ADI_DAEMON_SOCKET, XDG_DATA_HOME, ...); default process.env. */
@@ -30,6 +29,16 @@ export interface LogOptions {
 
 export type PongInfo = Omit<Pong, 'type'>;
 
+/**
+ * Calls whose answer legitimately takes long get a wait to match, instead of the per-call timeout: a
+ * stop waits for the service's stop_timeout (at most 3600 s), a command for its own time limit.
+ */
+const STOP_WAIT_MS = 3_660_000;
+function commandWaitMs(timeoutSecs: number | undefined): number {
+  // Without a limit of its own, a command is bounded by the daemon's (60 s by default, configurable).
+  return ((timeoutSecs ?? 3600) + 10) * 1000;
+}
+
 export class DaemonClient {
   readonly paths: Paths;
   private readonly env: NodeJS.ProcessEnv;
@@ -38,6 +47,8 @@ export class DaemonClient {
   private readonly explicitToken: string | null | undefined;
   private readonly clientName: string;
   private connection: Promise<ClientConnection> | null = null;
+  /** The connection once open, so a call on it needs no promise round to get it. */
+  private ready: ClientConnection | null = null;
 
   constructor(options: DaemonClientOptions = {}) {
     this.env = options.env ?? process.env;
@@ -50,7 +61,8 @@ export class DaemonClient {
 
   /** The daemon's version from the handshake, once connected. */
   async daemonVersion(): Promise<string> {
-    return (await this.connect()).welcome?.version ?? 'unknown';
+    const conn = await this.connect();
+    return (await conn.handshake).version;
   }
 
   /** Whether a daemon answers a ping (not merely whether a socket file exists). */
@@ -71,6 +83,9 @@ export class DaemonClient {
     } catch (err) {
       if (!(err instanceof AdiError) || err.code !== 'DAEMON_NOT_RUNNING') throw err;
     }
+    // Loaded only when the daemon must be started: child_process (and what spawn.ts needs) is not
+    // part of every command's start-up.
+    const { spawnDaemon } = await import('./spawn.js');
     const spawned = spawnDaemon(this.paths, this.env);
     return this.waitUntilRunning(options.timeoutMs ?? 10_000, spawned.exited);
   }
@@ -109,12 +124,13 @@ export class DaemonClient {
     await this.expect({ type: 'StartService', name, config: config ?? null }, 'Ok');
   }
 
+  /** Resolves once nothing of the service remains; that may take its whole stop_timeout (up to an hour). */
   async stopService(name: string, force = false): Promise<void> {
-    await this.expect({ type: 'StopService', name, force }, 'Ok');
+    await this.expect({ type: 'StopService', name, force }, 'Ok', force ? this.timeoutMs : STOP_WAIT_MS);
   }
 
   async restartService(name: string): Promise<void> {
-    await this.expect({ type: 'RestartService', name }, 'Ok');
+    await this.expect({ type: 'RestartService', name }, 'Ok', STOP_WAIT_MS);
   }
 
   async listServices(): Promise<ServiceInfo[]> {
@@ -141,14 +157,19 @@ export class DaemonClient {
 
   /** Run a command as the plugin user (or as the daemon's user without separation). */
   async run(command: string, args: string[] = [], options: { timeoutSecs?: number; maxOutputBytes?: number } = {}): Promise<CommandResult> {
-    return this.expect({ type: 'Run', command, args, timeout_secs: options.timeoutSecs ?? null, max_output_bytes: options.maxOutputBytes ?? null }, 'CommandResult');
+    return this.expect(
+      { type: 'Run', command, args, timeout_secs: options.timeoutSecs ?? null, max_output_bytes: options.maxOutputBytes ?? null },
+      'CommandResult',
+      commandWaitMs(options.timeoutSecs),
+    );
   }
 
   /** Run an approved command as root through ADI_ROOT_USER's sudo. A refusal throws SUDO_DENIED. */
   async sudoRun(command: string, args: string[], reason: string, options: { timeoutSecs?: number; maxOutputBytes?: number } = {}): Promise<CommandResult> {
-    const response = await this.request({
-      type: 'SudoRun', command, args, reason, timeout_secs: options.timeoutSecs ?? null, max_output_bytes: options.maxOutputBytes ?? null,
-    });
+    const response = await this.request(
+      { type: 'SudoRun', command, args, reason, timeout_secs: options.timeoutSecs ?? null, max_output_bytes: options.maxOutputBytes ?? null },
+      commandWaitMs(options.timeoutSecs),
+    );
     if (response.type === 'SudoDenied') throw new AdiError('SUDO_DENIED', response.reason);
     return this.check(response, 'CommandResult');
   }
@@ -157,17 +178,19 @@ export class DaemonClient {
   close(): void {
     const current = this.connection;
     this.connection = null;
+    this.ready = null;
     current?.then((c) => c.close(), () => undefined);
   }
 
   /** Send any request and return its final response (Error responses reject). */
-  async request(request: Request): Promise<Response> {
-    const conn = await this.connect();
-    return conn.call(request, this.timeoutMs);
+  request(request: Request, timeoutMs = this.timeoutMs): Promise<Response> {
+    const ready = this.ready;
+    if (ready !== null && ready.isOpen) return ready.call(request, timeoutMs);
+    return this.connect().then((conn) => conn.call(request, timeoutMs));
   }
 
-  private async expect<T extends Response['type']>(request: Request, type: T): Promise<Extract<Response, { type: T }>> {
-    return this.check(await this.request(request), type);
+  private expect<T extends Response['type']>(request: Request, type: T, timeoutMs = this.timeoutMs): Promise<Extract<Response, { type: T }>> {
+    return this.request(request, timeoutMs).then((response) => this.check(response, type));
   }
 
   private check<T extends Response['type']>(response: Response, type: T): Extract<Response, { type: T }> {
@@ -193,13 +216,21 @@ export class DaemonClient {
       client: this.clientName,
       timeoutMs: this.connectTimeoutMs,
       onClose: () => {
-        if (this.connection === attempt) this.connection = null;
+        if (this.connection === attempt) {
+          this.connection = null;
+          this.ready = null;
+        }
       },
     });
     this.connection = attempt;
-    attempt.catch(() => {
-      if (this.connection === attempt) this.connection = null;
-    });
+    attempt.then(
+      (conn) => {
+        if (this.connection === attempt && conn.isOpen) this.ready = conn;
+      },
+      () => {
+        if (this.connection === attempt) this.connection = null;
+      },
+    );
     return attempt;
   }
 

@@ -1,5 +1,11 @@
 // One multiplexed connection to the daemon: the handshake, request ids, per-call timeouts and stream
 // routing. DaemonClient builds its API on this; nothing here knows what a request means.
+//
+// Hot path (see docs/performance.md): requests issued in the same run of the event loop leave in one
+// write; answers are decoded straight from the read buffer; timeouts are kept as deadlines checked by
+// one timer per connection, not a timer per call. The handshake is pipelined: requests may follow
+// Hello at once (the daemon handles frames in order), so a CLI command costs one round trip, not two;
+// if Hello fails, the connection closes and those requests fail with Hello's error.
 
 import type net from 'node:net';
 import { AdiError, isErrorCode } from '../errors.js';
@@ -7,16 +13,21 @@ import type { Endpoint } from '../paths.js';
 import { DEFAULT_MAX_FRAME, PROTOCOL_VERSION, type Request, type Response, type Welcome } from '../protocol/types.js';
 import { MAX_ID, parseResponse } from '../protocol/validate.js';
 import { connect } from '../transport.js';
-import { decode, encodeFrame } from '../wire/codec.js';
+import { decodeRange, encodeFrame } from '../wire/codec.js';
 import { FrameDecoder } from '../wire/framing.js';
 
 /** Called with each frame of a request; returns true when the request is complete. */
 type FrameHandler = (response: Response) => boolean;
 
 interface Pending {
-  onFrame: FrameHandler;
+  /** A stream's frame handler; null for a call, whose one answer settles resolve / fail. */
+  onFrame: FrameHandler | null;
+  resolve: ((response: Response) => void) | null;
   fail: (err: AdiError) => void;
-  timer: NodeJS.Timeout | null;
+  /** performance.now() by which the (first) answer must come; Infinity for none. */
+  deadline: number;
+  type: Request['type'];
+  timeoutMs: number | null;
 }
 
 export function remoteError(response: { code: string; message: string }): AdiError {
@@ -30,13 +41,22 @@ export class ClientConnection {
   private readonly decoder = new FrameDecoder(DEFAULT_MAX_FRAME);
   private nextId = 1;
   private closedError: AdiError | null = null;
+  /** Encoded requests waiting for the end of the current microtask run, and their size. */
+  private outgoing: Buffer[] = [];
+  private outgoingBytes = 0;
+  /** The one timeout timer, set for the earliest deadline among the pending requests. */
+  private timer: NodeJS.Timeout | null = null;
+  private timerAt = Infinity;
+  private refed: boolean | null = null;
   welcome: Welcome | null = null;
+  /** Settles with the daemon's Welcome (rejects, and the connection is closed, if Hello fails). Set by open(). */
+  handshake!: Promise<Welcome>;
 
   private constructor(private readonly socket: net.Socket, private readonly onClose: () => void) {
     socket.setNoDelay?.(true);
     socket.on('data', (chunk: Buffer) => {
       try {
-        this.decoder.push(chunk, (body) => this.onFrame(body));
+        this.decoder.feed(chunk, this.onFrame);
       } catch (err) {
         this.close(err instanceof AdiError ? err : new AdiError('BAD_FRAME', String(err)));
       }
@@ -50,18 +70,24 @@ export class ClientConnection {
     const conn = new ClientConnection(socket, opts.onClose);
     conn.updateRef();
     // The handshake is the first frame; its id is 0 by convention.
-    let reply: Response;
-    try {
-      reply = await conn.call({ type: 'Hello', protocol: PROTOCOL_VERSION, client: opts.client, token: opts.token }, opts.timeoutMs, 0);
-    } catch (err) {
-      conn.close(err instanceof AdiError ? err : undefined);
-      throw err;
-    }
-    if (reply.type !== 'Welcome') {
-      conn.close(new AdiError('BAD_FRAME', `Expected Welcome, got ${reply.type}`));
-      throw new AdiError('BAD_FRAME', `The daemon answered Hello with ${reply.type}.`);
-    }
-    conn.welcome = reply;
+    conn.handshake = conn.call({ type: 'Hello', protocol: PROTOCOL_VERSION, client: opts.client, token: opts.token }, opts.timeoutMs, 0).then(
+      (reply) => {
+        if (reply.type !== 'Welcome') {
+          const error = new AdiError('BAD_FRAME', `The daemon answered Hello with ${reply.type}.`);
+          conn.close(error);
+          throw error;
+        }
+        conn.welcome = reply;
+        return reply;
+      },
+      (err: unknown) => {
+        // Requests sent after Hello fail with its reason (e.g. VERSION_MISMATCH), not a bare "closed".
+        conn.close(err instanceof AdiError ? err : undefined);
+        throw err;
+      },
+    );
+    // Whoever waits on it sees the failure; an unobserved one must not become an unhandled rejection.
+    conn.handshake.catch(() => undefined);
     return conn;
   }
 
@@ -72,14 +98,7 @@ export class ClientConnection {
   /** One request, one final response (an Error response rejects). */
   call(request: Request, timeoutMs: number, fixedId?: number): Promise<Response> {
     return new Promise((resolve, reject) => {
-      this.start(request, timeoutMs, fixedId, {
-        onFrame: (response) => {
-          if (response.type === 'Error') reject(remoteError(response));
-          else resolve(response);
-          return true;
-        },
-        fail: reject,
-      });
+      this.start(request, timeoutMs, fixedId, null, resolve, reject);
     });
   }
 
@@ -88,39 +107,52 @@ export class ClientConnection {
    * covers the wait for the first frame only (null: none). Returns the id, for Cancel.
    */
   stream(request: Request, firstFrameTimeoutMs: number | null, onFrame: FrameHandler, fail: (err: AdiError) => void): number {
-    return this.start(request, firstFrameTimeoutMs, undefined, { onFrame, fail });
+    return this.start(request, firstFrameTimeoutMs, undefined, onFrame, null, fail);
   }
 
-  private start(request: Request, timeoutMs: number | null, fixedId: number | undefined, handlers: Omit<Pending, 'timer'>): number {
+  private start(
+    request: Request,
+    timeoutMs: number | null,
+    fixedId: number | undefined,
+    onFrame: FrameHandler | null,
+    resolve: ((response: Response) => void) | null,
+    fail: (err: AdiError) => void,
+  ): number {
     if (this.closedError) {
-      handlers.fail(this.closedError);
+      fail(this.closedError);
       return -1;
     }
     const id = fixedId ?? this.allocateId();
-    const entry: Pending = { ...handlers, timer: null };
-    if (timeoutMs !== null) {
-      entry.timer = setTimeout(() => {
-        this.pending.delete(id);
-        this.updateRef();
-        handlers.fail(new AdiError('TIMEOUT', `The daemon did not answer ${request.type} within ${timeoutMs} ms.`));
-      }, timeoutMs);
-    }
-    this.pending.set(id, entry);
-    this.updateRef();
+    let bytes: Buffer;
     try {
-      this.socket.write(encodeFrame({ id, ...request }, DEFAULT_MAX_FRAME));
+      bytes = encodeFrame({ id, ...request }, DEFAULT_MAX_FRAME);
     } catch (err) {
-      this.pending.delete(id);
-      if (entry.timer) clearTimeout(entry.timer);
-      handlers.fail(err instanceof AdiError ? err : new AdiError('BAD_REQUEST', String(err)));
+      fail(err instanceof AdiError ? err : new AdiError('BAD_REQUEST', String(err)));
+      return id;
     }
+    const deadline = timeoutMs === null ? Infinity : performance.now() + timeoutMs;
+    this.pending.set(id, { onFrame, resolve, fail, deadline, type: request.type, timeoutMs });
+    if (deadline < this.timerAt) this.armTimer(deadline);
+    this.updateRef();
+    this.outgoing.push(bytes);
+    this.outgoingBytes += bytes.length;
+    // The first request of a burst schedules the write; requests made in the same microtask run join it.
+    if (this.outgoing.length === 1) queueMicrotask(this.flush);
     return id;
   }
 
+  private readonly flush = (): void => {
+    const frames = this.outgoing;
+    if (frames.length === 0) return;
+    const bytes = this.outgoingBytes;
+    this.outgoing = [];
+    this.outgoingBytes = 0;
+    if (this.closedError !== null) return;
+    this.socket.write(frames.length === 1 ? (frames[0] as Buffer) : Buffer.concat(frames, bytes));
+  };
+
   /** Forget a stream locally (after Cancel, frames still in transit are dropped). */
   forget(id: number): void {
-    const entry = this.pending.get(id);
-    if (entry?.timer) clearTimeout(entry.timer);
     this.pending.delete(id);
     this.updateRef();
   }
@@ -133,11 +165,11 @@ export class ClientConnection {
     return this.nextId;
   }
 
-  private onFrame(body: Buffer): void {
+  private readonly onFrame = (buf: Buffer, start: number, end: number): void => {
     let id: number;
     let response: Response;
     try {
-      ({ id, response } = parseResponse(decode(body)));
+      ({ id, response } = parseResponse(decodeRange(buf, start, end)));
     } catch (err) {
       this.close(err instanceof AdiError ? err : new AdiError('BAD_FRAME', String(err)));
       return;
@@ -148,25 +180,66 @@ export class ClientConnection {
       if (id === 0 && response.type === 'Error') this.close(remoteError(response));
       return;
     }
-    if (entry.timer) {
-      clearTimeout(entry.timer);
-      entry.timer = null;
+    if (entry.onFrame === null) {
+      this.pending.delete(id);
+      this.updateRef();
+      if (response.type !== 'Error') {
+        entry.resolve?.(response);
+        return;
+      }
+      const error = remoteError(response);
+      entry.fail(error);
+      // A refused Hello: the requests pipelined after it fail with its reason, now.
+      if (id === 0) this.close(error);
+      return;
     }
+    // A stream: the timeout covered its first frame only.
+    entry.deadline = Infinity;
     if (entry.onFrame(response)) {
       this.pending.delete(id);
       this.updateRef();
     }
+  };
+
+  /** (Re)arm the timeout timer for an earlier deadline. */
+  private armTimer(deadline: number): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timerAt = deadline;
+    this.timer = setTimeout(this.sweep, Math.max(1, Math.ceil(deadline - performance.now())));
+    // The socket keeps the process alive while requests are pending; the timer need not.
+    this.timer.unref();
   }
+
+  /** Fail the requests whose deadline has passed; re-arm for the next one. */
+  private readonly sweep = (): void => {
+    this.timer = null;
+    this.timerAt = Infinity;
+    const now = performance.now();
+    let next = Infinity;
+    for (const [id, entry] of this.pending) {
+      if (entry.deadline <= now) {
+        this.pending.delete(id);
+        entry.fail(new AdiError('TIMEOUT', `The daemon did not answer ${entry.type} within ${entry.timeoutMs} ms.`));
+      } else if (entry.deadline < next) {
+        next = entry.deadline;
+      }
+    }
+    this.updateRef();
+    if (next < Infinity) this.armTimer(next);
+  };
 
   close(reason: AdiError = new AdiError('CONNECTION_CLOSED', 'The client closed the connection.')): void {
     if (this.closedError) return;
     this.closedError = reason;
+    this.outgoing = [];
+    this.outgoingBytes = 0;
     this.socket.destroy();
-    for (const entry of this.pending.values()) {
-      if (entry.timer) clearTimeout(entry.timer);
-      entry.fail(reason);
-    }
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.timerAt = Infinity;
+    const entries = [...this.pending.values()];
     this.pending.clear();
+    for (const entry of entries) entry.fail(reason);
     this.onClose();
   }
 
@@ -175,7 +248,10 @@ export class ClientConnection {
    * close() still exits once its work is done.
    */
   private updateRef(): void {
-    if (this.pending.size > 0) this.socket.ref();
+    const wanted = this.pending.size > 0;
+    if (wanted === this.refed) return;
+    this.refed = wanted;
+    if (wanted) this.socket.ref();
     else this.socket.unref();
   }
 }

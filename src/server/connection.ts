@@ -1,12 +1,17 @@
 // One client connection: frames in, requests validated and dispatched, responses out. Everything a
 // connection may hold is bounded: bytes of a partial frame (the frame maximum), requests in flight
 // (reading pauses past the bound), and unsent output (reading pauses, streams end past the bound).
+//
+// Hot path (see docs/performance.md): frames are decoded straight from the read buffer; a request's
+// AbortController is made only if a handler asks for its signal; a synchronous handler's answer is
+// sent at once; the answers of one burst of requests leave in one write (one syscall), gathered until
+// the end of the current microtask run.
 
 import type net from 'node:net';
 import { AdiError, toAdiError } from '../errors.js';
 import { PROTOCOL_VERSION, type Request, type Response } from '../protocol/types.js';
 import { parseRequest } from '../protocol/validate.js';
-import { decode, encodeFrame } from '../wire/codec.js';
+import { decodeRange, encodeFrame } from '../wire/codec.js';
 import { FrameDecoder } from '../wire/framing.js';
 import { ANONYMOUS, type DaemonState, type Identity, type RequestContext } from './context.js';
 import { routeFor, type Access } from './dispatch.js';
@@ -36,13 +41,49 @@ export type Authenticate = (token: string | null) => Identity;
 const CONNECTION_ID = 0;
 
 const ACCESS_RANK: Record<Access, number> = { anyone: 0, plugin: 1, admin: 2 };
+
+/** One request in flight: what its handler sees, and how it is cancelled. */
+class InFlight implements RequestContext {
+  private controller: AbortController | null = null;
+  /** Set by cancel(), also when no handler has looked at the signal yet. */
+  cancelled = false;
+
+  constructor(
+    readonly daemon: DaemonState,
+    readonly identity: Identity,
+    readonly id: number,
+    private readonly conn: Connection,
+  ) {}
+
+  /** Made on first use: most handlers answer at once and never look at it. */
+  get signal(): AbortSignal {
+    this.controller ??= new AbortController();
+    return this.controller.signal;
+  }
+
+  cancel(reason: AdiError): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    // Made now if need be: a handler that asks for the signal later still finds it aborted.
+    this.controller ??= new AbortController();
+    this.controller.abort(reason);
+  }
+
+  send(response: Response): boolean {
+    return !this.cancelled && this.conn.sendStreamFrame(this.id, response);
+  }
+}
+
 const IDENTITY_RANK: Record<Identity['kind'], number> = { anonymous: 0, plugin: 1, admin: 2 };
 
 export class Connection {
   private readonly decoder: FrameDecoder;
   private identity: Identity = ANONYMOUS;
   private greeted = false;
-  private readonly inFlight = new Map<number, AbortController>();
+  private readonly inFlight = new Map<number, InFlight>();
+  /** Encoded frames waiting for the end of the current microtask run, and their size. */
+  private outgoing: Buffer[] = [];
+  private outgoingBytes = 0;
   private closed = false;
   private paused = false;
   private handshakeTimer: NodeJS.Timeout | null;
@@ -72,7 +113,7 @@ export class Connection {
   private onData(chunk: Buffer): void {
     if (this.closed) return;
     try {
-      this.decoder.push(chunk, (body) => this.onFrame(body));
+      this.decoder.feed(chunk, this.onFrame);
     } catch (err) {
       // The frame stream is out of step (oversized header): say why, then hang up.
       this.sendError(CONNECTION_ID, toAdiError(err, 'BAD_FRAME'));
@@ -83,7 +124,7 @@ export class Connection {
   }
 
   private armFrameTimer(): void {
-    if (this.decoder.pendingBytes === 0) {
+    if (!this.decoder.midFrame) {
       if (this.frameTimer) {
         clearTimeout(this.frameTimer);
         this.frameTimer = null;
@@ -93,7 +134,8 @@ export class Connection {
     }
   }
 
-  private onFrame(body: Buffer): void {
+  // An arrow property: handed to the decoder for every read without a closure per call.
+  private readonly onFrame = (buf: Buffer, start: number, end: number): void => {
     if (this.closed) return;
     // A complete frame resets the slow-frame clock; the next partial frame starts its own.
     if (this.frameTimer) {
@@ -102,7 +144,7 @@ export class Connection {
     }
     let value: unknown;
     try {
-      value = decode(body);
+      value = decodeRange(buf, start, end);
     } catch (err) {
       this.sendError(CONNECTION_ID, toAdiError(err, 'BAD_FRAME'));
       this.abort('undecodable frame');
@@ -115,7 +157,7 @@ export class Connection {
       return;
     }
     this.onRequest(parsed.id, parsed.request);
-  }
+  };
 
   private onRequest(id: number, request: Request): void {
     switch (request.type) {
@@ -124,7 +166,7 @@ export class Connection {
         return;
       case 'Cancel': {
         const target = this.inFlight.get(request.target);
-        target?.abort(new AdiError('CANCELLED', `Request ${request.target} was cancelled by the client.`));
+        target?.cancel(new AdiError('CANCELLED', `Request ${request.target} was cancelled by the client.`));
         this.send(id, { type: 'Ok' });
         return;
       }
@@ -149,35 +191,40 @@ export class Connection {
       this.sendError(id, new AdiError(code, `${request.type} needs the ${route.access} identity; this connection is ${this.identity.label}.`));
       return;
     }
-    const controller = new AbortController();
-    this.inFlight.set(id, controller);
-    this.updateFlow();
-    const ctx: RequestContext = {
-      daemon: this.daemon,
-      identity: this.identity,
-      id,
-      signal: controller.signal,
-      send: (response) => {
-        if (this.closed || controller.signal.aborted) return false;
-        if (this.socket.writableLength > this.limits.outputHighWater) return false;
-        this.send(id, response);
-        return true;
-      },
-    };
-    let result: Promise<Response>;
+    const ctx = new InFlight(this.daemon, this.identity, id, this);
+    let result: Promise<Response> | Response;
     try {
-      result = Promise.resolve(route.handler(request as never, ctx));
+      result = route.handler(request as never, ctx);
     } catch (err) {
-      result = Promise.reject(err);
+      this.send(id, this.errorResponse(request.type, err));
+      return;
     }
+    if (!(result instanceof Promise)) {
+      // Answered at once (Ping, ListServices, ...): never in flight, no promise round, no flow bookkeeping.
+      this.send(id, result);
+      return;
+    }
+    // In flight from here on (nothing else ran while the handler's synchronous part did): Cancel and
+    // teardown can reach it, and it counts against maxInFlight.
+    this.inFlight.set(id, ctx);
+    this.updateFlow();
     result.then(
       (response) => this.finish(id, response),
-      (err: unknown) => {
-        const error = toAdiError(err);
-        if (error.code === 'INTERNAL') this.daemon.log.error(`${request.type} failed: ${error.stack ?? error.message}`);
-        this.finish(id, { type: 'Error', code: error.code, message: error.message });
-      },
+      (err: unknown) => this.finish(id, this.errorResponse(request.type, err)),
     );
+  }
+
+  private errorResponse(type: Request['type'], err: unknown): Response {
+    const error = toAdiError(err);
+    if (error.code === 'INTERNAL') this.daemon.log.error(`${type} failed: ${error.stack ?? error.message}`);
+    return { type: 'Error', code: error.code, message: error.message };
+  }
+
+  /** A stream frame from a handler (ctx.send); false when the connection is gone or too far behind. */
+  sendStreamFrame(id: number, response: Response): boolean {
+    if (this.closed || this.unsentBytes > this.limits.outputHighWater) return false;
+    this.send(id, response);
+    return true;
   }
 
   private onHello(id: number, protocol: number, token: string | null): void {
@@ -187,6 +234,7 @@ export class Connection {
     }
     if (protocol !== PROTOCOL_VERSION) {
       this.sendError(id, new AdiError('VERSION_MISMATCH', `The daemon speaks protocol ${PROTOCOL_VERSION} (version ${this.daemon.version}); the client speaks ${protocol}. Run 'adi daemon start' from the same adi version to replace the daemon.`));
+      this.flush();
       this.socket.end();
       return;
     }
@@ -214,7 +262,28 @@ export class Connection {
       const error = toAdiError(err);
       bytes = encodeFrame({ id, type: 'Error', code: error.code, message: error.message }, this.limits.maxFrame);
     }
-    this.socket.write(bytes);
+    this.outgoing.push(bytes);
+    this.outgoingBytes += bytes.length;
+    // The first frame of a burst schedules the write; the answers to the rest of the burst (handled in
+    // this same run of the event loop) join it.
+    if (this.outgoing.length === 1) queueMicrotask(this.flush);
+  }
+
+  /** Write the gathered frames in one write. Safe to call at any time (a no-op when nothing waits). */
+  private readonly flush = (): void => {
+    const frames = this.outgoing;
+    if (frames.length === 0) return;
+    const bytes = this.outgoingBytes;
+    this.outgoing = [];
+    this.outgoingBytes = 0;
+    if (this.socket.destroyed || this.socket.writableEnded) return;
+    this.socket.write(frames.length === 1 ? (frames[0] as Buffer) : Buffer.concat(frames, bytes));
+    this.updateFlow();
+  };
+
+  /** Bytes accepted for sending and not yet handed to the kernel. */
+  private get unsentBytes(): number {
+    return this.socket.writableLength + this.outgoingBytes;
   }
 
   private sendError(id: number, error: AdiError): void {
@@ -224,7 +293,7 @@ export class Connection {
   /** Pause reading while too much is in flight or unsent, so one client cannot grow the daemon. */
   private updateFlow(): void {
     if (this.closed) return;
-    const overloaded = this.inFlight.size >= this.limits.maxInFlight || this.socket.writableLength > this.limits.outputHighWater;
+    const overloaded = this.inFlight.size >= this.limits.maxInFlight || this.unsentBytes > this.limits.outputHighWater;
     if (overloaded && !this.paused) {
       this.paused = true;
       this.socket.pause();
@@ -237,6 +306,7 @@ export class Connection {
   private abort(reason: string): void {
     if (this.closed) return;
     this.daemon.log.warn(`closing a connection (${this.identity.label}): ${reason}`);
+    this.flush();
     this.socket.end();
     // Give the error frame a moment to leave, then make sure the socket is gone.
     setTimeout(() => this.socket.destroy(), 1000).unref();
@@ -248,8 +318,8 @@ export class Connection {
     this.closed = true;
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     if (this.frameTimer) clearTimeout(this.frameTimer);
-    for (const controller of this.inFlight.values()) {
-      controller.abort(new AdiError('CONNECTION_CLOSED', 'The client closed the connection.'));
+    for (const request of this.inFlight.values()) {
+      request.cancel(new AdiError('CONNECTION_CLOSED', 'The client closed the connection.'));
     }
     this.inFlight.clear();
   }

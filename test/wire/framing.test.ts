@@ -64,6 +64,18 @@ describe('FrameDecoder', () => {
     assert.equal(decoder.pendingBytes, 10);
   });
 
+  test('a header alone is mid-frame (the frame timeout must run), a completed frame is not', () => {
+    const decoder = new FrameDecoder(1024);
+    assert.equal(decoder.midFrame, false);
+    decoder.push(Buffer.from([100, 0, 0, 0]), () => assert.fail('incomplete'));
+    assert.equal(decoder.pendingBytes, 0);
+    assert.equal(decoder.midFrame, true);
+    decoder.push(Buffer.alloc(100), () => undefined);
+    assert.equal(decoder.midFrame, false);
+    decoder.push(Buffer.from([1]), () => undefined);
+    assert.equal(decoder.midFrame, true);
+  });
+
   test('a zero-length frame is delivered as an empty body', () => {
     assert.deepEqual(decodeAll(new FrameDecoder(10), [frame(Buffer.alloc(0))]).map((f) => f.length), [0]);
   });
