@@ -5,6 +5,7 @@
 // otherwise with the reason printed.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -187,7 +188,8 @@ function pluginDefs(): PluginDef[] {
       config: {
         command: process.execPath,
         args: [runtime.probe, runtime.client],
-        env: { PATH: `${evilDir}:/usr/bin:/bin` },
+        // A planted PATH and LD_PRELOAD in the plugin's own environment: neither may reach a command.
+        env: { PATH: `${evilDir}:/usr/bin:/bin`, LD_PRELOAD: '/nonexistent/adi-test-preload.so' },
         restart_on_failure: false,
       },
     },
@@ -198,7 +200,7 @@ function pluginDefs(): PluginDef[] {
 }
 
 function approveProbe(h: TempHome): void {
-  writeApproval(h.paths, { plugin: 'probe', version: '1.0.0', patterns: ['/usr/bin/id -u'], approved_at: new Date().toISOString() });
+  writeApproval(h.paths, { plugin: 'probe', version: '1.0.0', patterns: ['/usr/bin/id -u', '/usr/bin/env'], approved_at: new Date().toISOString() });
 }
 
 void test('a root daemon with separation: services, Run, SudoRun and plugin identities', { skip: rootSkip }, async () => {
@@ -211,6 +213,12 @@ void test('a root daemon with separation: services, Run, SudoRun and plugin iden
   const admin = await startPluginDaemon(h.home, h.env, pluginDefs(), ['whoami', 'rootly', 'probe', 'other']);
   const adiEntry = lookupUser(ADI);
   assert.ok(adiEntry !== null);
+  // The plugin user can read none of the admin's secrets: the token, the approvals, the state.
+  for (const secret of [h.paths.tokenFile, path.join(h.paths.dataDir, 'approvals', 'probe.json'), h.paths.stateFile]) {
+    const read = spawnSync('/bin/cat', [secret], { uid: adiEntry.uid, gid: adiEntry.gid, encoding: 'utf8' });
+    assert.notEqual(read.status, 0, `${ADI} must not read ${secret}`);
+    assert.match(read.stderr, /Permission denied/);
+  }
   try {
     // --- the daemon and its sockets
     assert.equal((await admin.ping()).separation, true);
@@ -272,6 +280,12 @@ void test('a root daemon with separation: services, Run, SudoRun and plugin iden
     assert.deepEqual(report.sudo, { ok: '0' }, JSON.stringify(report.sudo));
     assert.deepEqual(report.sudoBare, { ok: '0' }, 'its own PATH (with a planted id) is never used');
     assert.equal((report.sudoExtra as { error: string }).error, 'SUDO_DENIED');
+    for (const key of ['runEnv', 'sudoEnv'] as const) {
+      const out = (report[key] as { ok?: string }).ok;
+      assert.ok(out !== undefined, `${key}: ${JSON.stringify(report[key])}`);
+      assert.doesNotMatch(out, /LD_PRELOAD/, `${key}: the caller's LD_PRELOAD never reaches the command`);
+      assert.doesNotMatch(out, new RegExp(evilDir), `${key}: nor its PATH`);
+    }
     assert.equal((report.adhoc as { error: string }).error, 'PERMISSION_DENIED');
     assert.equal((report.shutdown as { error: string }).error, 'PERMISSION_DENIED');
     assert.equal((report.reload as { error: string }).error, 'PERMISSION_DENIED');
