@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DaemonClient, resolvePaths, type Paths } from '../src/index.js';
 import { nowNs, sleep, waitUntil } from './stats.js';
+import { isAlive } from '../src/platform/alive.js';
 
 /** The package root (this file runs from dist/bench/). */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -172,19 +173,7 @@ export class Harness {
 }
 
 /** Whether a process exists and is not a zombie. */
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return process.platform !== 'linux';
-  }
-}
+export const alive: (pid: number) => boolean = isAlive;
 
 /** Pids of our own processes whose environment holds `entry` exactly (Linux /proc; [] elsewhere). */
 export function pidsWithEnv(entry: string): number[] {

@@ -29,6 +29,10 @@ export interface LogOptions {
 
 export type PongInfo = Omit<Pong, 'type'>;
 
+function isUndelivered(err: unknown): boolean {
+  return err instanceof AdiError && err.code === 'CONNECTION_CLOSED' && (err.cause as NodeJS.ErrnoException | undefined)?.code === 'EPIPE';
+}
+
 /**
  * Calls whose answer legitimately takes long get a wait to match, instead of the per-call timeout: a
  * stop waits for the service's stop_timeout (at most 3600 s), a command for its own time limit.
@@ -185,8 +189,14 @@ export class DaemonClient {
   /** Send any request and return its final response (Error responses reject). */
   request(request: Request, timeoutMs = this.timeoutMs): Promise<Response> {
     const ready = this.ready;
-    if (ready !== null && ready.isOpen) return ready.call(request, timeoutMs);
-    return this.connect().then((conn) => conn.call(request, timeoutMs));
+    const sent = ready !== null && ready.isOpen ? ready.call(request, timeoutMs) : this.connect().then((conn) => conn.call(request, timeoutMs));
+    // A connection whose daemon has just gone (it exited, and we have not yet read the close) fails
+    // the write with EPIPE: the request never reached anyone, so it is sent once more on a new
+    // connection, which finds the restarted daemon or reports DAEMON_NOT_RUNNING.
+    return sent.catch((err: unknown) => {
+      if (!isUndelivered(err)) throw err;
+      return this.connect().then((conn) => conn.call(request, timeoutMs));
+    });
   }
 
   private expect<T extends Response['type']>(request: Request, type: T, timeoutMs = this.timeoutMs): Promise<Extract<Response, { type: T }>> {

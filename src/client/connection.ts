@@ -61,7 +61,8 @@ export class ClientConnection {
         this.close(err instanceof AdiError ? err : new AdiError('BAD_FRAME', String(err)));
       }
     });
-    socket.on('error', (err) => this.close(new AdiError('CONNECTION_CLOSED', `Connection to the daemon failed: ${err.message}`)));
+    // The cause is kept: EPIPE means the daemon had already gone when we wrote (DaemonClient retries that once).
+    socket.on('error', (err) => this.close(new AdiError('CONNECTION_CLOSED', `Connection to the daemon failed: ${err.message}`, { cause: err })));
     socket.on('close', () => this.close(new AdiError('CONNECTION_CLOSED', 'The daemon closed the connection.')));
   }
 

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { resolvePaths, type Paths } from '../../src/paths.js';
+import { isAlive } from '../../src/platform/alive.js';
 
 export function tempDir(prefix = 'adi-exec-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -18,19 +19,8 @@ export function testPaths(root: string, adiUser: string, adiRootUser: string): P
   });
 }
 
-/**
- * Whether a process is still running. A zombie counts as dead: in a container PID 1 may never reap the
- * orphans of a killed group, and a zombie runs nothing.
- */
-export function isAlive(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
+/** Whether a process is still running (a zombie counts as dead: it runs nothing). */
+export { isAlive };
 
 export async function waitDead(pid: number, ms = 3000): Promise<boolean> {
   const until = Date.now() + ms;

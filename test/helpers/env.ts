@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolvePaths, type Paths } from '../../src/paths.js';
+import { isAlive } from '../../src/platform/alive.js';
 
 /** The package root (tests run from dist/test/...). */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -47,19 +48,7 @@ export function tempHome(extra: NodeJS.ProcessEnv = {}): TempHome {
 }
 
 /** Whether a process exists (a zombie counts as gone). */
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
+export const alive: (pid: number) => boolean = isAlive;
 
 /** Pids of live daemons of this data dir, found by their command line and environment. */
 export function daemonPids(home: string): number[] {

@@ -9,6 +9,7 @@ import { DaemonClient } from '../../src/client/client.js';
 import { cleanEnv, lookupUser } from '../../src/executor/privilege.js';
 import type { ServiceConfig } from '../../src/protocol/types.js';
 import { FIXTURES, ROOT, waitFor } from '../helpers/env.js';
+import { isAlive } from '../../src/platform/alive.js';
 
 export const LAUNCHER = path.join(ROOT, 'dist', 'test', 'privilege', 'fixtures', 'plugin-daemon.js');
 
@@ -77,9 +78,7 @@ export function pidsWithMarker(markers: ReadonlySet<string>): number[] {
   return found;
 }
 
-export function alive(pid: number): boolean {
-  return fs.existsSync(`/proc/${pid}`) && !isZombie(pid);
-}
+export const alive: (pid: number) => boolean = isAlive;
 
 /** SIGKILL every process of these users (they would make userdel fail); found by uid in /proc. */
 export function killProcessesOf(users: string[]): void {

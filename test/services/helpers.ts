@@ -11,6 +11,7 @@ import { resolvePaths, type Paths } from '../../src/paths.js';
 import type { ServiceConfig, ServiceInfo } from '../../src/protocol/types.js';
 import { MemoryLogger } from '../../src/server/logger.js';
 import { ServiceManager, type ServiceManagerOptions } from '../../src/services/manager.js';
+import { isAlive } from '../../src/platform/alive.js';
 
 // Compiled to dist/test/services/: the fixtures stay in test/fixtures/ at the project root.
 export const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/', import.meta.url));
@@ -85,15 +86,7 @@ export function taggedPids(tag: string): number[] {
 }
 
 /** Whether a process exists and is not a zombie. */
-export function isAlive(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z';
-  } catch {
-    return false;
-  }
-}
+export { isAlive };
 
 /** Poll `fn` every 10 ms until it returns a truthy value; fail after `timeoutMs` saying what was awaited. */
 export async function waitFor<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 10_000): Promise<NonNullable<T>> {
