@@ -42,6 +42,9 @@ const common = {
   logLevel: 'warning',
 };
 
+// Chunk names carry a content hash: clear the old ones so dist/ holds only what this build made.
+fs.rmSync('dist/chunks', { recursive: true, force: true });
+
 await build({
   ...common,
   entryPoints: { adi: 'src/cli/entry.ts' },

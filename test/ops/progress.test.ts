@@ -12,8 +12,11 @@ const SPINNER = /[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] stopping the daemon and its 1 
 describe('progress on long waits', () => {
   test('daemon stop shows a spinner on a terminal, nothing in a pipe', async (t) => {
     const h = await homeWithDaemon();
-    const start = (): Promise<unknown> =>
-      adi(['daemon', 'start', 'stubborn', '--stop-timeout', '2', '--', process.execPath, path.join(FIXTURES, 'ignore-term.js')], h.env);
+    const start = async (): Promise<void> => {
+      const r = await adi(['daemon', 'start', 'stubborn', '--stop-timeout', '2', '--', process.execPath, path.join(FIXTURES, 'ignore-term.js')], h.env);
+      assert.equal(r.code, 0, `start stubborn: ${r.stdout}${r.stderr}`);
+      assert.match(r.stdout, /started stubborn \(pid \d+\)/);
+    };
 
     await start();
     const piped = await adi(['daemon', 'stop'], h.env);
