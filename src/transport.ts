@@ -6,21 +6,35 @@ import { AdiError } from './errors.js';
 import type { Endpoint } from './paths.js';
 
 export function connect(endpoint: Endpoint, timeoutMs: number): Promise<net.Socket> {
+  const deadline = Date.now() + timeoutMs;
   return new Promise((resolve, reject) => {
-    const socket = net.createConnection({ path: endpoint.address });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new AdiError('TIMEOUT', `Connecting to the daemon at ${endpoint.display} took longer than ${timeoutMs} ms.`));
-    }, timeoutMs);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      socket.removeAllListeners('error');
-      resolve(socket);
-    });
-    socket.once('error', (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      reject(connectError(endpoint, err));
-    });
+    let delay = 5;
+    const attempt = (): void => {
+      const socket = net.createConnection({ path: endpoint.address });
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new AdiError('TIMEOUT', `Connecting to the daemon at ${endpoint.display} took longer than ${timeoutMs} ms.`));
+      }, Math.max(0, deadline - Date.now()));
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        socket.removeAllListeners('error');
+        resolve(socket);
+      });
+      socket.once('error', (err: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        // EAGAIN on a Unix socket: the daemon's listen backlog is full (a burst of connections). It is
+        // busy, not gone: try again shortly, within the same connect timeout.
+        if (err.code === 'EAGAIN' && Date.now() + delay < deadline) {
+          setTimeout(attempt, delay);
+          delay = Math.min(delay * 2, 100);
+          return;
+        }
+        reject(err.code === 'EAGAIN'
+          ? new AdiError('TIMEOUT', `The daemon at ${endpoint.display} is too busy to accept a connection (its backlog stayed full for ${timeoutMs} ms).`, { cause: err })
+          : connectError(endpoint, err));
+      });
+    };
+    attempt();
   });
 }
 
@@ -49,7 +63,8 @@ export function listen(server: net.Server, endpoint: Endpoint): Promise<void> {
     };
     server.once('error', onError);
     server.once('listening', onListening);
-    // A small backlog is the kernel's default; a supervisor may get bursts of CLI and plugin clients.
-    server.listen({ path: endpoint.address, backlog: 1024 });
+    // A supervisor may get bursts of CLI and plugin clients: a deep accept queue (the kernel caps it at
+    // net.core.somaxconn); a client that still finds it full retries (see connect above).
+    server.listen({ path: endpoint.address, backlog: 4096 });
   });
 }
