@@ -28,5 +28,7 @@ if (files.length === 0) {
   console.error('no test files found under dist/test; run the build first');
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...files.sort()], { stdio: 'inherit' });
+// One test file at a time: the files start real daemons and process trees, and on a 2-core machine
+// two at once mostly add timing noise.
+const result = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...files.sort()], { stdio: 'inherit' });
 process.exit(result.status ?? 1);

@@ -121,8 +121,19 @@ describe('log directory faults', () => {
       await client.startService('late', { command: '/bin/sleep', args: ['1000'] });
       assert.equal((await info(client, 'late'))?.state, 'running', 'a service starts even though its log cannot be opened');
 
+      // Put the directory back. Between removing the file and the rename, the daemon may already have
+      // made a fresh logs dir for its next line (it creates it on demand); clear that and try again.
       fs.rmSync(h.paths.logsDir);
-      fs.renameSync(moved, h.paths.logsDir);
+      for (let attempt = 1; ; attempt++) {
+        try {
+          fs.renameSync(moved, h.paths.logsDir);
+          break;
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if ((code !== 'ENOTEMPTY' && code !== 'EEXIST') || attempt === 50) throw err;
+          fs.rmSync(h.paths.logsDir, { recursive: true, force: true });
+        }
+      }
       await waitFor(async () => (await info(client, 'chatty'))?.last_error === null, 20_000, 'chatty to log again');
       await client.stopService('late');
     } finally {
