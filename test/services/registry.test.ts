@@ -200,9 +200,9 @@ command = 7
     assert.equal(manager.get('change')?.state, 'running');
     assert.notEqual(pid('change'), changePid);
     assert.equal(manager.get('change')?.restarts, 0);
-    assert.equal(isAlive(changePid as number), false);
+    await waitFor(() => !isAlive(changePid as number), 'the changed service\'s old process to end', 5000);
     assert.equal(manager.get('drop'), undefined);
-    assert.equal(isAlive(dropPid as number), false);
+    await waitFor(() => !isAlive(dropPid as number), 'the dropped service\'s process to end', 5000);
     assert.equal(manager.get('new')?.state, 'running');
     assert.equal(pid('adhoc'), adhocPid);
     assert.equal(manager.get('adhoc')?.source, 'adhoc');
