@@ -12,7 +12,7 @@ import { EchoClient, echoFrame } from './echo-baseline.js';
 import type { Harness } from './harness.js';
 import { rssBytes } from './proc.js';
 import { killAndTimeRestart, stampCommand, waitForStamp, type StampKind } from './restart.js';
-import { alternate, median, nowNs, quantile, sleep, waitUntil } from './stats.js';
+import { alternate, median, nowNs, quantile, sleep, timeEach, waitUntil } from './stats.js';
 import type { Row } from './table.js';
 
 function onPath(name: string): string | null {
@@ -114,24 +114,8 @@ export async function compareSupervisord(h: Harness, opts: CompareOptions): Prom
     await waitForStamp('binary', stamp('binary'), 1);
     await waitForStamp('node', stamp('node'), 1);
 
-    const rpcLat = async (method: string, count: number): Promise<number[]> => {
-      const out: number[] = [];
-      for (let i = 0; i < count; i++) {
-        const t = nowNs();
-        await rpc.call(method);
-        out.push((nowNs() - t) / 1000);
-      }
-      return out;
-    };
-    const echoLat = async (frame: Buffer, count: number): Promise<number[]> => {
-      const out: number[] = [];
-      for (let i = 0; i < count; i++) {
-        const t = nowNs();
-        await echo.roundTrip(frame);
-        out.push((nowNs() - t) / 1000);
-      }
-      return out;
-    };
+    const rpcLat = (method: string, count: number): Promise<number[]> => timeEach(count, () => rpc.call(method));
+    const echoLat = (frame: Buffer, count: number): Promise<number[]> => timeEach(count, () => echo.roundTrip(frame));
     const small = echoFrame(64);
     await rpcLat('supervisor.getState', 50);
     // supervisord is slow per call: a tenth of the daemon's sample count keeps this section short.

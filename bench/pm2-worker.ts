@@ -9,7 +9,7 @@ import path from 'node:path';
 import { EchoClient, echoFrame } from './echo-baseline.js';
 import { rssBytes } from './proc.js';
 import { killAndTimeRestart, readStamps, stampCommand, waitForStamp, type StampKind } from './restart.js';
-import { alternate, median, nowNs, quantile, sleep, waitUntil } from './stats.js';
+import { alternate, median, nowNs, quantile, sleep, timeEach, waitUntil } from './stats.js';
 import type { Row } from './table.js';
 
 export interface Pm2Job {
@@ -55,24 +55,8 @@ async function main(): Promise<void> {
   // RPC ping against the raw echo floor, alternating.
   const echo = await EchoClient.connect(job.echoSocket);
   const small = echoFrame(64);
-  const ping = async (n: number): Promise<number[]> => {
-    const out: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const t = nowNs();
-      await call((cb) => pm2.Client.executeRemote('ping', {}, cb));
-      out.push((nowNs() - t) / 1000);
-    }
-    return out;
-  };
-  const echoes = async (frame: Buffer, n: number): Promise<number[]> => {
-    const out: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const t = nowNs();
-      await echo.roundTrip(frame);
-      out.push((nowNs() - t) / 1000);
-    }
-    return out;
-  };
+  const ping = (n: number): Promise<number[]> => timeEach(n, () => call((cb) => pm2.Client.executeRemote('ping', {}, cb)));
+  const echoes = (frame: Buffer, n: number): Promise<number[]> => timeEach(n, () => echo.roundTrip(frame));
   await ping(200);
   await echoes(small, 200);
   const [pm2Lat, echoLat] = await alternate<number[]>(job.pingRounds, [() => ping(job.pingSamples), () => echoes(small, job.pingSamples)]);

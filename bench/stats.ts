@@ -5,6 +5,17 @@ export function nowNs(): number {
   return Number(process.hrtime.bigint());
 }
 
+/** Run `once` `count` times in a row; the wall time of each call, in microseconds. */
+export async function timeEach(count: number, once: () => Promise<unknown>): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const t = nowNs();
+    await once();
+    out.push((nowNs() - t) / 1000);
+  }
+  return out;
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
