@@ -1,13 +1,16 @@
 // Bundle the CLI so `adi` starts by reading as little as possible (docs/performance.md has the figures).
 //
-// - dist/adi.mjs: every command, each in a chunk loaded on demand (code splitting). bin/adi.js uses it
-//   for --help, --version, one-word commands and anything unusual.
-// - dist/cli/<group>-<command>.mjs: one self-contained file per two-word command ("daemon status" ->
-//   daemon-status.mjs) holding the entry, main.ts and that command only. bin/adi.js loads it directly:
-//   one module to resolve, read and link instead of about ten (the ESM loader reads each through the
-//   thread pool; the context switches are what a loaded machine makes slow). The words come from
-//   main.ts's table; a command it no longer lists, or one this script cannot parse, simply has no file
-//   and goes through dist/adi.mjs.
+// - dist/cli/<group>-<command>.cjs: one self-contained CommonJS file per two-word command ("daemon
+//   status" -> daemon-status.cjs) holding the entry, main.ts and that command only. bin/adi.js (itself
+//   CommonJS) requires it directly. CommonJS on purpose: an ES module entry makes Node load and run its
+//   ESM loader, and importing a built-in such as `node:fs` as an ES module builds its whole namespace,
+//   which loads fs/promises and with it readline and the stream stack. Measured, that was about 20 ms
+//   of a 50 ms overhead over `node -e 0` on the benchmark machine. The words come from main.ts's table;
+//   a command it no longer lists, or one this script cannot parse, simply has no file and goes through
+//   dist/adi.mjs.
+// - dist/adi.mjs: every command, each in a chunk loaded on demand (code splitting, which esbuild does
+//   for ES modules only). bin/adi.js imports it for --help, --version, one-word commands and anything
+//   unusual.
 //
 // Both: the runtime dependencies are bundled too, so no package resolution happens at start-up; msgpackr
 // is taken from its plain-JS entry (its Node entry loads a native string extractor, and detect-libc to
@@ -44,6 +47,7 @@ const common = {
 
 // Chunk names carry a content hash: clear the old ones so dist/ holds only what this build made.
 fs.rmSync('dist/chunks', { recursive: true, force: true });
+fs.rmSync('dist/cli', { recursive: true, force: true });
 
 await build({
   ...common,
@@ -88,9 +92,13 @@ await Promise.all(
   commands.map(({ words, file, module }) =>
     build({
       ...common,
+      format: 'cjs',
+      // version.ts finds package.json from its own location.
+      define: { 'import.meta.url': '__adiModuleUrl' },
+      banner: { js: 'const __adiModuleUrl = require("node:url").pathToFileURL(__filename).href;' },
       entryPoints: { [file]: 'src/cli/entry.ts' },
       outdir: 'dist/cli',
-      outExtension: { '.js': '.mjs' },
+      outExtension: { '.js': '.cjs' },
       plugins: [onlyCommand(words, module), msgpackrPlainJs],
     }),
   ),

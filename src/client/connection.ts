@@ -16,6 +16,12 @@ import { connect } from '../transport.js';
 import { decodeRange, encodeFrame } from '../wire/codec.js';
 import { FrameDecoder } from '../wire/framing.js';
 
+/**
+ * Monotonic milliseconds. Not performance.now(): its first use loads perf_hooks and about ten internal
+ * modules that a CLI command has no other use for (a measurable part of `adi daemon status`).
+ */
+const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
+
 /** Called with each frame of a request; returns true when the request is complete. */
 type FrameHandler = (response: Response) => boolean;
 
@@ -24,7 +30,7 @@ interface Pending {
   onFrame: FrameHandler | null;
   resolve: ((response: Response) => void) | null;
   fail: (err: AdiError) => void;
-  /** performance.now() by which the (first) answer must come; Infinity for none. */
+  /** nowMs() by which the (first) answer must come; Infinity for none. */
   deadline: number;
   type: Request['type'];
   timeoutMs: number | null;
@@ -131,7 +137,7 @@ export class ClientConnection {
       fail(err instanceof AdiError ? err : new AdiError('BAD_REQUEST', String(err)));
       return id;
     }
-    const deadline = timeoutMs === null ? Infinity : performance.now() + timeoutMs;
+    const deadline = timeoutMs === null ? Infinity : nowMs() + timeoutMs;
     this.pending.set(id, { onFrame, resolve, fail, deadline, type: request.type, timeoutMs });
     if (deadline < this.timerAt) this.armTimer(deadline);
     this.updateRef();
@@ -206,7 +212,7 @@ export class ClientConnection {
   private armTimer(deadline: number): void {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timerAt = deadline;
-    this.timer = setTimeout(this.sweep, Math.max(1, Math.ceil(deadline - performance.now())));
+    this.timer = setTimeout(this.sweep, Math.max(1, Math.ceil(deadline - nowMs())));
     // The socket keeps the process alive while requests are pending; the timer need not.
     this.timer.unref();
   }
@@ -215,7 +221,7 @@ export class ClientConnection {
   private readonly sweep = (): void => {
     this.timer = null;
     this.timerAt = Infinity;
-    const now = performance.now();
+    const now = nowMs();
     let next = Infinity;
     for (const [id, entry] of this.pending) {
       if (entry.deadline <= now) {
