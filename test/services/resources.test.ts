@@ -3,9 +3,10 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import { describe, it } from 'node:test';
 import {
-  MIN_WINDOW_MS, ProcUsageScanner, ResourceSampler, parseAuxv, parseCpuTime, parsePsOutput, parseStatUsage, sumRuns,
+  MIN_WINDOW_MS, ProcUsageScanner, ResourceSampler, heldStatBudget, parseAuxv, parseCpuTime, parsePsOutput, parseStatBytes, parseStatUsage, sumRuns,
   type ProcUsage, type UsageScanner,
 } from '../../src/services/resources.js';
 
@@ -27,6 +28,24 @@ describe('resource parsing', () => {
     const s = parseStatUsage(`4242 (we ird) (name) ${fields.join(' ')} 0 0`);
     assert.deepEqual(s, { state: 'S', pgid: 4242, ticks: 210, starttime: 9999, rssPages: 2500 });
     assert.equal(parseStatUsage('garbage'), null);
+  });
+
+  it('parses the bytes read (no string made) and refuses a line that is cut short or not numeric', () => {
+    const fields = ['R', '1', '77', '77', '0', '-1', '4194560', '0', '0', '0', '0', '12', '3', '0', '0', '20', '0', '1', '0', '555', '999', '-5', '18446744073709551615'];
+    const line = Buffer.from(`77 (a) b) ${fields.join(' ')}\n`);
+    assert.deepEqual(parseStatBytes(line, line.length), { state: 'R', pgid: 77, ticks: 15, starttime: 555, rssPages: 0 });
+    const cut = Buffer.from(`77 (a) ${fields.slice(0, 18).join(' ')}`);
+    assert.equal(parseStatBytes(cut, cut.length), null);
+    const odd = Buffer.from(`77 (a) ${fields.join(' ').replace(' 12 ', ' 1x ')}`);
+    assert.equal(parseStatBytes(odd, odd.length), null);
+    // Only the bytes read count, whatever the buffer holds after them.
+    assert.equal(parseStatBytes(line, line.indexOf(' 555 ')), null);
+  });
+
+  it('keeps at most an eighth of the open-file limit of stat files open, and no more than 4096', () => {
+    assert.equal(heldStatBudget('Limit                     Soft Limit           Hard Limit           Units\nMax open files            1024                 4096                 files\n'), 128);
+    assert.equal(heldStatBudget('Max open files            1048576              1048576              files\n'), 4096);
+    assert.equal(heldStatBudget(null), 128);
   });
 
   it('finds the page size and clock ticks in an auxv vector', () => {
@@ -59,12 +78,60 @@ describe('resource parsing', () => {
     const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { detached: true, stdio: 'ignore' });
     await new Promise((r) => child.once('spawn', r));
     try {
-      const me = new ProcUsageScanner().scan().find((p) => p.pid === child.pid);
+      const scanner = new ProcUsageScanner();
+      const me = scanner.scan().find((p) => p.pid === child.pid);
+      scanner.close();
       assert.ok(me, 'child found');
       assert.equal(me.pgid, child.pid);
       assert.ok(me.rssBytes > 1024 * 1024);
     } finally {
       child.kill('SIGKILL');
+    }
+  });
+
+  it('the /proc scanner reads fresh figures through the stat files it keeps open, and closes those of processes that are gone', async () => {
+    if (process.platform !== 'linux') return;
+    // Busy for 3 s, then idle: its CPU time grows between scans.
+    const child = spawn(process.execPath, ['-e', 'const end = Date.now() + 3000; while (Date.now() < end); setInterval(() => {}, 1000)'], { detached: true, stdio: 'ignore' });
+    await new Promise((r) => child.once('spawn', r));
+    const pid = child.pid as number;
+    const statFile = `/proc/${pid}/stat`;
+    const held = (): number => fs.readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return fs.readlinkSync(`/proc/self/fd/${fd}`) === statFile;
+      } catch {
+        return false;
+      }
+    }).length;
+    const scanner = new ProcUsageScanner();
+    const unheld = new ProcUsageScanner(0);
+    try {
+      const first = scanner.scan().find((p) => p.pid === pid);
+      assert.ok(first);
+      assert.equal(held(), 1, 'its stat file is kept open');
+      // The same open file, read again, shows the time used since (bounded wait: a loaded machine is slow).
+      const deadline = Date.now() + 5000;
+      let later = first;
+      while (later.cpuSecs < first.cpuSecs + 0.05 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+        later = scanner.scan().find((p) => p.pid === pid) ?? later;
+      }
+      assert.ok(later.cpuSecs >= first.cpuSecs + 0.05, `cpu ${first.cpuSecs} → ${later.cpuSecs}`);
+      assert.equal(held(), 1, 'still the one file');
+      // Without open files (no budget) it finds the same process, with the same or later figures.
+      const plain = unheld.scan().find((p) => p.pid === pid);
+      assert.ok(plain);
+      assert.equal(plain.pgid, pid);
+      assert.ok(plain.cpuSecs >= later.cpuSecs && plain.rssBytes > 0);
+      assert.equal(held(), 1);
+
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+      assert.equal(scanner.scan().find((p) => p.pid === pid), undefined);
+      assert.equal(held(), 0, 'the stat file of a process that is gone is closed');
+    } finally {
+      child.kill('SIGKILL');
+      scanner.close();
     }
   });
 });
