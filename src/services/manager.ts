@@ -17,7 +17,7 @@ import { ResourceSampler } from './resources.js';
 import type { ServicePrivilege } from './run-as.js';
 import { Service, type ServiceHost } from './service.js';
 import { FileSource } from './sources/file-source.js';
-import { writeStateFile, type StateEntry, type WantedService } from './state-file.js';
+import { StateJournal, type WantedService } from './state-file.js';
 
 export type { ServiceDefinition, ServiceSource, SourceResult } from './registry.js';
 
@@ -54,6 +54,15 @@ export class ServiceManager {
   private stateWriteScheduled = false;
   private stateErrorReported = false;
   private stateClosed = false;
+  /** The state file (crash recovery): only what changed is written, see state-file.ts. */
+  private readonly state: StateJournal;
+  /** Services whose runs or intent changed since the last state write. */
+  private readonly changedServices = new Set<Service>();
+  /** Names whose `wanted` record may have changed since the last state write. */
+  private readonly changedNames = new Set<string>();
+  private recoveryChanged = false;
+  /** The next state write looks at everything (the first one, and the first after loading). */
+  private stateWholeNeeded = true;
   /** Reloads run one at a time. */
   private reloading: Promise<unknown> = Promise.resolve();
   /** What the previous daemon left (crash recovery); its entries stay in the state file until gone. */
@@ -73,6 +82,7 @@ export class ServiceManager {
     this.paths = opts.paths;
     this.log = opts.log;
     this.sources = [new FileSource(opts.paths.servicesFile), ...(opts.sources ?? [])];
+    this.state = new StateJournal(opts.paths.stateFile);
     this.host = {
       log: opts.log,
       logsDir: opts.paths.logsDir,
@@ -95,9 +105,19 @@ export class ServiceManager {
     try {
       fs.mkdirSync(this.paths.logsDir, { recursive: true, mode: 0o700 });
       // Before anything is loaded or started: the SIGTERMs to the previous daemon's processes go out now.
-      this.recovery = Recovery.begin({ stateFile: this.paths.stateFile, log: this.log, scanner: this.host.scanner, settled: () => this.scheduleStateWrite() });
+      this.recovery = Recovery.begin({
+        stateFile: this.paths.stateFile,
+        log: this.log,
+        scanner: this.host.scanner,
+        settled: () => {
+          this.recoveryChanged = true;
+          this.scheduleStateWrite();
+        },
+      });
       for (const w of this.recovery.wanted.values()) this.restoring.set(w.name, w);
       await this.loadInitial();
+      // Services and the restored names are all known now: the next write records every one of them.
+      this.stateWholeNeeded = true;
     } finally {
       this.loaded?.();
     }
@@ -124,7 +144,7 @@ export class ServiceManager {
     for (const error of snapshot.errors) this.log.warn(`services: ${error}`);
     for (const [name, def] of snapshot.definitions) {
       if (this.services.has(name)) continue;
-      this.services.set(name, new Service(def, snapshot.owners.get(name) ?? null, this.host));
+      this.services.set(name, this.createService(def, snapshot.owners.get(name) ?? null));
     }
     for (const w of this.restoring.values()) {
       if (w.source !== 'adhoc' || w.config === undefined) continue;
@@ -134,7 +154,7 @@ export class ServiceManager {
         this.restoring.delete(w.name);
         continue;
       }
-      this.services.set(w.name, new Service({ name: w.name, source: 'adhoc', config: w.config, auto_start: false, origin: 'StartService' }, null, this.host));
+      this.services.set(w.name, this.createService({ name: w.name, source: 'adhoc', config: w.config, auto_start: false, origin: 'StartService' }, null));
     }
     for (const name of this.restoring.keys()) {
       if (!this.services.has(name)) {
@@ -154,7 +174,7 @@ export class ServiceManager {
     const auto = starting.filter((s) => s.def.auto_start).length;
     await Promise.all(starting.map((s) => this.autoStart(s).finally(() => {
       this.restoring.delete(s.name);
-      this.scheduleStateWrite();
+      this.nameChanged(s.name);
     })));
     this.log.info(`services: ${this.services.size} defined, ${auto} auto-started${starting.length > auto ? `, ${starting.length - auto} restored after a crash` : ''}`);
   }
@@ -176,7 +196,7 @@ export class ServiceManager {
     const def: ServiceDefinition = { name, source: 'adhoc', config: result.config, auto_start: false, origin: 'StartService' };
     const existing = this.services.get(name);
     if (existing === undefined) {
-      const service = new Service(def, null, this.host);
+      const service = this.createService(def, null);
       this.services.set(name, service);
       return service.start();
     }
@@ -253,11 +273,12 @@ export class ServiceManager {
       result.removed.push(name);
       this.services.delete(name);
       this.retiring.add(service);
+      this.serviceChanged(service);
       work.push(service.remove()
         .catch((err: unknown) => this.log.warn(`services: removing ${name}: ${err instanceof Error ? err.message : String(err)}`))
         .finally(() => {
           this.retiring.delete(service);
-          this.scheduleStateWrite();
+          this.serviceChanged(service);
         }));
     }
 
@@ -265,7 +286,7 @@ export class ServiceManager {
       const owner = snapshot.owners.get(name) ?? null;
       const existing = this.services.get(name);
       if (existing === undefined) {
-        const service = new Service(def, owner, this.host);
+        const service = this.createService(def, owner);
         this.services.set(name, service);
         result.added.push(name);
         if (def.auto_start) work.push(this.autoStart(service));
@@ -277,8 +298,9 @@ export class ServiceManager {
           continue;
         }
         existing.close();
-        const service = new Service(def, owner, this.host);
+        const service = this.createService(def, owner);
         this.services.set(name, service);
+        this.serviceChanged(existing);
         result.changed.push(name);
         continue;
       }
@@ -324,9 +346,12 @@ export class ServiceManager {
     // Leftovers of the previous daemon whose service is no longer defined end on their own schedule.
     await this.recovery.done;
     for (const s of services) s.close();
-    this.writeStateNow();
+    // A whole snapshot: what a clean stop leaves is one small file with both lists empty.
+    this.stateWholeNeeded = true;
+    this.writeStateNow(true);
     // Final: nothing runs any more, and a late callback must not recreate a directory being removed.
     this.stateClosed = true;
+    this.state.close();
     this.resources.close();
   }
 
@@ -350,6 +375,26 @@ export class ServiceManager {
     if (this.closed) throw new AdiError('SHUTTING_DOWN', 'The daemon is shutting down; services can no longer be started.');
   }
 
+  /**
+   * A Service that reports its changes as its own (host.runsChanged), so that a state write looks at
+   * the services that changed, not at all of them.
+   */
+  private createService(def: ServiceDefinition, sourceIndex: number | null): Service {
+    const host: ServiceHost = { ...this.host, runsChanged: () => this.serviceChanged(service) };
+    const service = new Service(def, sourceIndex, host);
+    return service;
+  }
+
+  private serviceChanged(service: Service): void {
+    this.changedServices.add(service);
+    this.nameChanged(service.name);
+  }
+
+  private nameChanged(name: string): void {
+    this.changedNames.add(name);
+    this.scheduleStateWrite();
+  }
+
   private scheduleStateWrite(): void {
     if (this.stateWriteScheduled) return;
     this.stateWriteScheduled = true;
@@ -360,25 +405,45 @@ export class ServiceManager {
     });
   }
 
-  private writeStateNow(): void {
+  /** Record what changed since the last write (everything when `stateWholeNeeded`); `snapshot`: compact too. */
+  private writeStateNow(snapshot = false): void {
     if (this.stateClosed) return;
-    try {
-      const all = [...this.services.values(), ...this.retiring];
-      const entries: StateEntry[] = all.flatMap((s) => s.stateEntries().map((e) => ({ ...e, stop_timeout: s.def.config.stop_timeout })));
-      entries.push(...this.recovery.pending());
-      const wanted: WantedService[] = [];
-      for (const s of this.services.values()) {
-        const restoring = this.restoring.get(s.name);
-        if (!s.wanted() && restoring === undefined) continue;
-        // An ad-hoc definition exists nowhere else: it is recorded whole.
-        wanted.push(s.def.source === 'adhoc' ? { name: s.name, source: 'adhoc', config: s.def.config } : { name: s.name, source: s.def.source });
+    if (this.stateWholeNeeded) {
+      this.stateWholeNeeded = false;
+      for (const s of [...this.services.values(), ...this.retiring]) {
+        this.changedServices.add(s);
+        this.changedNames.add(s.name);
       }
-      writeStateFile(this.paths.stateFile, entries, wanted);
+      for (const name of this.restoring.keys()) this.changedNames.add(name);
+      this.recoveryChanged = true;
+    }
+    try {
+      for (const s of this.changedServices) {
+        // A service removed by a reload is recorded until it has stopped (retiring); one replaced or
+        // forgotten has no runs left to record.
+        const tracked = this.services.get(s.name) === s || this.retiring.has(s);
+        this.state.setRuns(s, tracked ? s.stateEntries().map((e) => ({ ...e, stop_timeout: s.def.config.stop_timeout })) : []);
+      }
+      for (const name of this.changedNames) this.state.setWanted(name, this.wantedRecord(name));
+      if (this.recoveryChanged) this.state.setRuns(this.recovery, this.recovery.pending());
+      this.changedServices.clear();
+      this.changedNames.clear();
+      this.recoveryChanged = false;
+      if (snapshot) this.state.compact();
+      else this.state.flush();
     } catch (err) {
       if (!this.stateErrorReported) {
         this.stateErrorReported = true;
         this.log.warn(`services: cannot write ${this.paths.stateFile}: ${err instanceof Error ? err.message : String(err)}`);
       }
     }
+  }
+
+  /** The `wanted` record of a name, or null when no service of that name should be running. */
+  private wantedRecord(name: string): WantedService | null {
+    const s = this.services.get(name);
+    if (s === undefined || (!s.wanted() && !this.restoring.has(name))) return null;
+    // An ad-hoc definition exists nowhere else: it is recorded whole.
+    return s.def.source === 'adhoc' ? { name, source: 'adhoc', config: s.def.config } : { name, source: s.def.source };
   }
 }

@@ -228,6 +228,39 @@ void describe('ServiceManager processes', () => {
     await waitFor(() => readStateFile(paths.stateFile)?.services.length === 0, 'the state file to be empty');
   });
 
+  void it('the state file follows every change (crash restart, reload, stop) and a clean stop leaves a whole, empty snapshot', async () => {
+    const { manager, paths, writeServices } = setup();
+    writeServices('[filed]\ncommand = "/bin/sleep"\nargs = ["1000"]\nauto_start = true\n[drop]\ncommand = "/bin/sleep"\nargs = ["1000"]\nauto_start = true\n');
+    await manager.init();
+    await manager.start('temp', { command: '/bin/sleep', args: ['1000'] });
+    // What the file says matches what runs: one entry per live run (start time known), wanted by name.
+    const recorded = (names: string[]) => waitFor(() => {
+      const s = readStateFile(paths.stateFile);
+      const pids = names.map((n) => manager.get(n)?.pid).sort();
+      const ok = s !== null && s.services.every((e) => e.starttime !== null)
+        && JSON.stringify(s.services.map((e) => e.pid).sort()) === JSON.stringify(pids)
+        && JSON.stringify(s.wanted?.map((w) => w.name).sort()) === JSON.stringify([...names].sort());
+      return ok ? s : undefined;
+    }, `the state file to record ${names.join(', ')}`);
+    await recorded(['drop', 'filed', 'temp']);
+
+    const old = manager.get('temp')?.pid as number;
+    process.kill(old, 'SIGKILL');
+    await waitFor(() => manager.get('temp')?.state === 'running' && manager.get('temp')?.pid !== old, 'temp to be restarted');
+    await recorded(['drop', 'filed', 'temp']);
+
+    writeServices('[filed]\ncommand = "/bin/sleep"\nargs = ["1000"]\nauto_start = true\n');
+    await manager.reload();
+    await recorded(['filed', 'temp']);
+    await manager.stop('temp', false);
+    await recorded(['filed']);
+
+    await manager.stopAll();
+    const snapshot = JSON.parse(fs.readFileSync(paths.stateFile, 'utf8')) as { services: unknown[]; wanted: unknown[]; journal: string };
+    assert.deepEqual([snapshot.services, snapshot.wanted], [[], []]);
+    assert.equal(fs.readFileSync(`${paths.stateFile}.journal`, 'utf8'), `{"journal":"${snapshot.journal}"}\n`);
+  });
+
   void it('start of a running service is a no-op; restart resets the count; errors have codes', async () => {
     const { manager } = setup();
     const a = await manager.start('r', { command: '/bin/sleep', args: ['1000'] });

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { DaemonClient } from '../../src/client/client.js';
 import type { ServiceInfo } from '../../src/protocol/types.js';
+import { readStateFile } from '../../src/services/state-file.js';
 import { FIXTURES, adi, alive, tempHome, waitFor, type TempHome } from '../helpers/env.js';
 import { daemonLog, killAll, markedProcesses, markerOf, startDaemon } from './helpers.js';
 
@@ -63,12 +64,8 @@ describe('crash recovery', () => {
     const oldPids = new Set(before.map((p) => p.pid));
     // The state file already knows them all, starttime included.
     await waitFor(() => {
-      try {
-        const s = JSON.parse(fs.readFileSync(h.paths.stateFile, 'utf8')) as { services: { starttime: number | null }[]; wanted: unknown[] };
-        return s.services.length === 3 && s.services.every((e) => e.starttime !== null) && s.wanted.length === 3;
-      } catch {
-        return false;
-      }
+      const s = readStateFile(h.paths.stateFile);
+      return s !== null && s.services.length === 3 && s.services.every((e) => e.starttime !== null) && s.wanted?.length === 3;
     }, 10_000, 'the state file to record three runs');
 
     process.kill(first, 'SIGKILL');

@@ -1,0 +1,145 @@
+// The state file (src/services/state-file.ts): a snapshot plus a journal of the changes since. What the
+// reader sees is what the writer recorded, whatever point a crash stopped it at; and a change costs its
+// own size, not the size of everything recorded (the quadratic start of 1,000 services, issue 7).
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, it } from 'node:test';
+import { journalFile, readStateFile, StateJournal, writeStateFile, type StateEntry, type WantedService } from '../../src/services/state-file.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
+function stateFile(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'adi-state-'));
+  dirs.push(dir);
+  return path.join(dir, 'data', 'state.json');
+}
+
+function entry(name: string, pid: number, starttime: number | null = null): StateEntry {
+  return { name, pid, pgid: pid, marker: `${pid.toString(16).padStart(8, '0')}${'0'.repeat(24)}`, starttime, started_at: 1000, stop_timeout: 2 };
+}
+
+const adhoc = (name: string): WantedService => ({ name, source: 'adhoc', config: { command: '/bin/sleep', args: ['1000'] } as unknown as WantedService['config'] });
+
+const sortByPid = (entries: StateEntry[]): StateEntry[] => [...entries].sort((a, b) => a.pid - b.pid);
+
+describe('state file: snapshot and journal', () => {
+  it('appends changes to the journal, leaves the snapshot alone, and reads back the current state', () => {
+    const file = stateFile();
+    const j = new StateJournal(file);
+    const a = {};
+    const b = {};
+    j.setRuns(a, [entry('a', 100)]);
+    j.setWanted('a', adhoc('a'));
+    j.flush();
+    const snapshot = fs.readFileSync(file, 'utf8');
+    assert.deepEqual(readStateFile(file)?.services, [entry('a', 100)]);
+
+    j.setRuns(a, [entry('a', 100, 555)]);
+    j.setRuns(b, [entry('b', 200)]);
+    j.setWanted('b', { name: 'b', source: 'file' });
+    j.flush();
+    j.setRuns(b, []);
+    j.setWanted('b', null);
+    j.setWanted('a', adhoc('a')); // unchanged: nothing written
+    j.flush();
+
+    assert.equal(fs.readFileSync(file, 'utf8'), snapshot, 'the snapshot is not rewritten for a change');
+    const journal = fs.readFileSync(journalFile(file), 'utf8').trim().split('\n');
+    assert.equal(journal.length, 1 + 5, `header and five records: ${journal.join('\n')}`);
+    const state = readStateFile(file);
+    assert.deepEqual(state?.services, [entry('a', 100, 555)]);
+    assert.deepEqual(state?.wanted, [adhoc('a')]);
+    for (const f of [file, journalFile(file)]) assert.equal(fs.statSync(f).mode & 0o777, 0o600, f);
+    j.close();
+  });
+
+  it('a change costs its own size however many services are recorded, and compaction keeps the journal bounded', () => {
+    const file = stateFile();
+    const j = new StateJournal(file);
+    const owners = Array.from({ length: 2000 }, () => ({}));
+    owners.forEach((o, i) => {
+      j.setRuns(o, [entry(`s${i}`, 1000 + i)]);
+      j.setWanted(`s${i}`, adhoc(`s${i}`));
+    });
+    j.flush();
+    const snapshotBytes = fs.statSync(file).size;
+    assert.ok(snapshotBytes > 200_000, `a large snapshot: ${snapshotBytes}`);
+
+    const before = fs.statSync(journalFile(file)).size;
+    j.setRuns(owners[7] as object, [entry('s7', 1007, 42)]);
+    j.flush();
+    const cost = fs.statSync(journalFile(file)).size - before;
+    assert.ok(cost > 0 && cost < 400, `one change appended ${cost} bytes`);
+
+    // Many more changes than the snapshot holds: the journal is compacted, never larger than the snapshot.
+    let maxJournal = 0;
+    let maxSnapshot = snapshotBytes;
+    let snapshots = 0;
+    let previous = 0;
+    for (let round = 1; round <= 3; round++) {
+      owners.forEach((o, i) => {
+        j.setRuns(o, [entry(`s${i}`, 1000 + i, round)]);
+        j.flush();
+        const journalBytes = fs.statSync(journalFile(file)).size;
+        if (journalBytes < previous) snapshots++;
+        previous = journalBytes;
+        maxJournal = Math.max(maxJournal, journalBytes);
+        maxSnapshot = Math.max(maxSnapshot, fs.statSync(file).size);
+      });
+    }
+    assert.ok(snapshots >= 1 && snapshots <= 3, `compacted ${snapshots} times in 6,000 changes`);
+    assert.ok(maxJournal <= maxSnapshot + 400, `journal at most ${maxJournal} bytes, snapshot at most ${maxSnapshot}`);
+    const state = readStateFile(file);
+    assert.deepEqual(sortByPid(state?.services ?? []), owners.map((_, i) => entry(`s${i}`, 1000 + i, 3)));
+    assert.equal(state?.wanted?.length, 2000);
+    j.close();
+  });
+
+  it('a torn last line is ignored, and so is a journal that does not continue the snapshot', () => {
+    const file = stateFile();
+    const j = new StateJournal(file);
+    const a = {};
+    j.setRuns(a, [entry('a', 100)]);
+    j.flush();
+    j.setRuns(a, [entry('a', 100, 7)]);
+    j.flush();
+    // A crash in the middle of an append.
+    fs.appendFileSync(journalFile(file), '{"end":"0000');
+    assert.deepEqual(readStateFile(file)?.services, [entry('a', 100, 7)]);
+
+    // A crash after a new snapshot and before its journal: the old journal (another id) must not apply.
+    const journal = fs.readFileSync(journalFile(file));
+    j.compact();
+    j.setRuns(a, []);
+    fs.writeFileSync(journalFile(file), journal);
+    assert.deepEqual(readStateFile(file)?.services, [entry('a', 100, 7)]);
+
+    // A snapshot written whole (an older daemon, a test) has no journal.
+    writeStateFile(file, [entry('z', 900)], []);
+    assert.deepEqual(readStateFile(file)?.services, [entry('z', 900)]);
+    j.close();
+  });
+
+  it('after a failed append the next write is a whole snapshot', () => {
+    const file = stateFile();
+    const j = new StateJournal(file);
+    const a = {};
+    j.setRuns(a, [entry('a', 100)]);
+    j.flush();
+    // The journal becomes unwritable (as on a full disk): the change is lost from the file for now...
+    fs.closeSync((j as unknown as { fd: number }).fd);
+    j.setRuns(a, [entry('a', 100, 9)]);
+    assert.throws(() => j.flush(), /EBADF/);
+    // ...and the next write brings the file up to date with everything, not only the next change.
+    j.setRuns({}, [entry('b', 200)]);
+    j.flush();
+    assert.deepEqual(sortByPid(readStateFile(file)?.services ?? []), [entry('a', 100, 9), entry('b', 200)]);
+    j.close();
+  });
+});
