@@ -12,27 +12,13 @@
 //   for ES modules only). bin/adi.js imports it for --help, --version, one-word commands and anything
 //   unusual.
 //
-// Both: the runtime dependencies are bundled too, so no package resolution happens at start-up; msgpackr
-// is taken from its plain-JS entry (its Node entry loads a native string extractor, and detect-libc to
-// pick it, which cost more start-up time and daemon memory than they save on frames of a few hundred
-// bytes); whitespace and syntax are minified, names are kept, so an internal error's stack is readable.
+// Both: the runtime dependency (smol-toml) is bundled too, so no package resolution happens at
+// start-up; whitespace and syntax are minified, names are kept, so an internal error's stack is
+// readable.
 // The library entry (dist/src/index.js) is tsc's output, unbundled.
 import { build } from 'esbuild';
 import fs from 'node:fs';
 import path from 'node:path';
-
-/** Resolve `msgpackr` to its plain-JS entry (index.js, beside the Node entry the package exports). */
-const msgpackrPlainJs = {
-  name: 'msgpackr-plain-js',
-  setup(b) {
-    b.onResolve({ filter: /^msgpackr$/ }, async (args) => {
-      if (args.pluginData === 'msgpackr-plain-js') return undefined;
-      const found = await b.resolve('msgpackr', { kind: args.kind, resolveDir: args.resolveDir, pluginData: 'msgpackr-plain-js' });
-      if (found.errors.length > 0) return { errors: found.errors };
-      return { path: path.join(path.dirname(found.path), 'index.js') };
-    });
-  },
-};
 
 const common = {
   bundle: true,
@@ -56,8 +42,7 @@ await build({
   outExtension: { '.js': '.mjs' },
   splitting: true,
   chunkNames: 'chunks/[name]-[hash]',
-  plugins: [msgpackrPlainJs],
-});
+  });
 
 /**
  * In the file of one command, main.ts's dynamic imports of the other commands become a module that
@@ -99,7 +84,7 @@ await Promise.all(
       entryPoints: { [file]: 'src/cli/entry.ts' },
       outdir: 'dist/cli',
       outExtension: { '.js': '.cjs' },
-      plugins: [onlyCommand(words, module), msgpackrPlainJs],
+      plugins: [onlyCommand(words, module)],
     }),
   ),
 );

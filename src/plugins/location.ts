@@ -195,7 +195,7 @@ function dependenciesOf(pkgDir: string): string[] {
 /**
  * Make `<root>/.runtime/adi-daemon` a current copy of the running adi-daemon (package.json, dist/src
  * and the closure of its `dependencies`, flattened into its node_modules). Optional dependencies are
- * left out: msgpackr works without its native accelerator. Does nothing when the copy is current.
+ * left out. Does nothing when the copy is current.
  * Returns whether it copied.
  */
 export function ensureRuntime(loc: PluginLocation): boolean {

@@ -118,7 +118,7 @@ export function pluginRuntime(dir: string): { probe: string; client: string } {
   fs.mkdirSync(rt, { recursive: true });
   fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(rt, 'package.json'));
   fs.cpSync(path.join(ROOT, 'dist', 'src'), path.join(rt, 'dist', 'src'), { recursive: true });
-  for (const dep of ['msgpackr', 'smol-toml']) {
+  for (const dep of ['smol-toml']) {
     fs.cpSync(path.join(ROOT, 'node_modules', dep), path.join(rt, 'node_modules', dep), { recursive: true, dereference: true });
   }
   const probe = path.join(dir, 'plugin-probe.js');
