@@ -222,7 +222,7 @@ export class DaemonClient {
   private connect(): Promise<ClientConnection> {
     if (this.connection) return this.connection;
     const attempt = ClientConnection.open(this.paths.socket, {
-      token: this.token(),
+      token: () => this.token(),
       client: this.clientName,
       timeoutMs: this.connectTimeoutMs,
       onClose: () => {

@@ -3,9 +3,11 @@
 //
 // Hot path (see docs/performance.md): requests issued in the same run of the event loop leave in one
 // write; answers are decoded straight from the read buffer; timeouts are kept as deadlines checked by
-// one timer per connection, not a timer per call. The handshake is pipelined: requests may follow
-// Hello at once (the daemon handles frames in order), so a CLI command costs one round trip, not two;
-// if Hello fails, the connection closes and those requests fail with Hello's error.
+// one timer per connection, not a timer per call. The handshake is pipelined: Hello goes out with the
+// first request that needs it, and that request follows at once (the daemon handles frames in order),
+// so a CLI command costs one round trip, not two; if Hello fails, the connection closes and those
+// requests fail with Hello's error. Ping needs no Hello (the daemon answers it before the handshake),
+// so `adi daemon status` reads no token and sends one frame.
 
 import type net from 'node:net';
 import { AdiError, isErrorCode } from '../errors.js';
@@ -42,6 +44,14 @@ export function remoteError(response: { code: string; message: string }): AdiErr
   return error;
 }
 
+export interface ConnectionOptions {
+  /** Read when Hello is sent: a Ping-only connection never reads the token file. */
+  token: () => string | null;
+  client: string;
+  timeoutMs: number;
+  onClose: () => void;
+}
+
 export class ClientConnection {
   private readonly pending = new Map<number, Pending>();
   private readonly decoder = new FrameDecoder(DEFAULT_MAX_FRAME);
@@ -55,10 +65,12 @@ export class ClientConnection {
   private timerAt = Infinity;
   private refed: boolean | null = null;
   welcome: Welcome | null = null;
-  /** Settles with the daemon's Welcome (rejects, and the connection is closed, if Hello fails). Set by open(). */
-  handshake!: Promise<Welcome>;
+  private hello: Promise<Welcome> | null = null;
 
-  private constructor(private readonly socket: net.Socket, private readonly onClose: () => void) {
+  private constructor(
+    private readonly socket: net.Socket,
+    private readonly opts: ConnectionOptions,
+  ) {
     socket.setNoDelay?.(true);
     socket.on('data', (chunk: Buffer) => {
       try {
@@ -72,30 +84,43 @@ export class ClientConnection {
     socket.on('close', () => this.close(new AdiError('CONNECTION_CLOSED', 'The daemon closed the connection.')));
   }
 
-  static async open(endpoint: Endpoint, opts: { token: string | null; client: string; timeoutMs: number; onClose: () => void }): Promise<ClientConnection> {
+  static async open(endpoint: Endpoint, opts: ConnectionOptions): Promise<ClientConnection> {
     const socket = await connect(endpoint, opts.timeoutMs);
-    const conn = new ClientConnection(socket, opts.onClose);
+    const conn = new ClientConnection(socket, opts);
     conn.updateRef();
-    // The handshake is the first frame; its id is 0 by convention.
-    conn.handshake = conn.call({ type: 'Hello', protocol: PROTOCOL_VERSION, client: opts.client, token: opts.token }, opts.timeoutMs, 0).then(
+    return conn;
+  }
+
+  /**
+   * Settles with the daemon's Welcome (rejects, and the connection is closed, if Hello fails). Hello
+   * is sent with the first request other than Ping, or when this is first read.
+   */
+  get handshake(): Promise<Welcome> {
+    return this.hello ?? this.sendHello();
+  }
+
+  private sendHello(): Promise<Welcome> {
+    // The handshake is the first frame that needs an identity; its id is 0 by convention.
+    const hello = this.call({ type: 'Hello', protocol: PROTOCOL_VERSION, client: this.opts.client, token: this.opts.token() }, this.opts.timeoutMs, 0).then(
       (reply) => {
         if (reply.type !== 'Welcome') {
           const error = new AdiError('BAD_FRAME', `The daemon answered Hello with ${reply.type}.`);
-          conn.close(error);
+          this.close(error);
           throw error;
         }
-        conn.welcome = reply;
+        this.welcome = reply;
         return reply;
       },
       (err: unknown) => {
         // Requests sent after Hello fail with its reason (e.g. VERSION_MISMATCH), not a bare "closed".
-        conn.close(err instanceof AdiError ? err : undefined);
+        this.close(err instanceof AdiError ? err : undefined);
         throw err;
       },
     );
+    this.hello = hello;
     // Whoever waits on it sees the failure; an unobserved one must not become an unhandled rejection.
-    conn.handshake.catch(() => undefined);
-    return conn;
+    hello.catch(() => undefined);
+    return hello;
   }
 
   get isOpen(): boolean {
@@ -129,6 +154,7 @@ export class ClientConnection {
       fail(this.closedError);
       return -1;
     }
+    if (this.hello === null && request.type !== 'Ping' && request.type !== 'Hello') void this.sendHello();
     const id = fixedId ?? this.allocateId();
     let bytes: Buffer;
     try {
@@ -247,7 +273,7 @@ export class ClientConnection {
     const entries = [...this.pending.values()];
     this.pending.clear();
     for (const entry of entries) entry.fail(reason);
-    this.onClose();
+    this.opts.onClose();
   }
 
   /**
