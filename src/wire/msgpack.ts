@@ -312,52 +312,28 @@ function read(depth: number): unknown {
       return readBinary(readUint(2));
     case 0xc6:
       return readBinary(readUint(4));
-    case 0xca: {
-      need(4);
-      const v = src.readFloatBE(at);
-      at += 4;
-      return v;
-    }
-    case 0xcb: {
-      need(8);
-      const v = src.readDoubleBE(at);
-      at += 8;
-      return v;
-    }
+    case 0xca:
+      return fixed(4, float32);
+    case 0xcb:
+      return fixed(8, float64);
     case 0xcc:
       return readUint(1);
     case 0xcd:
       return readUint(2);
     case 0xce:
       return readUint(4);
-    case 0xcf: {
-      need(8);
-      const v = src.readBigUInt64BE(at);
-      at += 8;
-      return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
-    }
+    case 0xcf:
+      return exact(fixed(8, uint64));
     case 0xd0: {
       need(1);
       return src.readInt8(at++);
     }
-    case 0xd1: {
-      need(2);
-      const v = src.readInt16BE(at);
-      at += 2;
-      return v;
-    }
-    case 0xd2: {
-      need(4);
-      const v = src.readInt32BE(at);
-      at += 4;
-      return v;
-    }
-    case 0xd3: {
-      need(8);
-      const v = src.readBigInt64BE(at);
-      at += 8;
-      return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
-    }
+    case 0xd1:
+      return fixed(2, int16);
+    case 0xd2:
+      return fixed(4, int32);
+    case 0xd3:
+      return exact(fixed(8, int64));
     case 0xd9:
       return readString(readUint(1));
     case 0xda:
@@ -376,6 +352,28 @@ function read(depth: number): unknown {
       // 0xc1 (never used) and the extension types 0xc7-0xc9, 0xd4-0xd8.
       throw new MsgpackError(b === 0xc1 ? 'byte 0xc1 is never used' : `extension type 0x${b.toString(16)} is not part of the protocol`);
   }
+}
+
+// Fixed-width readers at an offset of the current input.
+const float32 = (o: number): number => src.readFloatBE(o);
+const float64 = (o: number): number => src.readDoubleBE(o);
+const int16 = (o: number): number => src.readInt16BE(o);
+const int32 = (o: number): number => src.readInt32BE(o);
+const int64 = (o: number): bigint => src.readBigInt64BE(o);
+const uint64 = (o: number): bigint => src.readBigUInt64BE(o);
+
+function fixed<T>(bytes: number, get: (offset: number) => T): T {
+  need(bytes);
+  const v = get(at);
+  at += bytes;
+  return v;
+}
+
+const MAX_EXACT = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** A 64-bit integer as a number when it is exact, else as bigint (which validation refuses). */
+function exact(v: bigint): number | bigint {
+  return v >= -MAX_EXACT && v <= MAX_EXACT ? Number(v) : v;
 }
 
 function readUint(bytes: 1 | 2 | 4): number {
