@@ -2,24 +2,24 @@
 
 import fs from 'node:fs';
 
-/** VmRSS of a process in bytes, or NaN when unknown. */
-export function rssBytes(pid: number): number {
+/** A "<Name>: <n> kB" line of /proc/<pid>/status, in bytes, or NaN when unknown. */
+function statusBytes(pid: number, field: string): number {
   try {
-    const m = /^VmRSS:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'latin1'));
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'latin1'));
     return m ? Number(m[1]) * 1024 : NaN;
   } catch {
     return NaN;
   }
 }
 
+/** VmRSS of a process in bytes, or NaN when unknown. */
+export function rssBytes(pid: number): number {
+  return statusBytes(pid, 'VmRSS');
+}
+
 /** RssAnon of a process in bytes (its private memory, without the shared pages of the node binary). */
 export function rssAnonBytes(pid: number): number {
-  try {
-    const m = /^RssAnon:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'latin1'));
-    return m ? Number(m[1]) * 1024 : NaN;
-  } catch {
-    return NaN;
-  }
+  return statusBytes(pid, 'RssAnon');
 }
 
 /** utime + stime of a process in clock ticks (fields 14 and 15 of /proc/<pid>/stat), or NaN. */
