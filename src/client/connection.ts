@@ -16,6 +16,7 @@ import { DEFAULT_MAX_FRAME, PROTOCOL_VERSION, type Request, type Response, type 
 import { MAX_ID, parseResponse } from '../protocol/validate.js';
 import { connect } from '../transport.js';
 import { decodeRange, encodeFrame } from '../wire/codec.js';
+import { WriteBatch } from '../wire/batch.js';
 import { FrameDecoder } from '../wire/framing.js';
 
 /**
@@ -58,8 +59,7 @@ export class ClientConnection {
   private nextId = 1;
   private closedError: AdiError | null = null;
   /** Encoded requests waiting for the end of the current microtask run, and their size. */
-  private outgoing: Buffer[] = [];
-  private outgoingBytes = 0;
+  private readonly outgoing = new WriteBatch(() => this.flush());
   /** The one timeout timer, set for the earliest deadline among the pending requests. */
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
@@ -167,22 +167,16 @@ export class ClientConnection {
     this.pending.set(id, { onFrame, resolve, fail, deadline, type: request.type, timeoutMs });
     if (deadline < this.timerAt) this.armTimer(deadline);
     this.updateRef();
-    this.outgoing.push(bytes);
-    this.outgoingBytes += bytes.length;
     // The first request of a burst schedules the write; requests made in the same microtask run join it.
-    if (this.outgoing.length === 1) queueMicrotask(this.flush);
+    this.outgoing.add(bytes);
     return id;
   }
 
-  private readonly flush = (): void => {
-    const frames = this.outgoing;
-    if (frames.length === 0) return;
-    const bytes = this.outgoingBytes;
-    this.outgoing = [];
-    this.outgoingBytes = 0;
-    if (this.closedError !== null) return;
-    this.socket.write(frames.length === 1 ? (frames[0] as Buffer) : Buffer.concat(frames, bytes));
-  };
+  private flush(): void {
+    const bytes = this.outgoing.take();
+    if (bytes === null || this.closedError !== null) return;
+    this.socket.write(bytes);
+  }
 
   /** Forget a stream locally (after Cancel, frames still in transit are dropped). */
   forget(id: number): void {
@@ -264,8 +258,7 @@ export class ClientConnection {
   close(reason: AdiError = new AdiError('CONNECTION_CLOSED', 'The client closed the connection.')): void {
     if (this.closedError) return;
     this.closedError = reason;
-    this.outgoing = [];
-    this.outgoingBytes = 0;
+    this.outgoing.clear();
     this.socket.destroy();
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;

@@ -12,6 +12,7 @@ import { AdiError, toAdiError } from '../errors.js';
 import { PROTOCOL_VERSION, type Request, type Response } from '../protocol/types.js';
 import { parseRequest } from '../protocol/validate.js';
 import { decodeRange, encodeFrame } from '../wire/codec.js';
+import { WriteBatch } from '../wire/batch.js';
 import { FrameDecoder } from '../wire/framing.js';
 import { ANONYMOUS, type DaemonState, type Identity, type RequestContext } from './context.js';
 import { routeFor, type Access } from './dispatch.js';
@@ -82,8 +83,7 @@ export class Connection {
   private greeted = false;
   private readonly inFlight = new Map<number, InFlight>();
   /** Encoded frames waiting for the end of the current microtask run, and their size. */
-  private outgoing: Buffer[] = [];
-  private outgoingBytes = 0;
+  private readonly outgoing = new WriteBatch(() => this.flush());
   private closed = false;
   private paused = false;
   private handshakeTimer: NodeJS.Timeout | null;
@@ -262,28 +262,22 @@ export class Connection {
       const error = toAdiError(err);
       bytes = encodeFrame({ id, type: 'Error', code: error.code, message: error.message }, this.limits.maxFrame);
     }
-    this.outgoing.push(bytes);
-    this.outgoingBytes += bytes.length;
     // The first frame of a burst schedules the write; the answers to the rest of the burst (handled in
     // this same run of the event loop) join it.
-    if (this.outgoing.length === 1) queueMicrotask(this.flush);
+    this.outgoing.add(bytes);
   }
 
   /** Write the gathered frames in one write. Safe to call at any time (a no-op when nothing waits). */
-  private readonly flush = (): void => {
-    const frames = this.outgoing;
-    if (frames.length === 0) return;
-    const bytes = this.outgoingBytes;
-    this.outgoing = [];
-    this.outgoingBytes = 0;
-    if (this.socket.destroyed || this.socket.writableEnded) return;
-    this.socket.write(frames.length === 1 ? (frames[0] as Buffer) : Buffer.concat(frames, bytes));
+  private flush(): void {
+    const bytes = this.outgoing.take();
+    if (bytes === null || this.socket.destroyed || this.socket.writableEnded) return;
+    this.socket.write(bytes);
     this.updateFlow();
-  };
+  }
 
   /** Bytes accepted for sending and not yet handed to the kernel. */
   private get unsentBytes(): number {
-    return this.socket.writableLength + this.outgoingBytes;
+    return this.socket.writableLength + this.outgoing.bytes;
   }
 
   private sendError(id: number, error: AdiError): void {
