@@ -12,7 +12,7 @@ import { EchoClient, echoFrame } from './echo-baseline.js';
 import type { Harness } from './harness.js';
 import { rssBytes } from './proc.js';
 import { killAndTimeRestart, stampCommand, waitForStamp, type StampKind } from './restart.js';
-import { alternate, median, nowNs, quantile, sleep, timeEach, waitUntil } from './stats.js';
+import { alternate, median, quantile, sleep, timed, timeEach, waitUntil } from './stats.js';
 import type { Row } from './table.js';
 
 function onPath(name: string): string | null {
@@ -159,16 +159,8 @@ export async function compareSupervisord(h: Harness, opts: CompareOptions): Prom
     const info = await rpc.call('supervisor.getAllProcessInfo');
     const listFrame = echoFrame(Buffer.byteLength(info));
     const [listMs, rawMs] = await alternate<number>(opts.counts.listSamples, [
-      async () => {
-        const t = nowNs();
-        await rpc.call('supervisor.getAllProcessInfo');
-        return (nowNs() - t) / 1e6;
-      },
-      async () => {
-        const t = nowNs();
-        await echo.roundTrip(listFrame);
-        return (nowNs() - t) / 1e6;
-      },
+      () => timed(() => rpc.call('supervisor.getAllProcessInfo')),
+      () => timed(() => echo.roundTrip(listFrame)),
     ]);
     rows.push({
       group,

@@ -4,7 +4,7 @@
 import type { DaemonClient } from '../src/index.js';
 import { encode } from '../src/wire/codec.js';
 import { EchoClient, echoFrame } from './echo-baseline.js';
-import { alternate, nowNs, quantile } from './stats.js';
+import { alternate, nowNs, quantile, timed } from './stats.js';
 import type { Row } from './table.js';
 
 export interface PingCounts {
@@ -61,11 +61,6 @@ export function pipelinedDaemon(client: DaemonClient, count: number, window: num
   });
 }
 
-export async function timed(fn: () => Promise<void>): Promise<number> {
-  const t = nowNs();
-  await fn();
-  return (nowNs() - t) / 1e6;
-}
 
 export async function benchPing(client: DaemonClient, echoSocket: string, counts: PingCounts): Promise<PingResult> {
   const pong = await client.ping();

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { EchoClient, echoFrame } from './echo-baseline.js';
 import { rssBytes } from './proc.js';
 import { killAndTimeRestart, readStamps, stampCommand, waitForStamp, type StampKind } from './restart.js';
-import { alternate, median, nowNs, quantile, sleep, timeEach, waitUntil } from './stats.js';
+import { alternate, median, nowNs, quantile, sleep, timed, timeEach, waitUntil } from './stats.js';
 import type { Row } from './table.js';
 
 export interface Pm2Job {
@@ -110,16 +110,8 @@ async function main(): Promise<void> {
   const list = await call<unknown[]>((cb) => pm2.list(cb));
   const listFrame = echoFrame(Buffer.byteLength(JSON.stringify(list)));
   const [listMs, rawMs] = await alternate<number>(job.listSamples, [
-    async () => {
-      const t = nowNs();
-      await call<unknown[]>((cb) => pm2.list(cb));
-      return (nowNs() - t) / 1e6;
-    },
-    async () => {
-      const t = nowNs();
-      await echo.roundTrip(listFrame);
-      return (nowNs() - t) / 1e6;
-    },
+    () => timed(() => call<unknown[]>((cb) => pm2.list(cb))),
+    () => timed(() => echo.roundTrip(listFrame)),
   ]);
   rows.push({
     group,

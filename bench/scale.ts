@@ -6,7 +6,7 @@ import type { DaemonClient } from '../src/index.js';
 import { encode } from '../src/wire/codec.js';
 import { EchoClient, echoFrame } from './echo-baseline.js';
 import type { Harness } from './harness.js';
-import { alternate, median, nowNs } from './stats.js';
+import { alternate, median, nowNs, timed } from './stats.js';
 import type { Row } from './table.js';
 
 export const SLEEP = '/bin/sleep';
@@ -73,16 +73,8 @@ export async function listRoundTrip(client: DaemonClient, echoSocket: string, sa
       await echo.roundTrip(frame);
     }
     const [daemon, raw] = await alternate<number>(samples, [
-      async () => {
-        const t = nowNs();
-        await client.listServices();
-        return (nowNs() - t) / 1e6;
-      },
-      async () => {
-        const t = nowNs();
-        await echo.roundTrip(frame);
-        return (nowNs() - t) / 1e6;
-      },
+      () => timed(() => client.listServices()),
+      () => timed(() => echo.roundTrip(frame)),
     ]);
     const d = median(daemon ?? []);
     return {

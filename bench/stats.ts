@@ -5,6 +5,13 @@ export function nowNs(): number {
   return Number(process.hrtime.bigint());
 }
 
+/** The wall time of one call, in milliseconds. */
+export async function timed(once: () => Promise<unknown>): Promise<number> {
+  const t = nowNs();
+  await once();
+  return (nowNs() - t) / 1e6;
+}
+
 /** Run `once` `count` times in a row; the wall time of each call, in microseconds. */
 export async function timeEach(count: number, once: () => Promise<unknown>): Promise<number[]> {
   const out: number[] = [];
