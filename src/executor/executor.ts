@@ -13,6 +13,7 @@ import type { Paths } from '../paths.js';
 import type { CommandResult, Run, SudoDenied, SudoRun } from '../protocol/types.js';
 import type { Identity } from '../server/context.js';
 import type { Logger } from '../server/logger.js';
+import { approvedFilesProblem } from '../plugins/digest.js';
 import type { Audit, AuditResult } from './audit.js';
 import { compilePattern, matchAny, type CompiledPattern } from './patterns.js';
 import {
@@ -180,6 +181,9 @@ export class Executor {
       if (untrusted !== null) {
         return deny(`${file} is not safe to run as root for a plugin: ${untrusted}.`);
       }
+      // An approval covers the files it was given: changed since (by hand, a half-written update), nothing runs.
+      const changed = approvedFilesProblem(this.paths, identity.plugin ?? '', this.sep.active);
+      if (changed !== null) return deny(changed);
     }
 
     let sudo: string;

@@ -1,5 +1,5 @@
-// What the user approved when a plugin was installed: the plugin, its version and the exact
-// privileged_commands patterns. Stored in the daemon's private data dir (0700, the admin's), where the
+// What the user approved when a plugin was installed: the plugin, its version, the exact
+// privileged_commands patterns and digests of its files (see digest.ts). Stored in the daemon's private data dir (0700, the admin's), where the
 // plugin user can neither write nor read. SudoRun from a plugin identity is checked against these only.
 
 import fs from 'node:fs';
@@ -14,6 +14,10 @@ export interface Approval {
   patterns: string[];
   /** ISO time of the approval. */
   approved_at: string;
+  /** The package's own files when approved (digest.ts filesDigest); absent in approvals from older adi. */
+  files_digest?: string;
+  /** The installed folder, dependencies included (digest.ts installedDigest), which SudoRun checks. */
+  tree_digest?: string;
 }
 
 export function approvalsDir(paths: Paths): string {
@@ -36,7 +40,14 @@ export function readApproval(paths: Paths, plugin: string): Approval | null {
     if (v.plugin !== plugin || typeof v.version !== 'string' || !Array.isArray(v.patterns) || !v.patterns.every((p) => typeof p === 'string')) {
       return null;
     }
-    return { plugin, version: v.version, patterns: v.patterns, approved_at: String(v.approved_at ?? '') };
+    const digest = (d: unknown): string | undefined => (typeof d === 'string' && /^[0-9a-f]{64}$/.test(d) ? d : undefined);
+    const files = digest(v.files_digest);
+    const tree = digest(v.tree_digest);
+    return {
+      plugin, version: v.version, patterns: v.patterns, approved_at: String(v.approved_at ?? ''),
+      ...(files !== undefined ? { files_digest: files } : {}),
+      ...(tree !== undefined ? { tree_digest: tree } : {}),
+    };
   } catch {
     return null;
   }

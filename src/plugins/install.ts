@@ -1,33 +1,43 @@
-// Installing and removing plugins (issue 5 item 2): the file work, the approval of privileged
-// commands, nothing about the daemon (the CLI reloads it afterwards).
+// Installing and removing plugins: the file work, the approval of privileged commands, nothing about
+// the daemon (the CLI reloads it afterwards).
 //
-// install: stage the package in `<plugins>/.staging-*` (a folder is copied without node_modules; a
-// .tgz or registry spec goes through `npm install --prefix`, scripts never run), validate its
-// manifest, ask for its privileged commands, install its own dependencies if it has any, link
-// `adi-daemon`, then swap it into `<plugins>/<name>/`. Until the swap nothing outside the staging
-// folder changes, so a refusal or a failure installs nothing and keeps an older version as it was.
+// Every byte of a package is treated as hostile. install:
+//   1. gets the package's own files, and nothing else: a folder is copied (checked, without its
+//      node_modules and .git); a .tgz is unpacked, and a registry spec fetched with `npm pack` then
+//      unpacked, by an unprivileged account with configuration adi wrote (stage.ts);
+//   2. copies them, checked (tree.ts: no links, special files, set-id bits; bounded size and depth),
+//      into `<plugins>/.staging-*/plugin`, the admin's;
+//   3. validates the manifest (every string a person reads is plain text), refuses non-registry
+//      dependencies unless allowed, and a service name another source owns;
+//   4. asks about privileged commands, when it must (see below), before any dependency is fetched;
+//   5. has the account fetch the dependencies with npm (no scripts) in a folder of its own, and copies
+//      them, checked, into the plugin's node_modules; links `adi-daemon`; records digests;
+//   6. swaps the result into `<plugins>/<name>/`.
+// Until the swap nothing outside the staging folders changes, so a refusal or a failure installs
+// nothing and keeps an older version (and its approval) as it was.
 //
-// Approvals: an approval is (plugin, version, exact patterns). A new install, or an update whose
-// patterns differ in any way from the approved ones, asks again; the old approval is removed before
-// the new files go in, so it never covers new patterns even for a moment. An update with exactly the
-// same pattern strings keeps the approval (its version is updated) and does not ask.
+// Approvals: an approval is (plugin, version, exact patterns, digests of its files). A new install
+// asks; an update asks again when the version, the patterns or the package's own files differ from
+// those approved, saying which. Only a byte-identical package with the same patterns keeps its
+// approval without a question. The old approval is removed before the new files go in, so it never
+// covers new files even for a moment.
 
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { AdiError } from '../errors.js';
 import { checkName, type Paths } from '../paths.js';
 import { readApproval, removeApproval, writeApproval, type Approval } from './approvals.js';
+import { filesDigest, installedDigest } from './digest.js';
 import { listInstalled, readInstalled } from './installed.js';
 import {
   ensurePluginsRoot, ensureRuntime, linkAdiDaemon, makeTreeReadable, pluginDir, pluginsRoot, unreachableAncestors,
   type LocationInputs, type PluginLocation,
 } from './location.js';
-import { readManifest, type PluginManifest } from './manifest.js';
+import { isRegistrySpec, readManifest, type PluginManifest } from './manifest.js';
+import { serviceOwners } from './owners.js';
 import { approvalLines, samePatterns } from './prompt.js';
-
-/** npm may take a while for a registry download; a hung npm must not hang `adi` forever. */
-const NPM_TIMEOUT_MS = 10 * 60_000;
+import { fetchDependencies, openStage, packFromRegistry, takeTarball, unpack, type Stage } from './stage.js';
+import { copyChecked, DEFAULT_TREE_LIMITS, type TreeLimits } from './tree.js';
 
 export interface InstallOptions {
   paths: Paths;
@@ -35,15 +45,20 @@ export interface InstallOptions {
   source: string;
   /** Approve requested privileged commands without asking (--yes). */
   yes: boolean;
+  /** Allow git, file, link, URL and alias dependency specs (--allow-non-registry-deps). */
+  allowNonRegistryDeps?: boolean;
   /** Ask the question (the text ends with "Allow? [y/N] "); resolves to the approval. */
   ask(prompt: string): Promise<boolean>;
   /** Progress and information lines for the user. */
   say(line: string): void;
-  /** Environment for npm (the user's: registry, proxy, cache). */
+  /** The admin's environment: the registry, proxies and ADI_INSTALL_USER are taken from it, nothing else. */
   env?: NodeJS.ProcessEnv;
   /** Resolves relative folder and file sources. */
   cwd?: string;
   location?: LocationInputs;
+  /** Service names a running daemon defines, with their owner (e.g. ad-hoc ones), besides the files'. */
+  otherOwners?: ReadonlyMap<string, string>;
+  limits?: TreeLimits;
 }
 
 export type ApprovalOutcome = 'none' | 'asked' | 'yes' | 'unchanged';
@@ -63,7 +78,10 @@ export interface InstallResult {
 
 type SourceKind = 'folder' | 'tarball' | 'registry';
 
-function classify(source: string, cwd: string): { kind: SourceKind; target: string } {
+/** npm's package name, optionally with @version, range or tag: the only registry sources accepted. */
+const REGISTRY_SOURCE = /^((?:@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*)(?:@(.*))?$/;
+
+function classify(source: string, cwd: string, allowNonRegistry: boolean): { kind: SourceKind; target: string } {
   const looksLikePath = source.startsWith('.') || source.startsWith('/') || source.startsWith('~') || /\.(tgz|tar\.gz)$/i.test(source);
   const full = path.resolve(cwd, source);
   let st: fs.Stats | null = null;
@@ -75,97 +93,44 @@ function classify(source: string, cwd: string): { kind: SourceKind; target: stri
   if (st?.isDirectory()) return { kind: 'folder', target: full };
   if (st?.isFile()) return { kind: 'tarball', target: full };
   if (looksLikePath) throw new AdiError('BAD_ARGUMENT', `${full} does not exist: give a plugin folder, a .tgz file or an npm package name.`);
-  return { kind: 'registry', target: source };
-}
-
-/** `npm` next to this node (the one that came with it), else from PATH. */
-function npmCommand(): string {
-  const beside = path.join(path.dirname(process.execPath), 'npm');
-  return fs.existsSync(beside) ? beside : 'npm';
-}
-
-function runNpm(args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(npmCommand(), args, {
-      cwd,
-      env: { ...env, npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    const keep = (d: Buffer): void => {
-      output = (output + d.toString('utf8')).slice(-8192);
-    };
-    child.stdout.on('data', keep);
-    child.stderr.on('data', keep);
-    const timer = setTimeout(() => child.kill('SIGKILL'), NPM_TIMEOUT_MS);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(new AdiError('INTERNAL', `npm could not run (${err.message}); it is needed to install packages and dependencies.`, { cause: err }));
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve();
-      else {
-        const tail = output.trim().split('\n').slice(-15).join('\n');
-        reject(new AdiError('INTERNAL', `npm ${args[0] ?? ''} failed (${code !== null ? `exit ${code}` : signal ?? 'killed'}):\n${tail}`));
-      }
-    });
-  });
-}
-
-/** npm flags for every install: no lifecycle scripts (no plugin code runs as the admin), no dev or peer deps. */
-const NPM_INSTALL_FLAGS = ['--omit=dev', '--omit=peer', '--legacy-peer-deps', '--ignore-scripts', '--no-audit', '--no-fund'];
-
-/** Copy a plugin folder without its node_modules (and VCS data): dependencies are installed fresh. */
-function copyFolder(from: string, to: string): void {
-  fs.cpSync(from, to, {
-    recursive: true,
-    verbatimSymlinks: true,
-    filter: (src) => {
-      const rel = path.relative(from, src);
-      return rel !== 'node_modules' && rel !== '.git';
-    },
-  });
-}
-
-/** Install a tarball or spec with npm into `work`, then move the package (and its deps) to `staged`. */
-async function fetchWithNpm(spec: string, work: string, staged: string, env: NodeJS.ProcessEnv): Promise<void> {
-  fs.mkdirSync(work, { recursive: true });
-  fs.writeFileSync(path.join(work, 'package.json'), '{}\n');
-  await runNpm(['install', '--prefix', work, ...NPM_INSTALL_FLAGS, spec], work, env);
-  const deps = (JSON.parse(fs.readFileSync(path.join(work, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> }).dependencies ?? {};
-  const names = Object.keys(deps);
-  if (names.length !== 1) throw new AdiError('INTERNAL', `npm installed ${names.length} packages for ${spec}; expected one.`);
-  const name = names[0] as string;
-  const modules = path.join(work, 'node_modules');
-  fs.renameSync(path.join(modules, name), staged);
-  // npm hoisted the package's own dependencies beside it: they become the plugin's node_modules.
-  const own = path.join(staged, 'node_modules');
-  for (const entry of fs.readdirSync(modules)) {
-    if (entry === '.bin' || entry.startsWith('.package-lock')) continue;
-    fs.mkdirSync(own, { recursive: true });
-    const dest = path.join(own, entry);
-    if (fs.existsSync(dest)) continue;
-    fs.renameSync(path.join(modules, entry), dest);
+  const m = REGISTRY_SOURCE.exec(source);
+  if (!allowNonRegistry && (m === null || (m[2] !== undefined && !isRegistrySpec(m[2])))) {
+    throw new AdiError('BAD_ARGUMENT', `${JSON.stringify(source)} is not a folder, a .tgz file or a registry package (name, name@version or name@range); git, URL and alias specs are refused unless --allow-non-registry-deps is given.`);
   }
+  return { kind: 'registry', target: source };
 }
 
 function checkBin(m: PluginManifest, staged: string): void {
   if (m.bin === null) return;
-  const file = path.join(staged, m.bin);
   let ok = false;
   try {
-    ok = fs.statSync(file).isFile();
+    ok = fs.lstatSync(path.join(staged, m.bin)).isFile();
   } catch {
     ok = false;
   }
   if (!ok) throw new AdiError('BAD_MANIFEST', `Invalid plugin manifest ${m.file}:\n  field "bin": ${m.bin} is not a file in the package`);
 }
 
+/** What differs between an approval and what is being installed, in words; empty when nothing does. */
+function approvalChanges(old: Approval, version: string, patterns: readonly string[], digest: string): string[] {
+  const changes: string[] = [];
+  if (old.version !== version) changes.push(`the version (${old.version} -> ${version})`);
+  if (!samePatterns(old.patterns, patterns)) {
+    const added = patterns.filter((p) => !old.patterns.includes(p));
+    const removed = old.patterns.filter((p) => !patterns.includes(p));
+    const parts = [...(added.length > 0 ? [`added ${added.map((p) => JSON.stringify(p)).join(', ')}`] : []), ...(removed.length > 0 ? [`removed ${removed.map((p) => JSON.stringify(p)).join(', ')}`] : [])];
+    changes.push(`the privileged commands (${parts.join('; ')})`);
+  }
+  if (old.files_digest !== digest) changes.push(old.files_digest === undefined ? "the plugin's own files (not recorded by the earlier approval)" : "the plugin's own files changed");
+  return changes;
+}
+
 export async function installPlugin(opts: InstallOptions): Promise<InstallResult> {
   const { paths } = opts;
   const env = opts.env ?? process.env;
-  const { kind, target } = classify(opts.source, opts.cwd ?? process.cwd());
+  const limits = opts.limits ?? DEFAULT_TREE_LIMITS;
+  const allowNonRegistry = opts.allowNonRegistryDeps === true;
+  const { kind, target } = classify(opts.source, opts.cwd ?? process.cwd(), allowNonRegistry);
   const loc = pluginsRoot(paths, opts.location);
   ensurePluginsRoot(loc);
   if (loc.shared) {
@@ -176,36 +141,67 @@ export async function installPlugin(opts: InstallOptions): Promise<InstallResult
   }
 
   const staging = fs.mkdtempSync(path.join(loc.dir, '.staging-'));
+  let stage: Stage | null = null;
+  const getStage = (): Stage => {
+    stage ??= openStage({ env, allowGit: allowNonRegistry, say: opts.say });
+    return stage;
+  };
   try {
     const staged = path.join(staging, 'plugin');
-    if (kind === 'folder') copyFolder(target, staged);
-    else await fetchWithNpm(target, path.join(staging, 'npm'), staged, env);
-
     const display = kind === 'folder' ? path.join(target, 'package.json') : `package.json of ${target}`;
+    // 1-2. The package's own files, checked, into the admin's staging folder.
+    let totals;
+    if (kind === 'folder') {
+      totals = copyChecked(target, staged, { what: target, limits, skip: (rel) => rel === 'node_modules' || rel === '.git' });
+    } else {
+      const s = getStage();
+      const tgz = kind === 'tarball' ? takeTarball(s, target, limits) : await packFromRegistry(s, target);
+      const unpacked = await unpack(s, tgz, target, limits);
+      // Bundled dependencies are refused (manifest.ts); a node_modules shipped anyway is not used.
+      totals = copyChecked(unpacked, staged, { what: target, limits, skip: (rel) => rel === 'node_modules' });
+    }
+
+    // 3. The manifest, the dependencies and the service name.
     const manifest = readManifest(staged, { display });
     checkBin(manifest, staged);
+    if (manifest.nonRegistry.length > 0 && !allowNonRegistry) {
+      const list = manifest.nonRegistry.map((d) => `  ${d.field}.${d.name}: ${JSON.stringify(d.spec)}`).join('\n');
+      throw new AdiError('BAD_MANIFEST', `Refused: ${display} has dependencies that do not come from the npm registry:\n${list}\nadi fetches dependencies only as registry versions or ranges. Nothing was installed. (--allow-non-registry-deps allows them; npm still runs unprivileged, with no scripts and adi's own configuration.)`);
+    }
     const name = manifest.name;
     const final = pluginDir(loc, name);
     const existing = fs.existsSync(final) ? readInstalled(loc, name, { resolve: (cmd) => cmd }) : null;
     const previousVersion = existing === null ? null : (existing.manifest?.version ?? 'unknown');
+    const service = manifest.service?.name ?? null;
+    if (service !== null) {
+      const owners = (serviceOwners(paths, loc).get(service) ?? []).filter((o) => o !== `plugin ${name}`);
+      const other = opts.otherOwners?.get(service);
+      if (other !== undefined && other !== `plugin ${name}`) owners.push(other);
+      if (owners.length > 0) {
+        throw new AdiError('SERVICE_EXISTS', `Refused: ${name} defines the service "${service}", which ${owners.join(' and ')} already define${owners.length > 1 ? '' : 's'}. A service name has one owner; nothing was installed.`);
+      }
+    }
     opts.say(`${existing === null ? 'Installing' : 'Updating'} ${name} ${manifest.version}${previousVersion !== null ? ` (installed: ${previousVersion})` : ''} from ${target}`);
 
-    // Approval, before anything else is installed.
+    // 4. Approval, before any dependency is fetched and before anything is installed.
     const requested = manifest.service?.privileged_commands ?? [];
+    const ownDigest = filesDigest(staged);
     const old = readApproval(paths, name);
     let approval: ApprovalOutcome = 'none';
     if (requested.length > 0) {
-      const prompt = approvalLines(requested);
-      if (existing !== null && old !== null && samePatterns(old.patterns, requested)) {
+      const prompt = approvalLines(requested, undefined, final);
+      const changes = existing !== null && old !== null ? approvalChanges(old, manifest.version, requested, ownDigest) : null;
+      if (changes !== null && changes.length === 0) {
         approval = 'unchanged';
-        opts.say(`The privileged commands are exactly those you approved for ${name} ${old.version}; not asking again:`);
+        opts.say(`The package and its privileged commands are exactly those you approved for ${name} ${old?.version ?? ''}; not asking again:`);
         for (const p of requested) opts.say(`  - ${p}`);
       } else if (opts.yes) {
         approval = 'yes';
+        if (changes !== null) opts.say(`Changed since your approval: ${changes.join('; ')}.`);
         for (const line of prompt) opts.say(line);
         opts.say('Allowed by --yes.');
       } else {
-        if (existing !== null && old !== null) opts.say('Its privileged commands differ from those you approved before, so they need your approval again.');
+        if (changes !== null) opts.say(`Changed since your approval of ${name} ${old?.version ?? ''}: ${changes.join('; ')}. Root access needs your approval again.`);
         const allowed = await opts.ask(`${prompt.join('\n')}\n`);
         if (!allowed) {
           throw new AdiError('CANCELLED', existing !== null
@@ -216,9 +212,14 @@ export async function installPlugin(opts: InstallOptions): Promise<InstallResult
       }
     }
 
-    if (manifest.hasDependencies && kind === 'folder') {
-      opts.say(`Installing the dependencies of ${name} (npm, no scripts)...`);
-      await runNpm(['install', ...NPM_INSTALL_FLAGS], staged, env);
+    // 5. Dependencies, fetched by the account, copied in checked.
+    if (manifest.hasDependencies) {
+      const s = getStage();
+      opts.say(`Fetching the dependencies of ${name} (npm as ${s.user}, no scripts)...`);
+      const modules = await fetchDependencies(s, name, manifest.dependencies, manifest.optionalDependencies);
+      if (modules !== null) {
+        copyChecked(modules, path.join(staged, 'node_modules'), { what: `the dependencies of ${name}`, limits, already: totals, skip: (rel) => rel === '.package-lock.json' });
+      }
     }
     if (loc.shared) ensureRuntime(loc);
     linkAdiDaemon(loc, staged);
@@ -226,13 +227,20 @@ export async function installPlugin(opts: InstallOptions): Promise<InstallResult
 
     const newApproval: Approval | null = requested.length === 0
       ? null
-      : { plugin: name, version: manifest.version, patterns: [...requested], approved_at: approval === 'unchanged' && old !== null ? old.approved_at : new Date().toISOString() };
+      : {
+        plugin: name,
+        version: manifest.version,
+        patterns: [...requested],
+        approved_at: approval === 'unchanged' && old !== null ? old.approved_at : new Date().toISOString(),
+        files_digest: ownDigest,
+        tree_digest: installedDigest(staged),
+      };
     commit(paths, loc, name, staged, old, newApproval);
     return {
       name,
       version: manifest.version,
       dir: final,
-      service: manifest.service?.name ?? null,
+      service,
       previousVersion,
       patterns: requested,
       approval,
@@ -240,6 +248,7 @@ export async function installPlugin(opts: InstallOptions): Promise<InstallResult
     };
   } finally {
     fs.rmSync(staging, { recursive: true, force: true });
+    (stage as Stage | null)?.close();
   }
 }
 

@@ -60,8 +60,19 @@ export interface PluginManifest {
   service: PluginService | null;
   /** Whether it has dependencies of its own to install. */
   hasDependencies: boolean;
+  /** `dependencies` and `optionalDependencies` as written (names and specs checked for display). */
+  dependencies: Record<string, string>;
+  optionalDependencies: Record<string, string>;
+  /** Dependencies whose spec is not a plain registry version, range or tag (git, file, link, URL, alias...). */
+  nonRegistry: NonRegistryDependency[];
   /** The manifest file, for messages. */
   file: string;
+}
+
+export interface NonRegistryDependency {
+  field: 'dependencies' | 'optionalDependencies';
+  name: string;
+  spec: string;
 }
 
 export interface ManifestOptions {
@@ -69,6 +80,44 @@ export interface ManifestOptions {
   resolve?: (cmd: string) => string;
   /** How to name the manifest in messages (default: its path), e.g. the folder it was installed from. */
   display?: string;
+}
+
+/**
+ * Why `text` may not be shown to a person as it is, or null. Refused: C0 and C1 controls (tab too: a
+ * manifest string is one line), DEL, bidi embeddings, overrides, isolates and marks, and zero-width
+ * characters. Each can make a terminal show something other than the bytes being approved (an 8-bit
+ * CSI erasing lines, a right-to-left override reordering a command, an invisible character inside a
+ * path).
+ */
+export function displayProblem(text: string): string | null {
+  for (const ch of text) {
+    const c = ch.codePointAt(0) as number;
+    const hex = `U+${c.toString(16).toUpperCase().padStart(4, '0')}`;
+    if (c < 0x20) return `it contains the control character ${hex}`;
+    if (c === 0x7f) return `it contains the control character ${hex} (DEL)`;
+    if (c >= 0x80 && c <= 0x9f) return `it contains the C1 control character ${hex}, which a terminal may obey`;
+    if ((c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069) || c === 0x200e || c === 0x200f || c === 0x061c) {
+      return `it contains the bidirectional control ${hex}, which reorders what is shown`;
+    }
+    if ((c >= 0x200b && c <= 0x200d) || c === 0x2060 || c === 0xfeff) return `it contains the invisible character ${hex}`;
+  }
+  return null;
+}
+
+/** npm's rule for package names (lower case, URL-safe, optional scope), which dependencies must follow. */
+const NPM_NAME = /^(?:@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*$/;
+
+/**
+ * Whether a dependency spec is a plain registry version, range or dist-tag: what npm fetches from the
+ * configured registry and nothing else. Anything with `:` (git+ssh:, file:, link:, npm: aliases,
+ * URLs), `/` (GitHub shorthand, paths), a leading `.` or `~/`, or a tarball file name is not.
+ */
+export function isRegistrySpec(spec: string): boolean {
+  if (spec.length > 256) return false;
+  if (!/^[A-Za-z0-9 .*^~<>=|+_-]*$/.test(spec)) return false;
+  if (spec.startsWith('.')) return false;
+  if (/\.(tgz|tar|tar\.gz)$/i.test(spec)) return false;
+  return true;
 }
 
 function manifestError(file: string, errors: FieldError[]): AdiError {
@@ -115,9 +164,29 @@ export function parseManifest(pkg: unknown, file: string, options: ManifestOptio
   else if (!NAME_PATTERN.test(name) || name.includes('..')) {
     fail('name', `${JSON.stringify(name)} is not a valid plugin name: use 1-64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit, with no '..'`);
   }
+  // Every string a person reads in the prompt, the list or a message is checked for what a terminal
+  // would not show as it is.
+  const shown = (field: string, value: unknown): void => {
+    if (typeof value !== 'string') return;
+    const why = displayProblem(value);
+    if (why !== null) fail(field, `${why}: manifest strings shown to a person must be plain text`);
+  };
+  shown('name', name);
   const version = pkg.version;
-  if (typeof version !== 'string' || version === '' || version.length > 256 || [...version].some((ch) => ch < ' ')) {
+  if (typeof version !== 'string' || version === '' || version.length > 256) {
     fail('version', `is required: a version string like "1.0.0", got ${describe(version)}`);
+  }
+  shown('version', version);
+  if (pkg.description !== undefined && typeof pkg.description !== 'string') fail('description', `expected a string, got ${describe(pkg.description)}`);
+  shown('description', pkg.description);
+  // npm would install these from the package's own folders or tarball, which is not where adi gets
+  // dependencies (the registry, into a folder of its own).
+  for (const key of ['workspaces', 'bundleDependencies', 'bundledDependencies'] as const) {
+    const v = pkg[key];
+    if (v === undefined || v === false || (Array.isArray(v) && v.length === 0)) continue;
+    fail(key, key === 'workspaces'
+      ? 'a plugin cannot be a workspace root: publish each package on its own'
+      : 'bundled dependencies ship code from the package instead of the registry; list them in "dependencies" instead');
   }
 
   const adi = pkg.adi;
@@ -132,7 +201,10 @@ export function parseManifest(pkg: unknown, file: string, options: ManifestOptio
 
   const bin = service !== null || pkg.bin !== undefined ? parseBin(pkg.bin, typeof name === 'string' ? name : '', errors, service !== null) : null;
 
-  let hasDependencies = false;
+  if (bin !== null) shown(typeof pkg.bin === 'string' ? 'bin' : 'bin (its path)', bin);
+
+  const deps: Record<'dependencies' | 'optionalDependencies', Record<string, string>> = { dependencies: {}, optionalDependencies: {} };
+  const nonRegistry: NonRegistryDependency[] = [];
   for (const key of ['dependencies', 'optionalDependencies'] as const) {
     const value = pkg[key];
     if (value === undefined) continue;
@@ -140,14 +212,31 @@ export function parseManifest(pkg: unknown, file: string, options: ManifestOptio
       fail(key, `expected an object of package names and versions, got ${describe(value)}`);
       continue;
     }
-    if (Object.keys(value).length > 0) hasDependencies = true;
     if ('adi-daemon' in value) {
       fail(`${key}.adi-daemon`, 'adi-daemon must be a peerDependency: adi provides its own package to the plugin, never a copy from the registry');
     }
+    for (const [dep, spec] of Object.entries(value)) {
+      const why = displayProblem(dep);
+      if (why !== null || !NPM_NAME.test(dep) || dep.length > 214) {
+        fail(`${key}`, `${JSON.stringify(dep)} is not a valid npm package name${why !== null ? ` (${why})` : ''}`);
+        continue;
+      }
+      if (typeof spec !== 'string') {
+        fail(`${key}.${dep}`, `expected a version or range string, got ${describe(spec)}`);
+        continue;
+      }
+      shown(`${key}.${dep}`, spec);
+      deps[key][dep] = spec;
+      if (!isRegistrySpec(spec)) nonRegistry.push({ field: key, name: dep, spec });
+    }
   }
+  const hasDependencies = Object.keys(deps.dependencies).length + Object.keys(deps.optionalDependencies).length > 0;
 
   if (errors.length > 0) throw manifestError(file, errors);
-  return { name: name as string, version: version as string, bin, service, hasDependencies, file };
+  return {
+    name: name as string, version: version as string, bin, service, hasDependencies, file,
+    dependencies: deps.dependencies, optionalDependencies: deps.optionalDependencies, nonRegistry,
+  };
 }
 
 function parseService(raw: unknown, errors: FieldError[], options: ManifestOptions): PluginService | null {
@@ -166,7 +255,14 @@ function parseService(raw: unknown, errors: FieldError[], options: ManifestOptio
     else if (!SERVICE_FIELDS.has(key)) fail(key, `unknown field (known: ${[...SERVICE_FIELDS].join(', ')})`);
   }
 
+  const shown = (f: string, value: unknown): void => {
+    if (typeof value !== 'string') return;
+    const why = displayProblem(value);
+    if (why !== null) fail(f, `${why}: manifest strings shown to a person must be plain text`);
+  };
   const name = raw.name;
+  shown('name', name);
+  shown('command', raw.command);
   if (name === undefined) fail('name', 'is required: the service\'s name');
   else if (typeof name !== 'string' || !NAME_PATTERN.test(name) || name.includes('..')) {
     fail('name', `${typeof name === 'string' ? JSON.stringify(name) : describe(name)} is not a valid service name: use 1-64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit, with no '..'`);
@@ -184,6 +280,7 @@ function parseService(raw: unknown, errors: FieldError[], options: ManifestOptio
     else {
       raw.args.forEach((a: unknown, i) => {
         if (typeof a !== 'string' || a.includes('\0')) fail(`args[${i}]`, `expected a string without NUL, got ${describe(a)}`);
+        else shown(`args[${i}]`, a);
       });
       args = raw.args.filter((a): a is string => typeof a === 'string');
     }
@@ -197,6 +294,11 @@ function parseService(raw: unknown, errors: FieldError[], options: ManifestOptio
       pc.forEach((p: unknown, i) => {
         if (typeof p !== 'string') {
           fail(`privileged_commands[${i}]`, `expected a string, got ${describe(p)}`);
+          return;
+        }
+        const why = displayProblem(p.replace(/\t/g, ' '));
+        if (why !== null) {
+          fail(`privileged_commands[${i}]`, `${why}: a pattern must read exactly as it is approved`);
           return;
         }
         try {

@@ -5,20 +5,23 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, it } from 'node:test';
+import { after, afterEach, describe, it } from 'node:test';
 import { readApproval } from '../../src/plugins/approvals.js';
 import { adi, type TempHome } from '../helpers/env.js';
-import { EXAMPLE, npmPack, pluginHome, writePlugin } from './util.js';
+import { EXAMPLE, npmPack, pluginHome, removeStageUser, writePlugin } from './util.js';
+
+const STAGE_USER = 'adi-itest-inst';
 
 let h: TempHome | null = null;
 function home(): TempHome {
-  h = pluginHome();
+  h = pluginHome(STAGE_USER);
   return h;
 }
 void afterEach(async () => {
   await h?.cleanup();
   h = null;
 });
+void after(() => removeStageUser(STAGE_USER));
 
 function installedNames(t: TempHome): string[] {
   try {
@@ -73,7 +76,7 @@ void describe('adi plugin install', () => {
     assert.equal(entries.length, 1);
     assert.deepEqual(
       { ...entries[0], dir: undefined },
-      { name: 'hello-plugin', version: '1.0.0', service: 'hello', requested_patterns: ['/usr/bin/id -u'], approved_patterns: ['/usr/bin/id -u'], approved_version: '1.0.0', dir: undefined, error: null },
+      { name: 'hello-plugin', version: '1.0.0', service: 'hello', requested_patterns: ['/usr/bin/id -u'], approved_patterns: ['/usr/bin/id -u'], approved_version: '1.0.0', dir: undefined, error: null, conflicts: [] },
     );
 
     // The plugin's `import { DaemonClient } from 'adi-daemon'` resolves to this adi, with no registry.
@@ -102,7 +105,7 @@ void describe('adi plugin install', () => {
     assert.deepEqual(fs.readdirSync(t.paths.pluginsDir), []);
   });
 
-  void it('reinstall: changed patterns ask again ("n" keeps the old version and approval); same patterns do not', async () => {
+  void it('reinstall: changed patterns or files ask again ("n" keeps the old version and approval); an identical package does not', async () => {
     const t = home();
     const src = path.join(t.home, 'src');
     writePlugin(src, { name: 'net', version: '1.0.0', service: { name: 'net-svc', command: 'serve', privileged_commands: ['/usr/bin/id -u'] } });
@@ -111,7 +114,7 @@ void describe('adi plugin install', () => {
     writePlugin(src, { name: 'net', version: '2.0.0', service: { name: 'net-svc', command: 'serve', privileged_commands: ['/usr/bin/id -u', '/usr/bin/id -g'] } });
     const no = await adi(['plugin', 'install', src], t.env, { input: 'n\n' });
     assert.equal(no.code, 1, no.stdout + no.stderr);
-    assert.match(no.stdout, /differ from those you approved before/);
+    assert.match(no.stdout, /Changed since your approval of net 1\.0\.0: the version \(1\.0\.0 -> 2\.0\.0\); the privileged commands \(added "\/usr\/bin\/id -g"\); the plugin's own files changed\. Root access needs your approval again\./);
     assert.match(no.stdout, / {2}- \/usr\/bin\/id -u\n[\s\S]* {2}- \/usr\/bin\/id -g\n/);
     assert.match(no.stderr, /Not updated: root access was not approved\. net 1\.0\.0 stays installed/);
     const kept = JSON.parse(fs.readFileSync(path.join(t.paths.pluginsDir, 'net', 'package.json'), 'utf8')) as { version: string };
@@ -128,13 +131,19 @@ void describe('adi plugin install', () => {
     assert.match(yes.stdout, /Updating net 2\.0\.0 \(installed: 1\.0\.0\)/);
     assert.deepEqual(readApproval(t.paths, 'net'), { ...readApproval(t.paths, 'net'), version: '2.0.0', patterns: ['/usr/bin/id -u', '/usr/bin/id -g'] });
 
-    // Same patterns, new version: no question (stdin closed would otherwise refuse).
+    // Same patterns, new version: the files differ, so it asks again (closed stdin refuses).
     writePlugin(src, { name: 'net', version: '2.1.0', service: { name: 'net-svc', command: 'serve', privileged_commands: ['/usr/bin/id -g', '/usr/bin/id -u'] } });
     const same = await adi(['plugin', 'install', src], t.env);
-    assert.equal(same.code, 0, same.stdout + same.stderr);
-    assert.match(same.stdout, /exactly those you approved for net 2\.0\.0; not asking again/);
-    assert.doesNotMatch(same.stdout, /Allow\?/);
-    assert.equal(readApproval(t.paths, 'net')?.version, '2.1.0');
+    assert.equal(same.code, 1, same.stdout + same.stderr);
+    assert.match(same.stdout, /Changed since your approval of net 2\.0\.0: the version \(2\.0\.0 -> 2\.1\.0\); the plugin's own files changed\./);
+    assert.equal(readApproval(t.paths, 'net')?.version, '2.0.0');
+
+    // The identical package again: no question.
+    writePlugin(src, { name: 'net', version: '2.0.0', service: { name: 'net-svc', command: 'serve', privileged_commands: ['/usr/bin/id -u', '/usr/bin/id -g'] } });
+    const identical = await adi(['plugin', 'install', src], t.env);
+    assert.equal(identical.code, 0, identical.stdout + identical.stderr);
+    assert.match(identical.stdout, /exactly those you approved for net 2\.0\.0; not asking again/);
+    assert.doesNotMatch(identical.stdout, /Allow\?/);
 
     // Fewer patterns (none): no question, and the old approval is gone rather than carried over.
     writePlugin(src, { name: 'net', version: '3.0.0', service: { name: 'net-svc', command: 'serve' } });

@@ -4,6 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { cleanEnv, lookupUser } from '../../src/executor/privilege.js';
 import { ROOT, tempHome, type TempHome } from '../helpers/env.js';
 
 export const EXAMPLE = path.join(ROOT, 'examples', 'hello-plugin');
@@ -13,8 +14,18 @@ export const EXAMPLE = path.join(ROOT, 'examples', 'hello-plugin');
  * A HOME for one test, where privilege separation is surely inactive: ADI_USER names a user that does
  * not exist, so plugins live in `<data dir>/plugins` whatever users this machine has.
  */
-export function pluginHome(): TempHome {
-  return tempHome({ ADI_USER: 'adi-nouser-plugtest', ADI_ROOT_USER: 'adi-nouser-plugtest-root' });
+export function pluginHome(stageUser = 'adi-itest-stage'): TempHome {
+  return tempHome({ ADI_USER: 'adi-nouser-plugtest', ADI_ROOT_USER: 'adi-nouser-plugtest-root', ADI_INSTALL_USER: stageUser });
+}
+
+/**
+ * Remove the install account a root test run made adi create (ADI_INSTALL_USER, one per test file so
+ * files running at once do not remove each other's), with its group.
+ */
+export function removeStageUser(name: string): void {
+  if (process.getuid?.() !== 0 || lookupUser(name) === null) return;
+  spawnSync('userdel', [name], { env: cleanEnv(), encoding: 'utf8' });
+  spawnSync('groupdel', [name], { env: cleanEnv(), encoding: 'utf8' });
 }
 
 export interface PluginSpec {

@@ -1,6 +1,6 @@
 import { AdiError } from '../../errors.js';
 import { resolvePaths } from '../../paths.js';
-import { installPlugin } from '../../plugins/install.js';
+import { installPlugin, type InstallResult } from '../../plugins/install.js';
 import { PROMPT_QUESTION, isYes } from '../../plugins/prompt.js';
 import { parseCommandArgs, type CliIO, type Command } from '../command.js';
 import { cliClient } from '../daemon-client.js';
@@ -32,28 +32,55 @@ export function readAnswer(stdin: CliIO['stdin']): Promise<string | null> {
   });
 }
 
+/**
+ * The services a running daemon defines that no file shows (ad-hoc ones), with their owner; empty
+ * when no daemon runs. Plugins and services.toml are read from their files by the install itself.
+ */
+async function daemonOwners(client: ReturnType<typeof cliClient>): Promise<Map<string, string>> {
+  const owners = new Map<string, string>();
+  try {
+    if (!(await client.isRunning())) return owners;
+    for (const s of await client.listServices()) {
+      if (s.source === 'adhoc') owners.set(s.name, 'an ad-hoc service of the running daemon');
+    }
+  } catch {
+    // no daemon to ask: the files decide
+  }
+  return owners;
+}
+
 export const command: Command = {
   name: 'plugin install',
   summary: 'Install a plugin: install <folder | file.tgz | npm package> [--yes]',
-  usage: `Usage: adi plugin install <folder | file.tgz | npm package spec> [--yes]
+  usage: `Usage: adi plugin install <folder | file.tgz | npm package spec> [--yes] [--allow-non-registry-deps]
 
 Installs a plugin (a folder or npm package whose package.json has an "adi" key; see docs/plugins.md)
 into the plugins folder, and tells a running daemon, which then lists the plugin's service as stopped
 until it is started (adi daemon start NAME).
 
-A folder is copied (without its node_modules); a .tgz or a package spec is fetched with npm. The
-plugin's own dependencies are installed with npm, never running install scripts. The plugin gets this
-adi's own adi-daemon package, so \`import { DaemonClient } from 'adi-daemon'\` works in it.
+Nothing the package chose runs or configures anything: a folder is copied (without node_modules and
+.git), a .tgz is unpacked and a registry package fetched with \`npm pack\` by an unprivileged account
+(as root: adi-install, created on first use; see docs/plugins.md), with npm configuration adi writes.
+Links, special files, set-uid files and oversized or too deep trees are refused. Dependencies must be
+registry versions or ranges; they are fetched after any question, by the same account, without scripts.
+The plugin gets this adi's own adi-daemon package, so \`import { DaemonClient } from 'adi-daemon'\`
+works in it. A service name another plugin or services.toml already defines is refused.
 
 If the plugin requests root access (privileged_commands), each pattern is shown with what it grants,
 and you are asked "Allow? [y/N]". The default is No. Without a terminal, the answer is read from stdin;
-no answer refuses. An update whose patterns differ from those approved before asks again; with exactly
-the same patterns it does not. If you refuse an update, the installed version and its approval stay.
+no answer refuses. An update asks again whenever its version, its patterns or its files differ from
+those approved, and says which; only an identical package does not ask. If you refuse an update, the
+installed version and its approval stay.
 
 Options:
-  --yes, -y   Approve the requested privileged commands without asking (for scripts)`,
+  --yes, -y                  Approve the requested privileged commands without asking (for scripts)
+  --allow-non-registry-deps  Allow git, file, link, URL and alias dependency specs (still fetched
+                             unprivileged, without scripts)`,
   async run(argv, io) {
-    const { values, positionals } = parseCommandArgs('plugin install', argv, { yes: { type: 'boolean', short: 'y' } });
+    const { values, positionals } = parseCommandArgs('plugin install', argv, {
+      yes: { type: 'boolean', short: 'y' },
+      'allow-non-registry-deps': { type: 'boolean' },
+    });
     if (positionals.length !== 1) {
       throw new AdiError('BAD_ARGUMENT', `Give exactly one plugin to install (a folder, a .tgz or an npm package). See 'adi plugin install --help'.`);
     }
@@ -61,29 +88,37 @@ Options:
     const say = (line: string): void => {
       io.stdout.write(`${line}\n`);
     };
-    const result = await installPlugin({
-      paths,
-      source: positionals[0] as string,
-      yes: values.yes === true,
-      env: io.env,
-      say,
-      ask: async (prompt) => {
-        io.stdout.write(`${prompt}${PROMPT_QUESTION}`);
-        const answer = await readAnswer(io.stdin);
-        if (answer === null) {
-          io.stdout.write('\n');
-          say(io.stdin.isTTY === true ? 'No answer.' : 'No answer on stdin (it is not a terminal); pass --yes to approve from a script.');
-          return false;
-        }
-        // A terminal echoed what was typed; from a pipe, show the answer so the transcript reads right.
-        if (io.stdin.isTTY !== true) io.stdout.write(`${answer}\n`);
-        return isYes(answer);
-      },
-    });
+    const client = cliClient(io);
+    let result: InstallResult;
+    try {
+      result = await installPlugin({
+        paths,
+        source: positionals[0] as string,
+        yes: values.yes === true,
+        allowNonRegistryDeps: values['allow-non-registry-deps'] === true,
+        otherOwners: await daemonOwners(client),
+        env: io.env,
+        say,
+        ask: async (prompt) => {
+          io.stdout.write(`${prompt}${PROMPT_QUESTION}`);
+          const answer = await readAnswer(io.stdin);
+          if (answer === null) {
+            io.stdout.write('\n');
+            say(io.stdin.isTTY === true ? 'No answer.' : 'No answer on stdin (it is not a terminal); pass --yes to approve from a script.');
+            return false;
+          }
+          // A terminal echoed what was typed; from a pipe, show the answer so the transcript reads right.
+          if (io.stdin.isTTY !== true) io.stdout.write(`${answer}\n`);
+          return isYes(answer);
+        },
+      });
+    } catch (err) {
+      client.close();
+      throw err;
+    }
     say(`Installed ${result.name} ${result.version} in ${result.dir}`);
     if (result.patterns.length > 0) say(`Root access approved for ${result.patterns.length} command pattern${result.patterns.length === 1 ? '' : 's'}.`);
 
-    const client = cliClient(io);
     try {
       return await tellDaemon();
     } catch (err) {

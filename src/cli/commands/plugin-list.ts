@@ -2,6 +2,7 @@ import { resolvePaths } from '../../paths.js';
 import { readApproval } from '../../plugins/approvals.js';
 import { listInstalled } from '../../plugins/installed.js';
 import { pluginsRoot } from '../../plugins/location.js';
+import { serviceOwners } from '../../plugins/owners.js';
 import { samePatterns } from '../../plugins/prompt.js';
 import { parseCommandArgs, type Command } from '../command.js';
 
@@ -18,6 +19,8 @@ export interface PluginListEntry {
   dir: string;
   /** Why the plugin cannot be used (invalid manifest), or null. */
   error: string | null;
+  /** The other owners of its service name (services.toml, other plugins): the daemon keeps only one. */
+  conflicts: string[];
 }
 
 export const command: Command = {
@@ -27,13 +30,17 @@ export const command: Command = {
 
 Lists the installed plugins with their version, the service each defines and the privileged command
 patterns approved for it. --json prints an array of objects:
-  { name, version, service, requested_patterns, approved_patterns, approved_version, dir, error }`,
+  { name, version, service, requested_patterns, approved_patterns, approved_version, dir, error, conflicts }
+A service name defined by more than one source (services.toml, another plugin) is a conflict: the
+list shows it (CONFLICT) and \`conflicts\` names the other owners.`,
   async run(argv, io) {
     const { values } = parseCommandArgs('plugin list', argv, { json: { type: 'boolean' } }, false);
     const paths = resolvePaths({ env: io.env });
     const loc = pluginsRoot(paths);
+    const owners = serviceOwners(paths, loc);
     const list: PluginListEntry[] = listInstalled(loc, { resolve: (cmd) => cmd }).map((p) => {
       const approval = readApproval(paths, p.name);
+      const service = p.manifest?.service?.name ?? null;
       return {
         name: p.name,
         version: p.manifest?.version ?? null,
@@ -43,6 +50,7 @@ patterns approved for it. --json prints an array of objects:
         approved_version: approval?.version ?? null,
         dir: p.dir,
         error: p.error,
+        conflicts: service === null ? [] : (owners.get(service) ?? []).filter((o) => o !== `plugin ${p.name}`),
       };
     });
     if (values.json === true) {
@@ -63,7 +71,9 @@ patterns approved for it. --json prints an array of objects:
         : p.approved_patterns.length > 0
           ? p.approved_patterns.join(', ') + (samePatterns(p.approved_patterns, p.requested_patterns) ? '' : ' (differs from what it requests: reinstall to approve)')
           : p.requested_patterns.length > 0 ? 'none (requested but not approved: reinstall to approve)' : '-',
-    ]);
+    ].map((cell, i, row) => (i === row.length - 1 && p.conflicts.length > 0
+      ? `${cell}  CONFLICT: service "${p.service ?? ''}" is also defined by ${p.conflicts.map((c) => c.replace(/ \(.*\)$/, '')).join(', ')}`
+      : cell)));
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
     const line = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd();
     io.stdout.write([line(header), ...rows.map(line)].join('\n') + '\n');
