@@ -120,6 +120,23 @@ void describe('plugins with privilege separation and a 0700 home', { skip }, () 
     assert.equal(uid, user.uid, 'the service process runs as the plugin user');
   });
 
+  void it('a plugin file changed after its approval: its SudoRun is denied with the reason, until reinstalled', async () => {
+    const logs = async (): Promise<string> => (await adi(['daemon', 'logs', 'hello', '-n', '400'], t.env)).stdout;
+    const cli = path.join(PLUGIN_DIR, 'cli.js');
+    const original = fs.readFileSync(cli, 'utf8');
+    // Edited by hand (or a half-written update): the same code plus a comment.
+    fs.writeFileSync(cli, `${original}\n// edited\n`);
+    assert.equal((await adi(['daemon', 'stop', 'hello'], t.env)).code, 0);
+    assert.equal((await adi(['daemon', 'start', 'hello'], t.env)).code, 0);
+    await waitFor(async () => /\[hello\] sudoRun id -u refused: SUDO_DENIED .*no longer those approved/.test(await logs()), 60_000, 'the refusal');
+    // The approved content again: allowed again (the check is of content, not of times).
+    fs.writeFileSync(cli, original);
+    assert.equal((await adi(['daemon', 'stop', 'hello'], t.env)).code, 0);
+    const before = (await logs()).split('sudoRun id -u: exit 0, uid 0').length;
+    assert.equal((await adi(['daemon', 'start', 'hello'], t.env)).code, 0);
+    await waitFor(async () => (await logs()).split('sudoRun id -u: exit 0, uid 0').length > before, 60_000, 'sudoRun allowed again');
+  });
+
   void it("from inside a plugin's service: only its own approved argv runs as root", async () => {
     // A probe plugin tries what the issue lists and logs one RESULT line; a second plugin, with no
     // approval, tries the first one's approved command.
