@@ -15,6 +15,7 @@ import os from 'node:os';
 import { benchCli } from './cli.js';
 import { comparePm2 } from './compare-pm2.js';
 import { compareSupervisord } from './compare-supervisord.js';
+import { benchDigest } from './digest.js';
 import { startEchoServer } from './echo-baseline.js';
 import { Harness, ROOT } from './harness.js';
 import { benchLogs } from './logs.js';
@@ -43,6 +44,9 @@ export interface Counts {
   floodRounds: number;
   /** Processes each compared supervisor runs for its list figure. */
   compareServices: number;
+  /** Dependency files of the plugin whose approved-files check is timed, and how often. */
+  digestFiles: number;
+  digestSamples: number;
 }
 
 const FULL: Counts = {
@@ -60,6 +64,8 @@ const FULL: Counts = {
   floodLines: 1_000_000,
   floodRounds: 3,
   compareServices: 200,
+  digestFiles: 2000,
+  digestSamples: 1000,
 };
 
 const QUICK: Counts = {
@@ -77,6 +83,8 @@ const QUICK: Counts = {
   floodLines: 50_000,
   floodRounds: 1,
   compareServices: 10,
+  digestFiles: 200,
+  digestSamples: 100,
 };
 
 export function machine(): { cpus: string; cpu: string; ram: string; node: string; kernel: string } {
@@ -170,6 +178,9 @@ async function main(): Promise<number> {
       pipelinedRounds: counts.pipelinedRounds,
     });
     rows.push(...ping.rows);
+
+    say('SudoRun approved-files check');
+    rows.push(...benchDigest(0, counts.digestSamples), ...benchDigest(counts.digestFiles, counts.digestSamples));
 
     say('CLI cold start');
     const cli = await benchCli(h, counts.cliRuns);

@@ -5,8 +5,8 @@
 //   tree_digest   the installed folder, dependencies included (the adi-daemon link, adi's own code,
 //                 left out): what SudoRun checks before running anything as root for the plugin
 //
-// The digest hashes, in sorted order, each entry's relative path, type, execute/set-id bits and (for
-// files) the SHA-256 of the content. SudoRun recomputes the tree digest, but hashes again only the
+// The digest hashes, in sorted order, each entry's relative path and type, and for files their
+// execute/set-id bits and the SHA-256 of their content. SudoRun recomputes the tree digest, but hashes again only the
 // files whose metadata (size, mtime, inode, ctime) changed since the last check, so an unchanged
 // plugin costs one lstat per entry.
 
@@ -57,25 +57,26 @@ function hashFile(file: string): string {
 export function treeDigest(root: string, exclude: (rel: string) => boolean, cache?: { old: Map<string, CachedFile> | undefined; next: Map<string, CachedFile> }): string {
   const hash = crypto.createHash('sha256');
   const walk = (dirRel: string): void => {
-    for (const name of fs.readdirSync(path.join(root, dirRel)).sort()) {
-      const rel = dirRel === '' ? name : `${dirRel}/${name}`;
+    const dir = dirRel === '' ? root : path.join(root, dirRel);
+    const entries = fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const entry of entries) {
+      const rel = dirRel === '' ? entry.name : `${dirRel}/${entry.name}`;
       if (exclude(rel)) continue;
-      const full = path.join(root, rel);
-      const st = fs.lstatSync(full);
-      const bits = (st.mode & 0o7111).toString(8);
-      if (st.isDirectory()) {
-        hash.update(`d\0${rel}\0${bits}\n`);
+      const full = path.join(dir, entry.name);
+      // Folders by their entry type (no stat: their contents are walked anyway); files by lstat.
+      if (entry.isDirectory()) {
+        hash.update(`d\0${rel}\n`);
         walk(rel);
-      } else if (st.isFile()) {
+        continue;
+      }
+      const st = fs.lstatSync(full);
+      if (st.isFile()) {
         const known = cache?.old?.get(full);
-        let h: string;
-        if (known !== undefined && known.size === st.size && known.mtimeMs === st.mtimeMs && known.ino === st.ino && known.ctimeMs === st.ctimeMs) {
-          h = known.hash;
-        } else {
-          h = hashFile(full);
-        }
+        const h = known !== undefined && known.size === st.size && known.mtimeMs === st.mtimeMs && known.ino === st.ino && known.ctimeMs === st.ctimeMs
+          ? known.hash
+          : hashFile(full);
         cache?.next.set(full, { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, ctimeMs: st.ctimeMs, hash: h });
-        hash.update(`f\0${rel}\0${bits}\0${h}\n`);
+        hash.update(`f\0${rel}\0${(st.mode & 0o7111).toString(8)}\0${h}\n`);
       } else if (st.isSymbolicLink()) {
         hash.update(`l\0${rel}\0${fs.readlinkSync(full)}\n`);
       } else {
