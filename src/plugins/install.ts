@@ -93,6 +93,8 @@ function classify(source: string, cwd: string, allowNonRegistry: boolean): { kin
   if (st?.isDirectory()) return { kind: 'folder', target: full };
   if (st?.isFile()) return { kind: 'tarball', target: full };
   if (looksLikePath) throw new AdiError('BAD_ARGUMENT', `${full} does not exist: give a plugin folder, a .tgz file or an npm package name.`);
+  // npm would read it as an option.
+  if (source.startsWith('-')) throw new AdiError('BAD_ARGUMENT', `${JSON.stringify(source)} is not a folder, a .tgz file or a package name.`);
   const m = REGISTRY_SOURCE.exec(source);
   if (!allowNonRegistry && (m === null || (m[2] !== undefined && !isRegistrySpec(m[2])))) {
     throw new AdiError('BAD_ARGUMENT', `${JSON.stringify(source)} is not a folder, a .tgz file or a registry package (name, name@version or name@range); git, URL and alias specs are refused unless --allow-non-registry-deps is given.`);

@@ -35,7 +35,11 @@ const KEEP_OUTPUT = 8192;
 export const DEFAULT_INSTALL_USER = 'adi-install';
 export const DEFAULT_REGISTRY = 'https://registry.npmjs.org/';
 
-const PROXY_VARS = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy'];
+/** The admin's network settings npm needs (proxies, extra CA certificates), passed on as they are. */
+const PASSED_VARS = [
+  'HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy',
+  'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'SSL_CERT_DIR', 'GIT_SSL_CAINFO',
+];
 
 export interface Stage {
   /** The account the tools run as (a name, for messages). */
@@ -97,6 +101,14 @@ function registryFrom(env: NodeJS.ProcessEnv): string {
   return chosen;
 }
 
+/** The admin's CA file for npm (ADI_NPM_CAFILE, else npm_config_cafile), when it is an absolute path. */
+function cafileLine(env: NodeJS.ProcessEnv): string[] {
+  const file = env.ADI_NPM_CAFILE ?? env.npm_config_cafile;
+  if (file === undefined || file === '') return [];
+  if (!path.isAbsolute(file) || /[\0\n\r]/.test(file)) throw new AdiError('BAD_CONFIG', `The npm CA file ${JSON.stringify(file)} is not an absolute path.`);
+  return [`cafile=${file}`];
+}
+
 export function openStage(options: StageOptions): Stage {
   const root = isRoot();
   const account = root ? (options.env.ADI_INSTALL_USER ?? DEFAULT_INSTALL_USER) : os.userInfo().username;
@@ -134,11 +146,12 @@ export function openStage(options: StageOptions): Stage {
       'update-notifier=false',
       'strict-ssl=true',
       `cache=${path.join(work, 'cache')}`,
+      ...cafileLine(options.env),
       '',
     ].join('\n'));
     fs.writeFileSync(globalconfig, '');
     const env: Record<string, string> = { PATH: SECURE_PATH, HOME: path.join(work, 'home'), LANG: 'C.UTF-8', TMPDIR: path.join(work, 'tmp') };
-    for (const v of PROXY_VARS) {
+    for (const v of PASSED_VARS) {
       const value = options.env[v];
       if (value !== undefined && value !== '' && !/[\0\n]/.test(value)) env[v] = value;
     }
@@ -235,7 +248,7 @@ export async function packFromRegistry(stage: Stage, spec: string): Promise<stri
   fs.mkdirSync(dest, { mode: 0o700 });
   handOver(stage, dest);
   const r = await runAsStage(stage, npmCommand(), ['pack', spec, `--pack-destination=${dest}`, '--json', ...stage.npmArgs], stage.proj, 1024 * 1024);
-  if (r.code !== 0) throw new AdiError('INTERNAL', failed(`npm pack ${spec}`, r));
+  if (r.code !== 0) throw new AdiError('BAD_ARGUMENT', `${failed(`npm pack ${spec} (as ${stage.user})`, r)}\nNothing was installed.`);
   const files = fs.readdirSync(dest).filter((f) => f.endsWith('.tgz'));
   if (files.length !== 1) throw new AdiError('INTERNAL', `npm pack ${spec} produced ${files.length} files; expected one .tgz.`);
   return path.join(dest, files[0] as string);
@@ -320,7 +333,7 @@ export async function fetchDependencies(stage: Stage, plugin: string, dependenci
   const r = await runAsStage(stage, npmCommand(), ['install', '--omit=dev', '--omit=peer', '--legacy-peer-deps', ...stage.npmArgs], stage.proj);
   if (r.code !== 0) {
     const names = [...Object.entries(dependencies), ...Object.entries(optional)].map(([n, s]) => `${n}@${s}`).join(', ');
-    throw new AdiError('INTERNAL', `${failed(`Fetching the dependencies of ${plugin} (${names}) with npm as ${stage.user}`, r)}\nNothing was installed.`);
+    throw new AdiError('BAD_ARGUMENT', `${failed(`Fetching the dependencies of ${plugin} (${names}) with npm as ${stage.user}`, r)}\nNothing was installed.`);
   }
   const modules = path.join(stage.proj, 'node_modules');
   return fs.existsSync(modules) ? modules : null;
