@@ -25,7 +25,7 @@ import path from 'node:path';
 import { AdiError } from '../errors.js';
 import { lookupUser } from '../executor/privilege.js';
 import { SECURE_PATH, resolveCommand } from '../executor/resolve.js';
-import { DEFAULT_TREE_LIMITS, type TreeLimits } from './tree.js';
+import { copyFromFd, DEFAULT_TREE_LIMITS, NOFOLLOW_READ, type TreeLimits } from './tree.js';
 
 /** npm may take a while for a registry download; a hung npm must not hang `adi` forever. */
 const TOOL_TIMEOUT_MS = 10 * 60_000;
@@ -259,13 +259,14 @@ export async function packFromRegistry(stage: Stage, spec: string): Promise<stri
  * the account can read it even when it sits in a private home.
  */
 export function takeTarball(stage: Stage, file: string, limits: TreeLimits = DEFAULT_TREE_LIMITS): string {
-  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  const fd = fs.openSync(file, NOFOLLOW_READ);
   try {
     const st = fs.fstatSync(fd);
     if (!st.isFile()) throw new AdiError('BAD_ARGUMENT', `${file} is not a regular file.`);
-    if (st.size > limits.maxBytes) throw new AdiError('BAD_MANIFEST', `Refused: ${file} is ${st.size} bytes; a plugin package may have at most ${limits.maxBytes}.`);
+    const tooBig = (): AdiError => new AdiError('BAD_MANIFEST', `Refused: ${file} is larger than ${limits.maxFileBytes} bytes; a plugin package may have at most that. Nothing was installed.`);
+    if (st.size > limits.maxFileBytes) throw tooBig();
     const dest = path.join(stage.work, 'package.tgz');
-    fs.writeFileSync(dest, fs.readFileSync(fd), { mode: 0o600 });
+    copyFromFd(fd, dest, st.size, 0o600, tooBig);
     handOver(stage, dest);
     return dest;
   } finally {

@@ -54,7 +54,39 @@ function refuse(what: string, rel: string, why: string): AdiError {
   return new AdiError('BAD_MANIFEST', `Refused: ${what} contains ${JSON.stringify(rel)}, ${why}. Nothing was installed.`);
 }
 
-const NOFOLLOW_READ = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
+export const NOFOLLOW_READ = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
+
+/**
+ * The path an open descriptor really refers to (Linux /proc), or null where that cannot be known.
+ * O_NOFOLLOW guards only the last component: a folder on the way swapped for a link after it was
+ * checked shows here as a path outside the tree.
+ */
+function openedPath(fd: number): string | null {
+  try {
+    return fs.readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    return null;
+  }
+}
+
+/** Copy what `fd` holds to a new file `dest` with `mode`; refuses more than `size` bytes. */
+export function copyFromFd(fd: number, dest: string, size: number, mode: number, tooBig: () => Error): void {
+  const out = fs.openSync(dest, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, mode);
+  try {
+    const buf = Buffer.allocUnsafe(Math.min(Math.max(size, 1), 1024 * 1024));
+    let copied = 0;
+    for (;;) {
+      const n = fs.readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      copied += n;
+      if (copied > size) throw tooBig();
+      fs.writeSync(out, buf, 0, n);
+    }
+    fs.fchmodSync(out, mode);
+  } finally {
+    fs.closeSync(out);
+  }
+}
 
 /** Copy `from` (a folder) to `to` (must not exist), checking every entry. */
 export function copyChecked(from: string, to: string, options: CopyOptions): CopyTotals {
@@ -62,6 +94,7 @@ export function copyChecked(from: string, to: string, options: CopyOptions): Cop
   const totals: CopyTotals = { entries: options.already?.entries ?? 0, bytes: options.already?.bytes ?? 0 };
   const top = fs.lstatSync(from);
   if (!top.isDirectory()) throw new AdiError('BAD_MANIFEST', `${options.what} is not a folder.`);
+  const realFrom = fs.realpathSync(from);
   fs.mkdirSync(to, { mode: 0o755 });
   const stack: Array<{ rel: string; depth: number }> = [{ rel: '', depth: 0 }];
   while (stack.length > 0) {
@@ -85,13 +118,13 @@ export function copyChecked(from: string, to: string, options: CopyOptions): Cop
         continue;
       }
       if (!st.isFile()) throw refuse(options.what, rel, 'a special file (FIFO, socket or device)');
-      copyFile(src, dest, st, rel, totals, limits, options.what);
+      copyFile(src, dest, st, path.join(realFrom, rel), rel, totals, limits, options.what);
     }
   }
   return totals;
 }
 
-function copyFile(src: string, dest: string, st: fs.Stats, rel: string, totals: CopyTotals, limits: TreeLimits, what: string): void {
+function copyFile(src: string, dest: string, st: fs.Stats, expected: string, rel: string, totals: CopyTotals, limits: TreeLimits, what: string): void {
   if ((st.mode & 0o6000) !== 0) throw refuse(what, rel, 'a set-uid or set-gid file');
   if (st.nlink > 1) throw refuse(what, rel, `a hard link (${st.nlink} names for one file)`);
   if (st.size > limits.maxFileBytes) throw refuse(what, rel, `${st.size} bytes long (at most ${limits.maxFileBytes} per file)`);
@@ -112,22 +145,9 @@ function copyFile(src: string, dest: string, st: fs.Stats, rel: string, totals: 
     if (!fst.isFile() || fst.ino !== st.ino || fst.dev !== st.dev || fst.size !== st.size || fst.nlink > 1 || (fst.mode & 0o6000) !== 0) {
       throw refuse(what, rel, 'a file that changed while it was being copied');
     }
-    const mode = (fst.mode & 0o100) !== 0 ? 0o755 : 0o644;
-    const out = fs.openSync(dest, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, mode);
-    try {
-      const buf = Buffer.allocUnsafe(Math.min(Math.max(fst.size, 1), 1024 * 1024));
-      let copied = 0;
-      for (;;) {
-        const n = fs.readSync(fd, buf, 0, buf.length, null);
-        if (n === 0) break;
-        copied += n;
-        if (copied > fst.size) throw refuse(what, rel, 'a file that grew while it was being copied');
-        fs.writeSync(out, buf, 0, n);
-      }
-      fs.fchmodSync(out, mode);
-    } finally {
-      fs.closeSync(out);
-    }
+    const real = openedPath(fd);
+    if (real !== null && real !== expected) throw refuse(what, rel, `a path that led elsewhere (${JSON.stringify(real)}) while it was being copied`);
+    copyFromFd(fd, dest, fst.size, (fst.mode & 0o100) !== 0 ? 0o755 : 0o644, () => refuse(what, rel, 'a file that grew while it was being copied'));
   } finally {
     fs.closeSync(fd);
   }

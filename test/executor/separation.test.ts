@@ -19,6 +19,7 @@ import { applyPlan, planRemove, planSetup, readManifest, renderSudoers, sudoRigh
 import type { SudoRun } from '../../src/protocol/types.js';
 import { ADMIN, ANONYMOUS, type Identity } from '../../src/server/context.js';
 import { MemoryLogger } from '../../src/server/logger.js';
+import { approveInstalled } from '../plugins/util.js';
 import { readAudit, readPidFile, tempDir, testPaths, waitDead } from './util.js';
 
 const IS_ROOT = process.getuid?.() === 0;
@@ -183,7 +184,7 @@ function executor(adiUser = ADI) {
   const paths = testPaths(root, adiUser, ADI_ROOT);
   const log = new MemoryLogger();
   const audit = new AuditLog(auditFile(paths), log);
-  return { ex: new Executor({ paths, log, audit }), file: audit.file, log };
+  return { ex: new Executor({ paths, log, audit }), file: audit.file, log, paths };
 }
 
 const sudoReq = (command: string, args: string[], reason = 'integration test', more: Partial<SudoRun> = {}): SudoRun => ({ type: 'SudoRun', command, args, reason, ...more });
@@ -217,10 +218,12 @@ void test("after setup, the admin's SudoRun runs as root", { skip }, async () =>
   assert.deepEqual(line?.result, { exit_code: 0, signal: null });
 });
 
-void test('a plugin may run only its approved patterns as root; every attempt is audited', { skip }, async () => {
-  const { ex, file } = executor();
+void test('a plugin may run only its approved patterns as root; every attempt is audited', { skip }, async (t) => {
+  const { ex, file, paths } = executor();
   const net: Identity = { kind: 'plugin', plugin: 'net', label: 'plugin:net' };
   const patterns = ['/usr/bin/id -u', 'echo hello *'];
+  // SudoRun also checks the plugin's installed files against its approval's digest.
+  t.after(approveInstalled(paths, 'net', patterns, true));
   const start = readAudit(file).length;
 
   const ok = await ex.sudoRun(net, sudoReq('/usr/bin/id', ['-u']), patterns);

@@ -72,7 +72,7 @@ void describe('hostile plugin packages', () => {
     const marker = path.join(sharedDir(), 'marker');
     const src = gitHelperPlugin(path.join(t.home, 'evil'), marker, null, 'git+ssh://git@example.invalid/left-pad.git');
     const r = await adi(['plugin', 'install', src, '--allow-non-registry-deps'], t.env, { timeoutMs: 180_000 });
-    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.equal(r.code, 2, r.stdout + r.stderr);
     assert.match(r.stderr, /Fetching the dependencies of evil \(left-pad@git\+ssh:\/\/git@example\.invalid\/left-pad\.git\) with npm as \S+ failed/);
     assert.match(r.stdout, new RegExp(`npm as ${IS_ROOT ? STAGE_USER : os.userInfo().username}, no scripts`));
     assert.equal(fs.existsSync(marker), false, 'g.sh never ran');
@@ -89,7 +89,7 @@ void describe('hostile plugin packages', () => {
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /dependencies\.left-pad: "git\+ssh:/);
     const allowed = await adi(['plugin', 'install', src, '--allow-non-registry-deps'], t.env, { timeoutMs: 180_000 });
-    assert.equal(allowed.code, 1, allowed.stdout + allowed.stderr);
+    assert.equal(allowed.code, 2, allowed.stdout + allowed.stderr);
     assert.match(allowed.stderr, /Fetching the dependencies of evil \(left-pad@git\+ssh:/);
     assert.equal(fs.existsSync(marker), false, 'the absolute helper never ran');
     nothingInstalled(t);

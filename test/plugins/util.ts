@@ -5,6 +5,10 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { cleanEnv, lookupUser } from '../../src/executor/privilege.js';
+import type { Paths } from '../../src/paths.js';
+import { writeApproval } from '../../src/plugins/approvals.js';
+import { installedDigest } from '../../src/plugins/digest.js';
+import { pluginDir, pluginsRoot } from '../../src/plugins/location.js';
 import { ROOT, tempHome, type TempHome } from '../helpers/env.js';
 
 export const EXAMPLE = path.join(ROOT, 'examples', 'hello-plugin');
@@ -69,4 +73,19 @@ export function npmPack(folder: string, dest: string, env: NodeJS.ProcessEnv): s
   if (r.status !== 0) throw new Error(`npm pack failed: ${r.stderr}`);
   const out = JSON.parse(r.stdout) as Array<{ filename: string }>;
   return path.join(dest, (out[0] as { filename: string }).filename);
+}
+
+/**
+ * An approval of `patterns` for `plugin` as an install records it, over a minimal installed folder
+ * (a package.json) where the daemon looks for it: SudoRun checks that folder's digest. For tests that
+ * define plugin services without installing them. Returns a cleanup that removes what it created.
+ */
+export function approveInstalled(paths: Paths, plugin: string, patterns: string[], separation: boolean): () => void {
+  const dir = pluginDir(pluginsRoot(paths, { separation: () => separation }), plugin);
+  let created: string | null = null;
+  for (let d = dir; !fs.existsSync(d); d = path.dirname(d)) created = d;
+  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  fs.writeFileSync(path.join(dir, 'package.json'), `${JSON.stringify({ name: plugin, version: '1.0.0' })}\n`, { mode: 0o644 });
+  writeApproval(paths, { plugin, version: '1.0.0', patterns, approved_at: new Date().toISOString(), tree_digest: installedDigest(dir) });
+  return () => fs.rmSync(created ?? dir, { recursive: true, force: true });
 }

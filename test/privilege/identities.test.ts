@@ -15,10 +15,8 @@ import { auditFile } from '../../src/executor/audit.js';
 import { lookupUser } from '../../src/executor/privilege.js';
 import { resolveCommand } from '../../src/executor/resolve.js';
 import { resolvePluginEndpoint } from '../../src/paths.js';
-import { writeApproval } from '../../src/plugins/approvals.js';
-import { installedDigest } from '../../src/plugins/digest.js';
-import { pluginDir, pluginsRoot } from '../../src/plugins/location.js';
 import { readAudit, tempDir } from '../executor/util.js';
+import { approveInstalled } from '../plugins/util.js';
 import { adi, killDaemons, ROOT, tempHome, waitFor, type TempHome } from '../helpers/env.js';
 import {
   LAUNCHER, alive, environOf, killProcessesOf, pidsWithMarker, pluginRuntime, probeReport, reachableByOthers, sh, startPluginDaemon,
@@ -49,7 +47,7 @@ else if (adminSkip !== false) console.log(`# non-root admin daemon test skipped:
 const homes: TempHome[] = [];
 const dirs: string[] = [];
 const ownUsers: string[] = [];
-const probeDirs: string[] = [];
+const cleanups: Array<() => void> = [];
 let shared = '';
 let runtime = { probe: '', client: '' };
 let evilDir = '';
@@ -88,7 +86,7 @@ after(async () => {
       errors.push(err);
     }
   }
-  for (const d of probeDirs) fs.rmSync(d, { recursive: true, force: true });
+  for (const c of cleanups) c();
   if (IS_ROOT && rootSkip === false) {
     try {
       removeSetup();
@@ -203,16 +201,8 @@ function pluginDefs(): PluginDef[] {
   ];
 }
 
-/** The probe's approval, with the digest of a (minimal) installed folder, which SudoRun checks. */
-function probeDir(h: TempHome): string {
-  return pluginDir(pluginsRoot(h.paths, { separation: () => true }), 'probe');
-}
 function approveProbe(h: TempHome): void {
-  const dir = probeDir(h);
-  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
-  fs.writeFileSync(path.join(dir, 'package.json'), '{ "name": "probe", "version": "1.0.0" }\n', { mode: 0o644 });
-  probeDirs.push(dir);
-  writeApproval(h.paths, { plugin: 'probe', version: '1.0.0', patterns: ['/usr/bin/id -u', '/usr/bin/env'], approved_at: new Date().toISOString(), tree_digest: installedDigest(dir) });
+  cleanups.push(approveInstalled(h.paths, 'probe', ['/usr/bin/id -u', '/usr/bin/env'], true));
 }
 
 void test('a root daemon with separation: services, Run, SudoRun and plugin identities', { skip: rootSkip }, async () => {
