@@ -124,6 +124,7 @@ export function approvedFilesProblem(paths: Paths, plugin: string, separationAct
   try {
     now = cachedInstalledDigest(dir);
   } catch (err) {
+    CACHE.delete(dir); // gone (uninstalled) or unreadable: nothing to keep for it
     return `The files of plugin ${plugin} in ${dir} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)}); ${reinstall}.`;
   }
   if (now !== approval.tree_digest) {
