@@ -11,6 +11,7 @@ import { after, afterEach, describe, it } from 'node:test';
 import type { ServiceInfo } from '../../src/protocol/types.js';
 import { readApproval } from '../../src/plugins/approvals.js';
 import { approvedFilesProblem } from '../../src/plugins/digest.js';
+import { approvalLines } from '../../src/plugins/prompt.js';
 import { adi, waitFor, type TempHome } from '../helpers/env.js';
 import { pluginHome, removeStageUser, writePlugin } from './util.js';
 
@@ -79,6 +80,18 @@ void describe('approvals cover the files', () => {
     assert.equal(same.code, 1, same.stdout + same.stderr);
     assert.match(same.stdout, /Changed since your approval of fix 1\.0\.0: the plugin's own files changed\./);
     assert.doesNotMatch(same.stdout, /the version/);
+  });
+
+  void it('the prompt names plugin-shipped code in words: interpreters, launchers, files in the plugin folder; not exact binaries', () => {
+    const dir = '/var/lib/adi-daemon/plugins/adi/p';
+    const warn = (pattern: string): string => approvalLines([pattern], (cmd) => (cmd.startsWith('/') ? cmd : `/usr/bin/${cmd}`), dir).filter((l) => l.includes('WARNING')).join('\n');
+    for (const p of ['sh -c *', '/bin/bash /x.sh', 'python3.11 -c *', 'perl -e *', 'env FOO=1 /usr/bin/id', 'dash', 'ruby x.rb']) {
+      assert.match(warn(p), /WARNING: this runs plugin-shipped code as root: \S+ is a shell or interpreter/, p);
+    }
+    assert.match(warn(`/usr/bin/install -m 0755 ${dir}/tool /usr/local/bin/tool`), new RegExp(`WARNING: this runs plugin-shipped code as root: ${dir}/tool is a file inside the plugin's own folder`));
+    assert.match(warn(`${dir}/bin/helper --fix`), /is a file inside the plugin's own folder/);
+    assert.equal(warn('/usr/sbin/iptables -t nat -L -n'), '');
+    assert.equal(warn('/usr/bin/id -u'), '');
   });
 
   void it('the SudoRun check: the installed files must still match the approved digest', async () => {

@@ -123,7 +123,7 @@ void describe('hostile plugin packages', () => {
     nothingInstalled(t);
   });
 
-  void it('registry-free dependency install (a file: .tgz, allowed): fetched without scripts, by the account, checked', async () => {
+  void it('registry-free dependency install (a file: .tgz, allowed): no scripts, no binding.gyp build, no shrinkwrap of the package', async () => {
     const t = home();
     const dir = sharedDir();
     const marker = path.join(dir, 'marker');
@@ -131,10 +131,19 @@ void describe('hostile plugin packages', () => {
     fs.mkdirSync(depSrc);
     fs.writeFileSync(path.join(depSrc, 'package.json'), JSON.stringify({ name: 'tiny-dep', version: '1.0.0', main: 'index.js', scripts: { preinstall: `id > ${marker}`, install: `id > ${marker}`, postinstall: `id > ${marker}` } }));
     fs.writeFileSync(path.join(depSrc, 'index.js'), 'module.exports = 42;\n');
+    // node-gyp would expand <!(...) by running it: npm runs `node-gyp rebuild` for a binding.gyp
+    // unless scripts are off.
+    fs.writeFileSync(path.join(depSrc, 'binding.gyp'), JSON.stringify({ variables: { x: `<!(id > ${marker})` }, targets: [{ target_name: 'x', sources: [] }] }));
     const tgz = npmPack(depSrc, dir, t.env);
     fs.chmodSync(tgz, 0o644);
     const src = writePlugin(path.join(t.home, 'p'), { name: 'withdep', service: null, bin: null, extra: { dependencies: { 'tiny-dep': `file:${tgz}` } } });
     fs.writeFileSync(path.join(src, '.npmrc'), `git=${path.join(dir, 'g.sh')}\nignore-scripts=false\n`);
+    // Neither a shrinkwrap nor a .yarnrc of the package is read: this one would send npm to git.
+    fs.writeFileSync(path.join(src, 'npm-shrinkwrap.json'), JSON.stringify({
+      name: 'withdep', version: '1.0.0', lockfileVersion: 3, requires: true,
+      packages: { '': { name: 'withdep', version: '1.0.0', dependencies: { 'tiny-dep': `file:${tgz}` } }, 'node_modules/tiny-dep': { version: '1.0.0', resolved: 'git+ssh://git@example.invalid/tiny.git' } },
+    }));
+    fs.writeFileSync(path.join(src, '.yarnrc'), `yarn-path "${path.join(dir, 'g.sh')}"\n`);
     const r = await adi(['plugin', 'install', src, '--allow-non-registry-deps'], t.env, { timeoutMs: 180_000 });
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const plugin = path.join(t.paths.pluginsDir, 'withdep');
