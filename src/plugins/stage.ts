@@ -222,7 +222,7 @@ export function runAsStage(stage: Stage, file: string, args: string[], cwd: stri
     const timer = setTimeout(() => child.kill('SIGKILL'), TOOL_TIMEOUT_MS);
     child.on('error', (err) => {
       clearTimeout(timer);
-      reject(new AdiError('INTERNAL', `${path.basename(file)} could not run as ${stage.user} (${err.message}).`, { cause: err }));
+      reject(new AdiError('BAD_CONFIG', `${path.basename(file)} could not run as ${stage.user} (${err.message}); it and the folders above it must be readable by that account.`, { cause: err }));
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
@@ -231,10 +231,21 @@ export function runAsStage(stage: Stage, file: string, args: string[], cwd: stri
   });
 }
 
-/** `npm` next to this node (the one that came with it), else from the secure PATH. */
-export function npmCommand(): string {
+/**
+ * npm as [node, npm-cli.js]: the npm next to this node (the one that came with it), else from the
+ * secure PATH, run by this node rather than through its `#!/usr/bin/env node` line, so the secure
+ * PATH need not hold node.
+ */
+function npmArgv(): [string, string] {
   const beside = path.join(path.dirname(process.execPath), 'npm');
-  return fs.existsSync(beside) ? beside : resolveCommand('npm');
+  const npm = fs.existsSync(beside) ? beside : resolveCommand('npm');
+  return [process.execPath, fs.realpathSync(npm)];
+}
+
+/** Run npm as the account. */
+function runNpm(stage: Stage, args: string[], maxStdout?: number): Promise<ToolResult> {
+  const [node, cli] = npmArgv();
+  return runAsStage(stage, node, [cli, ...args, ...stage.npmArgs], stage.proj, maxStdout);
 }
 
 function failed(what: string, r: ToolResult): string {
@@ -247,7 +258,7 @@ export async function packFromRegistry(stage: Stage, spec: string): Promise<stri
   const dest = path.join(stage.work, 'download');
   fs.mkdirSync(dest, { mode: 0o700 });
   handOver(stage, dest);
-  const r = await runAsStage(stage, npmCommand(), ['pack', spec, `--pack-destination=${dest}`, '--json', ...stage.npmArgs], stage.proj, 1024 * 1024);
+  const r = await runNpm(stage, ['pack', spec, `--pack-destination=${dest}`, '--json'], 1024 * 1024);
   if (r.code !== 0) throw new AdiError('BAD_ARGUMENT', `${failed(`npm pack ${spec} (as ${stage.user})`, r)}\nNothing was installed.`);
   const files = fs.readdirSync(dest).filter((f) => f.endsWith('.tgz'));
   if (files.length !== 1) throw new AdiError('INTERNAL', `npm pack ${spec} produced ${files.length} files; expected one .tgz.`);
@@ -331,7 +342,7 @@ export async function fetchDependencies(stage: Stage, plugin: string, dependenci
   fs.rmSync(file, { force: true });
   fs.writeFileSync(file, `${JSON.stringify(pkg, null, 2)}\n`, { mode: 0o644 });
   handOver(stage, file);
-  const r = await runAsStage(stage, npmCommand(), ['install', '--omit=dev', '--omit=peer', '--legacy-peer-deps', ...stage.npmArgs], stage.proj);
+  const r = await runNpm(stage, ['install', '--omit=dev', '--omit=peer', '--legacy-peer-deps']);
   if (r.code !== 0) {
     const names = [...Object.entries(dependencies), ...Object.entries(optional)].map(([n, s]) => `${n}@${s}`).join(', ');
     throw new AdiError('BAD_ARGUMENT', `${failed(`Fetching the dependencies of ${plugin} (${names}) with npm as ${stage.user}`, r)}\nNothing was installed.`);

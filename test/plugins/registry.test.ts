@@ -10,7 +10,10 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { adi, type TempHome } from '../helpers/env.js';
-import { npmPack, pluginHome, removeStageUser, writePlugin } from './util.js';
+import { npmPack, pluginHome, removeStageUser, stageSkip, writePlugin } from './util.js';
+
+const skip = stageSkip();
+if (skip !== false) console.log(`# registry plugin test skipped: ${skip}`);
 
 const STAGE_USER = 'adi-itest-reg';
 let h: TempHome | null = null;
@@ -60,7 +63,7 @@ function publish(t: TempHome, dir: string, name: string, version: string): void 
   packages.set(name, { version, tgz: fs.readFileSync(tgz) });
 }
 
-void describe('a plugin from a registry', () => {
+void describe('a plugin from a registry', { skip }, () => {
   void it('only its own tarball is fetched before the question; "n" fetches no dependency', async () => {
     h = pluginHome(STAGE_USER);
     const t = h;

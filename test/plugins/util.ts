@@ -89,3 +89,19 @@ export function approveInstalled(paths: Paths, plugin: string, patterns: string[
   writeApproval(paths, { plugin, version: '1.0.0', patterns, approved_at: new Date().toISOString(), tree_digest: installedDigest(dir) });
   return () => fs.rmSync(created ?? dir, { recursive: true, force: true });
 }
+
+/**
+ * Why tests that unpack or fetch as the install account cannot run here, or false: as root that
+ * account must be able to run this node (not so for a node under a 0700 home).
+ */
+export function stageSkip(): string | false {
+  if (process.getuid?.() !== 0) return false;
+  let current = path.resolve(process.execPath);
+  if ((fs.statSync(current).mode & 0o005) !== 0o005) return `the install account cannot run ${process.execPath}`;
+  for (;;) {
+    const parent = path.dirname(current);
+    if (parent === current) return false;
+    if ((fs.statSync(parent).mode & 0o001) === 0) return `the install account cannot reach ${process.execPath} (${parent} is closed)`;
+    current = parent;
+  }
+}
