@@ -10,21 +10,26 @@
 import os from 'node:os';
 import { AdiError, toAdiError } from '../errors.js';
 import type { Paths } from '../paths.js';
-import type { CommandResult, Run, SudoDenied, SudoRun } from '../protocol/types.js';
+import type { CommandResult, Request, Run, SudoDenied, SudoRun } from '../protocol/types.js';
 import type { Identity } from '../server/context.js';
 import type { Logger } from '../server/logger.js';
 import type { Audit, AuditResult } from './audit.js';
+import { IDENTITY_DEFAULTS, IdentityBudgets, type CommandLease } from './budget.js';
 import { compilePattern, matchAny, type CompiledPattern } from './patterns.js';
 import {
   DEFAULT_LOCATIONS, asUserArgv, cleanEnv, lookupUser, separationStatus, sudoRunArgv,
   type SeparationStatus, type SetupLocations, type UserEntry,
 } from './privilege.js';
 import { resolveCommand, untrustedReason } from './resolve.js';
-import { DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_TIMEOUT_MS, runCommand, type Argv, type RunOptions } from './run.js';
+import { DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_TIMEOUT_MS, runCommand, type Argv, type RunOptions, type RunOutput } from './run.js';
 
 export interface ExecutorLimits {
   timeoutMs: number;
+  /** One command's output (a request may lower it). */
   maxOutputBytes: number;
+  /** Per identity, across all its requests in flight (budget.ts). */
+  maxCommands: number;
+  outputBudgetBytes: number;
 }
 
 export interface ExecutorOptions {
@@ -41,6 +46,11 @@ export interface ExecutorOptions {
 export interface ExecOptions {
   /** Abort (client cancelled or left): the command's group is killed, the call rejects with CANCELLED. */
   signal?: AbortSignal;
+  /**
+   * Given, the result's output stays counted against the identity's output budget until the caller
+   * calls `release` (once the answer has left the daemon); otherwise it is released on return.
+   */
+  holdOutput?: (release: () => void) => void;
 }
 
 /** The bound on SudoRun's `reason`, which is shown in the audit log. */
@@ -65,6 +75,7 @@ export class Executor {
   private readonly log: Logger;
   private readonly audit: Audit;
   private readonly limits: ExecutorLimits;
+  private readonly budgets: IdentityBudgets;
   private readonly locations: SetupLocations;
   private sep: SeparationStatus;
   /** ADI_USER's passwd entry, looked up once per separation check (Run as root needs its uid/gid). */
@@ -77,7 +88,10 @@ export class Executor {
     this.limits = {
       timeoutMs: opts.limits?.timeoutMs ?? DEFAULT_TIMEOUT_MS,
       maxOutputBytes: opts.limits?.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
+      maxCommands: opts.limits?.maxCommands ?? IDENTITY_DEFAULTS.maxCommands,
+      outputBudgetBytes: opts.limits?.outputBudgetBytes ?? IDENTITY_DEFAULTS.outputBudgetBytes,
     };
+    this.budgets = new IdentityBudgets({ maxCommands: this.limits.maxCommands, outputBudgetBytes: this.limits.outputBudgetBytes });
     this.locations = opts.locations ?? DEFAULT_LOCATIONS;
     this.sep = opts.separation ?? separationStatus(this.paths, this.locations);
   }
@@ -108,7 +122,7 @@ export class Executor {
       auditArgv = [file, ...req.args];
       const plan = this.planRun(file, req.args);
       as = plan.as;
-      const out = await runCommand(plan.argv, this.runOptions(plan, limits, options));
+      const out = await this.execute(identity, plan, limits, options);
       this.audit.record({ identity: identity.label, action: 'run', argv: auditArgv, reason: null, result: { exit_code: out.exit_code, signal: out.signal }, as });
       return { type: 'CommandResult', exit_code: out.exit_code, stdout: out.stdout, stderr: out.stderr, signal: out.signal };
     } catch (err) {
@@ -197,7 +211,7 @@ export class Executor {
     };
     const base = { identity: identity.label, action: 'sudo_run' as const, argv: auditArgv, reason: givenReason, as: 'root', ...(pattern !== undefined ? { pattern } : {}) };
     try {
-      const out = await runCommand(plan.argv, this.runOptions(plan, limits, options));
+      const out = await this.execute(identity, plan, limits, options);
       this.audit.record({ ...base, result: { exit_code: out.exit_code, signal: out.signal } });
       return { type: 'CommandResult', exit_code: out.exit_code, stdout: out.stdout, stderr: out.stderr, signal: out.signal };
     } catch (err) {
@@ -205,6 +219,47 @@ export class Executor {
       this.audit.record({ ...base, result: errorResult(e) });
       throw e;
     }
+  }
+
+  /**
+   * Audits a request refused before its handler ran (no identity, or not this identity's to send), and
+   * one a handler refused for permission; Run and SudoRun that reach the executor audit themselves.
+   */
+  auditRefused(identity: Identity, request: Request, error: AdiError): void {
+    const r = request as unknown as Record<string, unknown>;
+    const argv = typeof r.command === 'string' ? [r.command, ...(Array.isArray(r.args) ? r.args.map(String) : [])] : [];
+    const action = request.type === 'Run' ? 'run' : request.type === 'SudoRun' ? 'sudo_denied' : 'request_denied';
+    this.audit.record({
+      identity: identity.label,
+      action,
+      argv,
+      reason: request.type === 'SudoRun' && typeof r.reason === 'string' ? r.reason : null,
+      result: action === 'sudo_denied' ? { denied: error.message } : errorResult(error),
+      request: request.type,
+      ...(typeof r.name === 'string' ? { service: r.name } : {}),
+    });
+  }
+
+  /** What `identity` holds now of its budgets (tests, status). */
+  usage(identity: Identity): { commands: number; bytes: number } {
+    return this.budgets.usage(identity.label);
+  }
+
+  /** Runs a planned command within its identity's budgets (TOO_MANY_COMMANDS past the maximum). */
+  private async execute(identity: Identity, plan: Plan, limits: ExecutorLimits, options: ExecOptions): Promise<RunOutput> {
+    const lease: CommandLease = this.budgets.begin(identity.label);
+    let out: RunOutput;
+    try {
+      out = await runCommand(plan.argv, { ...this.runOptions(plan, limits, options), budget: lease });
+    } catch (err) {
+      lease.release();
+      throw err;
+    } finally {
+      lease.end();
+    }
+    if (options.holdOutput !== undefined) options.holdOutput(() => lease.release());
+    else lease.release();
+    return out;
   }
 
   /** The daemon's limits, lowered by the request's own (a request can never raise them). */
@@ -222,7 +277,7 @@ export class Executor {
       }
       maxOutputBytes = Math.min(maxOutputBytes, req.max_output_bytes);
     }
-    return { timeoutMs, maxOutputBytes };
+    return { ...this.limits, timeoutMs, maxOutputBytes };
   }
 
   private planRun(file: string, args: string[]): Plan {
