@@ -21,6 +21,8 @@ import {
   type SeparationStatus, type SetupLocations, type UserEntry,
 } from './privilege.js';
 import { resolveCommand, untrustedReason } from './resolve.js';
+import { NO_LIMITS, limitedArgv } from './rlimits.js';
+import { PLUGIN_LIMITS } from '../services/config.js';
 import { DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_TIMEOUT_MS, runCommand, type Argv, type RunOptions, type RunOutput } from './run.js';
 
 export interface ExecutorLimits {
@@ -120,7 +122,7 @@ export class Executor {
       const limits = this.limitsFor(req);
       const file = resolveCommand(req.command);
       auditArgv = [file, ...req.args];
-      const plan = this.planRun(file, req.args);
+      const plan = this.planRun(file, req.args, identity);
       as = plan.as;
       const out = await this.execute(identity, plan, limits, options);
       this.audit.record({ identity: identity.label, action: 'run', argv: auditArgv, reason: null, result: { exit_code: out.exit_code, signal: out.signal }, as });
@@ -280,11 +282,13 @@ export class Executor {
     return { ...this.limits, timeoutMs, maxOutputBytes };
   }
 
-  private planRun(file: string, args: string[]): Plan {
+  private planRun(file: string, args: string[], identity: Identity): Plan {
     if (!this.sep.active) {
       return { argv: { file, args }, as: currentUserName(), env: cleanEnv() };
     }
     const user = this.paths.adiUser;
+    // A plugin's command gets the plugin process limit (RLIMIT_NPROC counts ADI_USER's processes).
+    const limited = limitedArgv(identity.kind === 'plugin' ? { nproc: PLUGIN_LIMITS.pidsDefault, data: null } : NO_LIMITS, file, args, 'This command');
     if (isRoot()) {
       // Root needs no sudo to become the plugin user: set uid/gid directly (libuv drops supplementary
       // groups), which also keeps the group killable by this process.
@@ -293,7 +297,7 @@ export class Executor {
       if (entry === null) {
         throw new AdiError('BAD_CONFIG', `The plugin user ${user} no longer exists; run \`${SETUP_COMMAND}\` again.`);
       }
-      return { argv: { file, args }, as: user, uid: entry.uid, gid: entry.gid, env: cleanEnv({ USER: user, LOGNAME: user }) };
+      return { argv: limited, as: user, uid: entry.uid, gid: entry.gid, env: cleanEnv({ USER: user, LOGNAME: user }) };
     }
     let sudo: string;
     try {
@@ -302,7 +306,7 @@ export class Executor {
       throw new AdiError('BAD_CONFIG', `sudo is not installed, so commands cannot run as ${user}; install it.`);
     }
     return {
-      argv: argvOf(asUserArgv(user, file, args, sudo)),
+      argv: argvOf(asUserArgv(user, limited.file, limited.args, sudo)),
       as: user,
       env: cleanEnv(),
       groupKiller: this.killerThrough((f, a) => asUserArgv(user, f, a, sudo)),
