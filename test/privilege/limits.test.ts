@@ -122,8 +122,9 @@ test("a plugin's service and its Run commands carry the process limit; the admin
   await admin.startService('quiet');
   const info = (await admin.listServices()).find((s) => s.name === 'quiet');
   assert.ok(info?.pid != null);
-  const limits = fs.readFileSync(`/proc/${info.pid}/limits`, 'utf8');
-  assert.match(limits, new RegExp(`Max processes\\s+${PLUGIN_LIMITS.pidsDefault}\\s+${PLUGIN_LIMITS.pidsDefault}`));
+  // prlimit sets the limit on itself, then execs: the pid exists a moment before its limit does.
+  const limited = new RegExp(`Max processes\\s+${PLUGIN_LIMITS.pidsDefault}\\s+${PLUGIN_LIMITS.pidsDefault}`);
+  await waitFor(() => limited.test(fs.readFileSync(`/proc/${info.pid}/limits`, 'utf8')), 10_000, 'the service to run under its limit');
   const token = environOf(info.pid).ADI_DAEMON_TOKEN ?? '';
   assert.match(token, /^[0-9a-f]{64}$/);
   const plugin = new DaemonClient({ env: { ADI_DAEMON_SOCKET: pluginSock, HOME: '/nonexistent' }, token });
