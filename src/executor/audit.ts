@@ -69,7 +69,7 @@ export interface AuditOptions {
   now?: () => number;
 }
 
-export const AUDIT_DEFAULTS = {
+const AUDIT_DEFAULTS = {
   maxBytes: 64 * 1024 * 1024,
   maxFiles: 4,
   burst: 50,
@@ -99,7 +99,7 @@ function escapedBytes(s: string): number {
  * prefix of about `budget` characters is ever looked at, so a huge argument costs no more than a
  * short one.
  */
-export function fitEscaped(s: string, budget: number): { text: string; cut: boolean } {
+function fitEscaped(s: string, budget: number): { text: string; cut: boolean } {
   if (s.length <= budget && escapedBytes(s) <= budget) return { text: s, cut: false };
   let used = 2;
   let end = 0;

@@ -21,8 +21,7 @@ import {
   type SeparationStatus, type SetupLocations, type UserEntry,
 } from './privilege.js';
 import { resolveCommand, untrustedReason } from './resolve.js';
-import { NO_LIMITS, limitedArgv } from './rlimits.js';
-import { PLUGIN_LIMITS } from '../services/config.js';
+import { NO_LIMITS, PLUGIN_PIDS_DEFAULT, limitedArgv } from './rlimits.js';
 import { DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_TIMEOUT_MS, runCommand, type Argv, type RunOptions, type RunOutput } from './run.js';
 
 export interface ExecutorLimits {
@@ -288,7 +287,7 @@ export class Executor {
     }
     const user = this.paths.adiUser;
     // A plugin's command gets the plugin process limit (RLIMIT_NPROC counts ADI_USER's processes).
-    const limited = limitedArgv(identity.kind === 'plugin' ? { nproc: PLUGIN_LIMITS.pidsDefault, data: null } : NO_LIMITS, file, args, 'This command');
+    const limited = limitedArgv(identity.kind === 'plugin' ? { nproc: PLUGIN_PIDS_DEFAULT, data: null } : NO_LIMITS, file, args, 'This command');
     if (isRoot()) {
       // Root needs no sudo to become the plugin user: set uid/gid directly (libuv drops supplementary
       // groups), which also keeps the group killable by this process.

@@ -23,7 +23,13 @@ export interface ProcessLimits {
 
 export const NO_LIMITS: ProcessLimits = { nproc: null, data: null };
 
-export function hasLimits(limits: ProcessLimits): boolean {
+/**
+ * The process limit of a plugin's service when its manifest sets none, and of a plugin's Run commands.
+ * RLIMIT_NPROC counts threads too: a Node.js service has about 11.
+ */
+export const PLUGIN_PIDS_DEFAULT = 512;
+
+function hasLimits(limits: ProcessLimits): boolean {
   return limits.nproc !== null || limits.data !== null;
 }
 

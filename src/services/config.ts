@@ -4,6 +4,7 @@
 // definitions can be compared (reload) by their normalised form.
 
 import path from 'node:path';
+import { PLUGIN_PIDS_DEFAULT } from '../executor/rlimits.js';
 import type { HealthCheck, ServiceConfig } from '../protocol/types.js';
 
 /** The defaults documented in docs/protocol.md. */
@@ -45,8 +46,7 @@ export const LIMITS = {
 export const PLUGIN_LIMITS = {
   logMaxBytes: 10 * 1024 * 1024,
   logMaxFiles: 4,
-  /** Applied when the manifest sets none. RLIMIT_NPROC counts threads too: a Node service has about 11. */
-  pidsDefault: 512,
+  pidsDefault: PLUGIN_PIDS_DEFAULT,
   pidsMax: 4096,
 } as const;
 
