@@ -23,6 +23,7 @@ import { benchPing } from './ping.js';
 import { loadAverage, rssBytes } from './proc.js';
 import { cpuRow, IdleNode, rssRow } from './resources.js';
 import { benchRestart } from './restart.js';
+import { benchPrlimit } from './rlimits.js';
 import { directSpawnMs, listRoundTrip, Sleepers, startRows } from './scale.js';
 import { sleep } from './stats.js';
 import { jsonRows, renderTable, type Row } from './table.js';
@@ -189,6 +190,9 @@ async function main(): Promise<number> {
     say('crash-to-restart');
     const restart = await benchRestart(h, client, counts.restartSamples);
     rows.push(...restart.rows);
+
+    say('plugin process limit (prlimit) at spawn');
+    rows.push(...(await benchPrlimit(h, counts.restartSamples)));
 
     say('log flood');
     rows.push(...(await benchLogs(h, client, counts.floodLines, counts.floodRounds)));

@@ -95,9 +95,12 @@ export async function killAndTimeRestart(kind: StampKind, file: string, timeoutM
   return (next.us - killedAt) / 1000;
 }
 
-/** The floor: spawn the same command directly (the daemon's spawn options) until it stamps. */
-export async function spawnFloorMs(h: Harness, kind: StampKind, file: string): Promise<number> {
-  const { command, args } = stampCommand(kind, file);
+/**
+ * The floor: spawn the same command directly (the daemon's spawn options) until it stamps. `wrap`
+ * starts it through another program first (the rlimits bench: prlimit).
+ */
+export async function spawnFloorMs(h: Harness, kind: StampKind, file: string, wrap: (c: StampCommand) => StampCommand = (c) => c): Promise<number> {
+  const { command, args } = wrap(stampCommand(kind, file));
   const before = readStamps(kind, file).length;
   const now = clockUs(kind);
   const t0 = now();

@@ -32,6 +32,7 @@ export const ERROR_CODES = [
   'COMMAND_NOT_FOUND',
   'COMMAND_TIMEOUT',
   'OUTPUT_TOO_LARGE',
+  'TOO_MANY_COMMANDS',
   'SUDO_DENIED',
   // plugins
   'BAD_MANIFEST',

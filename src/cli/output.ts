@@ -71,6 +71,8 @@ function hintText(code: ErrorCode, log: () => string): string | null {
       return 'hint: give it a longer timeout, or check why it hangs by running it by hand.';
     case 'OUTPUT_TOO_LARGE':
       return 'hint: ask for a larger output bound, or have the command write to a file.';
+    case 'TOO_MANY_COMMANDS':
+      return 'hint: wait for the running commands to finish, or run fewer at once.';
     case 'SUDO_DENIED':
       return "hint: only approved commands run as root; 'sudo adi daemon setup' sets up the users, and a plugin's commands are approved when it is installed.";
     case 'CANCELLED':

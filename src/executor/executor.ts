@@ -10,22 +10,28 @@
 import os from 'node:os';
 import { AdiError, toAdiError } from '../errors.js';
 import type { Paths } from '../paths.js';
-import type { CommandResult, Run, SudoDenied, SudoRun } from '../protocol/types.js';
+import type { CommandResult, Request, Run, SudoDenied, SudoRun } from '../protocol/types.js';
 import type { Identity } from '../server/context.js';
 import type { Logger } from '../server/logger.js';
 import { approvedFilesProblem } from '../plugins/digest.js';
 import type { Audit, AuditResult } from './audit.js';
+import { IDENTITY_DEFAULTS, IdentityBudgets, type CommandLease } from './budget.js';
 import { compilePattern, matchAny, type CompiledPattern } from './patterns.js';
 import {
   DEFAULT_LOCATIONS, asUserArgv, cleanEnv, lookupUser, separationStatus, sudoRunArgv,
   type SeparationStatus, type SetupLocations, type UserEntry,
 } from './privilege.js';
 import { resolveCommand, untrustedReason } from './resolve.js';
-import { DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_TIMEOUT_MS, runCommand, type Argv, type RunOptions } from './run.js';
+import { NO_LIMITS, PLUGIN_PIDS_DEFAULT, limitedArgv } from './rlimits.js';
+import { DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_TIMEOUT_MS, runCommand, type Argv, type RunOptions, type RunOutput } from './run.js';
 
 export interface ExecutorLimits {
   timeoutMs: number;
+  /** One command's output (a request may lower it). */
   maxOutputBytes: number;
+  /** Per identity, across all its requests in flight (budget.ts). */
+  maxCommands: number;
+  outputBudgetBytes: number;
 }
 
 export interface ExecutorOptions {
@@ -42,6 +48,11 @@ export interface ExecutorOptions {
 export interface ExecOptions {
   /** Abort (client cancelled or left): the command's group is killed, the call rejects with CANCELLED. */
   signal?: AbortSignal;
+  /**
+   * Given, the result's output stays counted against the identity's output budget until the caller
+   * calls `release` (once the answer has left the daemon); otherwise it is released on return.
+   */
+  holdOutput?: (release: () => void) => void;
 }
 
 /** The bound on SudoRun's `reason`, which is shown in the audit log. */
@@ -66,6 +77,7 @@ export class Executor {
   private readonly log: Logger;
   private readonly audit: Audit;
   private readonly limits: ExecutorLimits;
+  private readonly budgets: IdentityBudgets;
   private readonly locations: SetupLocations;
   private sep: SeparationStatus;
   /** ADI_USER's passwd entry, looked up once per separation check (Run as root needs its uid/gid). */
@@ -78,7 +90,10 @@ export class Executor {
     this.limits = {
       timeoutMs: opts.limits?.timeoutMs ?? DEFAULT_TIMEOUT_MS,
       maxOutputBytes: opts.limits?.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
+      maxCommands: opts.limits?.maxCommands ?? IDENTITY_DEFAULTS.maxCommands,
+      outputBudgetBytes: opts.limits?.outputBudgetBytes ?? IDENTITY_DEFAULTS.outputBudgetBytes,
     };
+    this.budgets = new IdentityBudgets({ maxCommands: this.limits.maxCommands, outputBudgetBytes: this.limits.outputBudgetBytes });
     this.locations = opts.locations ?? DEFAULT_LOCATIONS;
     this.sep = opts.separation ?? separationStatus(this.paths, this.locations);
   }
@@ -107,9 +122,9 @@ export class Executor {
       const limits = this.limitsFor(req);
       const file = resolveCommand(req.command);
       auditArgv = [file, ...req.args];
-      const plan = this.planRun(file, req.args);
+      const plan = this.planRun(file, req.args, identity);
       as = plan.as;
-      const out = await runCommand(plan.argv, this.runOptions(plan, limits, options));
+      const out = await this.execute(identity, plan, limits, options);
       this.audit.record({ identity: identity.label, action: 'run', argv: auditArgv, reason: null, result: { exit_code: out.exit_code, signal: out.signal }, as });
       return { type: 'CommandResult', exit_code: out.exit_code, stdout: out.stdout, stderr: out.stderr, signal: out.signal };
     } catch (err) {
@@ -201,7 +216,7 @@ export class Executor {
     };
     const base = { identity: identity.label, action: 'sudo_run' as const, argv: auditArgv, reason: givenReason, as: 'root', ...(pattern !== undefined ? { pattern } : {}) };
     try {
-      const out = await runCommand(plan.argv, this.runOptions(plan, limits, options));
+      const out = await this.execute(identity, plan, limits, options);
       this.audit.record({ ...base, result: { exit_code: out.exit_code, signal: out.signal } });
       return { type: 'CommandResult', exit_code: out.exit_code, stdout: out.stdout, stderr: out.stderr, signal: out.signal };
     } catch (err) {
@@ -209,6 +224,47 @@ export class Executor {
       this.audit.record({ ...base, result: errorResult(e) });
       throw e;
     }
+  }
+
+  /**
+   * Audits a request refused before its handler ran (no identity, or not this identity's to send), and
+   * one a handler refused for permission; Run and SudoRun that reach the executor audit themselves.
+   */
+  auditRefused(identity: Identity, request: Request, error: AdiError): void {
+    const r = request as unknown as Record<string, unknown>;
+    const argv = typeof r.command === 'string' ? [r.command, ...(Array.isArray(r.args) ? r.args.map(String) : [])] : [];
+    const action = request.type === 'Run' ? 'run' : request.type === 'SudoRun' ? 'sudo_denied' : 'request_denied';
+    this.audit.record({
+      identity: identity.label,
+      action,
+      argv,
+      reason: request.type === 'SudoRun' && typeof r.reason === 'string' ? r.reason : null,
+      result: action === 'sudo_denied' ? { denied: error.message } : errorResult(error),
+      request: request.type,
+      ...(typeof r.name === 'string' ? { service: r.name } : {}),
+    });
+  }
+
+  /** What `identity` holds now of its budgets (tests, status). */
+  usage(identity: Identity): { commands: number; bytes: number } {
+    return this.budgets.usage(identity.label);
+  }
+
+  /** Runs a planned command within its identity's budgets (TOO_MANY_COMMANDS past the maximum). */
+  private async execute(identity: Identity, plan: Plan, limits: ExecutorLimits, options: ExecOptions): Promise<RunOutput> {
+    const lease: CommandLease = this.budgets.begin(identity.label);
+    let out: RunOutput;
+    try {
+      out = await runCommand(plan.argv, { ...this.runOptions(plan, limits, options), budget: lease });
+    } catch (err) {
+      lease.release();
+      throw err;
+    } finally {
+      lease.end();
+    }
+    if (options.holdOutput !== undefined) options.holdOutput(() => lease.release());
+    else lease.release();
+    return out;
   }
 
   /** The daemon's limits, lowered by the request's own (a request can never raise them). */
@@ -226,14 +282,16 @@ export class Executor {
       }
       maxOutputBytes = Math.min(maxOutputBytes, req.max_output_bytes);
     }
-    return { timeoutMs, maxOutputBytes };
+    return { ...this.limits, timeoutMs, maxOutputBytes };
   }
 
-  private planRun(file: string, args: string[]): Plan {
+  private planRun(file: string, args: string[], identity: Identity): Plan {
     if (!this.sep.active) {
       return { argv: { file, args }, as: currentUserName(), env: cleanEnv() };
     }
     const user = this.paths.adiUser;
+    // A plugin's command gets the plugin process limit (RLIMIT_NPROC counts ADI_USER's processes).
+    const limited = limitedArgv(identity.kind === 'plugin' ? { nproc: PLUGIN_PIDS_DEFAULT, data: null } : NO_LIMITS, file, args, 'This command');
     if (isRoot()) {
       // Root needs no sudo to become the plugin user: set uid/gid directly (libuv drops supplementary
       // groups), which also keeps the group killable by this process.
@@ -242,7 +300,7 @@ export class Executor {
       if (entry === null) {
         throw new AdiError('BAD_CONFIG', `The plugin user ${user} no longer exists; run \`${SETUP_COMMAND}\` again.`);
       }
-      return { argv: { file, args }, as: user, uid: entry.uid, gid: entry.gid, env: cleanEnv({ USER: user, LOGNAME: user }) };
+      return { argv: limited, as: user, uid: entry.uid, gid: entry.gid, env: cleanEnv({ USER: user, LOGNAME: user }) };
     }
     let sudo: string;
     try {
@@ -251,7 +309,7 @@ export class Executor {
       throw new AdiError('BAD_CONFIG', `sudo is not installed, so commands cannot run as ${user}; install it.`);
     }
     return {
-      argv: argvOf(asUserArgv(user, file, args, sudo)),
+      argv: argvOf(asUserArgv(user, limited.file, limited.args, sudo)),
       as: user,
       env: cleanEnv(),
       groupKiller: this.killerThrough((f, a) => asUserArgv(user, f, a, sudo)),

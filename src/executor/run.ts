@@ -44,6 +44,18 @@ export interface RunOptions {
   groupKiller?: (pgid: number) => Argv | null;
   /** Aborting kills the group and rejects with CANCELLED. */
   signal?: AbortSignal;
+  /**
+   * A budget shared with other commands (the caller's identity): every chunk of output is taken from
+   * it, and a chunk it refuses ends the command like maxOutputBytes does, with `refused` as the message.
+   */
+  budget?: OutputBudget;
+}
+
+export interface OutputBudget {
+  /** Takes `bytes` from the budget; false (nothing taken) when they do not fit. */
+  take(bytes: number): boolean;
+  /** The OUTPUT_TOO_LARGE message when a chunk did not fit. */
+  readonly refused: string;
 }
 
 export interface RunOutput {
@@ -171,6 +183,10 @@ export function runCommand(argv: Argv, opts: RunOptions): Promise<RunOutput> {
       total += chunk.length;
       if (total > maxOutput) {
         fail(new AdiError('OUTPUT_TOO_LARGE', `The command's output passed its size limit (max_output_bytes = ${maxOutput} bytes, stdout and stderr together); its process group was killed.`));
+        return;
+      }
+      if (opts.budget !== undefined && !opts.budget.take(chunk.length)) {
+        fail(new AdiError('OUTPUT_TOO_LARGE', opts.budget.refused));
         return;
       }
       into.push(chunk);

@@ -30,6 +30,7 @@ export const MAX_MANIFEST_BYTES = 1024 * 1024;
 /** The service fields a manifest may give besides name, command, args and privileged_commands. */
 const PASSED_FIELDS = [
   'restart_on_failure', 'max_restarts', 'stop_timeout', 'ready_notify', 'readiness', 'liveness', 'log_max_bytes', 'log_max_files',
+  'pids_max', 'memory_max',
 ] as const;
 const SERVICE_FIELDS: ReadonlySet<string> = new Set(['name', 'command', 'args', 'privileged_commands', ...PASSED_FIELDS]);
 /** Fields a plugin may not set, with the reason shown. */
@@ -319,7 +320,7 @@ function parseService(raw: unknown, errors: FieldError[], options: ManifestOptio
   // The other fields mean what they mean in services.toml: validate them the same way.
   const fields: Record<string, unknown> = {};
   for (const key of PASSED_FIELDS) if (raw[key] !== undefined) fields[key] = raw[key];
-  const check = validateServiceConfig({ command: '/plugin', ...fields });
+  const check = validateServiceConfig({ command: '/plugin', ...fields }, { plugin: true });
   for (const e of check.errors) errors.push({ field: field(e.field), message: e.message });
   if (errors.length > before) return null;
   return { name: name as string, command: command as string, args, privileged_commands: privileged, fields };
@@ -383,7 +384,7 @@ export function serviceConfig(m: PluginManifest, dir: string, node: string = pro
 
 /** serviceConfig, validated and normalised (throws BAD_MANIFEST naming the fields). */
 export function normalizedServiceConfig(m: PluginManifest, dir: string, node?: string): NormalizedConfig {
-  const result = validateServiceConfig(serviceConfig(m, dir, node));
+  const result = validateServiceConfig(serviceConfig(m, dir, node), { plugin: true });
   if (result.config === null) throw manifestError(m.file, result.errors.map((e) => ({ field: `adi.service.${e.field}`, message: e.message })));
   return result.config;
 }

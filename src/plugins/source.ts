@@ -43,7 +43,7 @@ export class PluginSource implements ServiceSource {
         continue;
       }
       if (plugin.manifest.service === null) continue;
-      const result = validateServiceConfig(serviceConfig(plugin.manifest, plugin.dir, this.options.node));
+      const result = validateServiceConfig(serviceConfig(plugin.manifest, plugin.dir, this.options.node), { plugin: true });
       if (result.config === null) {
         for (const e of result.errors) errors.push(`${origin}: service "${plugin.manifest.service.name}": ${formatFieldError(e)}`);
         continue;

@@ -55,6 +55,10 @@ export interface ServiceConfig {
   log_max_bytes?: number;
   /** Rotated log files kept besides the live one (default 4, so 5 files in all). */
   log_max_files?: number;
+  /** Processes (threads included) the service may have; default none (512 for a plugin's service). */
+  pids_max?: number | null;
+  /** Bytes each of the service's processes may allocate (RLIMIT_DATA); default none. */
+  memory_max?: number | null;
 }
 
 export interface ServiceInfo {

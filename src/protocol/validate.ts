@@ -157,7 +157,7 @@ class Fields {
 
 const SERVICE_CONFIG_KEYS = new Set([
   'command', 'args', 'env', 'working_dir', 'restart_on_failure', 'max_restarts', 'privileged', 'stop_timeout',
-  'ready_notify', 'readiness', 'liveness', 'log_max_bytes', 'log_max_files',
+  'ready_notify', 'readiness', 'liveness', 'log_max_bytes', 'log_max_files', 'pids_max', 'memory_max',
 ]);
 const HEALTH_KEYS = new Set(['command', 'tcp', 'http', 'interval_secs', 'timeout_secs', 'failure_threshold']);
 
@@ -242,6 +242,11 @@ export function validateServiceConfig(value: unknown, where = 'config'): Service
   if (maxBytes != null) config.log_max_bytes = maxBytes;
   const maxFiles = f.optInt('log_max_files', 0, 100);
   if (maxFiles != null) config.log_max_files = maxFiles;
+  // Ranges: services/config.ts (LIMITS) checks them again with the field named.
+  for (const key of ['pids_max', 'memory_max'] as const) {
+    const n = f.optInt(key, 1, 2 ** 40);
+    if (n != null) config[key] = n;
+  }
   return config;
 }
 

@@ -62,6 +62,20 @@ class InFlight implements RequestContext {
     return this.controller.signal;
   }
 
+  /** Run once the final answer is written (or the connection is gone); see RequestContext.afterSend. */
+  private sentHooks: (() => void)[] | null = null;
+
+  afterSend(fn: () => void): void {
+    if (this.conn.isClosed) fn();
+    else (this.sentHooks ??= []).push(fn);
+  }
+
+  takeSentHooks(): (() => void)[] {
+    const hooks = this.sentHooks ?? [];
+    this.sentHooks = null;
+    return hooks;
+  }
+
   cancel(reason: AdiError): void {
     if (this.cancelled) return;
     this.cancelled = true;
@@ -85,6 +99,8 @@ export class Connection {
   /** Encoded frames waiting for the end of the current microtask run, and their size. */
   private readonly outgoing = new WriteBatch(() => this.flush());
   private closed = false;
+  /** afterSend hooks of the answers in the batch being gathered; they run once it is written. */
+  private afterFlush: (() => void)[] = [];
   private paused = false;
   private handshakeTimer: NodeJS.Timeout | null;
   private frameTimer: NodeJS.Timeout | null = null;
@@ -102,6 +118,10 @@ export class Connection {
     socket.on('drain', () => this.updateFlow());
     socket.on('error', () => this.teardown());
     socket.on('close', () => this.teardown());
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   /** Close at once, ending every request in flight. */
@@ -174,7 +194,7 @@ export class Connection {
         break;
     }
     if (!this.greeted && request.type !== 'Ping') {
-      this.sendError(id, new AdiError('UNAUTHORIZED', `Send Hello first: only Ping is answered before the handshake.`));
+      this.refuse(id, request, new AdiError('UNAUTHORIZED', `Send Hello first: only Ping is answered before the handshake.`));
       return;
     }
     if (this.isShuttingDown() && request.type !== 'Ping') {
@@ -188,7 +208,7 @@ export class Connection {
     const route = routeFor(request.type);
     if (IDENTITY_RANK[this.identity.kind] < ACCESS_RANK[route.access]) {
       const code = this.identity.kind === 'anonymous' ? 'UNAUTHORIZED' : 'PERMISSION_DENIED';
-      this.sendError(id, new AdiError(code, `${request.type} needs the ${route.access} identity; this connection is ${this.identity.label}.`));
+      this.refuse(id, request, new AdiError(code, `${request.type} needs the ${route.access} identity; this connection is ${this.identity.label}.`));
       return;
     }
     const ctx = new InFlight(this.daemon, this.identity, id, this);
@@ -196,7 +216,7 @@ export class Connection {
     try {
       result = route.handler(request as never, ctx);
     } catch (err) {
-      this.send(id, this.errorResponse(request.type, err));
+      this.send(id, this.errorResponse(request, err));
       return;
     }
     if (!(result instanceof Promise)) {
@@ -210,14 +230,24 @@ export class Connection {
     this.updateFlow();
     result.then(
       (response) => this.finish(id, response),
-      (err: unknown) => this.finish(id, this.errorResponse(request.type, err)),
+      (err: unknown) => this.finish(id, this.errorResponse(request, err)),
     );
   }
 
-  private errorResponse(type: Request['type'], err: unknown): Response {
+  private errorResponse(request: Request, err: unknown): Response {
     const error = toAdiError(err);
-    if (error.code === 'INTERNAL') this.daemon.log.error(`${type} failed: ${error.stack ?? error.message}`);
+    if (error.code === 'INTERNAL') this.daemon.log.error(`${request.type} failed: ${error.stack ?? error.message}`);
+    // A handler's refusal is audited like the dispatch's; Run and SudoRun audit all their own outcomes.
+    if ((error.code === 'PERMISSION_DENIED' || error.code === 'UNAUTHORIZED') && request.type !== 'Run' && request.type !== 'SudoRun') {
+      this.daemon.executor.auditRefused(this.identity, request, error);
+    }
     return { type: 'Error', code: error.code, message: error.message };
+  }
+
+  /** Refused for want of identity or permission: answered, and audited (anonymous callers included). */
+  private refuse(id: number, request: Request, error: AdiError): void {
+    this.daemon.executor.auditRefused(this.identity, request, error);
+    this.sendError(id, error);
   }
 
   /** A stream frame from a handler (ctx.send); false when the connection is gone or too far behind. */
@@ -248,8 +278,13 @@ export class Connection {
   }
 
   private finish(id: number, response: Response): void {
-    if (!this.inFlight.delete(id)) return; // connection torn down meanwhile
+    const ctx = this.inFlight.get(id);
+    if (ctx === undefined) return; // connection torn down meanwhile (its hooks ran then)
+    this.inFlight.delete(id);
     this.send(id, response);
+    const hooks = ctx.takeSentHooks();
+    if (this.closed) runHooks(hooks);
+    else this.afterFlush.push(...hooks);
     this.updateFlow();
   }
 
@@ -270,8 +305,14 @@ export class Connection {
   /** Write the gathered frames in one write. Safe to call at any time (a no-op when nothing waits). */
   private flush(): void {
     const bytes = this.outgoing.take();
-    if (bytes === null || this.socket.destroyed || this.socket.writableEnded) return;
-    this.socket.write(bytes);
+    const hooks = this.afterFlush;
+    this.afterFlush = [];
+    if (bytes === null || this.socket.destroyed || this.socket.writableEnded) {
+      runHooks(hooks);
+      return;
+    }
+    // The callback also runs (with an error) when the socket is destroyed before the bytes leave.
+    this.socket.write(bytes, hooks.length === 0 ? undefined : () => runHooks(hooks));
     this.updateFlow();
   }
 
@@ -314,7 +355,14 @@ export class Connection {
     if (this.frameTimer) clearTimeout(this.frameTimer);
     for (const request of this.inFlight.values()) {
       request.cancel(new AdiError('CONNECTION_CLOSED', 'The client closed the connection.'));
+      runHooks(request.takeSentHooks());
     }
     this.inFlight.clear();
+    runHooks(this.afterFlush);
+    this.afterFlush = [];
   }
+}
+
+function runHooks(hooks: readonly (() => void)[]): void {
+  for (const fn of hooks) fn();
 }

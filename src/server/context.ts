@@ -48,6 +48,11 @@ export interface RequestContext {
   send(response: Response): boolean;
   /** Aborted when the client cancels this request or the connection closes. */
   readonly signal: AbortSignal;
+  /**
+   * Calls `fn` once the request's final answer has been handed to the operating system, or the
+   * connection is gone: what a handler holds for the answer (a command's output) is released then.
+   */
+  afterSend(fn: () => void): void;
 }
 
 /** One handler per request kind; what it returns is the final frame for the request's id. */

@@ -10,6 +10,7 @@ import type { Paths } from '../paths.js';
 import { DEFAULT_MAX_FRAME } from '../protocol/types.js';
 import { AuditLog, auditFile } from '../executor/audit.js';
 import { Executor } from '../executor/executor.js';
+import { executorSettingsFromEnv } from '../executor/settings.js';
 import { pluginOf } from '../services/launch.js';
 import { ServiceManager, type ReloadResult, type ServiceSource } from '../services/manager.js';
 import { connect, listen } from '../transport.js';
@@ -77,8 +78,10 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
 
   const version = packageVersion();
   // Run / SudoRun and who services run as (issue 4): separation is checked now and on every reload.
-  const audit = new AuditLog(auditFile(paths), log);
-  const executor = new Executor({ paths, log, audit });
+  const settings = executorSettingsFromEnv();
+  for (const w of settings.warnings) log.warn(w);
+  const audit = new AuditLog(auditFile(paths), log, settings.audit);
+  const executor = new Executor({ paths, log, audit, limits: settings.limits });
   log.info(`privilege separation ${executor.separation.active ? 'active' : 'inactive'}: ${executor.separation.reason}`);
   const separation = new DaemonSeparation({
     paths,
@@ -148,6 +151,8 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       log.error(`stopping services: ${err instanceof Error ? err.message : String(err)}`);
     }
     for (const c of connections) c.destroy();
+    // Counts of rate-limited audit entries still pending.
+    audit.flush();
     cleanup(paths, lock);
     log.info('daemon stopped');
     log.close();

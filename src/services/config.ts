@@ -4,6 +4,7 @@
 // definitions can be compared (reload) by their normalised form.
 
 import path from 'node:path';
+import { PLUGIN_PIDS_DEFAULT } from '../executor/rlimits.js';
 import type { HealthCheck, ServiceConfig } from '../protocol/types.js';
 
 /** The defaults documented in docs/protocol.md. */
@@ -33,6 +34,20 @@ export const LIMITS = {
   logMinBytes: 4096,
   logMaxBytes: 2 ** 40,
   logMaxFiles: 100,
+  pidsMax: 1_000_000,
+  memoryMinBytes: 16 * 1024 * 1024,
+  memoryMaxBytes: 2 ** 40,
+} as const;
+
+/**
+ * What a plugin's manifest may ask for, lower than the admin's services file: its logs no larger than
+ * the log module's defaults (10 MiB, 4 rotated files), and always a process limit (launch.ts).
+ */
+export const PLUGIN_LIMITS = {
+  logMaxBytes: 10 * 1024 * 1024,
+  logMaxFiles: 4,
+  pidsDefault: PLUGIN_PIDS_DEFAULT,
+  pidsMax: 4096,
 } as const;
 
 /** A health check with its defaults filled in and exactly one probe kind set. */
@@ -60,6 +75,10 @@ export interface NormalizedConfig extends Omit<ServiceConfig, 'log_max_bytes' | 
   /** null: the log module's default. */
   log_max_bytes: number | null;
   log_max_files: number | null;
+  /** Processes (and threads) the service may have; null: no limit (launch.ts says how it is applied). */
+  pids_max: number | null;
+  /** Bytes of memory each of its processes may allocate; null: no limit. */
+  memory_max: number | null;
 }
 
 export interface FieldError {
@@ -77,7 +96,7 @@ export interface ValidationResult {
 
 const CONFIG_KEYS: ReadonlySet<string> = new Set([
   'command', 'args', 'env', 'working_dir', 'restart_on_failure', 'max_restarts', 'privileged', 'stop_timeout',
-  'ready_notify', 'readiness', 'liveness', 'log_max_bytes', 'log_max_files',
+  'ready_notify', 'readiness', 'liveness', 'log_max_bytes', 'log_max_files', 'pids_max', 'memory_max',
 ]);
 const HEALTH_KEYS: ReadonlySet<string> = new Set(['command', 'tcp', 'http', 'interval_secs', 'timeout_secs', 'failure_threshold']);
 
@@ -258,10 +277,12 @@ export function parseTcpTarget(value: unknown): { host: string; port: number } |
 /**
  * Validate a service's table (from the services file, a plugin manifest or the wire) and fill in the
  * defaults. `allowAutoStart` accepts the `auto_start` key, which only makes sense in a definition
- * source (an ad-hoc StartService is started by that very request).
+ * source (an ad-hoc StartService is started by that very request). `plugin` holds the table to
+ * PLUGIN_LIMITS: a plugin's service always has a process limit and smaller logs.
  */
-export function validateServiceConfig(raw: unknown, opts: { allowAutoStart?: boolean } = {}): ValidationResult {
+export function validateServiceConfig(raw: unknown, opts: { allowAutoStart?: boolean; plugin?: boolean } = {}): ValidationResult {
   const c = new Checker();
+  const plugin = opts.plugin === true;
   if (!isPlainObject(raw)) {
     c.fail('(table)', `expected a table of service fields, got ${describe(raw)}`);
     return { config: null, autoStart: false, errors: c.errors };
@@ -303,9 +324,17 @@ export function validateServiceConfig(raw: unknown, opts: { allowAutoStart?: boo
     ready_notify: get('ready_notify', (f, v) => c.boolean(f, v), CONFIG_DEFAULTS.ready_notify),
     readiness: get<NormalizedHealthCheck | null>('readiness', (f, v) => c.health(f, v, READINESS_DEFAULTS), null),
     liveness: get<NormalizedHealthCheck | null>('liveness', (f, v) => c.health(f, v, LIVENESS_DEFAULTS), null),
-    log_max_bytes: get<number | null>('log_max_bytes', (f, v) => (v === null ? null : c.integer(f, v, LIMITS.logMinBytes, LIMITS.logMaxBytes)), null),
-    log_max_files: get<number | null>('log_max_files', (f, v) => (v === null ? null : c.integer(f, v, 0, LIMITS.logMaxFiles)), null),
+    log_max_bytes: get<number | null>('log_max_bytes', (f, v) => (v === null ? null : c.integer(f, v, LIMITS.logMinBytes, plugin ? PLUGIN_LIMITS.logMaxBytes : LIMITS.logMaxBytes)), null),
+    log_max_files: get<number | null>('log_max_files', (f, v) => (v === null ? null : c.integer(f, v, 0, plugin ? PLUGIN_LIMITS.logMaxFiles : LIMITS.logMaxFiles)), null),
+    pids_max: get<number | null>('pids_max', (f, v) => (v === null ? null : c.integer(f, v, 1, plugin ? PLUGIN_LIMITS.pidsMax : LIMITS.pidsMax)), null),
+    memory_max: get<number | null>('memory_max', (f, v) => (v === null ? null : c.integer(f, v, LIMITS.memoryMinBytes, LIMITS.memoryMaxBytes)), null),
   };
+  if (plugin) {
+    // The admin's services file may leave a service unlimited; a plugin's never is.
+    config.pids_max ??= PLUGIN_LIMITS.pidsDefault;
+    if (config.log_max_bytes === null) config.log_max_bytes = PLUGIN_LIMITS.logMaxBytes;
+    if (config.log_max_files === null) config.log_max_files = PLUGIN_LIMITS.logMaxFiles;
+  }
   const autoStart = opts.allowAutoStart === true ? get('auto_start', (f, v) => c.boolean(f, v), false) : false;
   return { config: c.errors.length === 0 ? config : null, autoStart, errors: c.errors };
 }

@@ -6,7 +6,8 @@ import type { SpawnOptions } from 'node:child_process';
 import { AdiError } from '../errors.js';
 import { cleanEnv } from '../executor/privilege.js';
 import { resolveCommand } from '../executor/resolve.js';
-import type { NormalizedConfig } from './config.js';
+import { limitedArgv, type ProcessLimits } from '../executor/rlimits.js';
+import { PLUGIN_LIMITS, type NormalizedConfig } from './config.js';
 import type { ServiceDefinition } from './registry.js';
 import { SELF, planRunAs, runHelper, type RunAs, type ServicePrivilege } from './run-as.js';
 
@@ -49,6 +50,8 @@ export interface Launch {
   command: string[];
   /** The plugin whose identity the service carries, or null. */
   plugin: string | null;
+  /** The rlimits it starts under (through prlimit; see executor/rlimits.ts). */
+  limits: ProcessLimits;
   /** Wraps another command (a health probe) to run as the service does, with its environment. */
   wrap(file: string, args: readonly string[]): { file: string; args: string[] };
   /** Signals a process group with the service's rights when the daemon may not (sudo modes); else null. */
@@ -64,6 +67,17 @@ export function newRunId(): string {
 export function pluginOf(def: Pick<ServiceDefinition, 'source' | 'plugin'> | undefined, name: string): string | null {
   if (def?.source !== 'plugin') return null;
   return def.plugin ?? name;
+}
+
+/**
+ * The rlimits a service starts under. A plugin's service always has a process limit (its config's, or
+ * the plugin default); RLIMIT_NPROC counts per uid, so it is set only when the service runs as
+ * ADI_USER ('uid' / 'sudo'): root ignores it, and in embedded mode ('self') it would count every
+ * process of the admin's own user. The memory limit is per process and applies in every mode.
+ */
+export function processLimits(config: Pick<NormalizedConfig, 'pids_max' | 'memory_max'>, plugin: string | null, mode: RunAs['mode']): ProcessLimits {
+  const pids = config.pids_max ?? (plugin !== null ? PLUGIN_LIMITS.pidsDefault : null);
+  return { nproc: mode === 'uid' || mode === 'sudo' ? pids : null, data: config.memory_max };
 }
 
 /**
@@ -107,7 +121,9 @@ export function buildLaunch(name: string, config: NormalizedConfig, ctx: LaunchC
   const cwd = config.working_dir ?? (runAs.mode === 'self' ? ctx.home : SEPARATED_CWD);
   // Root runs only what the secure PATH (or an absolute path) names, as SudoRun does.
   const file = runAs.mode === 'root-chain' ? resolveCommand(config.command) : config.command;
-  let argv = { file, args: [...config.args] };
+  const limits = processLimits(config, plugin, runAs.mode);
+  const limited = limitedArgv(limits, file, config.args, `Service "${name}"`);
+  let argv = limited;
   let wrap = (f: string, a: readonly string[]): { file: string; args: string[] } => ({ file: f, args: [...a] });
   if (runAs.mode === 'sudo' || runAs.mode === 'root-chain') {
     if (readyFd !== null) {
@@ -118,7 +134,8 @@ export function buildLaunch(name: string, config: NormalizedConfig, ctx: LaunchC
     if (bad !== undefined) {
       throw new AdiError('BAD_CONFIG', `Service "${name}": the environment variable name ${JSON.stringify(bad)} contains ',', which sudo's --preserve-env cannot carry; rename it.`);
     }
-    argv = runAs.wrap(file, config.args, keys);
+    // The limits are set inside the sudo chain: sudo's PAM session may reset rlimits set before it.
+    argv = runAs.wrap(limited.file, limited.args, keys);
     wrap = (f, a) => runAs.wrap(f, a, keys);
   }
   const killer = runAs.killer;
@@ -132,6 +149,7 @@ export function buildLaunch(name: string, config: NormalizedConfig, ctx: LaunchC
     runAs,
     command: [file, ...config.args],
     plugin,
+    limits,
     wrap,
     signalVia: killer === null ? null : (pgid, signal) => runHelper(killer(pgid, signal), helperEnv),
     options: {

@@ -5,6 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { resolvePaths, type Paths } from '../../src/paths.js';
 import { isAlive } from '../../src/platform/alive.js';
+import type { DaemonClient } from '../../src/client/client.js';
+import { startPluginDaemon } from '../privilege/util.js';
 
 export function tempDir(prefix = 'adi-exec-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -61,4 +63,29 @@ export interface AuditRecord {
 export function readAudit(file: string): AuditRecord[] {
   if (!fs.existsSync(file)) return [];
   return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as AuditRecord);
+}
+
+/**
+ * A real daemon (test/privilege/fixtures/plugin-daemon) with one plugin-defined service that writes
+ * its identity token to a file: the test then connects as that plugin. Returns an admin client and
+ * the plugin's token. Works without root (the service runs as the current user, token and all).
+ */
+export async function daemonWithPlugin(h: { home: string; env: NodeJS.ProcessEnv }, plugin = 'tester'): Promise<{ admin: DaemonClient; token: string }> {
+  const tokenFile = path.join(h.home, `${plugin}.token`);
+  const admin = await startPluginDaemon(h.home, h.env, [
+    { name: `${plugin}-svc`, plugin, config: { command: '/bin/sh', args: ['-c', 'printf %s "$ADI_DAEMON_TOKEN" > "$0"; exec sleep 600', tokenFile], restart_on_failure: false } },
+  ], [`${plugin}-svc`]);
+  await admin.startService(`${plugin}-svc`);
+  let token = '';
+  const until = Date.now() + 10_000;
+  while (token === '' && Date.now() < until) {
+    try {
+      token = fs.readFileSync(tokenFile, 'utf8');
+    } catch {
+      // not written yet
+    }
+    if (token === '') await new Promise((r) => setTimeout(r, 20));
+  }
+  if (token === '') throw new Error(`the plugin service wrote no token to ${tokenFile}`);
+  return { admin, token };
 }

@@ -14,7 +14,8 @@ import { resolvePaths, resolvePluginEndpoint } from '../../src/paths.js';
 import { Authenticator } from '../../src/server/auth.js';
 import { MemoryLogger } from '../../src/server/logger.js';
 import { bindPluginSocket, closePluginSocket, preparePluginDir } from '../../src/server/plugin-socket.js';
-import { validateServiceConfig, type NormalizedConfig } from '../../src/services/config.js';
+import { PLUGIN_LIMITS, validateServiceConfig, type NormalizedConfig } from '../../src/services/config.js';
+import { prlimitPath } from '../../src/executor/rlimits.js';
 import { SEPARATED_CWD, SERVICE_ID_ENV, buildLaunch, pluginOf } from '../../src/services/launch.js';
 import { loadSources, type ServiceSource } from '../../src/services/registry.js';
 import type { ServicePrivilege } from '../../src/services/run-as.js';
@@ -99,7 +100,8 @@ void describe('buildLaunch with privilege separation', () => {
     assert.equal(l.runAs.mode, 'sudo');
     assert.equal(l.file, '/usr/bin/sudo');
     const sep = l.args.indexOf('--');
-    assert.deepEqual(l.args.slice(sep), ['--', '/bin/x', 'a b']);
+    // A plugin's service: its process limit is set inside the sudo chain, by prlimit.
+    assert.deepEqual(l.args.slice(sep), ['--', prlimitPath('test'), `--nproc=${PLUGIN_LIMITS.pidsDefault}:${PLUGIN_LIMITS.pidsDefault}`, '--', '/bin/x', 'a b']);
     assert.deepEqual(l.args.slice(0, 1), ['-n']);
     assert.deepEqual(l.args.slice(sep - 2, sep), ['-u', 'adi']);
     const preserve = l.args.find((a) => a.startsWith('--preserve-env='));

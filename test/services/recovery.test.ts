@@ -172,7 +172,7 @@ void describe('crash recovery: ServiceManager.init()', () => {
     ], [
       { name: 'filed', source: 'file' },
       // Recorded as the daemon records it: the normalised definition.
-      { name: 'temp', source: 'adhoc', config: { command: adhocConfig.command, args: adhocConfig.args ?? [], env: {}, working_dir: null, restart_on_failure: true, max_restarts: 5, privileged: false, stop_timeout: 0.3, ready_notify: false, readiness: null, liveness: null, log_max_bytes: null, log_max_files: null } },
+      { name: 'temp', source: 'adhoc', config: { command: adhocConfig.command, args: adhocConfig.args ?? [], env: {}, working_dir: null, restart_on_failure: true, max_restarts: 5, privileged: false, stop_timeout: 0.3, ready_notify: false, readiness: null, liveness: null, log_max_bytes: null, log_max_files: null, pids_max: null, memory_max: null } },
       { name: 'gone', source: 'file' },
     ]);
 
@@ -209,7 +209,7 @@ void describe('crash recovery: ServiceManager.init()', () => {
     const old = fakeRun(e, marker, [fixture('ignore-term.js')]);
     const pids = JSON.parse(await firstLine(old)) as { main: number };
     writePrevious(e, [entry('slow', pids.main, marker, starttime(pids.main), { stop_timeout: 0.5 })], [
-      { name: 'slow', source: 'adhoc', config: { command: process.execPath, args: [fixture('sleeper.js')], env: {}, working_dir: null, restart_on_failure: true, max_restarts: 5, privileged: false, stop_timeout: 0.5, ready_notify: false, readiness: null, liveness: null, log_max_bytes: null, log_max_files: null } },
+      { name: 'slow', source: 'adhoc', config: { command: process.execPath, args: [fixture('sleeper.js')], env: {}, working_dir: null, restart_on_failure: true, max_restarts: 5, privileged: false, stop_timeout: 0.5, ready_notify: false, readiness: null, liveness: null, log_max_bytes: null, log_max_files: null, pids_max: null, memory_max: null } },
     ]);
     const init = e.manager.init();
     await waitFor(() => e.manager.get('slow')?.state === 'stopping', 'slow to show as stopping');

@@ -15,7 +15,7 @@ void describe('config', () => {
     assert.deepEqual(r.config, {
       command: '/bin/x', args: [], env: {}, working_dir: null, restart_on_failure: true, max_restarts: 5,
       privileged: false, stop_timeout: 10, ready_notify: false, readiness: null, liveness: null,
-      log_max_bytes: null, log_max_files: null,
+      log_max_bytes: null, log_max_files: null, pids_max: null, memory_max: null,
     });
     assert.equal(r.autoStart, false);
   });

@@ -3,4 +3,5 @@
 
 import type { Handler } from '../context.js';
 
-export const handleRun: Handler<'Run'> = (req, ctx) => ctx.daemon.executor.run(ctx.identity, req, { signal: ctx.signal });
+export const handleRun: Handler<'Run'> = (req, ctx) =>
+  ctx.daemon.executor.run(ctx.identity, req, { signal: ctx.signal, holdOutput: (release) => ctx.afterSend(release) });

@@ -8,5 +8,5 @@ import type { Handler } from '../context.js';
 export const handleSudoRun: Handler<'SudoRun'> = (req, ctx) => {
   const { daemon, identity } = ctx;
   const patterns = identity.kind === 'admin' ? ('any' as const) : identity.kind === 'plugin' && identity.plugin !== null ? approvedPatterns(daemon.paths, identity.plugin) : [];
-  return daemon.executor.sudoRun(identity, req, patterns, { signal: ctx.signal });
+  return daemon.executor.sudoRun(identity, req, patterns, { signal: ctx.signal, holdOutput: (release) => ctx.afterSend(release) });
 };
