@@ -70,6 +70,10 @@ export interface ServiceInfo {
   exit_signal: string | null;
   /** Where the definition came from. */
   source: 'file' | 'plugin' | 'adhoc';
+  /** The plugin that owns the service (source 'plugin'), else null. */
+  plugin: string | null;
+  /** Other definitions of this name that were not loaded, one line each; empty when there are none. */
+  conflicts: string[];
   /** CPU use of the whole process group over the last sample, percent of one core; null when unknown. */
   cpu_percent: number | null;
   /** Resident memory of the whole process group in bytes; null when unknown. */
@@ -158,10 +162,33 @@ export interface Pong {
   protocol: number;
   /** Whether privilege separation (adi / adi-root users) is active. */
   separation: boolean;
+  /** The plugin socket; null from a daemon that does not report it. */
+  plugin_socket: PluginSocketStatus | null;
+  /** Every service name defined more than once, one line each (see Services.conflicts). */
+  conflicts: string[];
 }
+
+/**
+ * Whether plugin services can reach the daemon. `off`: separation is not active, so there is no plugin
+ * socket; `pending`: not tried yet (the daemon has just started); `failed`: it could not be bound.
+ */
+export interface PluginSocketStatus {
+  state: 'off' | 'pending' | 'listening' | 'failed';
+  /** Where it listens (`listening`) or should (`failed`). */
+  address: string | null;
+  /** Why it is not listening (`failed`), or why it listens somewhere else than the usual place. */
+  error: string | null;
+}
+
+export const PLUGIN_SOCKET_STATES: readonly PluginSocketStatus['state'][] = ['off', 'pending', 'listening', 'failed'];
 export interface Ok { type: 'Ok' }
 export interface ErrorResponse { type: 'Error'; code: string; message: string }
-export interface Services { type: 'Services'; list: ServiceInfo[] }
+export interface Services {
+  type: 'Services';
+  list: ServiceInfo[];
+  /** Every service name defined more than once, one line each, including names nobody got. */
+  conflicts: string[];
+}
 export interface Logs { type: 'Logs'; lines: string[] }
 export interface LogLine { type: 'LogLine'; line: string }
 export interface StreamEnd { type: 'StreamEnd' }

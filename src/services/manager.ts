@@ -12,14 +12,14 @@ import type { Logger } from '../server/logger.js';
 import { configKey, formatFieldError, validateServiceConfig } from './config.js';
 import { ProcScanner } from './process-group.js';
 import { Recovery } from './recovery.js';
-import { loadSources, type ServiceDefinition, type ServiceSource } from './registry.js';
+import { describeConflict, loadSources, type CurrentOwner, type NameConflict, type ServiceDefinition, type ServiceSource } from './registry.js';
 import { ResourceSampler } from './resources.js';
 import type { ServicePrivilege } from './run-as.js';
 import { Service, type ServiceHost } from './service.js';
 import { FileSource } from './sources/file-source.js';
 import { StateJournal, type WantedService } from './state-file.js';
 
-export type { ServiceDefinition, ServiceSource, SourceResult } from './registry.js';
+export type { NameConflict, ServiceDefinition, ServiceSource, SourceResult } from './registry.js';
 
 export interface ServiceManagerOptions {
   paths: Paths;
@@ -77,6 +77,8 @@ export class ServiceManager {
   private loaded: (() => void) | null = null;
   /** CPU and memory per service, sampled when the services are listed (never on a timer). */
   private readonly resources = new ResourceSampler();
+  /** Names defined more than once, as of the last load: shown by ListServices and Ping, not only logged. */
+  private nameConflicts: NameConflict[] = [];
 
   constructor(opts: ServiceManagerOptions) {
     this.paths = opts.paths;
@@ -141,6 +143,7 @@ export class ServiceManager {
   /** init(), part one: the definitions, and the ad-hoc services a crash interrupted. */
   private async loadInitial(): Promise<void> {
     const snapshot = await loadSources(this.sources);
+    this.nameConflicts = snapshot.conflicts;
     for (const error of snapshot.errors) this.log.warn(`services: ${error}`);
     for (const [name, def] of snapshot.definitions) {
       if (this.services.has(name)) continue;
@@ -196,6 +199,10 @@ export class ServiceManager {
     const def: ServiceDefinition = { name, source: 'adhoc', config: result.config, auto_start: false, origin: 'StartService' };
     const existing = this.services.get(name);
     if (existing === undefined) {
+      const contested = this.nameConflicts.find((c) => c.name === name);
+      if (contested !== undefined) {
+        throw new AdiError('SERVICE_EXISTS', `The name "${name}" is claimed by ${contested.ignored.join(' and ')} (${contested.message}); choose another name.`);
+      }
       const service = this.createService(def, null);
       this.services.set(name, service);
       return service.start();
@@ -231,14 +238,26 @@ export class ServiceManager {
     const all = [...this.services.values()];
     const usage = this.resources.sample(all.map((s) => ({ name: s.name, runs: s.stateEntries() })), now);
     // info() returns a new object: the usage goes into it rather than into a copy (1,000 services per listing).
-    return all.map((s) => Object.assign(s.info(now), usage.get(s.name))).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const conflicts = this.conflictsByName();
+    return all.map((s) => Object.assign(s.info(now), usage.get(s.name), conflicts.get(s.name))).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   get(name: string): ServiceInfo | undefined {
     const s = this.services.get(name);
     if (s === undefined) return undefined;
     const now = Date.now();
-    return { ...s.info(now), ...this.resources.sample([{ name, runs: s.stateEntries() }], now, false).get(name) };
+    return { ...s.info(now), ...this.resources.sample([{ name, runs: s.stateEntries() }], now, false).get(name), ...this.conflictsByName().get(name) };
+  }
+
+  /** Every name conflict of the last load, one line each for the admin (sorted by name). */
+  conflicts(): string[] {
+    return this.nameConflicts.map((c) => c.message);
+  }
+
+  private conflictsByName(): Map<string, { conflicts: string[] }> {
+    const byName = new Map<string, { conflicts: string[] }>();
+    for (const c of this.nameConflicts) byName.set(c.name, { conflicts: [...(byName.get(c.name)?.conflicts ?? []), c.message] });
+    return byName;
   }
 
   /** Definitions as loaded (for `adi daemon services` details and the plugins issue). */
@@ -260,7 +279,12 @@ export class ServiceManager {
   }
 
   private async doReload(): Promise<ReloadResult> {
-    const snapshot = await loadSources(this.sources);
+    // Who holds each name now: between plugins, the current owner keeps a contested name (registry.ts).
+    const snapshot = await loadSources(this.sources, (name): CurrentOwner | undefined => {
+      const s = this.services.get(name);
+      return s === undefined ? undefined : { origin: s.def.origin, sourceIndex: s.sourceIndex };
+    });
+    const conflicts = [...snapshot.conflicts];
     const result: ReloadResult = { added: [], removed: [], changed: [], unchanged: [], errors: [...snapshot.errors] };
     const work: Promise<unknown>[] = [];
 
@@ -294,7 +318,7 @@ export class ServiceManager {
       }
       if (existing.def.source === 'adhoc') {
         if (existing.isActive()) {
-          result.errors.push(`${def.origin}: service "${name}": an ad-hoc service of that name is running; stop it and reload to use this definition`);
+          conflicts.push(describeConflict(name, 'the running ad-hoc service', [def.origin], 'stop it, then adi daemon reload'));
           continue;
         }
         existing.close();
@@ -317,6 +341,9 @@ export class ServiceManager {
     }
 
     await Promise.all(work);
+    conflicts.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    this.nameConflicts = conflicts;
+    result.errors.push(...conflicts.filter((c) => !snapshot.conflicts.includes(c)).map((c) => c.message));
     for (const error of result.errors) this.log.warn(`services: ${error}`);
     this.log.info(`services reloaded: ${result.added.length} added, ${result.removed.length} removed, ${result.changed.length} changed, ${result.unchanged.length} unchanged, ${result.errors.length} errors`);
     for (const list of [result.added, result.removed, result.changed, result.unchanged]) list.sort();

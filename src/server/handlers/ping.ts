@@ -8,4 +8,6 @@ export const handlePing: Handler<'Ping'> = (_req, { daemon }): Pong => ({
   pid: process.pid,
   protocol: PROTOCOL_VERSION,
   separation: daemon.separation(),
+  plugin_socket: daemon.pluginSocket(),
+  conflicts: daemon.services.conflicts(),
 });
