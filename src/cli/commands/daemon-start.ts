@@ -21,8 +21,7 @@ Options for an ad-hoc service:
 
 A daemon started from another version of adi is stopped and replaced.
 Exit status 1 when the daemon runs but plugin services cannot reach it (with privilege separation,
-its plugin socket could not be bound: the cause is printed, and 'adi daemon status' shows it too).
-Service names defined by more than one source are printed as warnings.`;
+its plugin socket could not be bound: the cause is printed, and 'adi daemon status' shows it too).`;
 
 export const command: Command = {
   name: 'daemon start',
@@ -81,10 +80,10 @@ async function settled(client: DaemonClient, first: PongInfo): Promise<PongInfo>
 
 /**
  * A daemon whose plugin services cannot reach it is not a successful start: the cause goes to stderr
- * and the exit status is 1. Name conflicts are warnings.
+ * and the exit status is 1. (Name conflicts are not reported here: the daemon answers before it has
+ * loaded the definitions; `adi daemon status` and `services` show them.)
  */
 function reportStart(io: CliIO, pong: PongInfo): number {
-  for (const c of pong.conflicts) io.stderr.write(`adi: warning: name conflict: ${c}\n`);
   const ps = pong.plugin_socket;
   if (ps?.state === 'listening' && ps.error !== null) io.stderr.write(`adi: warning: plugin socket: ${ps.error}\n`);
   if (ps === null || (ps.state !== 'failed' && ps.state !== 'pending')) return 0;
