@@ -144,7 +144,7 @@ export class ServiceManager {
   private async loadInitial(): Promise<void> {
     const snapshot = await loadSources(this.sources);
     this.nameConflicts = snapshot.conflicts;
-    for (const error of snapshot.errors) this.log.warn(`services: ${error}`);
+    for (const error of [...snapshot.errors, ...this.conflicts()]) this.log.warn(`services: ${error}`);
     for (const [name, def] of snapshot.definitions) {
       if (this.services.has(name)) continue;
       this.services.set(name, this.createService(def, snapshot.owners.get(name) ?? null));
@@ -343,7 +343,8 @@ export class ServiceManager {
     await Promise.all(work);
     conflicts.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     this.nameConflicts = conflicts;
-    result.errors.push(...conflicts.filter((c) => !snapshot.conflicts.includes(c)).map((c) => c.message));
+    // In the reload's errors (and so in the log): a definition that was not loaded.
+    result.errors.push(...this.conflicts());
     for (const error of result.errors) this.log.warn(`services: ${error}`);
     this.log.info(`services reloaded: ${result.added.length} added, ${result.removed.length} removed, ${result.changed.length} changed, ${result.unchanged.length} unchanged, ${result.errors.length} errors`);
     for (const list of [result.added, result.removed, result.changed, result.unchanged]) list.sort();

@@ -66,7 +66,7 @@ export interface RegistrySnapshot {
   owners: Map<string, number>;
   /** Indexes of the sources that failed to load as a whole. */
   failedSources: Set<number>;
-  /** Names defined more than once, sorted by name. */
+  /** Names defined more than once, sorted by name (each definition not loaded is in one of them). */
   conflicts: NameConflict[];
 }
 
@@ -85,7 +85,8 @@ interface Claim {
  *   chooses its own name, and a name order would let it choose to win.
  * - a name whose current owner's source could not be read this time (a TOML syntax error) stays its.
  *
- * Every definition not loaded is reported as a NameConflict (and in errors, for the log).
+ * Every definition not loaded is reported as a NameConflict (not in `errors`: a conflict is not an
+ * error in a definition, and is shown apart).
  */
 export async function loadSources(
   sources: readonly ServiceSource[],
@@ -145,7 +146,6 @@ export async function loadSources(
     owners.set(name, winner.index);
   }
   conflicts.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  for (const c of conflicts) errors.push(c.message);
   return { definitions, errors, owners, failedSources, conflicts };
 }
 

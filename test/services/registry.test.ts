@@ -89,7 +89,7 @@ command = "/bin/true"
     const broken: ServiceSource = { kind: 'plugin', load: async () => { throw new Error('boom'); } };
     const snap = await loadSources([a, b, broken]);
     assert.equal(snap.definitions.get('dup'), undefined);
-    assert.match(snap.errors.join('\n'), /service "dup": defined by plugin a and plugin b, and none of these definitions is loaded/);
+    assert.match(snap.conflicts[0]?.message ?? '', /service "dup": defined by plugin a and plugin b, and none of these definitions is loaded/);
     assert.equal((await loadSources([b, a])).definitions.get('dup'), undefined);
     assert.match(snap.errors.join('\n'), /plugin source: boom/);
     assert.deepEqual([...snap.failedSources], [2]);
