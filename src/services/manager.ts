@@ -17,6 +17,7 @@ import { ResourceSampler } from './resources.js';
 import type { ServicePrivilege } from './run-as.js';
 import { Service, type ServiceHost } from './service.js';
 import { FileSource } from './sources/file-source.js';
+import { OwnerRecord } from './sources/owners.js';
 import { StateJournal, type WantedService } from './state-file.js';
 
 export type { NameConflict, ServiceDefinition, ServiceSource, SourceResult } from './registry.js';
@@ -79,12 +80,15 @@ export class ServiceManager {
   private readonly resources = new ResourceSampler();
   /** Names defined more than once, as of the last load: shown by ListServices and Ping, not only logged. */
   private nameConflicts: NameConflict[] = [];
+  /** Which plugin owned each name, across restarts: between plugins, the owner keeps a contested name. */
+  private readonly ownerRecord: OwnerRecord;
 
   constructor(opts: ServiceManagerOptions) {
     this.paths = opts.paths;
     this.log = opts.log;
     this.sources = [new FileSource(opts.paths.servicesFile), ...(opts.sources ?? [])];
     this.state = new StateJournal(opts.paths.stateFile);
+    this.ownerRecord = new OwnerRecord(opts.paths.dataDir, opts.log);
     this.host = {
       log: opts.log,
       logsDir: opts.paths.logsDir,
@@ -142,7 +146,11 @@ export class ServiceManager {
 
   /** init(), part one: the definitions, and the ad-hoc services a crash interrupted. */
   private async loadInitial(): Promise<void> {
-    const snapshot = await loadSources(this.sources);
+    this.ownerRecord.load();
+    const snapshot = await loadSources(this.sources, (name): CurrentOwner | undefined => {
+      const origin = this.ownerRecord.owner(name);
+      return origin === undefined ? undefined : { origin, sourceIndex: null };
+    });
     this.nameConflicts = snapshot.conflicts;
     for (const error of [...snapshot.errors, ...this.conflicts()]) this.log.warn(`services: ${error}`);
     for (const [name, def] of snapshot.definitions) {
@@ -169,6 +177,7 @@ export class ServiceManager {
       const termination = this.recovery.termination(name);
       if (termination !== undefined) this.services.get(name)?.awaitPrevious(termination);
     }
+    this.recordOwners();
   }
 
   /** init(), part two: start auto_start services and those the previous daemon ran when it died. */
@@ -252,6 +261,10 @@ export class ServiceManager {
   /** Every name conflict of the last load, one line each for the admin (sorted by name). */
   conflicts(): string[] {
     return this.nameConflicts.map((c) => c.message);
+  }
+
+  private recordOwners(): void {
+    this.ownerRecord.update([...this.services.values()].map((s) => s.def));
   }
 
   private conflictsByName(): Map<string, { conflicts: string[] }> {
@@ -343,6 +356,7 @@ export class ServiceManager {
     await Promise.all(work);
     conflicts.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     this.nameConflicts = conflicts;
+    this.recordOwners();
     // In the reload's errors (and so in the log): a definition that was not loaded.
     result.errors.push(...this.conflicts());
     for (const error of result.errors) this.log.warn(`services: ${error}`);

@@ -79,9 +79,9 @@ interface Claim {
  * Ask every source and merge. A service name belongs to one source; when several define it:
  *
  * - the services file wins over every plugin: it is the admin's own, hand-written configuration;
- * - between plugins, the plugin that owns the name in the running daemon (`current`) keeps it, so that
- *   a plugin copied in by hand can neither take over nor stop another plugin's service; when none of
- *   them owns it yet (a fresh start), none is loaded. Never the first by name or by order: a plugin
+ * - between plugins, the plugin that owned the name before (`current`: in the running daemon, or as
+ *   recorded across restarts) keeps it, so that a plugin copied in by hand can neither take over nor
+ *   stop another plugin's service; when none of them owned it, none is loaded. Never the first by name or by order: a plugin
  *   chooses its own name, and a name order would let it choose to win.
  * - a name whose current owner's source could not be read this time (a TOML syntax error) stays its.
  *

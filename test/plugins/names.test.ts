@@ -104,6 +104,14 @@ void describe('service names have owners; plugins read only their own logs', () 
     assert.match(after?.conflicts.join('\n') ?? '', /service "web" belongs to plugin alpha; the definition in plugin beta is not loaded: plugin alpha owned it first/);
     const status = await adi(['daemon', 'status'], t.env);
     assert.match(status.stdout, /service "web" belongs to plugin alpha/);
+
+    // A restarted daemon remembers the owner (the data dir's service-owners.json).
+    assert.equal((await adi(['daemon', 'stop'], t.env)).code, 0);
+    assert.equal((await adi(['daemon', 'start'], t.env)).code, 0);
+    await waitFor(async () => (await services()).list.some((s) => s.name === 'web'), 15_000, 'the definitions to load');
+    const restarted = (await services()).list.find((s) => s.name === 'web');
+    assert.equal(restarted?.plugin, 'alpha');
+    assert.match(restarted?.conflicts.join('\n') ?? '', /the definition in plugin beta is not loaded/);
   });
 
   void it("a plugin reading another plugin's or the admin's logs gets PERMISSION_DENIED; its own it reads", async () => {

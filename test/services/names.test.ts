@@ -1,12 +1,17 @@
 // Names have owners: a service name belongs to one source (the services file, one plugin, or an ad-hoc
 // StartService). When several define it, the others' definitions are not loaded and the conflict is
 // kept for ListServices and Ping, not only logged. Between plugins, the plugin that owns a name in the
-// running daemon keeps it; at a fresh load none gets it, whatever the names' order (a plugin picks its
-// own name, so "first by name wins" would let it pick to win).
+// running daemon (or, after a restart, the one recorded in service-owners.json) keeps it; with no
+// owner none gets it, whatever the names' order (a plugin picks its own name, so "first by name wins"
+// would let it pick to win).
 
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterEach, describe, it } from 'node:test';
+import { MemoryLogger } from '../../src/server/logger.js';
 import { validateServiceConfig } from '../../src/services/config.js';
+import { ServiceManager } from '../../src/services/manager.js';
 import { loadSources, type ServiceDefinition, type ServiceSource } from '../../src/services/registry.js';
 import { makeEnv, type TestEnv } from './helpers.js';
 
@@ -97,6 +102,31 @@ void describe('the manager: conflicts at reload, in listings, and for ad-hoc nam
     await manager.reload();
     assert.deepEqual(manager.get('web')?.conflicts, []);
     assert.deepEqual(manager.conflicts(), []);
+  });
+
+  void it('the owner is remembered across restarts (service-owners.json): a restarted daemon gives it the name again', async () => {
+    const source = plugins([def('web', 'zeta')]);
+    env = makeEnv({ sources: [source] });
+    await env.manager.init();
+    await env.manager.stopAll();
+    const record = JSON.parse(fs.readFileSync(path.join(env.paths.dataDir, 'service-owners.json'), 'utf8')) as unknown;
+    assert.deepEqual(record, { version: 1, owners: { web: 'plugin zeta' } });
+    assert.equal(fs.statSync(path.join(env.paths.dataDir, 'service-owners.json')).mode & 0o777, 0o600);
+
+    // The next daemon of the same data dir finds "aaa" copied in beside it.
+    source.defs = [def('web', 'aaa'), def('web', 'zeta')];
+    const next = new ServiceManager({ paths: env.paths, log: new MemoryLogger(), env: { ...process.env, ADI_TEST_TAG: env.tag }, home: env.dir, sources: [source] });
+    try {
+      await next.init();
+      assert.equal(next.get('web')?.plugin, 'zeta');
+      assert.match(next.conflicts()[0] ?? '', /belongs to plugin zeta; the definition in plugin aaa is not loaded/);
+      // zeta is uninstalled: the name is free, and its record goes.
+      source.defs = [def('other', 'aaa')];
+      await next.reload();
+      assert.deepEqual(JSON.parse(fs.readFileSync(path.join(env.paths.dataDir, 'service-owners.json'), 'utf8')), { version: 1, owners: { other: 'plugin aaa' } });
+    } finally {
+      await next.stopAll();
+    }
   });
 
   void it('a name nobody got is listed as a conflict, and an ad-hoc StartService may not take it', async () => {
