@@ -81,8 +81,8 @@ interface Claim {
  * - the services file wins over every plugin: it is the admin's own, hand-written configuration;
  * - between plugins, the plugin that owned the name before (`current`: in the running daemon, or as
  *   recorded across restarts) keeps it, so that a plugin copied in by hand can neither take over nor
- *   stop another plugin's service; when none of them owned it, none is loaded. Never the first by name or by order: a plugin
- *   chooses its own name, and a name order would let it choose to win.
+ *   stop another plugin's service; when none of them owned it, none is loaded. Never the first by
+ *   name or by order: a plugin chooses its own name, and a name order would let it choose to win.
  * - a name whose current owner's source could not be read this time (a TOML syntax error) stays its.
  *
  * Every definition not loaded is reported as a NameConflict (not in `errors`: a conflict is not an
