@@ -29,8 +29,8 @@ void describe('service names have owners; plugins read only their own logs', () 
     writePlugin(path.join(t.paths.pluginsDir, name), { name, service: { name: service, command: 'serve' } });
   }
   async function tokenOf(service: string): Promise<string> {
-    const pid = await waitFor(async () => (await services()).list.find((s) => s.name === service)?.pid != null, 15_000, `${service} to run`)
-      .then(async () => (await services()).list.find((s) => s.name === service)?.pid ?? 0);
+    let pid = 0;
+    await waitFor(async () => (pid = (await services()).list.find((s) => s.name === service)?.pid ?? 0) > 0, 15_000, `${service} to run`);
     const token = environOf(pid).ADI_DAEMON_TOKEN ?? '';
     assert.match(token, /^[0-9a-f]{64}$/, `the token of ${service}`);
     return token;
