@@ -144,7 +144,7 @@ export class DaemonClient {
   /** The services and the name conflicts (names several sources define, one line each). */
   async services(): Promise<{ list: ServiceInfo[]; conflicts: string[] }> {
     const { list, conflicts } = await this.expect({ type: 'ListServices' }, 'Services');
-    return { list, conflicts };
+    return { list, conflicts: conflicts ?? [] };
   }
 
   /** Re-read the services file. */

@@ -348,15 +348,20 @@ function validateServiceInfo(value: unknown, where: string): ServiceInfo {
     exit_code: f.optInt('exit_code', -(2 ** 31), 2 ** 31) ?? null,
     exit_signal: f.optString('exit_signal', 32) ?? null,
     source,
-    plugin: f.optString('plugin', 64) ?? null,
-    conflicts: f.optStringArray('conflicts', LIMITS.conflicts, LIMITS.string) ?? [],
     cpu_percent: f.optNumber('cpu_percent', 0, 1e6) ?? null,
     memory_bytes: f.optNumber('memory_bytes', 0, Number.MAX_SAFE_INTEGER) ?? null,
+    ...present('plugin', f.optString('plugin', 64)),
+    ...present('conflicts', f.optStringArray('conflicts', LIMITS.conflicts, LIMITS.string)),
   };
 }
 
-function validatePluginSocket(value: unknown): PluginSocketStatus | null {
-  if (value === undefined || value === null) return null;
+/** `{ [key]: value }` when the optional field was sent, else nothing (the field stays absent). */
+function present<K extends string, V>(key: K, value: V | null | undefined): { [P in K]?: V } {
+  return (value === undefined || value === null ? {} : { [key]: value }) as { [P in K]?: V };
+}
+
+function validatePluginSocket(value: unknown): PluginSocketStatus | undefined {
+  if (value === undefined || value === null) return undefined;
   if (!isPlainObject(value)) fail(`Pong.plugin_socket must be a map, got ${describe(value)}.`);
   const f = new Fields(value, 'Pong.plugin_socket');
   const state = f.string('state', 32);
@@ -389,8 +394,8 @@ export function parseResponse(value: unknown): { id: number; response: Response 
           pid: f.int('pid', 0, MAX_ID),
           protocol: f.int('protocol', 0, MAX_ID),
           separation: f.optBool('separation') ?? false,
-          plugin_socket: validatePluginSocket(f.raw('plugin_socket')),
-          conflicts: f.optStringArray('conflicts', LIMITS.conflicts, LIMITS.string) ?? [],
+          ...present('plugin_socket', validatePluginSocket(f.raw('plugin_socket'))),
+          ...present('conflicts', f.optStringArray('conflicts', LIMITS.conflicts, LIMITS.string)),
         };
         break;
       case 'Ok':
@@ -405,7 +410,7 @@ export function parseResponse(value: unknown): { id: number; response: Response 
         response = {
           type: 'Services',
           list: list.map((item, i) => validateServiceInfo(item, `Services.list[${i}]`)),
-          conflicts: f.optStringArray('conflicts', LIMITS.conflicts, LIMITS.string) ?? [],
+          ...present('conflicts', f.optStringArray('conflicts', LIMITS.conflicts, LIMITS.string)),
         };
         break;
       }

@@ -29,8 +29,8 @@ export interface DaemonState {
   readonly executor: Executor;
   /** Whether privilege separation (the adi / adi-root users) is active, as last checked. */
   separation(): boolean;
-  /** Whether plugin services can reach the daemon (the plugin socket), for Ping. */
-  pluginSocket(): PluginSocketStatus;
+  /** Whether plugin services can reach the daemon (the plugin socket), for Ping; null: separation is off. */
+  pluginSocket(): PluginSocketStatus | null;
   /** Reload: check separation again, re-read the service definitions, revoke tokens of gone plugins. */
   reload(): Promise<ReloadResult>;
   /** Begin a shutdown; the current response is still sent first. */

@@ -108,9 +108,12 @@ export class DaemonSeparation {
     return this.server !== null && this.place !== null ? this.place.endpoint.display : null;
   }
 
-  /** For Ping (`adi daemon status`, `adi daemon start`): whether plugin services can reach the daemon. */
-  status(): PluginSocketStatus {
-    if (!this.active) return { state: 'off', address: null, error: null };
+  /**
+   * For Ping (`adi daemon status`, `adi daemon start`): whether plugin services can reach the daemon;
+   * null when separation is off (there is no plugin socket then).
+   */
+  status(): PluginSocketStatus | null {
+    if (!this.active) return null;
     if (this.server !== null && this.place !== null) return { state: 'listening', address: this.place.endpoint.display, error: this.place.note };
     const address = this.pluginEndpoint?.display ?? null;
     if (this.failure !== null) return { state: 'failed', address, error: this.failure };

@@ -10,6 +10,7 @@ import { checkName, type Paths } from '../paths.js';
 import type { ServiceConfig, ServiceInfo } from '../protocol/types.js';
 import type { Logger } from '../server/logger.js';
 import { configKey, formatFieldError, validateServiceConfig } from './config.js';
+import { pluginOf } from './launch.js';
 import { ProcScanner } from './process-group.js';
 import { Recovery } from './recovery.js';
 import { describeConflict, loadSources, type CurrentOwner, type NameConflict, type ServiceDefinition, type ServiceSource } from './registry.js';
@@ -33,6 +34,12 @@ export interface ServiceManagerOptions {
   home?: string;
   /** Who services run as when privilege separation is active (run-as.ts); absent: the daemon's user. */
   privilege?: ServicePrivilege;
+}
+
+/** ServiceInfo.plugin: only for a plugin's service (absent fields keep a 1,000-service listing small). */
+function ownerFields(def: ServiceDefinition): { plugin?: string } {
+  const plugin = pluginOf(def, def.name);
+  return plugin === null ? {} : { plugin };
 }
 
 export interface ReloadResult {
@@ -248,14 +255,14 @@ export class ServiceManager {
     const usage = this.resources.sample(all.map((s) => ({ name: s.name, runs: s.stateEntries() })), now);
     // info() returns a new object: the usage goes into it rather than into a copy (1,000 services per listing).
     const conflicts = this.conflictsByName();
-    return all.map((s) => Object.assign(s.info(now), usage.get(s.name), conflicts.get(s.name))).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return all.map((s) => Object.assign(s.info(now), usage.get(s.name), ownerFields(s.def), conflicts.get(s.name))).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   get(name: string): ServiceInfo | undefined {
     const s = this.services.get(name);
     if (s === undefined) return undefined;
     const now = Date.now();
-    return { ...s.info(now), ...this.resources.sample([{ name, runs: s.stateEntries() }], now, false).get(name), ...this.conflictsByName().get(name) };
+    return { ...s.info(now), ...this.resources.sample([{ name, runs: s.stateEntries() }], now, false).get(name), ...ownerFields(s.def), ...this.conflictsByName().get(name) };
   }
 
   /** Every name conflict of the last load, one line each for the admin (sorted by name). */

@@ -19,7 +19,7 @@ import type { ServiceInfo, ServiceState } from '../protocol/types.js';
 import type { Logger } from '../server/logger.js';
 import { processKey } from './config.js';
 import { ProbeLoop, type ProbeContext, type ProbeResult } from './health.js';
-import { buildLaunch, newRunId, pluginOf, type Launch } from './launch.js';
+import { buildLaunch, newRunId, type Launch } from './launch.js';
 import { readProcStat, terminate, type ProcScanner, type RunTarget, type Termination } from './process-group.js';
 import type { ServiceDefinition } from './registry.js';
 import { RestartPolicy } from './restart-policy.js';
@@ -162,9 +162,6 @@ export class Service {
       exit_code: this.exitCode,
       exit_signal: this.exitSignal,
       source: this.definition.source,
-      plugin: pluginOf(this.definition, this.name),
-      // The manager adds the name's conflicts (registry.ts).
-      conflicts: [],
       // Resource sampling is another issue.
       cpu_percent: null,
       memory_bytes: null,

@@ -135,7 +135,7 @@ describe('validateServiceConfig', () => {
 describe('parseResponse', () => {
   test('responses round-trip, binary fields as bytes', () => {
     const responses: Response[] = [
-      { type: 'Pong', uptime_secs: 3, version: '0.1.0', pid: 42, protocol: 1, separation: false, plugin_socket: null, conflicts: [] },
+      { type: 'Pong', uptime_secs: 3, version: '0.1.0', pid: 42, protocol: 1, separation: false },
       {
         type: 'Pong', uptime_secs: 3, version: '0.1.0', pid: 42, protocol: 1, separation: true,
         plugin_socket: { state: 'failed', address: '@p', error: 'taken' }, conflicts: ['service "x" belongs to plugin a; ...'],
@@ -149,7 +149,10 @@ describe('parseResponse', () => {
       { type: 'SudoDenied', reason: 'not approved' },
       {
         type: 'Services',
-        list: [{ name: 'a', state: 'running', pid: 1, uptime_secs: 2, restarts: 0, last_error: null, exit_code: null, exit_signal: null, source: 'adhoc', plugin: null, conflicts: [], cpu_percent: null, memory_bytes: null }],
+        list: [
+          { name: 'a', state: 'running', pid: 1, uptime_secs: 2, restarts: 0, last_error: null, exit_code: null, exit_signal: null, source: 'adhoc', cpu_percent: null, memory_bytes: null },
+          { name: 'b', state: 'stopped', pid: null, uptime_secs: null, restarts: 0, last_error: null, exit_code: null, exit_signal: null, source: 'plugin', cpu_percent: null, memory_bytes: null, plugin: 'p', conflicts: ['service "b" belongs to plugin p; ...'] },
+        ],
         conflicts: ['service "y": defined by plugin a and plugin b, and none of these definitions is loaded'],
       },
     ];
@@ -164,13 +167,11 @@ describe('parseResponse', () => {
     }
   });
 
-  test("an older daemon's Pong and ServiceInfo, without the name-owner and plugin-socket fields, still parse", () => {
-    const pong = parseResponse(roundTrip({ id: 1, type: 'Pong', uptime_secs: 3, version: '0.1.0', pid: 42, protocol: 1, separation: false })).response;
-    assert.deepEqual(pong, { type: 'Pong', uptime_secs: 3, version: '0.1.0', pid: 42, protocol: 1, separation: false, plugin_socket: null, conflicts: [] });
-    const info = { name: 'a', state: 'running', pid: 1, uptime_secs: 2, restarts: 0, last_error: null, exit_code: null, exit_signal: null, source: 'plugin', cpu_percent: null, memory_bytes: null };
-    const services = parseResponse(roundTrip({ id: 2, type: 'Services', list: [info] })).response;
-    assert.deepEqual(services, { type: 'Services', list: [{ ...info, plugin: null, conflicts: [] }], conflicts: [] });
+  test('the optional plugin socket: nil reads as absent, a bad state or a bad conflicts list is refused', () => {
+    const pong = parseResponse(roundTrip({ id: 1, type: 'Pong', uptime_secs: 3, version: '0.1.0', pid: 42, protocol: 1, separation: false, plugin_socket: null })).response;
+    assert.deepEqual(pong, { type: 'Pong', uptime_secs: 3, version: '0.1.0', pid: 42, protocol: 1, separation: false });
     assert.throws(() => parseResponse(roundTrip({ id: 3, type: 'Pong', uptime_secs: 3, version: '0.1.0', pid: 42, protocol: 1, plugin_socket: { state: 'odd' } })), /plugin_socket.state "odd" is unknown/);
+    assert.throws(() => parseResponse(roundTrip({ id: 4, type: 'Services', list: [], conflicts: [1] })), /Services.conflicts/);
   });
 
   test('a frame over the maximum is refused when encoding', () => {

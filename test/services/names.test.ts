@@ -92,7 +92,7 @@ void describe('the manager: conflicts at reload, in listings, and for ad-hoc nam
     assert.equal(info?.pid, running.pid, 'the same process');
     assert.equal(info?.plugin, 'zeta');
     assert.equal(manager.definition('web')?.plugin, 'zeta');
-    assert.match(info?.conflicts.join('\n') ?? '', /belongs to plugin zeta; the definition in plugin aaa is not loaded/);
+    assert.match(info?.conflicts?.join('\n') ?? '', /belongs to plugin zeta; the definition in plugin aaa is not loaded/);
     assert.deepEqual(manager.list().find((s) => s.name === 'web')?.conflicts, info?.conflicts);
     assert.deepEqual(manager.conflicts(), info?.conflicts);
     assert.match(r.errors.join('\n'), /plugin aaa is not loaded/);
@@ -100,7 +100,7 @@ void describe('the manager: conflicts at reload, in listings, and for ad-hoc nam
     // Resolved (aaa removed): the conflict is gone from the listing.
     source.defs = [def('web', 'zeta')];
     await manager.reload();
-    assert.deepEqual(manager.get('web')?.conflicts, []);
+    assert.equal(manager.get('web')?.conflicts, undefined);
     assert.deepEqual(manager.conflicts(), []);
   });
 

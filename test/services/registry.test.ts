@@ -235,7 +235,7 @@ command = 7
     const r1 = await manager.reload();
     assert.match(r1.errors.join('\n'), /service "x" belongs to the running ad-hoc service; the definition in \S+services.toml is not loaded: stop it/);
     assert.equal(manager.get('x')?.pid, adhoc.pid);
-    assert.match(manager.get('x')?.conflicts.join('\n') ?? '', /the definition in \S+services.toml is not loaded/, 'shown with the service, not only logged');
+    assert.match(manager.get('x')?.conflicts?.join('\n') ?? '', /the definition in \S+services.toml is not loaded/, 'shown with the service, not only logged');
     assert.equal(manager.conflicts().length, 1);
     await manager.stop('x', false);
     const r2 = await manager.reload();

@@ -85,8 +85,11 @@ async function settled(client: DaemonClient, first: PongInfo): Promise<PongInfo>
  */
 function reportStart(io: CliIO, pong: PongInfo): number {
   const ps = pong.plugin_socket;
-  if (ps?.state === 'listening' && ps.error !== null) io.stderr.write(`adi: warning: plugin socket: ${ps.error}\n`);
-  if (ps === null || (ps.state !== 'failed' && ps.state !== 'pending')) return 0;
+  if (ps === undefined) return 0;
+  if (ps.state === 'listening') {
+    if (ps.error !== null) io.stderr.write(`adi: warning: plugin socket: ${ps.error}\n`);
+    return 0;
+  }
   const why = ps.state === 'failed' ? (ps.error ?? 'unknown error') : `it was not bound within ${PLUGIN_SOCKET_WAIT_MS / 1000} s`;
   io.stderr.write(`adi: the daemon runs (pid ${pong.pid}), but plugin services cannot reach it: the plugin socket${ps.address !== null ? ` ${ps.address}` : ''} is not listening: ${why}\n`);
   return 1;

@@ -6,8 +6,8 @@ import { cliClient } from '../daemon-client.js';
 import { formatDuration } from '../output.js';
 
 /** One line on the plugin socket for a person, or null when there is nothing to say (no separation). */
-export function pluginSocketLine(status: PluginSocketStatus | null): string | null {
-  if (status === null || status.state === 'off') return null;
+export function pluginSocketLine(status: PluginSocketStatus | undefined): string | null {
+  if (status === undefined) return null;
   switch (status.state) {
     case 'listening':
       return `${status.address ?? '?'}${status.error !== null ? ` (warning: ${status.error})` : ''}`;
@@ -27,8 +27,8 @@ Prints the daemon's pid, version, uptime and socket; with privilege separation, 
 (and why it does not listen, when it cannot be bound); and any service name defined by more than
 one source. Exit status 0 when it runs, 3 when it does not.
 --json prints an object: running, pid, version, uptime_secs, socket, separation, plugin_socket
-({ state: off|pending|listening|failed, address, error }, null when not running) and conflicts
-(one line per conflicting name).`,
+({ state: pending|listening|failed, address, error }; null without separation or when not running)
+and conflicts (one line per conflicting name).`,
   async run(argv, io) {
     const { values } = parseCommandArgs('daemon status', argv, { json: { type: 'boolean' } }, false);
     const client = cliClient(io);
@@ -39,7 +39,7 @@ one source. Exit status 0 when it runs, 3 when it does not.
       if (values.json) {
         io.stdout.write(`${JSON.stringify({
           running: true, pid: pong.pid, version: pong.version, uptime_secs: pong.uptime_secs, socket, separation: pong.separation,
-          plugin_socket: pong.plugin_socket, conflicts: pong.conflicts,
+          plugin_socket: pong.plugin_socket ?? null, conflicts: pong.conflicts ?? [],
         })}\n`);
       } else {
         const lines = [
@@ -52,8 +52,9 @@ one source. Exit status 0 when it runs, 3 when it does not.
         ];
         const plugin = pluginSocketLine(pong.plugin_socket);
         if (plugin !== null) lines.push(`  plugin socket: ${plugin}`);
-        if (pong.conflicts.length > 0) {
-          lines.push(`  name conflicts (definitions not loaded; see 'adi daemon services'):`, ...pong.conflicts.map((c) => `    ${c}`));
+        const conflicts = pong.conflicts ?? [];
+        if (conflicts.length > 0) {
+          lines.push(`  name conflicts (definitions not loaded; see 'adi daemon services'):`, ...conflicts.map((c) => `    ${c}`));
         }
         io.stdout.write(`${lines.join('\n')}\n`);
       }
