@@ -36,10 +36,16 @@ export interface ServiceManagerOptions {
   privilege?: ServicePrivilege;
 }
 
-/** ServiceInfo.plugin: only for a plugin's service (absent fields keep a 1,000-service listing small). */
-function ownerFields(def: ServiceDefinition): { plugin?: string } {
+/**
+ * ServiceInfo.plugin and .conflicts, set only when there is something to say: absent fields keep a
+ * 1,000-service listing as small as before.
+ */
+function withOwner(info: ServiceInfo, def: ServiceDefinition, conflicts: ReadonlyMap<string, string[]>): ServiceInfo {
   const plugin = pluginOf(def, def.name);
-  return plugin === null ? {} : { plugin };
+  if (plugin !== null) info.plugin = plugin;
+  const lines = conflicts.get(def.name);
+  if (lines !== undefined) info.conflicts = lines;
+  return info;
 }
 
 export interface ReloadResult {
@@ -255,14 +261,14 @@ export class ServiceManager {
     const usage = this.resources.sample(all.map((s) => ({ name: s.name, runs: s.stateEntries() })), now);
     // info() returns a new object: the usage goes into it rather than into a copy (1,000 services per listing).
     const conflicts = this.conflictsByName();
-    return all.map((s) => Object.assign(s.info(now), usage.get(s.name), ownerFields(s.def), conflicts.get(s.name))).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return all.map((s) => withOwner(Object.assign(s.info(now), usage.get(s.name)), s.def, conflicts)).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   get(name: string): ServiceInfo | undefined {
     const s = this.services.get(name);
     if (s === undefined) return undefined;
     const now = Date.now();
-    return { ...s.info(now), ...this.resources.sample([{ name, runs: s.stateEntries() }], now, false).get(name), ...ownerFields(s.def), ...this.conflictsByName().get(name) };
+    return withOwner({ ...s.info(now), ...this.resources.sample([{ name, runs: s.stateEntries() }], now, false).get(name) }, s.def, this.conflictsByName());
   }
 
   /** Every name conflict of the last load, one line each for the admin (sorted by name). */
@@ -274,9 +280,9 @@ export class ServiceManager {
     this.ownerRecord.update([...this.services.values()].map((s) => s.def));
   }
 
-  private conflictsByName(): Map<string, { conflicts: string[] }> {
-    const byName = new Map<string, { conflicts: string[] }>();
-    for (const c of this.nameConflicts) byName.set(c.name, { conflicts: [...(byName.get(c.name)?.conflicts ?? []), c.message] });
+  private conflictsByName(): Map<string, string[]> {
+    const byName = new Map<string, string[]>();
+    for (const c of this.nameConflicts) byName.set(c.name, [...(byName.get(c.name) ?? []), c.message]);
     return byName;
   }
 
