@@ -141,6 +141,12 @@ export class DaemonClient {
     return (await this.expect({ type: 'ListServices' }, 'Services')).list;
   }
 
+  /** The services and the name conflicts (names several sources define, one line each). */
+  async services(): Promise<{ list: ServiceInfo[]; conflicts: string[] }> {
+    const { list, conflicts } = await this.expect({ type: 'ListServices' }, 'Services');
+    return { list, conflicts: conflicts ?? [] };
+  }
+
   /** Re-read the services file. */
   async reload(): Promise<void> {
     await this.expect({ type: 'Reload' }, 'Ok');

@@ -74,6 +74,10 @@ export interface ServiceInfo {
   exit_signal: string | null;
   /** Where the definition came from. */
   source: 'file' | 'plugin' | 'adhoc';
+  /** The plugin that owns the service; only for source 'plugin'. */
+  plugin?: string;
+  /** Other definitions of this name that were not loaded, one line each; absent when there are none. */
+  conflicts?: string[];
   /** CPU use of the whole process group over the last sample, percent of one core; null when unknown. */
   cpu_percent: number | null;
   /** Resident memory of the whole process group in bytes; null when unknown. */
@@ -162,10 +166,33 @@ export interface Pong {
   protocol: number;
   /** Whether privilege separation (adi / adi-root users) is active. */
   separation: boolean;
+  /** The plugin socket; absent when there is none (separation is not active) or from an older daemon. */
+  plugin_socket?: PluginSocketStatus;
+  /** Every service name defined more than once, one line each (see Services.conflicts); absent: none. */
+  conflicts?: string[];
 }
+
+/**
+ * Whether plugin services can reach the daemon (when separation is active). `pending`: not tried yet
+ * (the daemon has just started); `failed`: it could not be bound.
+ */
+export interface PluginSocketStatus {
+  state: 'pending' | 'listening' | 'failed';
+  /** Where it listens (`listening`) or should (`failed`). */
+  address: string | null;
+  /** Why it is not listening (`failed`), or why it listens somewhere else than the usual place. */
+  error: string | null;
+}
+
+export const PLUGIN_SOCKET_STATES: readonly PluginSocketStatus['state'][] = ['pending', 'listening', 'failed'];
 export interface Ok { type: 'Ok' }
 export interface ErrorResponse { type: 'Error'; code: string; message: string }
-export interface Services { type: 'Services'; list: ServiceInfo[] }
+export interface Services {
+  type: 'Services';
+  list: ServiceInfo[];
+  /** Every service name defined more than once, one line each, including names nobody got; absent: none. */
+  conflicts?: string[];
+}
 export interface Logs { type: 'Logs'; lines: string[] }
 export interface LogLine { type: 'LogLine'; line: string }
 export interface StreamEnd { type: 'StreamEnd' }

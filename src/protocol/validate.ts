@@ -8,8 +8,10 @@ import { NAME_PATTERN } from '../paths.js';
 import {
   REQUEST_TYPES,
   RESPONSE_TYPES,
+  PLUGIN_SOCKET_STATES,
   SERVICE_STATES,
   type HealthCheck,
+  type PluginSocketStatus,
   type Request,
   type RequestType,
   type Response,
@@ -28,6 +30,8 @@ export const LIMITS = {
   reason: 1000,
   clientName: 200,
   token: 512,
+  /** Lines of name conflicts in a Pong or Services (one per contested name). */
+  conflicts: 4096,
 } as const;
 
 type Obj = Record<string, unknown>;
@@ -351,6 +355,26 @@ function validateServiceInfo(value: unknown, where: string): ServiceInfo {
     source,
     cpu_percent: f.optNumber('cpu_percent', 0, 1e6) ?? null,
     memory_bytes: f.optNumber('memory_bytes', 0, Number.MAX_SAFE_INTEGER) ?? null,
+    ...present('plugin', f.optString('plugin', 64)),
+    ...present('conflicts', f.optStringArray('conflicts', LIMITS.conflicts, LIMITS.string)),
+  };
+}
+
+/** `{ [key]: value }` when the optional field was sent, else nothing (the field stays absent). */
+function present<K extends string, V>(key: K, value: V | null | undefined): { [P in K]?: V } {
+  return (value === undefined || value === null ? {} : { [key]: value }) as { [P in K]?: V };
+}
+
+function validatePluginSocket(value: unknown): PluginSocketStatus | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!isPlainObject(value)) fail(`Pong.plugin_socket must be a map, got ${describe(value)}.`);
+  const f = new Fields(value, 'Pong.plugin_socket');
+  const state = f.string('state', 32);
+  if (!(PLUGIN_SOCKET_STATES as readonly string[]).includes(state)) fail(`Pong.plugin_socket.state ${JSON.stringify(state)} is unknown.`);
+  return {
+    state: state as PluginSocketStatus['state'],
+    address: f.optString('address', 4096) ?? null,
+    error: f.optString('error') ?? null,
   };
 }
 
@@ -375,6 +399,8 @@ export function parseResponse(value: unknown): { id: number; response: Response 
           pid: f.int('pid', 0, MAX_ID),
           protocol: f.int('protocol', 0, MAX_ID),
           separation: f.optBool('separation') ?? false,
+          ...present('plugin_socket', validatePluginSocket(f.raw('plugin_socket'))),
+          ...present('conflicts', f.optStringArray('conflicts', LIMITS.conflicts, LIMITS.string)),
         };
         break;
       case 'Ok':
@@ -386,7 +412,11 @@ export function parseResponse(value: unknown): { id: number; response: Response 
       case 'Services': {
         const list = f.raw('list');
         if (!Array.isArray(list)) fail('Services.list must be an array.');
-        response = { type: 'Services', list: list.map((item, i) => validateServiceInfo(item, `Services.list[${i}]`)) };
+        response = {
+          type: 'Services',
+          list: list.map((item, i) => validateServiceInfo(item, `Services.list[${i}]`)),
+          ...present('conflicts', f.optStringArray('conflicts', LIMITS.conflicts, LIMITS.string)),
+        };
         break;
       }
       case 'Logs':

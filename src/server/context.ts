@@ -2,7 +2,7 @@
 // Handlers never touch the socket; the connection module owns framing and ids.
 
 import type { Paths } from '../paths.js';
-import type { RequestOf, RequestType, Response } from '../protocol/types.js';
+import type { PluginSocketStatus, RequestOf, RequestType, Response } from '../protocol/types.js';
 import type { Executor } from '../executor/executor.js';
 import type { ReloadResult, ServiceManager } from '../services/manager.js';
 import type { Logger } from './logger.js';
@@ -29,6 +29,8 @@ export interface DaemonState {
   readonly executor: Executor;
   /** Whether privilege separation (the adi / adi-root users) is active, as last checked. */
   separation(): boolean;
+  /** Whether plugin services can reach the daemon (the plugin socket), for Ping; null: separation is off. */
+  pluginSocket(): PluginSocketStatus | null;
   /** Reload: check separation again, re-read the service definitions, revoke tokens of gone plugins. */
   reload(): Promise<ReloadResult>;
   /** Begin a shutdown; the current response is still sent first. */

@@ -110,6 +110,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     services,
     executor,
     separation: () => executor.separation.active,
+    pluginSocket: () => separation.status(),
     reload: () => reload(),
     requestShutdown: (graceful) => {
       // Let the Ok for the Shutdown request leave before the sockets go.

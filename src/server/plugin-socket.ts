@@ -10,6 +10,12 @@
 //   <dir>/plugins-<hash>.sock
 //                    0660, group ADI_USER's group, when the daemon may give it that group (root, or an
 //                    admin who is a member); otherwise 0666 — the token still decides.
+//
+// The default <dir> of a non-root daemon is in /tmp, where any user may create it first. Such a
+// directory is never used; the daemon makes a fresh one of its own beside it (mkdtemp: a name nobody
+// can predict) and says so in `adi daemon status`. A name the admin chose (ADI_DAEMON_PLUGIN_SOCKET)
+// is used as given: when it cannot be bound (an abstract @name another process holds), the daemon runs
+// without the plugin socket and reports why in Ping, `adi daemon status` and `adi daemon start`.
 
 import fs from 'node:fs';
 import net from 'node:net';
@@ -46,12 +52,59 @@ export function preparePluginDir(dir: string): void {
       throw new AdiError('BAD_CONFIG', `Cannot create the plugin socket directory ${dir}: ${(err as Error).message}. Set ADI_DAEMON_PLUGIN_SOCKET to a path in a directory you own.`, { cause: err });
     }
   }
-  const st = fs.lstatSync(dir);
-  if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o022) !== 0) {
-    const what = !st.isDirectory() ? 'is not a directory' : st.uid !== uid ? `belongs to uid ${st.uid}, not to the daemon's user (${uid})` : 'is writable by other users';
-    throw new AdiError('BAD_CONFIG', `The plugin socket directory ${dir} ${what}; refusing to use it. Remove it, or set ADI_DAEMON_PLUGIN_SOCKET to a path in a directory only you can write.`);
+  const problem = pluginDirProblem(dir, uid);
+  if (problem !== null) {
+    throw new AdiError('BAD_CONFIG', `The plugin socket directory ${dir} ${problem}; refusing to use it. Remove it, or set ADI_DAEMON_PLUGIN_SOCKET to a path in a directory only you can write.`);
   }
-  if ((st.mode & 0o777) !== PLUGIN_DIR_MODE) fs.chmodSync(dir, PLUGIN_DIR_MODE);
+  if ((fs.lstatSync(dir).mode & 0o777) !== PLUGIN_DIR_MODE) fs.chmodSync(dir, PLUGIN_DIR_MODE);
+}
+
+/** What makes an existing `dir` unfit for the socket ("belongs to uid 1001, ..."), or null. */
+function pluginDirProblem(dir: string, uid: number): string | null {
+  const st = fs.lstatSync(dir);
+  if (!st.isDirectory()) return 'is not a directory';
+  if (st.uid !== uid) return `belongs to uid ${st.uid}, not to the daemon's user (${uid})`;
+  if ((st.mode & 0o022) !== 0) return 'is writable by other users';
+  return null;
+}
+
+/** Where the plugin socket was bound: its endpoint and, for a fresh directory, that directory. */
+export interface PluginSocketPlace {
+  endpoint: Endpoint;
+  /** A directory made for this daemon alone (removed at close), or null. */
+  ownDir: string | null;
+  /** Why the socket is not at the usual place, for the admin; null when it is. */
+  note: string | null;
+}
+
+/**
+ * For the default address: the usual place when its directory is ours (preparePluginDir), else a fresh
+ * directory of our own beside it. Throws (BAD_CONFIG) only when neither can be had.
+ */
+export function defaultPluginPlace(endpoint: Endpoint): PluginSocketPlace {
+  if (endpoint.file === null) return { endpoint, ownDir: null, note: null };
+  const dir = path.dirname(endpoint.file);
+  let problem: string | null;
+  try {
+    fs.mkdirSync(dir, { mode: PLUGIN_DIR_MODE });
+    problem = null;
+  } catch (err) {
+    // Any other failure: preparePluginDir throws it with its hint.
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') preparePluginDir(dir);
+    problem = pluginDirProblem(dir, process.getuid?.() ?? 0);
+  }
+  if (problem === null) {
+    preparePluginDir(dir);
+    return { endpoint, ownDir: null, note: null };
+  }
+  const ownDir = fs.mkdtempSync(`${dir}-`);
+  fs.chmodSync(ownDir, PLUGIN_DIR_MODE);
+  const file = path.join(ownDir, path.basename(endpoint.file));
+  return {
+    endpoint: { ...endpoint, address: file, display: file, file },
+    ownDir,
+    note: `the usual directory ${dir} ${problem} (another user may have made it first, to block or intercept the plugin socket); listening in ${ownDir} instead`,
+  };
 }
 
 /** Listen on the plugin endpoint; the caller attaches the 'connection' handler and closes it. */
@@ -96,8 +149,8 @@ export async function bindPluginSocket(opts: PluginSocketOptions): Promise<net.S
   return server;
 }
 
-/** Close the server and remove its socket file (only if it is still a socket). */
-export function closePluginSocket(server: net.Server, endpoint: Endpoint): void {
+/** Close the server and remove its socket file (only if it is still a socket), and `ownDir` if given. */
+export function closePluginSocket(server: net.Server, endpoint: Endpoint, ownDir: string | null = null): void {
   server.close();
   if (endpoint.file === null) return;
   try {
@@ -105,4 +158,20 @@ export function closePluginSocket(server: net.Server, endpoint: Endpoint): void 
   } catch {
     // already gone
   }
+  if (ownDir !== null) {
+    try {
+      fs.rmdirSync(ownDir);
+    } catch {
+      // not empty (something else was put there) or gone: left as it is
+    }
+  }
+}
+
+/** A bind failure in words the admin can act on. */
+export function describeBindError(endpoint: Endpoint, err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE' && endpoint.file === null) {
+    return `${endpoint.display} is already bound by another process (an abstract socket name is open to every local user, who can take it first). Set ADI_DAEMON_PLUGIN_SOCKET to a path in a directory only the daemon's user can write (or unset it) and restart the daemon; 'adi daemon reload' tries the same address again`;
+  }
+  return `cannot listen on ${endpoint.display}: ${err instanceof Error ? err.message : String(err)}`;
 }

@@ -3,6 +3,7 @@
 // tokens. Separation is checked at start and again on Reload / SIGHUP (`adi daemon setup` may have run
 // meanwhile); a change applies to each service at its next start.
 
+import fs from 'node:fs';
 import os from 'node:os';
 import type net from 'node:net';
 import type { Audit } from '../executor/audit.js';
@@ -13,7 +14,8 @@ import { resolvePluginEndpoint, type Endpoint, type Paths } from '../paths.js';
 import type { ServicePrivilege } from '../services/run-as.js';
 import type { Authenticator } from './auth.js';
 import type { Logger } from './logger.js';
-import { bindPluginSocket, closePluginSocket } from './plugin-socket.js';
+import type { PluginSocketStatus } from '../protocol/types.js';
+import { bindPluginSocket, closePluginSocket, defaultPluginPlace, describeBindError, type PluginSocketPlace } from './plugin-socket.js';
 
 export interface SeparationOptions {
   paths: Paths;
@@ -47,8 +49,14 @@ export class DaemonSeparation {
   /** Where the plugin socket goes; null when ADI_DAEMON_PLUGIN_SOCKET is unusable (see endpointError). */
   readonly pluginEndpoint: Endpoint | null;
   private readonly endpointError: string | null;
+  /** ADI_DAEMON_PLUGIN_SOCKET was set: that address is used as given, never replaced. */
+  private readonly chosen: boolean;
   private readonly opts: SeparationOptions;
   private server: net.Server | null = null;
+  /** Where the server listens (the default address may have moved to a fresh directory). */
+  private place: PluginSocketPlace | null = null;
+  /** Why the last attempt to listen failed; null after a success or before any attempt. */
+  private failure: string | null = null;
   private adi: UserEntry | null | undefined;
   private busy: Promise<void> = Promise.resolve();
   private closed = false;
@@ -67,6 +75,8 @@ export class DaemonSeparation {
     }
     this.pluginEndpoint = endpoint;
     this.endpointError = endpointError;
+    const override = (opts.env ?? process.env)['ADI_DAEMON_PLUGIN_SOCKET'];
+    this.chosen = override !== undefined && override !== '';
     const sudo = optionalCommand('sudo');
     const kill = optionalCommand('kill');
     this.servicePrivilege = {
@@ -95,7 +105,19 @@ export class DaemonSeparation {
 
   /** The plugin socket's address while it listens, else null. */
   get pluginSocket(): string | null {
-    return this.server !== null && this.pluginEndpoint !== null ? this.pluginEndpoint.display : null;
+    return this.server !== null && this.place !== null ? this.place.endpoint.display : null;
+  }
+
+  /**
+   * For Ping (`adi daemon status`, `adi daemon start`): whether plugin services can reach the daemon;
+   * null when separation is off (there is no plugin socket then).
+   */
+  status(): PluginSocketStatus | null {
+    if (!this.active) return null;
+    if (this.server !== null && this.place !== null) return { state: 'listening', address: this.place.endpoint.display, error: this.place.note };
+    const address = this.pluginEndpoint?.display ?? null;
+    if (this.failure !== null) return { state: 'failed', address, error: this.failure };
+    return { state: 'pending', address, error: null };
   }
 
   /** Check the system again, then open or close the plugin socket to match. */
@@ -118,33 +140,42 @@ export class DaemonSeparation {
     const { log } = this.opts;
     if (this.closed) return;
     if (this.active && this.server === null) {
+      // The admin socket and every service still work without it; plugin services cannot call the
+      // daemon. That is reported where the admin looks (status()), not only here.
+      const fail = (why: string): void => {
+        this.failure = why;
+        log.error(`plugin socket: ${why}; plugin services cannot reach the daemon`);
+      };
       const endpoint = this.pluginEndpoint;
-      if (endpoint === null) {
-        log.error(`plugin socket: ${this.endpointError ?? 'no address'}; plugin services cannot reach the daemon`);
-        return;
-      }
+      if (endpoint === null) return fail(this.endpointError ?? 'no address');
       const entry = this.servicePrivilege.adiEntry();
-      if (entry === null) {
-        log.error(`plugin socket: the plugin user ${this.opts.paths.adiUser} has no passwd entry; not listening for plugins`);
-        return;
-      }
+      if (entry === null) return fail(`the plugin user ${this.opts.paths.adiUser} has no passwd entry`);
+      let place: PluginSocketPlace = { endpoint, ownDir: null, note: null };
       try {
-        const server = await bindPluginSocket({ endpoint, gid: entry.gid, log });
+        if (!this.chosen) place = defaultPluginPlace(endpoint);
+        const server = await bindPluginSocket({ endpoint: place.endpoint, gid: entry.gid, log });
         if (this.closed) {
-          closePluginSocket(server, endpoint);
+          closePluginSocket(server, place.endpoint, place.ownDir);
           return;
         }
         server.on('connection', (socket) => this.opts.onPluginConnection(socket));
         this.server = server;
-        log.info(`listening for plugin services on ${endpoint.display}`);
+        this.place = place;
+        this.failure = null;
+        if (place.note !== null) log.warn(`plugin socket: ${place.note}`);
+        log.info(`listening for plugin services on ${place.endpoint.display}`);
       } catch (err) {
-        // The admin socket and every service still work; plugin services just cannot call the daemon.
-        log.error(`plugin socket: cannot listen on ${endpoint.display}: ${err instanceof Error ? err.message : String(err)}`);
+        if (place.ownDir !== null) fs.rmSync(place.ownDir, { recursive: true, force: true });
+        fail(describeBindError(place.endpoint, err));
       }
-    } else if (!this.active && this.server !== null && this.pluginEndpoint !== null) {
-      closePluginSocket(this.server, this.pluginEndpoint);
-      this.server = null;
-      log.info('privilege separation is off: no longer listening for plugin services');
+    } else if (!this.active) {
+      this.failure = null;
+      if (this.server !== null && this.place !== null) {
+        closePluginSocket(this.server, this.place.endpoint, this.place.ownDir);
+        this.server = null;
+        this.place = null;
+        log.info('privilege separation is off: no longer listening for plugin services');
+      }
     }
   }
 
@@ -157,7 +188,8 @@ export class DaemonSeparation {
   /** Stop listening and remove the plugin socket (daemon shutdown). */
   close(): void {
     this.closed = true;
-    if (this.server !== null && this.pluginEndpoint !== null) closePluginSocket(this.server, this.pluginEndpoint);
+    if (this.server !== null && this.place !== null) closePluginSocket(this.server, this.place.endpoint, this.place.ownDir);
     this.server = null;
+    this.place = null;
   }
 }

@@ -10,16 +10,18 @@ import { checkName, type Paths } from '../paths.js';
 import type { ServiceConfig, ServiceInfo } from '../protocol/types.js';
 import type { Logger } from '../server/logger.js';
 import { configKey, formatFieldError, validateServiceConfig } from './config.js';
+import { pluginOf } from './launch.js';
 import { ProcScanner } from './process-group.js';
 import { Recovery } from './recovery.js';
-import { loadSources, type ServiceDefinition, type ServiceSource } from './registry.js';
+import { describeConflict, loadSources, type CurrentOwner, type NameConflict, type ServiceDefinition, type ServiceSource } from './registry.js';
 import { ResourceSampler } from './resources.js';
 import type { ServicePrivilege } from './run-as.js';
 import { Service, type ServiceHost } from './service.js';
 import { FileSource } from './sources/file-source.js';
+import { OwnerRecord } from './sources/owners.js';
 import { StateJournal, type WantedService } from './state-file.js';
 
-export type { ServiceDefinition, ServiceSource, SourceResult } from './registry.js';
+export type { NameConflict, ServiceDefinition, ServiceSource, SourceResult } from './registry.js';
 
 export interface ServiceManagerOptions {
   paths: Paths;
@@ -32,6 +34,18 @@ export interface ServiceManagerOptions {
   home?: string;
   /** Who services run as when privilege separation is active (run-as.ts); absent: the daemon's user. */
   privilege?: ServicePrivilege;
+}
+
+/**
+ * ServiceInfo.plugin and .conflicts, set only when there is something to say: absent fields keep a
+ * 1,000-service listing as small as before.
+ */
+function withOwner(info: ServiceInfo, def: ServiceDefinition, conflicts: ReadonlyMap<string, string[]>): ServiceInfo {
+  const plugin = pluginOf(def, def.name);
+  if (plugin !== null) info.plugin = plugin;
+  const lines = conflicts.get(def.name);
+  if (lines !== undefined) info.conflicts = lines;
+  return info;
 }
 
 export interface ReloadResult {
@@ -77,12 +91,17 @@ export class ServiceManager {
   private loaded: (() => void) | null = null;
   /** CPU and memory per service, sampled when the services are listed (never on a timer). */
   private readonly resources = new ResourceSampler();
+  /** Names defined more than once, as of the last load: shown by ListServices and Ping, not only logged. */
+  private nameConflicts: NameConflict[] = [];
+  /** Which plugin owned each name, across restarts: between plugins, the owner keeps a contested name. */
+  private readonly ownerRecord: OwnerRecord;
 
   constructor(opts: ServiceManagerOptions) {
     this.paths = opts.paths;
     this.log = opts.log;
     this.sources = [new FileSource(opts.paths.servicesFile), ...(opts.sources ?? [])];
     this.state = new StateJournal(opts.paths.stateFile);
+    this.ownerRecord = new OwnerRecord(opts.paths.dataDir, opts.log);
     this.host = {
       log: opts.log,
       logsDir: opts.paths.logsDir,
@@ -140,8 +159,13 @@ export class ServiceManager {
 
   /** init(), part one: the definitions, and the ad-hoc services a crash interrupted. */
   private async loadInitial(): Promise<void> {
-    const snapshot = await loadSources(this.sources);
-    for (const error of snapshot.errors) this.log.warn(`services: ${error}`);
+    this.ownerRecord.load();
+    const snapshot = await loadSources(this.sources, (name): CurrentOwner | undefined => {
+      const origin = this.ownerRecord.owner(name);
+      return origin === undefined ? undefined : { origin, sourceIndex: null };
+    });
+    this.nameConflicts = snapshot.conflicts;
+    for (const error of [...snapshot.errors, ...this.conflicts()]) this.log.warn(`services: ${error}`);
     for (const [name, def] of snapshot.definitions) {
       if (this.services.has(name)) continue;
       this.services.set(name, this.createService(def, snapshot.owners.get(name) ?? null));
@@ -166,6 +190,7 @@ export class ServiceManager {
       const termination = this.recovery.termination(name);
       if (termination !== undefined) this.services.get(name)?.awaitPrevious(termination);
     }
+    this.recordOwners();
   }
 
   /** init(), part two: start auto_start services and those the previous daemon ran when it died. */
@@ -196,6 +221,10 @@ export class ServiceManager {
     const def: ServiceDefinition = { name, source: 'adhoc', config: result.config, auto_start: false, origin: 'StartService' };
     const existing = this.services.get(name);
     if (existing === undefined) {
+      const contested = this.nameConflicts.find((c) => c.name === name);
+      if (contested !== undefined) {
+        throw new AdiError('SERVICE_EXISTS', `The name "${name}" is claimed by ${contested.ignored.join(' and ')} (${contested.message}); choose another name.`);
+      }
       const service = this.createService(def, null);
       this.services.set(name, service);
       return service.start();
@@ -231,14 +260,30 @@ export class ServiceManager {
     const all = [...this.services.values()];
     const usage = this.resources.sample(all.map((s) => ({ name: s.name, runs: s.stateEntries() })), now);
     // info() returns a new object: the usage goes into it rather than into a copy (1,000 services per listing).
-    return all.map((s) => Object.assign(s.info(now), usage.get(s.name))).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const conflicts = this.conflictsByName();
+    return all.map((s) => withOwner(Object.assign(s.info(now), usage.get(s.name)), s.def, conflicts)).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   get(name: string): ServiceInfo | undefined {
     const s = this.services.get(name);
     if (s === undefined) return undefined;
     const now = Date.now();
-    return { ...s.info(now), ...this.resources.sample([{ name, runs: s.stateEntries() }], now, false).get(name) };
+    return withOwner({ ...s.info(now), ...this.resources.sample([{ name, runs: s.stateEntries() }], now, false).get(name) }, s.def, this.conflictsByName());
+  }
+
+  /** Every name conflict of the last load, one line each for the admin (sorted by name). */
+  conflicts(): string[] {
+    return this.nameConflicts.map((c) => c.message);
+  }
+
+  private recordOwners(): void {
+    this.ownerRecord.update([...this.services.values()].map((s) => s.def));
+  }
+
+  private conflictsByName(): Map<string, string[]> {
+    const byName = new Map<string, string[]>();
+    for (const c of this.nameConflicts) byName.set(c.name, [...(byName.get(c.name) ?? []), c.message]);
+    return byName;
   }
 
   /** Definitions as loaded (for `adi daemon services` details and the plugins issue). */
@@ -260,7 +305,12 @@ export class ServiceManager {
   }
 
   private async doReload(): Promise<ReloadResult> {
-    const snapshot = await loadSources(this.sources);
+    // Who holds each name now: between plugins, the current owner keeps a contested name (registry.ts).
+    const snapshot = await loadSources(this.sources, (name): CurrentOwner | undefined => {
+      const s = this.services.get(name);
+      return s === undefined ? undefined : { origin: s.def.origin, sourceIndex: s.sourceIndex };
+    });
+    const conflicts = [...snapshot.conflicts];
     const result: ReloadResult = { added: [], removed: [], changed: [], unchanged: [], errors: [...snapshot.errors] };
     const work: Promise<unknown>[] = [];
 
@@ -294,7 +344,7 @@ export class ServiceManager {
       }
       if (existing.def.source === 'adhoc') {
         if (existing.isActive()) {
-          result.errors.push(`${def.origin}: service "${name}": an ad-hoc service of that name is running; stop it and reload to use this definition`);
+          conflicts.push(describeConflict(name, 'the running ad-hoc service', [def.origin], 'stop it, then adi daemon reload'));
           continue;
         }
         existing.close();
@@ -317,6 +367,11 @@ export class ServiceManager {
     }
 
     await Promise.all(work);
+    conflicts.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    this.nameConflicts = conflicts;
+    this.recordOwners();
+    // In the reload's errors (and so in the log): a definition that was not loaded.
+    result.errors.push(...this.conflicts());
     for (const error of result.errors) this.log.warn(`services: ${error}`);
     this.log.info(`services reloaded: ${result.added.length} added, ${result.removed.length} removed, ${result.changed.length} changed, ${result.unchanged.length} unchanged, ${result.errors.length} errors`);
     for (const list of [result.added, result.removed, result.changed, result.unchanged]) list.sort();

@@ -41,6 +41,24 @@ export function definitionKey(def: ServiceDefinition): string {
   return `${def.source}\n${def.auto_start ? 1 : 0}\n${configKey(def.config)}`;
 }
 
+/** A name more than one source defines: who got it, and the definitions that were not loaded. */
+export interface NameConflict {
+  name: string;
+  /** The origin whose definition is loaded, or null when none of them is (see loadSources). */
+  owner: string | null;
+  /** Origins whose definitions of the name were not loaded. */
+  ignored: string[];
+  /** One line for the admin: the name, who owns it, what was not loaded and what to do. */
+  message: string;
+}
+
+/** The definition a running daemon holds for a name, when it loads the sources again. */
+export interface CurrentOwner {
+  origin: string;
+  /** Index of the source it came from (null: ad-hoc). */
+  sourceIndex: number | null;
+}
+
 export interface RegistrySnapshot {
   definitions: Map<string, ServiceDefinition>;
   errors: string[];
@@ -48,17 +66,34 @@ export interface RegistrySnapshot {
   owners: Map<string, number>;
   /** Indexes of the sources that failed to load as a whole. */
   failedSources: Set<number>;
+  /** Names defined more than once, sorted by name (each definition not loaded is in one of them). */
+  conflicts: NameConflict[];
+}
+
+interface Claim {
+  def: ServiceDefinition;
+  index: number;
 }
 
 /**
- * Ask every source, in order, and merge. On a name defined twice, the first source wins (the services
- * file comes first, so a user can override a plugin's definition) and the other is reported.
+ * Ask every source and merge. A service name belongs to one source; when several define it:
+ *
+ * - the services file wins over every plugin: it is the admin's own, hand-written configuration;
+ * - between plugins, the plugin that owned the name before (`current`: in the running daemon, or as
+ *   recorded across restarts) keeps it, so that a plugin copied in by hand can neither take over nor
+ *   stop another plugin's service; when none of them owned it, none is loaded. Never the first by
+ *   name or by order: a plugin chooses its own name, and a name order would let it choose to win.
+ * - a name whose current owner's source could not be read this time (a TOML syntax error) stays its.
+ *
+ * Every definition not loaded is reported as a NameConflict (not in `errors`: a conflict is not an
+ * error in a definition, and is shown apart).
  */
-export async function loadSources(sources: readonly ServiceSource[]): Promise<RegistrySnapshot> {
-  const definitions = new Map<string, ServiceDefinition>();
+export async function loadSources(
+  sources: readonly ServiceSource[],
+  current: (name: string) => CurrentOwner | undefined = () => undefined,
+): Promise<RegistrySnapshot> {
   const errors: string[] = [];
   const failedSources = new Set<number>();
-  const owners = new Map<string, number>();
   const results = await Promise.all(
     sources.map(async (source): Promise<SourceResult> => {
       try {
@@ -69,23 +104,62 @@ export async function loadSources(sources: readonly ServiceSource[]): Promise<Re
       }
     }),
   );
+  const claims = new Map<string, Claim[]>();
   results.forEach((result, index) => {
     errors.push(...result.errors);
     if (result.failed === true) failedSources.add(index);
     for (const def of result.definitions) {
       if (def.source === 'plugin' && def.config.privileged) {
-        // Issue 4: nothing a plugin sends or ships can make a service run as root.
+        // Nothing a plugin sends or ships can make a service run as root.
         errors.push(`${def.origin}: service "${def.name}": field "privileged": a plugin's service can never be privileged (only the admin's services file may say privileged = true); this definition is ignored`);
         continue;
       }
-      const existing = definitions.get(def.name);
-      if (existing !== undefined) {
-        errors.push(`${def.origin}: service "${def.name}": already defined by ${existing.origin}; this definition is ignored`);
-        continue;
-      }
-      definitions.set(def.name, def);
-      owners.set(def.name, index);
+      const list = claims.get(def.name);
+      if (list === undefined) claims.set(def.name, [{ def, index }]);
+      else list.push({ def, index });
     }
   });
-  return { definitions, errors, owners, failedSources };
+
+  const definitions = new Map<string, ServiceDefinition>();
+  const owners = new Map<string, number>();
+  const conflicts: NameConflict[] = [];
+  for (const [name, list] of claims) {
+    const held = current(name);
+    if (held !== undefined && held.sourceIndex !== null && failedSources.has(held.sourceIndex)) {
+      // Its owner's source could not be read this time (the manager keeps its service as it was): a
+      // typo in the services file must not hand the name to a plugin.
+      conflicts.push(describeConflict(name, held.origin, list.map((c) => c.def.origin), `${held.origin} could not be read this time, and the name stays with it`));
+      continue;
+    }
+    let winner = list[0] ?? null;
+    if (list.length > 1) {
+      winner = pickOwner(list, held);
+      const why = winner === null
+        ? 'a name belongs to one plugin, and none of them owned it before (uninstall all but one, then adi daemon reload)'
+        : winner.def.source === 'file'
+          ? 'the services file comes before plugins (rename or remove the other, then adi daemon reload)'
+          : `${winner.def.origin} owned it first (uninstall or rename the other, then adi daemon reload)`;
+      conflicts.push(describeConflict(name, winner?.def.origin ?? null, list.filter((c) => c !== winner).map((c) => c.def.origin), why));
+    }
+    if (winner === null) continue;
+    definitions.set(name, winner.def);
+    owners.set(name, winner.index);
+  }
+  conflicts.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return { definitions, errors, owners, failedSources, conflicts };
+}
+
+function pickOwner(list: readonly Claim[], held: CurrentOwner | undefined): Claim | null {
+  const file = list.find((c) => c.def.source === 'file');
+  if (file !== undefined) return file;
+  return list.find((c) => held !== undefined && c.def.origin === held.origin) ?? null;
+}
+
+/** A NameConflict with its message; `why` says how the owner was chosen and what the admin can do. */
+export function describeConflict(name: string, owner: string | null, ignored: string[], why: string): NameConflict {
+  const who = ignored.join(' and ');
+  const message = owner === null
+    ? `service "${name}": defined by ${who}, and none of these definitions is loaded: ${why}`
+    : `service "${name}" belongs to ${owner}; the definition${ignored.length > 1 ? 's' : ''} in ${who} ${ignored.length > 1 ? 'are' : 'is'} not loaded: ${why}`;
+  return { name, owner, ignored, message };
 }

@@ -136,6 +136,10 @@ describe('parseResponse', () => {
   test('responses round-trip, binary fields as bytes', () => {
     const responses: Response[] = [
       { type: 'Pong', uptime_secs: 3, version: '0.1.0', pid: 42, protocol: 1, separation: false },
+      {
+        type: 'Pong', uptime_secs: 3, version: '0.1.0', pid: 42, protocol: 1, separation: true,
+        plugin_socket: { state: 'failed', address: '@p', error: 'taken' }, conflicts: ['service "x" belongs to plugin a; ...'],
+      },
       { type: 'Ok' },
       { type: 'Error', code: 'SERVICE_NOT_FOUND', message: 'no' },
       { type: 'Logs', lines: ['a', 'b'] },
@@ -145,7 +149,11 @@ describe('parseResponse', () => {
       { type: 'SudoDenied', reason: 'not approved' },
       {
         type: 'Services',
-        list: [{ name: 'a', state: 'running', pid: 1, uptime_secs: 2, restarts: 0, last_error: null, exit_code: null, exit_signal: null, source: 'adhoc', cpu_percent: null, memory_bytes: null }],
+        list: [
+          { name: 'a', state: 'running', pid: 1, uptime_secs: 2, restarts: 0, last_error: null, exit_code: null, exit_signal: null, source: 'adhoc', cpu_percent: null, memory_bytes: null },
+          { name: 'b', state: 'stopped', pid: null, uptime_secs: null, restarts: 0, last_error: null, exit_code: null, exit_signal: null, source: 'plugin', cpu_percent: null, memory_bytes: null, plugin: 'p', conflicts: ['service "b" belongs to plugin p; ...'] },
+        ],
+        conflicts: ['service "y": defined by plugin a and plugin b, and none of these definitions is loaded'],
       },
     ];
     for (const response of responses) {
@@ -157,6 +165,13 @@ describe('parseResponse', () => {
         assert.deepEqual(back, response);
       }
     }
+  });
+
+  test('the optional plugin socket: nil reads as absent, a bad state or a bad conflicts list is refused', () => {
+    const pong = parseResponse(roundTrip({ id: 1, type: 'Pong', uptime_secs: 3, version: '0.1.0', pid: 42, protocol: 1, separation: false, plugin_socket: null })).response;
+    assert.deepEqual(pong, { type: 'Pong', uptime_secs: 3, version: '0.1.0', pid: 42, protocol: 1, separation: false });
+    assert.throws(() => parseResponse(roundTrip({ id: 3, type: 'Pong', uptime_secs: 3, version: '0.1.0', pid: 42, protocol: 1, plugin_socket: { state: 'odd' } })), /plugin_socket.state "odd" is unknown/);
+    assert.throws(() => parseResponse(roundTrip({ id: 4, type: 'Services', list: [], conflicts: [1] })), /Services.conflicts/);
   });
 
   test('a frame over the maximum is refused when encoding', () => {

@@ -82,14 +82,15 @@ command = "/bin/true"
     assert.deepEqual(missing, { definitions: [], errors: [] });
   });
 
-  void it('merges sources: the first definition of a name wins, the other is reported', async () => {
+  void it('merges sources: a name two plugins define goes to neither, whatever their order; a thrown source is reported', async () => {
     const def = (origin: string) => ({ name: 'dup', source: 'plugin' as const, config: parseServicesToml('[x]\ncommand="/bin/true"', 'f').definitions[0]!.config, auto_start: false, origin });
     const a: ServiceSource = { kind: 'plugin', load: async () => ({ definitions: [def('plugin a')], errors: [] }) };
     const b: ServiceSource = { kind: 'plugin', load: async () => ({ definitions: [def('plugin b')], errors: [] }) };
     const broken: ServiceSource = { kind: 'plugin', load: async () => { throw new Error('boom'); } };
     const snap = await loadSources([a, b, broken]);
-    assert.equal(snap.definitions.get('dup')?.origin, 'plugin a');
-    assert.match(snap.errors.join('\n'), /plugin b: service "dup": already defined by plugin a/);
+    assert.equal(snap.definitions.get('dup'), undefined);
+    assert.match(snap.conflicts[0]?.message ?? '', /service "dup": defined by plugin a and plugin b, and none of these definitions is loaded/);
+    assert.equal((await loadSources([b, a])).definitions.get('dup'), undefined);
     assert.match(snap.errors.join('\n'), /plugin source: boom/);
     assert.deepEqual([...snap.failedSources], [2]);
   });
@@ -232,12 +233,15 @@ command = 7
     const adhoc = await manager.start('x', { command: '/bin/sleep', args: ['1000'] });
     writeServices('[x]\ncommand = "/bin/sleep"\nargs = ["5"]\n');
     const r1 = await manager.reload();
-    assert.match(r1.errors.join('\n'), /service "x": an ad-hoc service of that name is running/);
+    assert.match(r1.errors.join('\n'), /service "x" belongs to the running ad-hoc service; the definition in \S+services.toml is not loaded: stop it/);
     assert.equal(manager.get('x')?.pid, adhoc.pid);
+    assert.match(manager.get('x')?.conflicts?.join('\n') ?? '', /the definition in \S+services.toml is not loaded/, 'shown with the service, not only logged');
+    assert.equal(manager.conflicts().length, 1);
     await manager.stop('x', false);
     const r2 = await manager.reload();
     assert.deepEqual(r2.changed, ['x']);
     assert.equal(manager.get('x')?.source, 'file');
+    assert.deepEqual(manager.conflicts(), [], 'resolved');
     await assert.rejects(manager.start('x', { command: '/bin/true' }), /defined in/);
   });
 

@@ -5,6 +5,12 @@ import { parseCommandArgs, type CliIO, type Command } from '../command.js';
 import { connectedClient } from '../daemon-client.js';
 import { formatBytes, formatDuration } from '../output.js';
 
+/** The lines under the table: names several sources define, and which definitions were not loaded. */
+export function conflictsText(conflicts: readonly string[]): string {
+  if (conflicts.length === 0) return '';
+  return `\nName conflicts (a service name belongs to one source; these definitions are not loaded):\n${conflicts.map((c) => `  ${c}\n`).join('')}`;
+}
+
 export function servicesTable(list: ServiceInfo[]): string {
   const header = ['NAME', 'STATE', 'PID', 'CPU%', 'MEM', 'UPTIME', 'RESTARTS', 'LAST ERROR'];
   const rows = list.map((s) => [
@@ -29,7 +35,11 @@ Lists every service the daemon knows: name, state, pid, CPU % (of one core, sinc
 listing or, the first time, since the service started), memory (resident, the whole process group),
 uptime, automatic restarts and last error.
   --json            Print the array of ServiceInfo objects (see docs/protocol.md); cpu_percent and
-                    memory_bytes are numbers, null when the service does not run
+                    memory_bytes are numbers, null when the service does not run; name conflicts
+                    go to stderr (and are in each service's "conflicts")
+
+A name defined by more than one source (services.toml, plugins) is listed under the table with
+the definitions that were not loaded.
   -w, --watch       Refresh every interval until Ctrl-C: in place on a terminal; otherwise (a pipe
                     or a file) one timestamped table, or with --json one array per line, per interval
   --interval SECS   Seconds between refreshes (default 2)
@@ -54,10 +64,15 @@ export const command: Command = {
     const client = await connectedClient(io);
     try {
       if (values.watch === true) return await watchServices(client, io, watchOptions(values));
-      const list = await client.listServices();
-      if (values.json) io.stdout.write(`${JSON.stringify(list)}\n`);
-      else if (list.length === 0) io.stdout.write("no services (define them in services.toml, or 'adi daemon start NAME -- COMMAND')\n");
-      else io.stdout.write(servicesTable(list));
+      const { list, conflicts } = await client.services();
+      if (values.json) {
+        io.stdout.write(`${JSON.stringify(list)}\n`);
+        for (const c of conflicts) io.stderr.write(`adi: name conflict: ${c}\n`);
+      } else {
+        if (list.length === 0) io.stdout.write("no services (define them in services.toml, or 'adi daemon start NAME -- COMMAND')\n");
+        else io.stdout.write(servicesTable(list));
+        io.stdout.write(conflictsText(conflicts));
+      }
       return 0;
     } finally {
       client.close();
@@ -112,8 +127,8 @@ export async function watchServices(client: DaemonClient, io: CliIO, opts: Watch
         wake = null;
         if (stopped) break;
       }
-      const list = await client.listServices();
-      const table = list.length === 0 ? 'no services\n' : servicesTable(list);
+      const { list, conflicts } = await client.services();
+      const table = (list.length === 0 ? 'no services\n' : servicesTable(list)) + conflictsText(conflicts);
       const stamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
       if (opts.json) {
         io.stdout.write(`${JSON.stringify(list)}\n`);

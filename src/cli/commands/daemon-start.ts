@@ -1,4 +1,5 @@
 import { AdiError } from '../../errors.js';
+import type { DaemonClient, PongInfo } from '../../client/client.js';
 import { spawnDaemon } from '../../client/spawn.js';
 import { packageVersion } from '../../version.js';
 import { parseCommandArgs, type CliIO, type Command } from '../command.js';
@@ -18,7 +19,9 @@ Options for an ad-hoc service:
   --max-restarts N     Automatic restarts allowed within the restart window (default 5)
   --stop-timeout SECS  Seconds between SIGTERM and SIGKILL on stop (default 10)
 
-A daemon started from another version of adi is stopped and replaced.`;
+A daemon started from another version of adi is stopped and replaced.
+Exit status 1 when the daemon runs but plugin services cannot reach it (with privilege separation,
+its plugin socket could not be bound: the cause is printed, and 'adi daemon status' shows it too).`;
 
 export const command: Command = {
   name: 'daemon start',
@@ -41,7 +44,7 @@ async function startDaemon(io: CliIO): Promise<number> {
     const pong = await client.ping();
     if (pong.version === ours) {
       io.stdout.write(`adi daemon is already running (pid ${pong.pid})\n`);
-      return 0;
+      return reportStart(io, await settled(client, pong));
     }
     io.stdout.write(`Replacing the running daemon ${pong.version} (pid ${pong.pid}) with ${ours}...\n`);
     await client.shutdown(true);
@@ -51,12 +54,45 @@ async function startDaemon(io: CliIO): Promise<number> {
     if (!(err instanceof AdiError) || err.code !== 'DAEMON_NOT_RUNNING') throw err;
   }
   const spawned = spawnDaemon(client.paths, io.env);
-  const pong = await withProgress(io, 'starting the daemon', () => client.waitUntilRunning(10_000, spawned.exited));
+  const pong = await withProgress(io, 'starting the daemon', async () => settled(client, await client.waitUntilRunning(10_000, spawned.exited)));
   client.close();
   io.stdout.write(
     pong.pid === spawned.pid ? `adi daemon started (pid ${pong.pid})\n` : `adi daemon is already running (pid ${pong.pid})\n`,
   );
-  return 0;
+  return reportStart(io, pong);
+}
+
+/** How long start waits for a just-started daemon to try its plugin socket (it answers Ping before). */
+const PLUGIN_SOCKET_WAIT_MS = 10_000;
+
+/** The Pong once the plugin socket is no longer `pending` (bounded: then as it is). */
+async function settled(client: DaemonClient, first: PongInfo): Promise<PongInfo> {
+  const deadline = Date.now() + PLUGIN_SOCKET_WAIT_MS;
+  let pong = first;
+  let delay = 5;
+  while (pong.plugin_socket?.state === 'pending' && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 100);
+    pong = await client.ping();
+  }
+  return pong;
+}
+
+/**
+ * A daemon whose plugin services cannot reach it is not a successful start: the cause goes to stderr
+ * and the exit status is 1. (Name conflicts are not reported here: the daemon answers before it has
+ * loaded the definitions; `adi daemon status` and `services` show them.)
+ */
+function reportStart(io: CliIO, pong: PongInfo): number {
+  const ps = pong.plugin_socket;
+  if (ps === undefined) return 0;
+  if (ps.state === 'listening') {
+    if (ps.error !== null) io.stderr.write(`adi: warning: plugin socket: ${ps.error}\n`);
+    return 0;
+  }
+  const why = ps.state === 'failed' ? (ps.error ?? 'unknown error') : `it was not bound within ${PLUGIN_SOCKET_WAIT_MS / 1000} s`;
+  io.stderr.write(`adi: the daemon runs (pid ${pong.pid}), but plugin services cannot reach it: the plugin socket${ps.address !== null ? ` ${ps.address}` : ''} is not listening: ${why}\n`);
+  return 1;
 }
 
 /** A graceful daemon stop waits for every service's stop_timeout (each at most 3600 s, in parallel). */

@@ -1,16 +1,34 @@
 import { AdiError } from '../../errors.js';
+import type { PluginSocketStatus } from '../../protocol/types.js';
 import { packageVersion } from '../../version.js';
 import { parseCommandArgs, type Command } from '../command.js';
 import { cliClient } from '../daemon-client.js';
 import { formatDuration } from '../output.js';
+
+/** One line on the plugin socket for a person, or null when there is nothing to say (no separation). */
+export function pluginSocketLine(status: PluginSocketStatus | undefined): string | null {
+  if (status === undefined) return null;
+  switch (status.state) {
+    case 'listening':
+      return `${status.address ?? '?'}${status.error !== null ? ` (warning: ${status.error})` : ''}`;
+    case 'pending':
+      return 'not yet bound (the daemon is starting)';
+    case 'failed':
+      return `NOT LISTENING: plugin services cannot reach the daemon: ${status.error ?? 'unknown error'}`;
+  }
+}
 
 export const command: Command = {
   name: 'daemon status',
   summary: 'Show whether the daemon runs',
   usage: `Usage: adi daemon status [--json]
 
-Prints the daemon's pid, version, uptime and socket. Exit status 0 when it runs, 3 when it does not.
---json prints an object: running, pid, version, uptime_secs, socket, separation.`,
+Prints the daemon's pid, version, uptime and socket; with privilege separation, the plugin socket
+(and why it does not listen, when it cannot be bound); and any service name defined by more than
+one source. Exit status 0 when it runs, 3 when it does not.
+--json prints an object: running, pid, version, uptime_secs, socket, separation, plugin_socket
+({ state: pending|listening|failed, address, error }; null without separation or when not running)
+and conflicts (one line per conflicting name).`,
   async run(argv, io) {
     const { values } = parseCommandArgs('daemon status', argv, { json: { type: 'boolean' } }, false);
     const client = cliClient(io);
@@ -19,7 +37,10 @@ Prints the daemon's pid, version, uptime and socket. Exit status 0 when it runs,
       const pong = await client.ping();
       client.close();
       if (values.json) {
-        io.stdout.write(`${JSON.stringify({ running: true, pid: pong.pid, version: pong.version, uptime_secs: pong.uptime_secs, socket, separation: pong.separation })}\n`);
+        io.stdout.write(`${JSON.stringify({
+          running: true, pid: pong.pid, version: pong.version, uptime_secs: pong.uptime_secs, socket, separation: pong.separation,
+          plugin_socket: pong.plugin_socket ?? null, conflicts: pong.conflicts ?? [],
+        })}\n`);
       } else {
         const lines = [
           `adi daemon is running`,
@@ -29,12 +50,18 @@ Prints the daemon's pid, version, uptime and socket. Exit status 0 when it runs,
           `  socket:     ${socket}`,
           `  separation: ${pong.separation ? 'active (services and Run as the plugin user)' : "not set up (everything runs as you; 'sudo adi daemon setup' enables it)"}`,
         ];
+        const plugin = pluginSocketLine(pong.plugin_socket);
+        if (plugin !== null) lines.push(`  plugin socket: ${plugin}`);
+        const conflicts = pong.conflicts ?? [];
+        if (conflicts.length > 0) {
+          lines.push(`  name conflicts (definitions not loaded; see 'adi daemon services'):`, ...conflicts.map((c) => `    ${c}`));
+        }
         io.stdout.write(`${lines.join('\n')}\n`);
       }
       return 0;
     } catch (err) {
       if (err instanceof AdiError && err.code === 'DAEMON_NOT_RUNNING') {
-        if (values.json) io.stdout.write(`${JSON.stringify({ running: false, pid: null, version: null, uptime_secs: null, socket, separation: null })}\n`);
+        if (values.json) io.stdout.write(`${JSON.stringify({ running: false, pid: null, version: null, uptime_secs: null, socket, separation: null, plugin_socket: null, conflicts: null })}\n`);
         else io.stdout.write(`adi daemon is not running (socket ${socket}). Start it with 'adi daemon start'.\n`);
         return 3;
       }

@@ -1,11 +1,19 @@
 import { PROTOCOL_VERSION, type Pong } from '../../protocol/types.js';
 import type { Handler } from '../context.js';
 
-export const handlePing: Handler<'Ping'> = (_req, { daemon }): Pong => ({
-  type: 'Pong',
-  uptime_secs: Math.floor((Date.now() - daemon.startedAt) / 1000),
-  version: daemon.version,
-  pid: process.pid,
-  protocol: PROTOCOL_VERSION,
-  separation: daemon.separation(),
-});
+export const handlePing: Handler<'Ping'> = (_req, { daemon }): Pong => {
+  const pong: Pong = {
+    type: 'Pong',
+    uptime_secs: Math.floor((Date.now() - daemon.startedAt) / 1000),
+    version: daemon.version,
+    pid: process.pid,
+    protocol: PROTOCOL_VERSION,
+    separation: daemon.separation(),
+  };
+  // Sent only when there is something to say: a Ping stays one small frame.
+  const pluginSocket = daemon.pluginSocket();
+  if (pluginSocket !== null) pong.plugin_socket = pluginSocket;
+  const conflicts = daemon.services.conflicts();
+  if (conflicts.length > 0) pong.conflicts = conflicts;
+  return pong;
+};
