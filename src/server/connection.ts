@@ -38,6 +38,21 @@ export const DEFAULT_LIMITS: Omit<ConnectionLimits, 'maxFrame'> = {
 
 export type Authenticate = (token: string | null) => Identity;
 
+/**
+ * What all streams together may leave unsent in the daemon. Each stream's share is this over the number
+ * of streams, between STREAM_MIN_ROOM and STREAM_MAX_ROOM, so memory stays bounded (about this much
+ * plus STREAM_MIN_ROOM per stream beyond 256 streams) however many followers stop reading.
+ */
+export const STREAM_BUDGET = 32 * 1024 * 1024;
+const STREAM_MAX_ROOM = 1024 * 1024;
+const STREAM_MIN_ROOM = 128 * 1024;
+/** Streaming requests of all connections, for their share of STREAM_BUDGET. */
+const activeStreams = new Set<InFlight>();
+
+function streamShare(): number {
+  return Math.max(STREAM_MIN_ROOM, Math.min(STREAM_MAX_ROOM, Math.floor(STREAM_BUDGET / Math.max(1, activeStreams.size))));
+}
+
 /** Connection-level errors use id 0, which clients reserve for Hello. */
 const CONNECTION_ID = 0;
 
@@ -68,10 +83,39 @@ class InFlight implements RequestContext {
     // Made now if need be: a handler that asks for the signal later still finds it aborted.
     this.controller ??= new AbortController();
     this.controller.abort(reason);
+    this.wake();
   }
 
   send(response: Response): boolean {
     return !this.cancelled && this.conn.sendStreamFrame(this.id, response);
+  }
+
+  /** Set while the stream waits for the client to read what it was sent. */
+  private waiting: (() => void) | null = null;
+
+  streamRoom(): Promise<number> {
+    if (this.cancelled) return Promise.resolve(0);
+    activeStreams.add(this);
+    const share = streamShare();
+    // Half the share per frame: one frame can be built while the previous one is still being sent.
+    if (this.conn.unsent < share / 2) return Promise.resolve(Math.floor(share / 2));
+    return new Promise<number>((resolve) => {
+      this.waiting = () => resolve(this.cancelled ? 0 : Math.floor(streamShare() / 2));
+      this.conn.waitForDrain(this);
+    });
+  }
+
+  /** The connection drained (or closed), or the request was cancelled: a waiting stream goes on. */
+  wake(): void {
+    const waiting = this.waiting;
+    this.waiting = null;
+    waiting?.();
+  }
+
+  /** The request is over: it no longer takes a share. */
+  done(): void {
+    activeStreams.delete(this);
+    this.wake();
   }
 }
 
@@ -88,6 +132,8 @@ export class Connection {
   private paused = false;
   private handshakeTimer: NodeJS.Timeout | null;
   private frameTimer: NodeJS.Timeout | null = null;
+  /** Streams waiting for the client to read. */
+  private readonly drainWaiters = new Set<InFlight>();
 
   constructor(
     private readonly socket: net.Socket,
@@ -99,7 +145,10 @@ export class Connection {
     this.decoder = new FrameDecoder(limits.maxFrame);
     this.handshakeTimer = setTimeout(() => this.abort('no Hello within the handshake timeout'), limits.handshakeTimeoutMs);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('drain', () => this.updateFlow());
+    socket.on('drain', () => {
+      this.updateFlow();
+      this.wakeStreams();
+    });
     socket.on('error', () => this.teardown());
     socket.on('close', () => this.teardown());
   }
@@ -227,6 +276,29 @@ export class Connection {
     return true;
   }
 
+  /** Bytes accepted for sending and not yet handed to the kernel. */
+  get unsent(): number {
+    return this.unsentBytes;
+  }
+
+  /** Wake `request` when the output drains (or the connection closes). */
+  waitForDrain(request: InFlight): void {
+    if (this.closed) {
+      request.wake();
+      return;
+    }
+    this.drainWaiters.add(request);
+    // Nothing buffered in the socket itself (only the batch not yet written): no 'drain' will come.
+    if (this.socket.writableLength === 0) queueMicrotask(() => this.wakeStreams());
+  }
+
+  private wakeStreams(): void {
+    if (this.drainWaiters.size === 0) return;
+    const waiters = [...this.drainWaiters];
+    this.drainWaiters.clear();
+    for (const w of waiters) w.wake();
+  }
+
   private onHello(id: number, protocol: number, token: string | null): void {
     if (this.greeted) {
       this.sendError(id, new AdiError('BAD_REQUEST', 'Hello was already sent on this connection.'));
@@ -248,6 +320,9 @@ export class Connection {
   }
 
   private finish(id: number, response: Response): void {
+    const request = this.inFlight.get(id);
+    request?.done();
+    if (request !== undefined) this.drainWaiters.delete(request);
     if (!this.inFlight.delete(id)) return; // connection torn down meanwhile
     this.send(id, response);
     this.updateFlow();
@@ -273,6 +348,8 @@ export class Connection {
     if (bytes === null || this.socket.destroyed || this.socket.writableEnded) return;
     this.socket.write(bytes);
     this.updateFlow();
+    // Taken by the kernel at once: no 'drain' follows, so waiting streams are told here.
+    if (this.drainWaiters.size > 0 && this.socket.writableLength === 0) this.wakeStreams();
   }
 
   /** Bytes accepted for sending and not yet handed to the kernel. */
@@ -314,7 +391,11 @@ export class Connection {
     if (this.frameTimer) clearTimeout(this.frameTimer);
     for (const request of this.inFlight.values()) {
       request.cancel(new AdiError('CONNECTION_CLOSED', 'The client closed the connection.'));
+      request.done();
     }
     this.inFlight.clear();
+    this.drainWaiters.clear();
+    // Frames not yet handed to the kernel are dropped: a gone client's output must not stay in memory.
+    this.outgoing.clear();
   }
 }
