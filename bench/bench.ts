@@ -57,7 +57,7 @@ const FULL: Counts = {
   listSamples: 31,
   resourceServices: 100,
   cpuSeconds: 10,
-  floodLines: 1_000_000,
+  floodLines: 4_000_000,
   floodRounds: 3,
   compareServices: 200,
 };
@@ -74,7 +74,7 @@ const QUICK: Counts = {
   listSamples: 5,
   resourceServices: 10,
   cpuSeconds: 2,
-  floodLines: 50_000,
+  floodLines: 200_000,
   floodRounds: 1,
   compareServices: 10,
 };

@@ -2,7 +2,7 @@
 // by time with a service prefix (coloured only for a terminal without NO_COLOR), and control characters
 // made visible, so a service cannot move the reader's cursor, retitle their terminal or hide text.
 
-import type { LogEntry } from '../client/client.js';
+import type { LogEntry, RawLogBatch } from '../client/client.js';
 import { AdiError } from '../errors.js';
 
 // C0 controls but TAB, DEL, and C1 controls (which some terminals take as CSI, OSC, ...).
@@ -45,6 +45,47 @@ export function entryPrefix(e: LogEntry): string {
 /** "<time> <text>" with the text made safe for a terminal. */
 export function displayEntry(e: LogEntry): string {
   return entryPrefix(e) + safeText(e.text);
+}
+
+const STREAM_TAGS = ['', '[err] ', '[sys] '];
+const NEWLINE = Buffer.from('\n');
+
+/**
+ * A whole batch for people, `lead` before every line: decoded and made safe at once rather than line by
+ * line (a '\n' never belongs to a multi-byte character, so the lines decode the same either way). With
+ * `raw`, the bytes as they are.
+ */
+export function formatBatch(batch: RawLogBatch, lead: string, raw: boolean): string | Buffer {
+  const { data, runs } = batch;
+  if (raw) {
+    const parts: Buffer[] = [];
+    let at = 0;
+    for (let i = 0; i + 2 < runs.length; i += 3) {
+      const prefix = Buffer.from(`${lead}${iso(runs[i] as number)} ${STREAM_TAGS[runs[i + 1] as number] ?? ''}`);
+      for (let k = 0; k < (runs[i + 2] as number); k++) {
+        const nl = data.indexOf(10, at);
+        parts.push(prefix, data.subarray(at, nl), NEWLINE);
+        at = nl + 1;
+      }
+    }
+    return Buffer.concat(parts);
+  }
+  const lines = data.toString('utf8').split('\n');
+  const unsafe = lines.some((l) => CONTROL.test(l));
+  let out = '';
+  let k = 0;
+  for (let i = 0; i + 2 < runs.length; i += 3) {
+    const prefix = `${lead}${iso(runs[i] as number)} ${STREAM_TAGS[runs[i + 1] as number] ?? ''}`;
+    for (let end = k + (runs[i + 2] as number); k < end; k++) {
+      let line = lines[k] as string;
+      if (unsafe) {
+        if (line.endsWith('\r')) line = line.slice(0, -1);
+        line = line.replace(CONTROLS, visible);
+      }
+      out += `${prefix}${line}\n`;
+    }
+  }
+  return out;
 }
 
 const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };

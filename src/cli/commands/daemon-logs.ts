@@ -1,9 +1,9 @@
-import type { DaemonClient, LogEntry } from '../../client/client.js';
+import type { DaemonClient, LogEntry, RawLogBatch } from '../../client/client.js';
 import { AdiError } from '../../errors.js';
 import { checkName } from '../../paths.js';
 import { parseCommandArgs, type CliIO, type Command } from '../command.js';
 import { connectedClient } from '../daemon-client.js';
-import { entryPrefix, keepEntry, lastLines, mergeByTime, parseSince, safeText, servicePrefix, useColour, type LineFilter, type SourcedEntry } from '../log-view.js';
+import { entryPrefix, formatBatch, keepEntry, lastLines, mergeByTime, parseSince, safeText, servicePrefix, useColour, type LineFilter, type SourcedEntry } from '../log-view.js';
 
 /** Lines read per service when a filter is given without -n: filters look further back than 100 lines. */
 const FILTER_LINES = 10_000;
@@ -58,9 +58,11 @@ move the cursor or retitle the terminal; --raw prints its bytes as they are.
       const view = new View(io, services, values.all === true || services.length > 1, values.raw === true);
       if (services.length === 1 && values.all !== true) {
         const name = services[0] as string;
-        if (values.follow || !filtered) {
-          // Printed as it arrives: a tail of a million lines never sits whole in memory.
-          for await (const batch of client.readServiceLogs(name, { lines: read, follow: values.follow === true })) {
+        if (!filtered) {
+          // Printed batch by batch as it arrives: a tail of a million lines never sits whole in memory.
+          for await (const batch of client.readServiceLogBatches(name, { lines: read, follow: values.follow === true })) await view.writeBatch(batch);
+        } else if (values.follow) {
+          for await (const batch of client.readServiceLogs(name, { lines: read, follow: true })) {
             await view.write(batch.filter((e) => keepEntry(e, filter)).map((entry) => ({ service: name, entry })));
           }
         } else {
@@ -99,6 +101,15 @@ class View {
       for (const { service, entry } of lines) text += `${this.lead(service)}${entryPrefix(entry)}${safeText(entry.text)}\n`;
       chunk = text;
     }
+    await this.out(chunk);
+  }
+
+  /** A batch of one service (no service prefix, no filter): formatted whole. */
+  async writeBatch(batch: RawLogBatch): Promise<void> {
+    if (batch.runs.length > 0) await this.out(formatBatch(batch, '', this.raw));
+  }
+
+  private async out(chunk: string | Buffer): Promise<void> {
     if (!this.io.stdout.write(chunk)) await new Promise<void>((resolve) => this.io.stdout.once('drain', () => resolve()));
   }
 
