@@ -319,7 +319,8 @@ export class LogReader {
     const budget = Math.max(limit - out.bytes, 1);
     while (n < recs.length && (recs[n] as IndexRecord).start + (recs[n] as IndexRecord).len - first.start <= budget) n++;
     const last = recs[n - 1] as IndexRecord;
-    const data = readAt(seg.dataFd, last.start + last.len - first.start, first.start);
+    // Into a scratch buffer: the batch copies what it keeps, so a reader makes no garbage per read.
+    const data = readInto(seg.dataFd, last.start + last.len - first.start, first.start);
     for (let i = 0; i < n; i++) {
       const rec = recs[i] as IndexRecord;
       this.take(this.record, rec, data, rec.start - first.start, out);
@@ -373,24 +374,35 @@ export class LogReader {
   }
 }
 
-/** Collects lines into one batch: their bytes, and runs of [time, stream, count]. */
+/**
+ * Collects lines into one batch: their bytes (copied at once into a reused buffer, as the read buffer
+ * they come from is reused too), and runs of [time, stream, count].
+ */
 class BatchBuilder {
-  private readonly parts: Buffer[] = [];
   private readonly runs: number[] = [];
+  private buf = scratch('out', 0);
   bytes = 0;
   count = 0;
 
   line(time: number, stream: number, text: Buffer): void {
-    this.parts.push(text, NEWLINE);
-    this.bytes += text.length + 1;
+    this.append(text);
+    this.append(NEWLINE);
     this.add(time, stream, 1);
   }
 
   /** Whole lines, each ending with '\n'. */
   block(time: number, stream: number, bytes: Buffer): void {
-    this.parts.push(bytes);
-    this.bytes += bytes.length;
+    this.append(bytes);
     this.add(time, stream, countLines(bytes));
+  }
+
+  private append(bytes: Buffer): void {
+    const need = this.bytes + bytes.length;
+    if (need > this.buf.length) {
+      const grown = scratch('out', Math.max(need, this.buf.length * 2), this.bytes);
+      this.buf = grown;
+    }
+    this.bytes += bytes.copy(this.buf, this.bytes);
   }
 
   private add(time: number, stream: number, n: number): void {
@@ -401,12 +413,39 @@ class BatchBuilder {
     this.count += n;
   }
 
+  /** The batch; its data is a view of a buffer the next batch reuses (send it, i.e. copy it, at once). */
   finish(cursor: string): LogBatch {
-    return { data: Buffer.concat(this.parts, this.bytes), runs: this.runs, count: this.count, cursor };
+    return { data: this.buf.subarray(0, this.bytes), runs: this.runs, count: this.count, cursor };
   }
 }
 
 const NEWLINE = Buffer.from('\n');
+
+/** Reused buffers (the event loop runs one reader at a time, and nothing keeps them across calls). */
+const scratches: Record<'in' | 'out', Buffer> = { in: Buffer.alloc(0), out: Buffer.alloc(0) };
+
+/** A reused buffer of at least `len` bytes; growing it keeps its first `keep` bytes. */
+function scratch(which: 'in' | 'out', len: number, keep = 0): Buffer {
+  let buf = scratches[which];
+  if (buf.length < len) {
+    const grown = Buffer.allocUnsafe(Math.max(len, 256 * 1024));
+    buf.copy(grown, 0, 0, keep);
+    buf = grown;
+    scratches[which] = buf;
+  }
+  return buf;
+}
+
+function readInto(fd: number, len: number, pos: number): Buffer {
+  const buf = scratch('in', len);
+  let got = 0;
+  while (got < len) {
+    const n = fs.readSync(fd, buf, got, len - got, pos + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return buf.subarray(0, got);
+}
 
 /**
  * The position of the n-th last line the service wrote (its '\n' or cut), found by reading the index and
@@ -416,6 +455,8 @@ async function findTailStart(log: ServiceLog, snap: LogSnapshot, n: number): Pro
   let counted = 0;
   let uncounted = 0;
   let scanned = 0;
+  // Small first: a tail of a few lines reads a few KiB, a tail of a million grows to SCAN_WINDOW reads.
+  let window = 16 * 1024;
   const oldest = Math.max(1, snap.segment - log.maxFiles);
   for (let id = snap.segment; id >= oldest; id--) {
     const seg = openSegment(log, snap, id);
@@ -430,9 +471,11 @@ async function findTailStart(log: ServiceLog, snap: LogSnapshot, n: number): Pro
           const hiRec = recs[i] as IndexRecord;
           const hi = hiRec.start + hiRec.len;
           let j = i;
-          while (j > 0 && hi - (recs[j - 1] as IndexRecord).start <= SCAN_WINDOW) j--;
+          while (j > 0 && hi - (recs[j - 1] as IndexRecord).start <= window) j--;
+          window = Math.min(SCAN_WINDOW, window * 2);
           const lo = (recs[j] as IndexRecord).start;
-          const data = readAt(seg.dataFd, hi - lo, lo);
+          // Processed before the next await: the shared read buffer is not reused meanwhile.
+          const data = readInto(seg.dataFd, hi - lo, lo);
           for (let k = i; k >= j; k--) {
             const rec = recs[k] as IndexRecord;
             const index = from + k;

@@ -21,10 +21,10 @@ function tmpDir(t: TestContext): string {
   return dir;
 }
 
-/** Everything a reader gives until it has nothing new: "<stream> <text as latin1>" per line. */
+/** Everything a reader gives until it has nothing new (copied: a batch's buffer is reused by the next). */
 function drain(reader: LogReader, limit = 64 * 1024): LogLine[] {
   const out: LogLine[] = [];
-  for (let b = reader.next(limit); b !== null; b = reader.next(limit)) out.push(...splitBatch(b));
+  for (let b = reader.next(limit); b !== null; b = reader.next(limit)) for (const l of splitBatch(b)) out.push({ ...l, text: Buffer.from(l.text) });
   return out;
 }
 
