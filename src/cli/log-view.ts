@@ -5,9 +5,12 @@
 import type { LogEntry, RawLogBatch } from '../client/client.js';
 import { AdiError } from '../errors.js';
 
-// C0 controls but TAB, DEL, and C1 controls (which some terminals take as CSI, OSC, ...).
+// C0 controls but TAB, DEL, and C1 controls (which some terminals take as CSI, OSC, ...): matching
+// control characters is the point here.
+/* eslint-disable no-control-regex */
 const CONTROL = /[\x00-\x08\x0a-\x1f\x7f-\x9f]/;
 const CONTROLS = /[\x00-\x08\x0a-\x1f\x7f-\x9f]/g;
+/* eslint-enable no-control-regex */
 
 function visible(c: string): string {
   const code = c.charCodeAt(0);
