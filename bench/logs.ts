@@ -2,8 +2,8 @@
 // as a pipe takes them); the floor is `seq 1 N | cat > file` run in the same rounds. Both are timed
 // from their first instruction (bash writes $EPOCHREALTIME, then execs seq) until the last line is on
 // disk: for the floor when `cat` has exited, for the daemon the time of the index record that holds
-// the last line (the daemon stamps each chunk when it reads it). Every line 1..N must be in the log,
-// in order, from stdout. Then the tail that people read: `adi daemon logs NAME -n 100000`, timed whole
+// the last line (the daemon stamps each chunk when it reads it). Rotation stays on. Every line 1..N
+// must be in the log, in order, from stdout. Then the tail that people read: `adi daemon logs NAME -n 100000`, timed whole
 // (CLI start-up included).
 
 import fs from 'node:fs';
@@ -15,6 +15,9 @@ import { alternate, median, waitUntil } from './stats.js';
 import type { Row } from './table.js';
 
 const MiB = 1024 * 1024;
+/** Rotation as configured below: 4 MiB segments, enough of them kept for the whole flood. */
+const SEGMENT_BYTES = 4 * MiB;
+const MAX_FILES = 20;
 
 /** The bytes `seq 1 n` writes. */
 export function seqOutput(n: number): Buffer {
@@ -27,25 +30,35 @@ export function seqOutput(n: number): Buffer {
   return Buffer.from(parts.join(''));
 }
 
-/** Stdout of the log (its index's out records, in order) and the time of the last one. */
+/** The segments of a log, oldest first: `[NAME.log.N, NAME.idx.N]` .. `[NAME.log, NAME.idx]`. */
+function segments(base: string): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  for (let k = MAX_FILES; k >= 1; k--) if (fs.existsSync(`${base}.idx.${k}`)) out.push([`${base}.log.${k}`, `${base}.idx.${k}`]);
+  out.push([`${base}.log`, `${base}.idx`]);
+  return out;
+}
+
+/** Stdout of the log (its indexes' out records, in order, across rotations) and the time of the last one. */
 function stdoutOf(base: string): { bytes: Buffer; lastMs: number } {
-  const index = fs.readFileSync(`${base}.idx`);
-  const fd = fs.openSync(`${base}.log`, 'r');
-  try {
-    const parts: Buffer[] = [];
-    let lastMs = NaN;
-    for (let at = HEADER_BYTES; at + RECORD_BYTES <= index.length; at += RECORD_BYTES) {
-      const r = decodeRecord(index, at);
-      if (r.stream !== OUT || r.len === 0) continue;
-      const buf = Buffer.alloc(r.len);
-      fs.readSync(fd, buf, 0, r.len, r.start);
-      parts.push(buf);
-      lastMs = r.time;
+  const parts: Buffer[] = [];
+  let lastMs = NaN;
+  for (const [data, idx] of segments(base)) {
+    const index = fs.readFileSync(idx);
+    const fd = fs.openSync(data, 'r');
+    try {
+      for (let at = HEADER_BYTES; at + RECORD_BYTES <= index.length; at += RECORD_BYTES) {
+        const r = decodeRecord(index, at);
+        if (r.stream !== OUT || r.len === 0) continue;
+        const buf = Buffer.alloc(r.len);
+        fs.readSync(fd, buf, 0, r.len, r.start);
+        parts.push(buf);
+        lastMs = r.time;
+      }
+    } finally {
+      fs.closeSync(fd);
     }
-    return { bytes: Buffer.concat(parts), lastMs };
-  } finally {
-    fs.closeSync(fd);
   }
+  return { bytes: Buffer.concat(parts), lastMs };
 }
 
 function stampMs(file: string): number {
@@ -63,18 +76,23 @@ async function daemonRound(h: Harness, client: DaemonClient, name: string, n: nu
     command: '/bin/bash',
     args: ['-c', `echo $EPOCHREALTIME > ${stamp}; exec seq 1 ${n}`],
     restart_on_failure: false,
-    // One segment for the whole flood: the index is read back whole below.
-    log_max_bytes: 1024 * MiB,
+    // Rotation stays on (about 8 segments for 4 million lines), with enough kept to check every line.
+    log_max_bytes: SEGMENT_BYTES,
+    log_max_files: MAX_FILES,
   });
   const base = path.join(h.paths.logsDir, name);
   // Watched from outside (a stat), not by asking the daemon: a listing every few ms would take the very
   // CPU being measured. The time measured is the daemon's own stamp of the last chunk, not this poll's.
   const size = (): number => {
-    try {
-      return fs.statSync(`${base}.log`).size;
-    } catch {
-      return 0;
+    let total = 0;
+    for (const [data] of segments(base)) {
+      try {
+        total += fs.statSync(data).size;
+      } catch {
+        // Rotated meanwhile: counted at the next poll.
+      }
     }
+    return total;
   };
   await waitUntil(() => size() >= expected.length, 180_000, `${name} to log ${n} lines`, 50);
   let captured = stdoutOf(base);
@@ -86,7 +104,7 @@ async function daemonRound(h: Harness, client: DaemonClient, name: string, n: nu
   await waitUntil(async () => (await client.listServices()).find((s) => s.name === name)?.state === 'stopped', 30_000, `${name} to exit`, 50);
   // Lines lost: the expected lines not found, in order, in what was captured.
   const lost = bytes.equals(expected) ? 0 : n - bytes.toString('latin1').split('\n').filter((l, i) => l === String(i + 1)).length;
-  for (const ext of ['log', 'idx']) fs.rmSync(`${base}.${ext}`, { force: true });
+  for (const [data, idx] of segments(base)) for (const f of [data, idx]) fs.rmSync(f, { force: true });
   return { ms: lastMs - stampMs(stamp), lost };
 }
 
