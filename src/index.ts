@@ -1,7 +1,7 @@
 // The package's public surface: the client plugins use, its errors and the protocol types.
 // Daemon internals stay internal.
 
-export { DaemonClient, type DaemonClientOptions, type LogOptions, type PongInfo } from './client/client.js';
+export { DaemonClient, formatEntry, type DaemonClientOptions, type LogEntry, type LogOptions, type LogStream, type PongInfo, type RawLogBatch } from './client/client.js';
 export { AdiError, ERROR_CODES, isErrorCode, type ErrorCode } from './errors.js';
 export { resolvePaths, type Endpoint, type Paths } from './paths.js';
 export * from './protocol/types.js';

@@ -1,15 +1,94 @@
-// How `adi daemon logs` shows lines to people (issue 8): --since and --stderr filters, several services
-// merged by time with a service prefix, coloured only for a terminal without NO_COLOR.
+// How `adi daemon logs` shows lines to people: --since and --stderr filters, several services merged
+// by time with a service prefix (coloured only for a terminal without NO_COLOR), and control characters
+// made visible, so a service cannot move the reader's cursor, retitle their terminal or hide text.
 
+import type { LogEntry, RawLogBatch } from '../client/client.js';
 import { AdiError } from '../errors.js';
-import { parseLogLine } from '../logs/log-line.js';
 
-/** A stored line is "<time> <out|err|sys> <text>"; people see "<time> <text>" (stderr lines marked). */
-export function displayLine(line: string): string {
-  const m = /^(\S+) (out|err|sys) (.*)$/s.exec(line);
-  if (!m) return line;
-  const [, time, stream, text] = m;
-  return stream === 'out' ? `${time} ${text}` : `${time} [${stream}] ${text}`;
+// C0 controls but TAB, DEL, and C1 controls (which some terminals take as CSI, OSC, ...): matching
+// control characters is the point here.
+/* eslint-disable no-control-regex */
+const CONTROL = /[\x00-\x08\x0a-\x1f\x7f-\x9f]/;
+const CONTROLS = /[\x00-\x08\x0a-\x1f\x7f-\x9f]/g;
+/* eslint-enable no-control-regex */
+
+function visible(c: string): string {
+  const code = c.charCodeAt(0);
+  if (code < 0x20) return `^${String.fromCharCode(code + 64)}`;
+  if (code === 0x7f) return '^?';
+  return `\\u${code.toString(16).padStart(4, '0')}`;
+}
+
+/**
+ * A line's text for a terminal: UTF-8 decoded (invalid bytes become U+FFFD), a final '\r' (CRLF output)
+ * dropped, and every other control character shown in caret notation (ESC as ^[, NUL as ^@).
+ */
+export function safeText(text: Buffer): string {
+  let s = text.toString('utf8');
+  if (s.endsWith('\r')) s = s.slice(0, -1);
+  return CONTROL.test(s) ? s.replace(CONTROLS, visible) : s;
+}
+
+/** Cached: the lines of one chunk share their time. */
+let lastTime = NaN;
+let lastIso = '';
+function iso(time: number): string {
+  if (time !== lastTime) {
+    lastTime = time;
+    lastIso = new Date(time).toISOString();
+  }
+  return lastIso;
+}
+
+/** The prefix people see before the text: "<time> " (stderr lines and notes marked [err], [sys]). */
+export function entryPrefix(e: LogEntry): string {
+  return e.stream === 'out' ? `${iso(e.time)} ` : `${iso(e.time)} [${e.stream}] `;
+}
+
+/** "<time> <text>" with the text made safe for a terminal. */
+export function displayEntry(e: LogEntry): string {
+  return entryPrefix(e) + safeText(e.text);
+}
+
+const STREAM_TAGS = ['', '[err] ', '[sys] '];
+const NEWLINE = Buffer.from('\n');
+
+/**
+ * A whole batch for people, `lead` before every line: decoded and made safe at once rather than line by
+ * line (a '\n' never belongs to a multi-byte character, so the lines decode the same either way). With
+ * `raw`, the bytes as they are.
+ */
+export function formatBatch(batch: RawLogBatch, lead: string, raw: boolean): string | Buffer {
+  const { data, runs } = batch;
+  if (raw) {
+    const parts: Buffer[] = [];
+    let at = 0;
+    for (let i = 0; i + 2 < runs.length; i += 3) {
+      const prefix = Buffer.from(`${lead}${iso(runs[i] as number)} ${STREAM_TAGS[runs[i + 1] as number] ?? ''}`);
+      for (let k = 0; k < (runs[i + 2] as number); k++) {
+        const nl = data.indexOf(10, at);
+        parts.push(prefix, data.subarray(at, nl), NEWLINE);
+        at = nl + 1;
+      }
+    }
+    return Buffer.concat(parts);
+  }
+  const lines = data.toString('utf8').split('\n');
+  const unsafe = lines.some((l) => CONTROL.test(l));
+  let out = '';
+  let k = 0;
+  for (let i = 0; i + 2 < runs.length; i += 3) {
+    const prefix = `${lead}${iso(runs[i] as number)} ${STREAM_TAGS[runs[i + 1] as number] ?? ''}`;
+    for (let end = k + (runs[i + 2] as number); k < end; k++) {
+      let line = lines[k] as string;
+      if (unsafe) {
+        if (line.endsWith('\r')) line = line.slice(0, -1);
+        line = line.replace(CONTROLS, visible);
+      }
+      out += `${prefix}${line}\n`;
+    }
+  }
+  return out;
 }
 
 const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -39,58 +118,37 @@ export interface LineFilter {
   stderrOnly: boolean;
 }
 
-/** Whether a stored line passes the filter. A line not in the log format passes only without filters. */
-export function keepLine(line: string, filter: LineFilter): boolean {
-  if (filter.since === null && !filter.stderrOnly) return true;
-  const parsed = parseLogLine(line);
-  if (parsed === null) return false;
-  if (filter.stderrOnly && parsed.stream !== 'err') return false;
-  return filter.since === null || Date.parse(parsed.time) >= filter.since;
-}
-
-/** Whether a stored line is one of the supervisor's own notes (not counted by -n, as in the daemon's tail). */
-export function isNote(line: string): boolean {
-  return /^\S+ sys /.test(line);
+export function keepEntry(e: LogEntry, filter: LineFilter): boolean {
+  if (filter.stderrOnly && e.stream !== 'err') return false;
+  return filter.since === null || e.time >= filter.since;
 }
 
 /**
- * The last `n` lines the way the daemon's tail counts them: `n` of the services' own lines, with the
+ * The last `n` entries the way the daemon's tail counts them: `n` of the services' own lines, with the
  * supervisor's notes that fall between them.
  */
-export function lastLines<T>(items: readonly T[], n: number, line: (item: T) => string): T[] {
+export function lastLines<T>(items: readonly T[], n: number, entry: (item: T) => LogEntry): T[] {
   if (n <= 0) return [];
   let own = 0;
   let start = items.length;
   while (start > 0 && own < n) {
     start--;
-    if (!isNote(line(items[start] as T))) own++;
+    if (entry(items[start] as T).stream !== 'sys') own++;
   }
   return items.slice(start);
 }
 
-export interface SourcedLine {
+export interface SourcedEntry {
   service: string;
-  line: string;
+  entry: LogEntry;
 }
 
-/**
- * Merge per-service tails into one list ordered by time. Each input is already in order; equal times
- * keep the services' order; the ISO times compare as strings. A line without a time sorts as the line
- * before it in its own service.
- */
-export function mergeByTime(tails: ReadonlyArray<{ service: string; lines: readonly string[] }>): SourcedLine[] {
-  const keyed: Array<{ key: string; service: string; line: string; order: number }> = [];
-  let order = 0;
-  for (const { service, lines } of tails) {
-    let last = '';
-    for (const line of lines) {
-      const time = parseLogLine(line)?.time ?? last;
-      last = time;
-      keyed.push({ key: time, service, line, order: order++ });
-    }
-  }
-  keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.order - b.order));
-  return keyed.map(({ service, line }) => ({ service, line }));
+/** Merge per-service tails (each in order) into one list ordered by time; equal times keep the services' order. */
+export function mergeByTime(tails: ReadonlyArray<{ service: string; entries: readonly LogEntry[] }>): SourcedEntry[] {
+  const all: SourcedEntry[] = [];
+  for (const { service, entries } of tails) for (const entry of entries) all.push({ service, entry });
+  // Array.prototype.sort is stable: equal times keep the order they were pushed in.
+  return all.sort((a, b) => a.entry.time - b.entry.time);
 }
 
 /** Colours for service prefixes: the six plain ANSI ones every terminal has, picked by the name. */
@@ -107,7 +165,7 @@ export function useColour(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv): 
   return stream.isTTY === true && (env['NO_COLOR'] === undefined || env['NO_COLOR'] === '') && env['TERM'] !== 'dumb';
 }
 
-export function prefixed(service: string, width: number, text: string, colour: boolean): string {
+export function servicePrefix(service: string, width: number, colour: boolean): string {
   const name = service.padEnd(width);
-  return colour ? `\x1b[${colourFor(service)}m${name} |\x1b[0m ${text}` : `${name} | ${text}`;
+  return colour ? `\x1b[${colourFor(service)}m${name} |\x1b[0m ` : `${name} | `;
 }

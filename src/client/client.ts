@@ -5,6 +5,8 @@
 import fs from 'node:fs';
 import { AdiError } from '../errors.js';
 import { resolvePaths, type Paths } from '../paths.js';
+import { formatLogLine } from '../logs/log-line.js';
+import { countLines, LOG_STREAMS, splitBatch, type LogStreamName } from '../logs/batch.js';
 import type { CommandResult, Pong, Request, Response, ServiceConfig, ServiceInfo } from '../protocol/types.js';
 import { packageVersion } from '../version.js';
 import { ClientConnection, remoteError } from './connection.js';
@@ -23,9 +25,36 @@ export interface DaemonClientOptions {
 }
 
 export interface LogOptions {
-  /** How many past lines (default 100). */
+  /** How many past lines (default 100; 10 when following). Ignored with `cursor`. */
   lines?: number;
+  /** Start after this position (LogStream.cursor of an earlier read) instead of the last `lines`. */
+  cursor?: string | null;
 }
+
+export interface LogEntry {
+  /** When the line ended, ms since the epoch. */
+  time: number;
+  stream: LogStreamName;
+  /** The line's bytes exactly as the service wrote them (any bytes but '\n'). */
+  text: Buffer;
+}
+
+/** Batches of log lines, in order; `cursor` is the position after the last batch taken from it. */
+export interface LogStream<T = LogEntry[]> extends AsyncIterable<T> {
+  readonly cursor: string | null;
+}
+
+/**
+ * A batch as it travels: the lines' bytes, each followed by '\n', and runs of [time, stream, count]
+ * (stream 0 stdout, 1 stderr, 2 note). For readers that format many lines at once (the CLI).
+ */
+export interface RawLogBatch {
+  data: Buffer;
+  runs: number[];
+}
+
+/** Queued bytes of a log stream past which the client stops reading its socket until they are taken. */
+const LOG_QUEUE_BYTES = 8 * 1024 * 1024;
 
 export type PongInfo = Omit<Pong, 'type'>;
 
@@ -152,17 +181,57 @@ export class DaemonClient {
     await this.expect({ type: 'Reload' }, 'Ok');
   }
 
-  /** The last `lines` lines of a service's log. */
+  /**
+   * The last `lines` lines of a service's log (or those after `cursor`), each formatted
+   * `<ISO time> <out|err|sys> <text>` with the text decoded as UTF-8. readServiceLogs() gives the bytes.
+   */
   async serviceLogs(name: string, options: LogOptions = {}): Promise<string[]> {
-    return (await this.expect({ type: 'ServiceLogs', name, lines: options.lines ?? 100, follow: false }, 'Logs')).lines;
+    const out: string[] = [];
+    for await (const batch of this.readServiceLogs(name, { lines: options.lines ?? 100, ...(options.cursor != null ? { cursor: options.cursor } : {}) })) {
+      for (const e of batch) out.push(formatEntry(e));
+    }
+    return out;
   }
 
   /**
-   * The last `lines` lines, then each new line as it is written, until the loop is left (which
-   * cancels the stream) or the daemon ends it.
+   * A service's log as it arrives, in batches: the last `lines` lines (or those after `cursor`), then,
+   * with follow, each new line as it is written, until the loop is left (which cancels the stream) or
+   * the daemon ends it. Every line arrives once: a reader that resumes from `cursor` misses none.
    */
+  readServiceLogs(name: string, options: LogOptions & { follow?: boolean } = {}): LogStream {
+    return this.logStream(name, options, (batch) => splitBatch(batch).map((l) => ({ time: l.time, stream: LOG_STREAMS[l.stream] as LogStreamName, text: l.text })));
+  }
+
+  /** readServiceLogs() with each batch as it travels, not split into lines (the fastest way to print many). */
+  readServiceLogBatches(name: string, options: LogOptions & { follow?: boolean } = {}): LogStream<RawLogBatch> {
+    return this.logStream(name, options, (batch) => {
+      let lines = 0;
+      for (let i = 2; i < batch.runs.length; i += 3) lines += batch.runs[i] as number;
+      if (countLines(batch.data) !== lines || (batch.data.length > 0 && batch.data[batch.data.length - 1] !== 10)) throw new Error('log batch: its data and its runs do not agree');
+      return { data: batch.data, runs: batch.runs };
+    });
+  }
+
+  private logStream<T>(name: string, options: LogOptions & { follow?: boolean }, convert: (batch: RawLogBatch) => T): LogStream<T> {
+    const follow = options.follow === true;
+    const request: Request = { type: 'ServiceLogs', name, lines: options.lines ?? (follow ? 10 : 100), follow, cursor: options.cursor ?? null };
+    let iterator: (AsyncIterator<T> & { cursor: string | null }) | null = null;
+    return {
+      get cursor() {
+        return iterator?.cursor ?? options.cursor ?? null;
+      },
+      [Symbol.asyncIterator]: () => (iterator = this.openLogStream(request, convert)),
+    };
+  }
+
+  /** followServiceLogs: the last `lines` lines, then each new one, formatted as serviceLogs() does. */
   followServiceLogs(name: string, options: LogOptions = {}): AsyncIterable<string> {
-    return { [Symbol.asyncIterator]: () => this.openFollow(name, options.lines ?? 10) };
+    const stream = this.readServiceLogs(name, { ...options, follow: true });
+    return {
+      async *[Symbol.asyncIterator]() {
+        for await (const batch of stream) for (const e of batch) yield formatEntry(e);
+      },
+    };
   }
 
   /** Run a command as the plugin user (or as the daemon's user without separation). */
@@ -250,58 +319,100 @@ export class DaemonClient {
     return attempt;
   }
 
-  private openFollow(name: string, lines: number): AsyncIterator<string> {
-    const queue: string[] = [];
+  private openLogStream<T>(request: Request, convert: (batch: RawLogBatch) => T): AsyncIterator<T> & { cursor: string | null } {
+    const queue: Array<{ entries: T; bytes: number; cursor: string }> = [];
+    let queued = 0;
+    let paused = false;
     let done = false;
     let failure: AdiError | null = null;
     let wake: (() => void) | null = null;
     let streamId = -1;
     let conn: ClientConnection | null = null;
+    let endCursor: string | null = null;
     const notify = (): void => {
       wake?.();
       wake = null;
     };
+    const onFrame = (response: Response): boolean => {
+      if (response.type === 'LogBatch') {
+        let entries: T;
+        try {
+          const data = Buffer.isBuffer(response.data) ? response.data : Buffer.from(response.data.buffer, response.data.byteOffset, response.data.byteLength);
+          entries = convert({ data, runs: response.runs });
+        } catch (err) {
+          failure = new AdiError('BAD_FRAME', `The daemon sent an invalid response: ${err instanceof Error ? err.message : String(err)}`);
+          notify();
+          return true;
+        }
+        queue.push({ entries, bytes: response.data.length, cursor: response.cursor });
+        queued += response.data.length;
+        // Stop reading while the consumer is behind: the daemon then holds back too (bounded both ends).
+        if (queued > LOG_QUEUE_BYTES && !paused && conn !== null) {
+          paused = true;
+          conn.pauseReading();
+        }
+      } else if (response.type === 'StreamEnd') {
+        done = true;
+        endCursor = response.cursor ?? null;
+      } else if (response.type === 'Error') failure = remoteError(response);
+      else failure = new AdiError('BAD_FRAME', `Unexpected ${response.type} in a log stream.`);
+      notify();
+      return done || failure !== null;
+    };
     const ready = this.connect().then((c) => {
       conn = c;
-      streamId = c.stream(
-        { type: 'ServiceLogs', name, lines, follow: true },
-        null,
-        (response) => {
-          if (response.type === 'LogLine') queue.push(response.line);
-          else if (response.type === 'StreamEnd') done = true;
-          else if (response.type === 'Error') failure = remoteError(response);
-          else failure = new AdiError('BAD_FRAME', `Unexpected ${response.type} in a log stream.`);
-          notify();
-          return done || failure !== null;
-        },
-        (err) => {
-          failure = err;
-          notify();
-        },
-      );
+      // A tail always answers; a follow may wait for the first new line as long as it takes.
+      streamId = c.stream(request, (request as { follow?: boolean }).follow === true ? null : this.timeoutMs, onFrame, (err) => {
+        failure = err;
+        notify();
+      });
     });
-    const finish = async (): Promise<IteratorResult<string>> => {
-      if (!done && conn && streamId >= 0) {
-        done = true;
-        conn.forget(streamId);
-        // Tell the daemon to stop sending; its Ok is not awaited beyond the usual timeout.
-        await conn.call({ type: 'Cancel', target: streamId }, this.timeoutMs).catch(() => undefined);
+    const resume = (): void => {
+      if (paused && queued <= LOG_QUEUE_BYTES / 2) {
+        paused = false;
+        conn?.resumeReading();
       }
-      done = true;
-      return { done: true, value: undefined };
     };
-    return {
-      next: async () => {
+    const it = {
+      cursor: (request as { cursor?: string | null }).cursor ?? null,
+      next: async (): Promise<IteratorResult<T>> => {
         await ready;
         for (;;) {
-          const line = queue.shift();
-          if (line !== undefined) return { done: false, value: line };
+          const batch = queue.shift();
+          if (batch !== undefined) {
+            queued -= batch.bytes;
+            resume();
+            it.cursor = batch.cursor;
+            return { done: false, value: batch.entries };
+          }
           if (failure) throw failure;
-          if (done) return { done: true, value: undefined };
+          if (done) {
+            if (endCursor !== null) it.cursor = endCursor;
+            return { done: true, value: undefined };
+          }
           await new Promise<void>((resolve) => (wake = resolve));
         }
       },
-      return: finish,
+      return: async (): Promise<IteratorResult<T>> => {
+        if (paused) {
+          paused = false;
+          conn?.resumeReading();
+        }
+        if (!done && failure === null && conn !== null && streamId >= 0) {
+          done = true;
+          (conn as ClientConnection).forget(streamId);
+          // Tell the daemon to stop sending; its Ok is not awaited beyond the usual timeout.
+          await (conn as ClientConnection).call({ type: 'Cancel', target: streamId }, this.timeoutMs).catch(() => undefined);
+        }
+        done = true;
+        return { done: true, value: undefined };
+      },
     };
+    return it;
   }
+}
+
+/** `<ISO time> <stream> <text>`, the text decoded as UTF-8. */
+export function formatEntry(e: LogEntry): string {
+  return formatLogLine(new Date(e.time), e.stream, e.text.toString('utf8'));
 }

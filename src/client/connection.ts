@@ -178,6 +178,15 @@ export class ClientConnection {
     this.socket.write(bytes);
   }
 
+  /** Stop reading from the daemon (a consumer of a stream is behind); resumeReading() goes on. */
+  pauseReading(): void {
+    this.socket.pause();
+  }
+
+  resumeReading(): void {
+    this.socket.resume();
+  }
+
   /** Forget a stream locally (after Cancel, frames still in transit are dropped). */
   forget(id: number): void {
     this.pending.delete(id);

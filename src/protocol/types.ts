@@ -103,7 +103,15 @@ export interface StartService { type: 'StartService'; name: string; config?: Ser
 export interface StopService { type: 'StopService'; name: string; force: boolean }
 export interface RestartService { type: 'RestartService'; name: string }
 export interface ListServices { type: 'ListServices' }
-export interface ServiceLogs { type: 'ServiceLogs'; name: string; lines: number; follow: boolean }
+export interface ServiceLogs {
+  type: 'ServiceLogs';
+  name: string;
+  /** How many of the service's last lines (its notes between them are sent too and do not count). */
+  lines: number;
+  follow: boolean;
+  /** Start after this position (a LogBatch's or StreamEnd's `cursor`) instead of the last `lines`. */
+  cursor?: string | null;
+}
 export interface Run {
   type: 'Run';
   command: string;
@@ -193,9 +201,15 @@ export interface Services {
   /** Every service name defined more than once, one line each, including names nobody got; absent: none. */
   conflicts?: string[];
 }
-export interface Logs { type: 'Logs'; lines: string[] }
-export interface LogLine { type: 'LogLine'; line: string }
-export interface StreamEnd { type: 'StreamEnd' }
+/**
+ * Lines of a service's log: `data` holds their bytes as the service wrote them, each line followed by
+ * '\n' (a line never contains one); `runs` is a flat list of [time (ms since the epoch), stream (0
+ * stdout, 1 stderr, 2 the supervisor's note), count] saying, in order, when each line ended and where it
+ * came from. `cursor` is the position after these lines, to resume from.
+ */
+export interface LogBatch { type: 'LogBatch'; data: Uint8Array; runs: number[]; cursor: string }
+/** The end of a stream. A ServiceLogs stream gives the position after its last line. */
+export interface StreamEnd { type: 'StreamEnd'; cursor?: string | null }
 export interface CommandResult {
   type: 'CommandResult';
   exit_code: number;
@@ -212,8 +226,7 @@ export type Response =
   | Ok
   | ErrorResponse
   | Services
-  | Logs
-  | LogLine
+  | LogBatch
   | StreamEnd
   | CommandResult
   | SudoDenied;
@@ -222,7 +235,7 @@ export type ResponseType = Response['type'];
 export type ResponseOf<T extends ResponseType> = Extract<Response, { type: T }>;
 
 export const RESPONSE_TYPES: readonly ResponseType[] = [
-  'Welcome', 'Pong', 'Ok', 'Error', 'Services', 'Logs', 'LogLine', 'StreamEnd', 'CommandResult', 'SudoDenied',
+  'Welcome', 'Pong', 'Ok', 'Error', 'Services', 'LogBatch', 'StreamEnd', 'CommandResult', 'SudoDenied',
 ];
 
 /** What travels: a request or response with the id that ties them together. */

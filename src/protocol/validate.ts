@@ -137,6 +137,19 @@ class Fields {
     return v;
   }
 
+  /** [time, stream, count] triples of a LogBatch. */
+  logRuns(key: string): number[] {
+    const v = this.value(key);
+    if (!Array.isArray(v) || v.length % 3 !== 0) fail(`${this.where}.${key} must be an array of [time, stream, count] triples.`);
+    for (let i = 0; i < v.length; i += 3) {
+      const [time, stream, count] = [v[i], v[i + 1], v[i + 2]] as unknown[];
+      if (typeof time !== 'number' || !Number.isFinite(time)) fail(`${this.where}.${key}[${i}] must be a time in ms.`);
+      if (stream !== 0 && stream !== 1 && stream !== 2) fail(`${this.where}.${key}[${i + 1}] must be a stream: 0, 1 or 2.`);
+      if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) fail(`${this.where}.${key}[${i + 2}] must be a line count.`);
+    }
+    return v as number[];
+  }
+
   map(key: string): Obj {
     const v = this.value(key);
     if (!isPlainObject(v)) fail(`${this.where}.${key} must be a map, got ${v === undefined ? 'nothing' : describe(v)}.`);
@@ -311,7 +324,13 @@ function validateRequestBody(obj: Obj): Request {
     case 'ListServices':
       return { type: 'ListServices' };
     case 'ServiceLogs':
-      return { type: 'ServiceLogs', name: f.name('name'), lines: f.int('lines', 0, LIMITS.logLines), follow: f.bool('follow') };
+      return {
+        type: 'ServiceLogs',
+        name: f.name('name'),
+        lines: f.int('lines', 0, LIMITS.logLines),
+        follow: f.bool('follow'),
+        cursor: f.optString('cursor', 100) ?? null,
+      };
     case 'Run':
       return {
         type: 'Run',
@@ -419,15 +438,14 @@ export function parseResponse(value: unknown): { id: number; response: Response 
         };
         break;
       }
-      case 'Logs':
-        response = { type: 'Logs', lines: f.stringArray('lines', LIMITS.logLines, 1 << 20) };
+      case 'LogBatch':
+        response = { type: 'LogBatch', data: f.bytes('data'), runs: f.logRuns('runs'), cursor: f.string('cursor', 100) };
         break;
-      case 'LogLine':
-        response = { type: 'LogLine', line: f.string('line', 1 << 20) };
+      case 'StreamEnd': {
+        const cursor = f.optString('cursor', 100);
+        response = cursor == null ? { type: 'StreamEnd' } : { type: 'StreamEnd', cursor };
         break;
-      case 'StreamEnd':
-        response = { type: 'StreamEnd' };
-        break;
+      }
       case 'CommandResult':
         response = {
           type: 'CommandResult',

@@ -38,6 +38,56 @@ export const DEFAULT_LIMITS: Omit<ConnectionLimits, 'maxFrame'> = {
 
 export type Authenticate = (token: string | null) => Identity;
 
+/**
+ * What all streams together may leave unsent in the daemon. Each stream's share is this over the number
+ * of streams, between STREAM_MIN_ROOM and STREAM_MAX_ROOM, so memory stays bounded (about this much
+ * plus STREAM_MIN_ROOM per stream beyond 256 streams) however many followers stop reading.
+ */
+export const STREAM_BUDGET = 16 * 1024 * 1024;
+const STREAM_MAX_ROOM = 1024 * 1024;
+const STREAM_MIN_ROOM = 64 * 1024;
+/**
+ * Bytes of stream frames all streams together may build in one turn of the event loop, and per second.
+ * Streams take turns (each at most one frame a turn, first come first served), and between turns the
+ * loop reads the services' pipes and the clients' requests: followers, however many and however fast
+ * they read, never starve log capture or a ping, and what they cost in copies and garbage is bounded.
+ */
+const STREAM_TURN_BYTES = 256 * 1024;
+const STREAM_BYTES_PER_SEC = 64 * 1024 * 1024;
+/** Streaming requests of all connections, for their share of STREAM_BUDGET. */
+const activeStreams = new Set<InFlight>();
+/** Streams whose connection can take a frame, waiting for their turn. */
+const turnQueue: InFlight[] = [];
+let turnScheduled = false;
+let tokens = STREAM_TURN_BYTES;
+let tokensAt = Date.now();
+
+function queueForTurn(request: InFlight): void {
+  turnQueue.push(request);
+  scheduleTurn();
+}
+
+function scheduleTurn(): void {
+  if (turnScheduled || turnQueue.length === 0) return;
+  turnScheduled = true;
+  if (tokens > 0) setImmediate(runTurn);
+  else setTimeout(runTurn, Math.max(1, Math.ceil((-tokens / STREAM_BYTES_PER_SEC) * 1000)));
+}
+
+function runTurn(): void {
+  turnScheduled = false;
+  const now = Date.now();
+  tokens = Math.min(STREAM_TURN_BYTES, tokens + ((now - tokensAt) * STREAM_BYTES_PER_SEC) / 1000);
+  tokensAt = now;
+  const waiting = turnQueue.length;
+  for (let i = 0; i < waiting && tokens > 0; i++) tokens -= (turnQueue.shift() as InFlight).grant();
+  scheduleTurn();
+}
+
+function streamShare(): number {
+  return Math.max(STREAM_MIN_ROOM, Math.min(STREAM_MAX_ROOM, Math.floor(STREAM_BUDGET / Math.max(1, activeStreams.size))));
+}
+
 /** Connection-level errors use id 0, which clients reserve for Hello. */
 const CONNECTION_ID = 0;
 
@@ -82,10 +132,69 @@ class InFlight implements RequestContext {
     // Made now if need be: a handler that asks for the signal later still finds it aborted.
     this.controller ??= new AbortController();
     this.controller.abort(reason);
+    this.wake();
   }
 
   send(response: Response): boolean {
     return !this.cancelled && this.conn.sendStreamFrame(this.id, response);
+  }
+
+  /** Set while the stream waits for the client to read what it was sent, or for its turn. */
+  private waiting: ((room: number) => void) | null = null;
+  private queued = false;
+
+  streamRoom(): Promise<number> {
+    if (this.cancelled) return Promise.resolve(0);
+    activeStreams.add(this);
+    return new Promise<number>((resolve) => {
+      this.waiting = resolve;
+      this.check();
+    });
+  }
+
+  /** Wait for a drain if the client is behind, else for a turn. */
+  private check(): void {
+    if (this.waiting === null || this.queued) return;
+    if (this.cancelled) {
+      this.settle(0);
+      return;
+    }
+    // Half the share per frame: one frame can be built while the previous one is still being sent.
+    if (this.conn.unsent >= streamShare() / 2) {
+      this.conn.waitForDrain(this);
+      return;
+    }
+    this.queued = true;
+    queueForTurn(this);
+  }
+
+  /** Its turn: the bytes its next frame may carry (0 when it was cancelled meanwhile). */
+  grant(): number {
+    this.queued = false;
+    const room = this.cancelled ? 0 : Math.floor(streamShare() / 2);
+    this.settle(room);
+    return room;
+  }
+
+  private settle(room: number): void {
+    const waiting = this.waiting;
+    this.waiting = null;
+    waiting?.(room);
+  }
+
+  /** The connection drained (or closed), or the request was cancelled: a waiting stream goes on. */
+  wake(): void {
+    if (this.cancelled) {
+      if (!this.queued) this.settle(0);
+      return;
+    }
+    this.check();
+  }
+
+  /** The request is over: it no longer takes a share. */
+  done(): void {
+    activeStreams.delete(this);
+    this.wake();
   }
 }
 
@@ -104,6 +213,8 @@ export class Connection {
   private paused = false;
   private handshakeTimer: NodeJS.Timeout | null;
   private frameTimer: NodeJS.Timeout | null = null;
+  /** Streams waiting for the client to read. */
+  private readonly drainWaiters = new Set<InFlight>();
 
   constructor(
     private readonly socket: net.Socket,
@@ -115,7 +226,10 @@ export class Connection {
     this.decoder = new FrameDecoder(limits.maxFrame);
     this.handshakeTimer = setTimeout(() => this.abort('no Hello within the handshake timeout'), limits.handshakeTimeoutMs);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('drain', () => this.updateFlow());
+    socket.on('drain', () => {
+      this.updateFlow();
+      this.wakeStreams();
+    });
     socket.on('error', () => this.teardown());
     socket.on('close', () => this.teardown());
   }
@@ -253,8 +367,31 @@ export class Connection {
   /** A stream frame from a handler (ctx.send); false when the connection is gone or too far behind. */
   sendStreamFrame(id: number, response: Response): boolean {
     if (this.closed || this.unsentBytes > this.limits.outputHighWater) return false;
-    this.send(id, response);
+    this.send(id, response, true);
     return true;
+  }
+
+  /** Bytes accepted for sending and not yet handed to the kernel. */
+  get unsent(): number {
+    return this.unsentBytes;
+  }
+
+  /** Wake `request` when the output drains (or the connection closes). */
+  waitForDrain(request: InFlight): void {
+    if (this.closed) {
+      request.wake();
+      return;
+    }
+    this.drainWaiters.add(request);
+    // Nothing buffered in the socket itself (only the batch not yet written): no 'drain' will come.
+    if (this.socket.writableLength === 0) queueMicrotask(() => this.wakeStreams());
+  }
+
+  private wakeStreams(): void {
+    if (this.drainWaiters.size === 0) return;
+    const waiters = [...this.drainWaiters];
+    this.drainWaiters.clear();
+    for (const w of waiters) w.wake();
   }
 
   private onHello(id: number, protocol: number, token: string | null): void {
@@ -280,6 +417,8 @@ export class Connection {
   private finish(id: number, response: Response): void {
     const ctx = this.inFlight.get(id);
     if (ctx === undefined) return; // connection torn down meanwhile (its hooks ran then)
+    ctx.done();
+    this.drainWaiters.delete(ctx);
     this.inFlight.delete(id);
     this.send(id, response);
     const hooks = ctx.takeSentHooks();
@@ -288,11 +427,14 @@ export class Connection {
     this.updateFlow();
   }
 
-  private send(id: number, response: Response): void {
+  private send(id: number, response: Response, own = false): void {
     if (this.closed) return;
     let bytes: Buffer;
     try {
       bytes = encodeFrame({ id, ...response }, this.limits.maxFrame);
+      // A stream frame may wait long in the socket of a client that does not read: in its own buffer,
+      // not as a view that keeps the encoder's whole shared output pool alive.
+      if (own && bytes.length > 4096) bytes = Buffer.from(bytes);
     } catch (err) {
       const error = toAdiError(err);
       bytes = encodeFrame({ id, type: 'Error', code: error.code, message: error.message }, this.limits.maxFrame);
@@ -314,6 +456,8 @@ export class Connection {
     // The callback also runs (with an error) when the socket is destroyed before the bytes leave.
     this.socket.write(bytes, hooks.length === 0 ? undefined : () => runHooks(hooks));
     this.updateFlow();
+    // Taken by the kernel at once: no 'drain' follows, so waiting streams are told here.
+    if (this.drainWaiters.size > 0 && this.socket.writableLength === 0) this.wakeStreams();
   }
 
   /** Bytes accepted for sending and not yet handed to the kernel. */
@@ -355,9 +499,13 @@ export class Connection {
     if (this.frameTimer) clearTimeout(this.frameTimer);
     for (const request of this.inFlight.values()) {
       request.cancel(new AdiError('CONNECTION_CLOSED', 'The client closed the connection.'));
+      request.done();
       runHooks(request.takeSentHooks());
     }
     this.inFlight.clear();
+    this.drainWaiters.clear();
+    // Frames not yet handed to the kernel are dropped: a gone client's output must not stay in memory.
+    this.outgoing.clear();
     runHooks(this.afterFlush);
     this.afterFlush = [];
   }

@@ -48,6 +48,12 @@ export interface RequestContext {
    * stream (the client is too slow or has left).
    */
   send(response: Response): boolean;
+  /**
+   * Wait until the connection can take the next frame of a stream; resolves with the bytes that frame
+   * may carry, or 0 once the request is cancelled or the connection is gone (then end the stream).
+   * Frames are produced only as fast as the client reads them: nothing piles up in the daemon.
+   */
+  streamRoom(): Promise<number>;
   /** Aborted when the client cancels this request or the connection closes. */
   readonly signal: AbortSignal;
   /**

@@ -9,6 +9,7 @@ import { AdiError } from '../errors.js';
 import { checkName, type Paths } from '../paths.js';
 import type { ServiceConfig, ServiceInfo } from '../protocol/types.js';
 import type { Logger } from '../server/logger.js';
+import type { ServiceLog } from '../logs/service-log.js';
 import { configKey, formatFieldError, validateServiceConfig } from './config.js';
 import { pluginOf } from './launch.js';
 import { ProcScanner } from './process-group.js';
@@ -381,6 +382,12 @@ export class ServiceManager {
   async tail(name: string, lines: number): Promise<string[]> {
     await this.loading;
     return this.require(name).log.tail(lines);
+  }
+
+  /** A service's log, for its readers (tails, follows, cursors). */
+  async logOf(name: string): Promise<ServiceLog> {
+    await this.loading;
+    return this.require(name).log;
   }
 
   /** Calls `listener` with each new log line; returns the unsubscribe function. */

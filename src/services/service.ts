@@ -104,7 +104,10 @@ export class Service {
   private definition: ServiceDefinition;
   /** Which registry source the definition came from (null for ad-hoc). */
   sourceIndex: number | null;
-  private serviceLog: ServiceLog;
+  private readonly serviceLog: ServiceLog;
+  /** Output pipes of runs still open: the log's files stay open while any is. */
+  private openPipes = 0;
+  private releaseScheduled = false;
   private current: ServiceState = 'stopped';
   private run: Run | null = null;
   private readonly lingering = new Map<string, Lingering>();
@@ -260,10 +263,8 @@ export class Service {
       }
       this.definition = def;
       this.sourceIndex = sourceIndex;
-      if (logChanged) {
-        this.serviceLog.close();
-        this.serviceLog = this.openLog(def);
-      }
+      // The same log object: its followers keep following under the new rotation settings.
+      if (logChanged) this.serviceLog.configure(logOptions(def, () => undefined));
       if (wasUp) {
         this.serviceLog.note('definition changed: restarting');
         try {
@@ -479,10 +480,33 @@ export class Service {
 
   private pipeOutput(stream: Readable | null, which: 'out' | 'err'): void {
     if (stream === null) return;
-    // The current log, looked up per chunk: a reload may have replaced it while this run still writes.
-    stream.on('data', (chunk: Buffer) => this.serviceLog.write(which, chunk));
-    stream.on('end', () => this.serviceLog.flushPartial(which));
+    const log = this.serviceLog;
+    this.openPipes++;
+    let open = true;
+    const ended = (): void => {
+      if (!open) return;
+      open = false;
+      log.flushPartial(which);
+      this.openPipes--;
+      this.releaseLog();
+    };
+    stream.on('data', (chunk: Buffer) => log.write(which, chunk));
+    stream.on('end', ended);
+    stream.on('close', ended);
     stream.on('error', () => undefined);
+  }
+
+  /**
+   * A service that is not running holds no fds: its log's files are closed once its pipes have ended
+   * (after the notes written in the same turn as its state change). A later write reopens them.
+   */
+  private releaseLog(): void {
+    if (this.releaseScheduled) return;
+    this.releaseScheduled = true;
+    setImmediate(() => {
+      this.releaseScheduled = false;
+      if (this.openPipes === 0 && !this.isActive()) this.serviceLog.close();
+    });
   }
 
   private watchReadyFd(run: Run, stream: Readable | null): void {
@@ -639,6 +663,7 @@ export class Service {
 
   private setState(state: ServiceState): void {
     this.current = state;
+    if (state === 'stopped' || state === 'failed') this.releaseLog();
     // What the state file calls wanted follows the state (coalesced: one write per turn at most).
     this.host.runsChanged();
   }

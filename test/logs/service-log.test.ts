@@ -7,11 +7,13 @@ import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { AdiError } from '../../src/errors.js';
-import { MAX_LINE_BYTES } from '../../src/logs/line-splitter.js';
-import { DEFAULT_LOG_OPTIONS, ServiceLog, parseLogLine } from '../../src/logs/service-log.js';
-import { readTail, TAIL_BLOCK_BYTES } from '../../src/logs/tail.js';
+import { splitBatch, type LogLine } from '../../src/logs/batch.js';
+import { LogReader, type LogBatch } from '../../src/logs/reader.js';
+import { ServiceLog, parseLogLine } from '../../src/logs/service-log.js';
+import { HEADER_BYTES, MAX_LINE_BYTES, RECORD_BYTES } from '../../src/logs/store.js';
 
 const MiB = 1024 * 1024;
+const STREAMS = ['out', 'err', 'sys'];
 
 function tmpDir(t: TestContext): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'adi-logs-'));
@@ -19,292 +21,289 @@ function tmpDir(t: TestContext): string {
   return dir;
 }
 
-function fileLines(file: string): string[] {
-  const content = fs.readFileSync(file, 'utf8');
-  assert.ok(content === '' || content.endsWith('\n'), 'every line ends with a newline');
-  return content === '' ? [] : content.slice(0, -1).split('\n');
+/** Everything a reader gives until it has nothing new (copied: a batch's buffer is reused by the next). */
+function drain(reader: LogReader, limit = 64 * 1024): LogLine[] {
+  const out: LogLine[] = [];
+  for (let b = reader.next(limit); b !== null; b = reader.next(limit)) for (const l of splitBatch(b)) out.push({ ...l, text: Buffer.from(l.text) });
+  return out;
 }
 
-/** "<stream> <text>" of each line, checking every line parses. */
-function streamTexts(lines: string[]): string[] {
-  return lines.map((line) => {
-    const parsed = parseLogLine(line);
-    assert.ok(parsed, `unparsable line: ${JSON.stringify(line)}`);
-    return `${parsed.stream} ${parsed.text}`;
-  });
+function texts(lines: LogLine[], stream?: number): string[] {
+  return lines.filter((l) => stream === undefined || l.stream === stream).map((l) => `${STREAMS[l.stream]} ${l.text.toString('latin1')}`);
 }
 
-void describe('ServiceLog writing', () => {
-  void test('lines are formatted with a UTC timestamp and the stream', (t) => {
-    const dir = tmpDir(t);
-    const log = new ServiceLog(dir, 'web');
-    assert.equal(log.file, path.join(dir, 'web.log'));
-    const before = Date.now();
-    log.write('out', Buffer.from('hello\nworld\r\n'));
-    log.note('started pid 123');
-    log.close();
-    const lines = fileLines(log.file);
-    assert.deepEqual(streamTexts(lines), ['out hello', 'out world', 'sys started pid 123']);
-    assert.match(lines[0] as string, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z out hello$/);
-    const time = Date.parse(parseLogLine(lines[0] as string)?.time ?? '');
-    assert.ok(time >= before - 1 && time <= Date.now());
-  });
+async function tailLines(log: ServiceLog, n: number): Promise<LogLine[]> {
+  const reader = await LogReader.tail(log, n, { bounded: true });
+  try {
+    return drain(reader);
+  } finally {
+    reader.close();
+  }
+}
 
-  void test('out and err keep separate partial lines', (t) => {
+/**
+ * What the lines of a sequence of writes must be: per stream, split at '\n' and cut at MAX_LINE_BYTES
+ * (ASCII data, so no UTF-8 back-off), in the order the chunks completing them were written.
+ */
+function model(writes: Array<{ stream: 'out' | 'err'; bytes: Buffer }>, flush = false): string[] {
+  const pending: Record<string, string> = { out: '', err: '' };
+  const out: string[] = [];
+  for (const { stream, bytes } of writes) {
+    let text = pending[stream] + bytes.toString('latin1');
+    for (;;) {
+      const nl = text.indexOf('\n');
+      const end = nl === -1 ? text.length : nl;
+      if (end > MAX_LINE_BYTES) {
+        out.push(`${stream} ${text.slice(0, MAX_LINE_BYTES)}`);
+        text = text.slice(MAX_LINE_BYTES);
+        continue;
+      }
+      if (nl === -1) break;
+      out.push(`${stream} ${text.slice(0, nl)}`);
+      text = text.slice(nl + 1);
+    }
+    pending[stream] = text;
+  }
+  if (flush) for (const s of ['out', 'err']) if (pending[s] !== '') out.push(`${s} ${pending[s]}`);
+  return out;
+}
+
+void describe('ServiceLog storage', () => {
+  void test('any bytes are stored as they came and read back as lines: NUL, escapes, invalid UTF-8, CR', async (t) => {
     const log = new ServiceLog(tmpDir(t), 'svc');
-    log.write('out', Buffer.from('hel'));
-    log.write('err', Buffer.from('wor'));
-    log.write('out', Buffer.from('lo\nnext'));
-    log.write('err', Buffer.from('ld\n'));
-    assert.deepEqual(streamTexts(fileLines(log.file)), ['out hello', 'err world']);
-    log.flushPartial('out');
-    log.flushPartial('out'); // nothing left: no empty line
-    assert.deepEqual(streamTexts(fileLines(log.file)), ['out hello', 'err world', 'out next']);
+    const nasty = Buffer.concat([Buffer.from('a\0b\n\x1b]0;title\x07\n'), Buffer.from([0xff, 0xfe, 0xc3, 0x0a]), Buffer.from('crlf\r\n')]);
+    log.write('out', nasty);
+    log.write('err', Buffer.from('oops\n'));
+    log.note('a note');
+    // The data file holds the service's bytes exactly (and the note).
+    assert.deepEqual(fs.readFileSync(log.file).subarray(0, nasty.length), nasty);
+    const lines = await tailLines(log, 10);
+    assert.deepEqual(lines.map((l) => l.text), [Buffer.from('a\0b'), Buffer.from('\x1b]0;title\x07'), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from('crlf\r'), Buffer.from('oops'), Buffer.from('a note')]);
+    assert.deepEqual(lines.map((l) => l.stream), [0, 0, 0, 0, 1, 2]);
+    for (const l of lines) assert.ok(Math.abs(l.time - Date.now()) < 60_000);
+    // The string form keeps NUL and decodes invalid bytes as U+FFFD.
+    const formatted = await log.tail(10);
+    assert.equal(parseLogLine(formatted[0] as string)?.text, 'a\0b');
+    assert.equal(parseLogLine(formatted[2] as string)?.text, '\ufffd\ufffd\ufffd');
   });
 
-  void test('close flushes both partials and is idempotent; a later write reopens the file', (t) => {
-    const log = new ServiceLog(tmpDir(t), 'svc');
-    log.write('out', Buffer.from('a'));
-    log.write('err', Buffer.from('b'));
-    log.close();
-    log.close();
-    assert.deepEqual(streamTexts(fileLines(log.file)), ['out a', 'err b']);
-    log.write('out', Buffer.from('again\n'));
-    assert.deepEqual(streamTexts(fileLines(log.file)), ['out a', 'err b', 'out again']);
-    log.close();
-  });
-
-  void test('any split of the output into chunks gives the same lines in the file', (t) => {
+  void test('any split of the output into chunks, across out and err, gives the same lines', async (t) => {
     const dir = tmpDir(t);
-    let run = 0;
-    fc.assert(
-      fc.property(fc.array(fc.constantFrom(0x0a, 0x0d, 0x41, 0x20, 0xe2, 0x82, 0xac, 0xff), { maxLength: 200 }), fc.array(fc.integer({ min: 0, max: 200 })), (arr, cuts) => {
-        const bytes = Buffer.from(arr);
-        const log = new ServiceLog(dir, `p${run++}`);
-        const points = [...new Set(cuts.map((c) => Math.min(c, bytes.length)))].sort((a, b) => a - b);
-        let start = 0;
-        for (const p of [...points, bytes.length]) {
-          log.write('out', bytes.subarray(start, p));
-          start = p;
-        }
-        log.close();
-        const expected = bytes.toString('latin1').split('\n');
-        const last = expected.pop() as string; // after the last '\n': the partial flushed by close()
-        const texts = expected.map((l) => l.replace(/\r$/, ''));
-        if (last !== '') texts.push(last);
-        const decoded = texts.map((l) => `out ${Buffer.from(l, 'latin1').toString('utf8')}`);
-        assert.deepEqual(fs.existsSync(log.file) ? streamTexts(fileLines(log.file)) : [], decoded);
-      }),
-      { numRuns: 200 },
+    let round = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ stream: fc.constantFrom<'out' | 'err'>('out', 'err'), text: fc.string({ unit: fc.constantFrom('a', 'b', '\n', '\0', '\x1b'), maxLength: 40 }) }), { maxLength: 30 }),
+        async (chunks) => {
+          const log = new ServiceLog(dir, `p${round++}`);
+          const writes = chunks.map((c) => ({ stream: c.stream, bytes: Buffer.from(c.text, 'latin1') }));
+          for (const w of writes) log.write(w.stream, w.bytes);
+          assert.deepEqual(texts(await tailLines(log, 1000)), model(writes));
+          // close() ends unfinished lines: now they are lines too.
+          log.close();
+          assert.deepEqual(texts(await tailLines(log, 1000)), model(writes, true));
+        },
+      ),
+      { numRuns: 60 },
     );
   });
 
-  void test('a line longer than 64 KiB is split into 64 KiB pieces', (t) => {
-    const log = new ServiceLog(tmpDir(t), 'svc');
-    const long = 'x'.repeat(3 * MAX_LINE_BYTES + 10);
-    log.write('err', Buffer.from(`${long}\nshort\n`));
-    const texts = fileLines(log.file).map((l) => parseLogLine(l)?.text ?? '');
-    assert.deepEqual(texts.map((s) => s.length), [MAX_LINE_BYTES, MAX_LINE_BYTES, MAX_LINE_BYTES, 10, 5]);
-    assert.equal(texts.slice(0, 4).join(''), long);
+  void test('a 20 MB line is stored whole and read as 64 KiB lines; memory per reader stays bounded', async (t) => {
+    const log = new ServiceLog(tmpDir(t), 'svc', { maxBytes: 64 * MiB });
+    const big = Buffer.alloc(20 * MiB, 0x61);
+    for (let at = 0; at < big.length; at += 65536) log.write('out', big.subarray(at, at + 65536));
+    log.write('out', Buffer.from('\nafter\n'));
+    assert.equal(fs.statSync(log.file).size, big.length + 7);
+    const reader = await LogReader.tail(log, 1_000_000, { bounded: true });
+    let total = 0;
+    let count = 0;
+    for (let b = reader.next(256 * 1024); b !== null; b = reader.next(256 * 1024)) {
+      assert.ok(b.data.length <= 256 * 1024 + MAX_LINE_BYTES + 1, `batch of ${b.data.length} bytes`);
+      for (const l of splitBatch(b)) {
+        assert.ok(l.text.length <= MAX_LINE_BYTES);
+        total += l.text.length;
+        count++;
+      }
+    }
+    reader.close();
+    assert.equal(total, big.length + 'after'.length);
+    assert.equal(count, Math.ceil(big.length / MAX_LINE_BYTES) + 1);
   });
 
-  void test('bytes that are not UTF-8 are written as Node decodes them', (t) => {
+  void test('tail counts the service\'s lines, not the notes between them', async (t) => {
     const log = new ServiceLog(tmpDir(t), 'svc');
-    log.write('out', Buffer.from([0x61, 0xff, 0x62, 0x0a]));
-    assert.deepEqual(streamTexts(fileLines(log.file)), ['out a\uFFFDb']);
+    log.note('started');
+    for (let i = 1; i <= 5; i++) {
+      log.write(i % 2 === 0 ? 'err' : 'out', Buffer.from(`${i}\n`));
+      if (i === 3) log.note('between');
+    }
+    assert.deepEqual(texts(await tailLines(log, 2)), ['err 4', 'out 5']);
+    assert.deepEqual(texts(await tailLines(log, 3)), ['out 3', 'sys between', 'err 4', 'out 5']);
+    assert.deepEqual(texts(await tailLines(log, 10)), ['sys started', 'out 1', 'err 2', 'out 3', 'sys between', 'err 4', 'out 5']);
+    assert.deepEqual(await tailLines(log, 0), []);
+    assert.deepEqual(await tailLines(new ServiceLog(tmpDir(t), 'empty'), 5), []);
   });
 
-  void test('a multi-line note becomes one sys line per line', (t) => {
+  void test('a tail that starts inside a line of the other stream gives that line whole', async (t) => {
     const log = new ServiceLog(tmpDir(t), 'svc');
-    log.note('exited with code 7\nstderr said: boom');
-    log.note('');
-    assert.deepEqual(streamTexts(fileLines(log.file)), ['sys exited with code 7', 'sys stderr said: boom', 'sys ']);
+    log.write('err', Buffer.from('begun '));
+    for (let i = 0; i < 5; i++) log.write('out', Buffer.from(`o${i}\n`));
+    log.write('err', Buffer.from('and ended\n'));
+    assert.deepEqual(texts(await tailLines(log, 2)), ['out o4', 'err begun and ended']);
+    assert.deepEqual(texts(await tailLines(log, 1)), ['err begun and ended']);
   });
 
-  void test('file is 0600 in a 0700 directory created on the first write, not by the constructor', (t) => {
-    const dir = path.join(tmpDir(t), 'a', 'b');
+  void test('files are 0600 in a 0700 directory made on the first write; bad names and options are refused', (t) => {
+    const dir = path.join(tmpDir(t), 'logs');
     const log = new ServiceLog(dir, 'svc');
     assert.equal(fs.existsSync(dir), false);
-    log.note('hi');
+    log.note('x');
     assert.equal(fs.statSync(dir).mode & 0o777, 0o700);
     assert.equal(fs.statSync(log.file).mode & 0o777, 0o600);
+    assert.equal(fs.statSync(`${log.base}.idx`).mode & 0o777, 0o600);
+    for (const name of ['', '.', '..', 'a/b', 'a\0b']) assert.throws(() => new ServiceLog(dir, name), (e: AdiError) => e.code === 'BAD_SERVICE_NAME');
+    assert.throws(() => new ServiceLog(dir, 'x', { maxBytes: 0 }), (e: AdiError) => e.code === 'BAD_CONFIG');
+    assert.throws(() => new ServiceLog(dir, 'x', { maxFiles: -1 }), (e: AdiError) => e.code === 'BAD_CONFIG');
   });
 
-  void test('a second ServiceLog on the same file appends', (t) => {
+  void test('close() releases the files; a later write reopens them and the log goes on', async (t) => {
+    const log = new ServiceLog(tmpDir(t), 'svc');
+    log.write('out', Buffer.from('one\ntw'));
+    assert.equal(log.isOpen, true);
+    log.close();
+    log.close();
+    assert.equal(log.isOpen, false);
+    // Readable while closed, without reopening the writer's files.
+    assert.deepEqual(texts(await tailLines(log, 5)), ['out one', 'out tw']);
+    assert.equal(log.isOpen, false);
+    log.write('out', Buffer.from('three\n'));
+    assert.deepEqual(texts(await tailLines(log, 5)), ['out one', 'out tw', 'out three']);
+  });
+});
+
+void describe('ServiceLog crash repair and old files', () => {
+  void test('a writer that died mid-line and mid-record leaves a log the next one repairs', async (t) => {
     const dir = tmpDir(t);
-    new ServiceLog(dir, 'svc').note('one');
-    new ServiceLog(dir, 'svc').note('two');
-    assert.deepEqual(streamTexts(fileLines(path.join(dir, 'svc.log'))), ['sys one', 'sys two']);
+    const first = new ServiceLog(dir, 'svc');
+    first.write('out', Buffer.from('whole\nhalf a li'));
+    // Torn: bytes written without their record, and a partial record.
+    fs.appendFileSync(first.file, 'ne never indexed');
+    fs.appendFileSync(`${first.base}.idx`, Buffer.alloc(RECORD_BYTES / 2, 7));
+    // No close(): the daemon was killed. A new daemon opens the same log.
+    const second = new ServiceLog(dir, 'svc');
+    second.write('out', Buffer.from('next run\n'));
+    assert.deepEqual(texts(await tailLines(second, 10)), ['out whole', 'out half a li', 'out next run']);
+    assert.equal((fs.statSync(`${second.base}.idx`).size - HEADER_BYTES) % RECORD_BYTES, 0);
   });
 
-  void test('bad names and options are refused', () => {
-    for (const name of ['', '.', '..', 'a/b', 'a\\b', 'a\0b']) {
-      assert.throws(() => new ServiceLog('/tmp', name), (e: unknown) => e instanceof AdiError && e.code === 'BAD_SERVICE_NAME', name);
-    }
-    for (const opts of [{ maxBytes: 0 }, { maxBytes: 1.5 }, { maxBytes: Number.NaN }, { maxFiles: -1 }, { maxFiles: 1e6 }]) {
-      assert.throws(() => new ServiceLog('/tmp', 'svc', opts), (e: unknown) => e instanceof AdiError && e.code === 'BAD_CONFIG');
-    }
-    assert.deepEqual(DEFAULT_LOG_OPTIONS, { maxBytes: 10 * MiB, maxFiles: 4 });
+  void test('a log of the earlier text format is kept aside as NAME.log.old and a new log begins', async (t) => {
+    const dir = tmpDir(t);
+    fs.writeFileSync(path.join(dir, 'svc.log'), '2024-05-01T10:00:00.000Z out old line\n');
+    const log = new ServiceLog(dir, 'svc');
+    log.write('out', Buffer.from('new\n'));
+    assert.equal(fs.readFileSync(path.join(dir, 'svc.log.old'), 'utf8'), '2024-05-01T10:00:00.000Z out old line\n');
+    assert.deepEqual(texts(await tailLines(log, 10)), ['out new']);
   });
 });
 
 void describe('ServiceLog rotation', () => {
-  void test('12 MB through maxBytes 1 MiB, maxFiles 2: three files, each within the limit, lines in order', async (t) => {
+  void test('12 MB through maxBytes 1 MiB, maxFiles 2: three segments within the limit, the tail is in order', async (t) => {
     const dir = tmpDir(t);
     const log = new ServiceLog(dir, 'svc', { maxBytes: MiB, maxFiles: 2 });
-    let seq = 0;
-    let written = 0;
-    while (written < 12_000_000) {
+    let n = 0;
+    while (n < 400_000) {
       let chunk = '';
-      while (chunk.length < 60_000) chunk += `line ${seq++} ${'.'.repeat(80)}\n`;
+      for (let k = 0; k < 1000; k++) chunk += `line ${++n} ${'x'.repeat(20)}\n`;
       log.write('out', Buffer.from(chunk));
-      written += chunk.length;
     }
-    log.close();
-
-    assert.deepEqual(fs.readdirSync(dir).sort(), ['svc.log', 'svc.log.1', 'svc.log.2']);
-    let total = 0;
-    for (const f of fs.readdirSync(dir)) {
-      const size = fs.statSync(path.join(dir, f)).size;
-      assert.ok(size <= MiB, `${f} is ${size} bytes`);
-      total += size;
+    const files = fs.readdirSync(dir).sort();
+    assert.deepEqual(files, ['svc.idx', 'svc.idx.1', 'svc.idx.2', 'svc.log', 'svc.log.1', 'svc.log.2']);
+    for (const k of ['', '.1', '.2']) {
+      const size = fs.statSync(path.join(dir, `svc.log${k}`)).size + fs.statSync(path.join(dir, `svc.idx${k}`)).size;
+      assert.ok(size <= MiB + 64 * 1024, `segment ${k} is ${size} bytes`);
     }
-    assert.ok(total <= 3 * MiB);
-
-    // Everything kept is the newest, contiguous run of lines, and tail reads it across the files.
-    const kept = [path.join(dir, 'svc.log.2'), path.join(dir, 'svc.log.1'), log.file].flatMap(fileLines);
-    const liveCount = fileLines(log.file).length;
-    const tail = await log.tail(liveCount + 1000);
-    assert.deepEqual(tail, kept.slice(-(liveCount + 1000)));
-    const seqs = kept.map((l) => Number(/line (\d+)/.exec(l)?.[1]));
-    assert.equal(seqs.at(-1), seq - 1);
-    seqs.forEach((s, i) => i > 0 && assert.equal(s, (seqs[i - 1] as number) + 1));
-    assert.deepEqual(await log.tail(1e9), kept, 'asking for more than exists returns all that is kept');
+    const lines = await tailLines(log, 1_000_000);
+    const numbers = lines.map((l) => Number(/^line (\d+) /.exec(l.text.toString())?.[1]));
+    assert.ok(numbers.length > 50_000);
+    assert.equal(numbers[numbers.length - 1], n);
+    numbers.forEach((k, i) => i > 0 && assert.equal(k, (numbers[i - 1] as number) + 1));
   });
 
-  void test('a line is never split across files; one line larger than maxBytes gets a file of its own', (t) => {
+  void test('a line unfinished at a rotation ends in its segment; maxFiles 0 keeps only the live one', async (t) => {
     const dir = tmpDir(t);
-    const log = new ServiceLog(dir, 'svc', { maxBytes: 100, maxFiles: 3 });
-    log.write('out', Buffer.from(`${'a'.repeat(40)}\n${'b'.repeat(40)}\n${'c'.repeat(200)}\nd\n`));
-    const texts = (f: string): string[] => fileLines(path.join(dir, f)).map((l) => parseLogLine(l)?.text ?? '');
-    assert.deepEqual(texts('svc.log.3'), ['a'.repeat(40)]);
-    assert.deepEqual(texts('svc.log.2'), ['b'.repeat(40)]);
-    assert.deepEqual(texts('svc.log.1'), ['c'.repeat(200)]);
-    assert.deepEqual(texts('svc.log'), ['d']);
-  });
-
-  void test('maxFiles 0 keeps only the live file; stale files beyond maxFiles are removed', (t) => {
-    const dir = tmpDir(t);
-    for (const f of ['svc.log.1', 'svc.log.7', 'svc.log.old', 'other.log.3']) fs.writeFileSync(path.join(dir, f), 'x\n');
-    const log = new ServiceLog(dir, 'svc', { maxBytes: 50, maxFiles: 0 });
-    for (let i = 0; i < 10; i++) log.note(`note ${i}`);
-    assert.deepEqual(fs.readdirSync(dir).sort(), ['other.log.3', 'svc.log', 'svc.log.old']);
-    assert.deepEqual(streamTexts(fileLines(log.file)), ['sys note 9']);
-  });
-
-  void test('an existing file already over the limit is rotated on the first write', (t) => {
-    const dir = tmpDir(t);
-    fs.writeFileSync(path.join(dir, 'svc.log'), 'z'.repeat(500) + '\n');
-    const log = new ServiceLog(dir, 'svc', { maxBytes: 200, maxFiles: 1 });
-    log.note('fresh');
-    assert.equal(fs.statSync(path.join(dir, 'svc.log.1')).size, 501);
-    assert.deepEqual(streamTexts(fileLines(log.file)), ['sys fresh']);
-  });
-
-  void test('followers are unaffected by rotation', (t) => {
-    const log = new ServiceLog(tmpDir(t), 'svc', { maxBytes: 64, maxFiles: 1 });
-    const seen: string[] = [];
-    log.follow((l) => seen.push(l));
-    for (let i = 0; i < 20; i++) log.write('out', Buffer.from(`n${i}\n`));
-    assert.deepEqual(seen.map((l) => parseLogLine(l)?.text), Array.from({ length: 20 }, (_, i) => `n${i}`));
+    const log = new ServiceLog(dir, 'svc', { maxBytes: 4096, maxFiles: 1 });
+    log.write('out', Buffer.from('start '));
+    log.write('out', Buffer.alloc(3000, 0x62));
+    log.write('out', Buffer.alloc(2000, 0x63));
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['svc.idx', 'svc.idx.1', 'svc.log', 'svc.log.1']);
+    assert.deepEqual(texts(await tailLines(log, 5)), [`out start ${'b'.repeat(3000)}`]);
+    log.write('out', Buffer.from('\n'));
+    assert.deepEqual(texts(await tailLines(log, 5)), [`out start ${'b'.repeat(3000)}`, `out ${'c'.repeat(2000)}`]);
+    const only = new ServiceLog(dir, 'zero', { maxBytes: 4096, maxFiles: 0 });
+    for (let k = 0; k < 10; k++) only.write('out', Buffer.alloc(3000, 0x64));
+    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.startsWith('zero')).sort(), ['zero.idx', 'zero.log']);
   });
 });
 
-void describe('ServiceLog tail', () => {
-  void test('tail(200000) of 200,000 lines returns them all, in order', async (t) => {
-    const log = new ServiceLog(tmpDir(t), 'svc');
-    for (let i = 0; i < 200_000; i += 1000) {
-      let chunk = '';
-      for (let j = i; j < i + 1000; j++) chunk += `line ${j}\n`;
-      log.write('out', Buffer.from(chunk));
+void describe('LogReader: seams and cursors', () => {
+  void test('tail then follow gives every line exactly once, lines begun before the seam included', async (t) => {
+    const log = new ServiceLog(tmpDir(t), 'svc', { maxBytes: 8192, maxFiles: 50 });
+    for (let i = 0; i < 100; i++) log.write('out', Buffer.from(`${i}\n`));
+    log.write('out', Buffer.from('10'));
+    const reader = await LogReader.tail(log, 10);
+    log.write('out', Buffer.from('0\n'));
+    for (let i = 101; i < 2000; i++) log.write(i % 7 === 0 ? 'err' : 'out', Buffer.from(`${i}\n`));
+    const got = drain(reader).map((l) => Number(l.text.toString()));
+    reader.close();
+    assert.deepEqual(got, Array.from({ length: 1910 }, (_, i) => 90 + i));
+  });
+
+  void test('a reader resuming from its cursor misses nothing and repeats nothing, across rotations', async (t) => {
+    const log = new ServiceLog(tmpDir(t), 'svc', { maxBytes: 4096, maxFiles: 100 });
+    const seen: number[] = [];
+    let cursor: string | null = null;
+    let i = 0;
+    for (let round = 0; round < 20; round++) {
+      for (let k = 0; k < 97; k++, i++) log.write(i % 3 === 0 ? 'err' : 'out', Buffer.from(i % 5 === 0 ? `${i}` : `${i}\n`));
+      const reader: LogReader = cursor === null ? await LogReader.tail(log, 1_000_000) : LogReader.at(log, cursor);
+      // A small limit: the reader stops in the middle and a new one takes over from its cursor.
+      const b: LogBatch | null = reader.next(200);
+      if (b !== null) {
+        for (const l of splitBatch(b)) seen.push(Number(l.text.toString()));
+        cursor = b.cursor;
+      } else cursor = reader.cursor;
+      reader.close();
     }
-    const lines = await log.tail(200_000);
-    assert.equal(lines.length, 200_000);
-    lines.forEach((l, i) => {
-      if (parseLogLine(l)?.text !== `line ${i}`) assert.fail(`line ${i} is ${l}`);
-    });
+    const reader = LogReader.at(log, cursor);
+    for (const l of drain(reader)) seen.push(Number(l.text.toString()));
+    reader.close();
+    // Lines i % 5 === 0 run into the next line of the same stream ("5" + "8\n" -> "58").
+    const expected = texts(await tailLines(log, 1_000_000)).map((l) => Number(l.slice(4)));
+    assert.deepEqual(seen, expected);
+    assert.ok(seen.length > 1500, `${seen.length} lines`);
   });
 
-  void test('tail(5) of a 10 MB log returns the last 5 lines, reading only the end', async (t) => {
-    const log = new ServiceLog(tmpDir(t), 'svc', { maxBytes: 20 * MiB });
-    let seq = 0;
-    while (seq < 150_000) {
-      let chunk = '';
-      for (let j = 0; j < 1000; j++) chunk += `line ${seq++} ${'-'.repeat(40)}\n`;
-      log.write('out', Buffer.from(chunk));
-    }
-    assert.ok(fs.statSync(log.file).size > 10_000_000);
-    const lines = await log.tail(5);
-    assert.deepEqual(lines.map((l) => /line (\d+)/.exec(l)?.[1]), ['149995', '149996', '149997', '149998', '149999']);
-    const stats = { bytesRead: 0 };
-    await readTail([log.file], 5, { stats });
-    assert.equal(stats.bytesRead, TAIL_BLOCK_BYTES);
+  void test('a cursor into segments rotated away resumes at the oldest one, with a note that lines were lost', async (t) => {
+    const log = new ServiceLog(tmpDir(t), 'svc', { maxBytes: 4096, maxFiles: 1 });
+    log.write('out', Buffer.from('first\n'));
+    const cursor = LogReader.at(log, null).cursor;
+    for (let i = 0; i < 2000; i++) log.write('out', Buffer.from(`${i}\n`));
+    const lines = drain(LogReader.at(log, cursor));
+    assert.equal(lines[0]?.stream, 2);
+    assert.match(lines[0]?.text.toString() ?? '', /lines were lost/);
+    assert.equal(lines[lines.length - 1]?.text.toString(), '1999');
+    assert.throws(() => LogReader.at(log, 'nonsense'), (e: AdiError) => e.code === 'BAD_REQUEST');
   });
 
-  void test('tail skips a partial line, and returns nothing for an empty or missing log', async (t) => {
-    const log = new ServiceLog(path.join(tmpDir(t), 'logs'), 'svc');
-    assert.deepEqual(await log.tail(10), []);
-    log.write('out', Buffer.from('done\npartial'));
-    assert.deepEqual(streamTexts(await log.tail(10)), ['out done']);
-    assert.deepEqual(await log.tail(0), []);
-    assert.deepEqual(await log.tail(-3), []);
-    assert.deepEqual(await log.tail(Number.NaN), []);
-  });
-});
-
-void describe('ServiceLog follow', () => {
-  void test('listeners get each formatted line as written, until they unsubscribe', (t) => {
+  void test('follow() calls back with each new formatted line until stopped', (t) => {
     const log = new ServiceLog(tmpDir(t), 'svc');
-    const a: string[] = [];
-    const b: string[] = [];
-    const offA = log.follow((l) => a.push(l));
-    log.follow((l) => b.push(l));
-    log.write('out', Buffer.from('one\ntw'));
-    assert.equal(a.length, 1, 'a partial line is not delivered');
-    log.write('out', Buffer.from('o\n'));
-    offA();
-    offA();
-    log.note('three');
-    assert.deepEqual(a, fileLines(log.file).slice(0, 2));
-    assert.deepEqual(b, fileLines(log.file));
-    assert.deepEqual(streamTexts(b), ['out one', 'out two', 'sys three']);
-  });
-
-  void test('a throwing listener is removed and never breaks the writer or the others', (t) => {
-    const log = new ServiceLog(tmpDir(t), 'svc');
-    let calls = 0;
-    const good: string[] = [];
-    log.follow(() => {
-      calls++;
-      throw new Error('listener bug');
-    });
-    log.follow((l) => good.push(l));
-    log.write('out', Buffer.from('a\nb\n'));
-    log.write('out', Buffer.from('c\n'));
-    assert.equal(calls, 1);
-    assert.deepEqual(streamTexts(good), ['out a', 'out b', 'out c']);
-    assert.deepEqual(streamTexts(fileLines(log.file)), ['out a', 'out b', 'out c']);
-  });
-
-  void test('the same function subscribed twice is two subscriptions', (t) => {
-    const log = new ServiceLog(tmpDir(t), 'svc');
+    log.write('out', Buffer.from('before\n'));
     const seen: string[] = [];
-    const fn = (l: string): void => void seen.push(l);
-    const off1 = log.follow(fn);
-    log.follow(fn);
-    off1();
-    log.note('x');
-    assert.equal(seen.length, 1);
+    const stop = log.follow((l) => seen.push(l));
+    log.write('out', Buffer.from('one\n'));
+    log.write('err', Buffer.from('two\n'));
+    stop();
+    log.write('out', Buffer.from('three\n'));
+    assert.deepEqual(seen.map((l) => parseLogLine(l)?.text), ['one', 'two']);
   });
 });
 
@@ -316,8 +315,6 @@ void describe('ServiceLog errors', () => {
     fs.symlinkSync(target, path.join(dir, 'svc.log'));
     const errors: Error[] = [];
     const log = new ServiceLog(dir, 'svc', { onError: (e) => errors.push(e) });
-    const seen: string[] = [];
-    log.follow((l) => seen.push(l));
     assert.doesNotThrow(() => {
       log.write('out', Buffer.from('evil\n'));
       log.note('more');
@@ -325,23 +322,17 @@ void describe('ServiceLog errors', () => {
     assert.equal(fs.readFileSync(target, 'utf8'), 'keep me\n');
     assert.equal((log.lastError as NodeJS.ErrnoException | null)?.code, 'ELOOP');
     assert.equal(errors.length, 1);
-    assert.equal(seen.length, 2, 'followers still see the lines');
   });
 
   void test('a FIFO at the log path neither blocks nor gets written', (t) => {
     const dir = tmpDir(t);
-    try {
-      execFileSync('mkfifo', [path.join(dir, 'svc.log')]);
-    } catch {
-      t.skip('mkfifo is not available');
-      return;
-    }
+    execFileSync('mkfifo', [path.join(dir, 'svc.log')]);
     const log = new ServiceLog(dir, 'svc');
     log.note('x');
     assert.ok(log.lastError);
   });
 
-  void test('an impossible directory sets lastError without throwing, and writing resumes once it is possible', (t) => {
+  void test('an impossible directory sets lastError without throwing, and writing resumes once it is possible', async (t) => {
     // The parent is a regular file, so mkdir fails even for root (chmod would not stop root).
     const base = tmpDir(t);
     const blocker = path.join(base, 'afile');
@@ -355,29 +346,14 @@ void describe('ServiceLog errors', () => {
     });
     assert.doesNotThrow(() => {
       log.write('out', Buffer.from('lost 1\n'));
-      log.write('err', Buffer.from('lost 2\npart'));
-      log.note('lost 3');
+      log.note('lost 2');
     });
     assert.ok(log.lastError);
     assert.equal(errors.length, 1, 'reported once, not per write');
-
+    assert.deepEqual(await log.tail(5), []);
     fs.rmSync(blocker);
-    log.write('err', Buffer.from('ial\n'));
+    log.write('err', Buffer.from('back\n'));
     assert.equal(log.lastError, null);
-    assert.deepEqual(streamTexts(fileLines(log.file)), ['err partial']);
-
-    // A new failure after the recovery is reported again.
-    fs.rmSync(path.join(base, 'afile'), { recursive: true });
-    fs.writeFileSync(blocker, '');
-    log.close();
-    log.note('lost 4');
-    assert.ok(log.lastError);
-    assert.equal(errors.length, 2);
-  });
-
-  void test('tail of a log whose directory cannot exist is empty, not an error', async (t) => {
-    const blocker = path.join(tmpDir(t), 'afile');
-    fs.writeFileSync(blocker, '');
-    assert.deepEqual(await new ServiceLog(path.join(blocker, 'logs'), 'svc').tail(5), []);
+    assert.deepEqual(texts(await tailLines(log, 5)), ['err back']);
   });
 });

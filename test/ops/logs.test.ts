@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { describe, test } from 'node:test';
-import { keepLine, lastLines, mergeByTime, parseSince, useColour } from '../../src/cli/log-view.js';
+import type { LogEntry } from '../../src/client/client.js';
+import { displayEntry, keepEntry, lastLines, mergeByTime, parseSince, safeText, useColour } from '../../src/cli/log-view.js';
 import { ADI, adi, waitFor } from '../helpers/env.js';
 import { adiInTty, homeWithDaemon } from './helpers.js';
 
@@ -23,22 +24,36 @@ describe('log view helpers', () => {
     for (const bad of ['10', 'yesterday', '5x', '']) assert.throws(() => parseSince(bad, now), /--since takes/);
   });
 
+  const at = (iso: string, stream: LogEntry['stream'], text: string): LogEntry => ({ time: Date.parse(iso), stream, text: Buffer.from(text) });
+
   test('filters and merge', () => {
-    const a = ['2024-05-01T10:00:00.000Z out a1', '2024-05-01T10:00:02.000Z err a2'];
-    const b = ['2024-05-01T10:00:01.000Z out b1', '2024-05-01T10:00:02.000Z out b2'];
-    assert.deepEqual(mergeByTime([{ service: 'a', lines: a }, { service: 'b', lines: b }]).map((l) => l.line.slice(-2)), ['a1', 'b1', 'a2', 'b2']);
-    assert.equal(keepLine(a[1] as string, { since: null, stderrOnly: true }), true);
-    assert.equal(keepLine(a[0] as string, { since: null, stderrOnly: true }), false);
-    assert.equal(keepLine(a[0] as string, { since: Date.parse('2024-05-01T10:00:01Z'), stderrOnly: false }), false);
-    assert.equal(keepLine('not a log line', { since: null, stderrOnly: false }), true);
+    const a = [at('2024-05-01T10:00:00.000Z', 'out', 'a1'), at('2024-05-01T10:00:02.000Z', 'err', 'a2')];
+    const b = [at('2024-05-01T10:00:01.000Z', 'out', 'b1'), at('2024-05-01T10:00:02.000Z', 'out', 'b2')];
+    assert.deepEqual(mergeByTime([{ service: 'a', entries: a }, { service: 'b', entries: b }]).map((l) => l.entry.text.toString()), ['a1', 'b1', 'a2', 'b2']);
+    assert.equal(keepEntry(a[1] as LogEntry, { since: null, stderrOnly: true }), true);
+    assert.equal(keepEntry(a[0] as LogEntry, { since: null, stderrOnly: true }), false);
+    assert.equal(keepEntry(a[0] as LogEntry, { since: Date.parse('2024-05-01T10:00:01Z'), stderrOnly: false }), false);
+    assert.equal(displayEntry(a[1] as LogEntry), '2024-05-01T10:00:02.000Z [err] a2');
   });
 
   test('-n counts the services\' own lines, not the supervisor\'s notes between them', () => {
-    const lines = ['t sys started', 't out 1', 't sys note', 't out 2', 't err 3'];
-    assert.deepEqual(lastLines(lines, 2, (l) => l), ['t out 2', 't err 3']);
-    assert.deepEqual(lastLines(lines, 3, (l) => l), ['t out 1', 't sys note', 't out 2', 't err 3']);
+    const lines = [at('2024-05-01T10:00:00Z', 'sys', 'started'), at('2024-05-01T10:00:00Z', 'out', '1'), at('2024-05-01T10:00:00Z', 'sys', 'note'), at('2024-05-01T10:00:00Z', 'out', '2'), at('2024-05-01T10:00:00Z', 'err', '3')];
+    const texts = (l: LogEntry[]): string[] => l.map((e) => e.text.toString());
+    assert.deepEqual(texts(lastLines(lines, 2, (l) => l)), ['2', '3']);
+    assert.deepEqual(texts(lastLines(lines, 3, (l) => l)), ['1', 'note', '2', '3']);
     assert.deepEqual(lastLines(lines, 10, (l) => l), lines);
     assert.deepEqual(lastLines(lines, 0, (l) => l), []);
+  });
+
+  test('control characters are made visible: no escape sequence reaches the terminal', () => {
+    assert.equal(safeText(Buffer.from('\x1b]0;title\x07 \x1b[2J a\0b\tc')), '^[]0;title^G ^[[2J a^@b\tc');
+    // C1 controls (a one-byte CSI in some terminals) and DEL; invalid UTF-8 becomes U+FFFD.
+    assert.equal(safeText(Buffer.from('\u009b2J \x7f')), '\\u009b2J ^?');
+    assert.equal(safeText(Buffer.from([0x61, 0xff, 0x62])), 'a\ufffdb');
+    // CRLF output: the CR is dropped, not shown; a lone CR (which would overwrite the line) is shown.
+    assert.equal(safeText(Buffer.from('dos\r')), 'dos');
+    assert.equal(safeText(Buffer.from('over\rwrite')), 'over^Mwrite');
+    assert.equal(safeText(Buffer.from('plain ünïcode')), 'plain ünïcode');
   });
 
   test('colour only on a terminal and without NO_COLOR', () => {

@@ -31,7 +31,7 @@ const VALID: Request[] = [
   { type: 'StopService', name: 'hive', force: false },
   { type: 'RestartService', name: 'hive' },
   { type: 'ListServices' },
-  { type: 'ServiceLogs', name: 'hive', lines: 100, follow: true },
+  { type: 'ServiceLogs', name: 'hive', lines: 100, follow: true, cursor: null },
   { type: 'Run', command: 'ls', args: ['-la'], timeout_secs: null, max_output_bytes: null },
   { type: 'SudoRun', command: 'iptables', args: ['-L'], reason: 'list rules', timeout_secs: null, max_output_bytes: null },
   { type: 'Cancel', target: 7 },
@@ -142,9 +142,9 @@ describe('parseResponse', () => {
       },
       { type: 'Ok' },
       { type: 'Error', code: 'SERVICE_NOT_FOUND', message: 'no' },
-      { type: 'Logs', lines: ['a', 'b'] },
-      { type: 'LogLine', line: 'x' },
+      { type: 'LogBatch', data: Buffer.from('a\0b\n\x1b[2J\n'), runs: [1714557600000, 0, 1, 1714557600001, 1, 1], cursor: '0123456789abcdef.1.2' },
       { type: 'StreamEnd' },
+      { type: 'StreamEnd', cursor: '0123456789abcdef.1.2' },
       { type: 'CommandResult', exit_code: 0, stdout: Buffer.from([0, 255, 10]), stderr: Buffer.alloc(0), signal: null },
       { type: 'SudoDenied', reason: 'not approved' },
       {
@@ -161,6 +161,9 @@ describe('parseResponse', () => {
       assert.equal(id, 9);
       if (back.type === 'CommandResult' && response.type === 'CommandResult') {
         assert.deepEqual([...back.stdout], [...response.stdout]);
+      } else if (back.type === 'LogBatch' && response.type === 'LogBatch') {
+        assert.deepEqual([...back.data], [...response.data]);
+        assert.deepEqual(back.runs, response.runs);
       } else {
         assert.deepEqual(back, response);
       }
@@ -175,7 +178,13 @@ describe('parseResponse', () => {
   });
 
   test('a frame over the maximum is refused when encoding', () => {
-    assert.throws(() => encodeFrame({ id: 1, type: 'Logs', lines: ['x'.repeat(2000)] }, 1000), /exceeds the maximum frame/);
+    assert.throws(() => encodeFrame({ id: 1, type: 'LogBatch', data: Buffer.alloc(2000), runs: [], cursor: '' }, 1000), /exceeds the maximum frame/);
+  });
+
+  test('LogBatch runs must be [time, stream, count] triples', () => {
+    for (const runs of [[1, 0], [1, 3, 1], ['t', 0, 1], [1, 0, -1], [1, 0, 0.5]]) {
+      assert.throws(() => parseResponse(roundTrip({ id: 1, type: 'LogBatch', data: Buffer.alloc(0), runs, cursor: 'c' })), (e: AdiError) => e.code === 'BAD_FRAME');
+    }
   });
 });
 

@@ -108,6 +108,6 @@ describe('names at every entry point', () => {
     const strays = files.filter((f) => /evil/i.test(f));
     assert.deepEqual(strays, []);
     const logs = fs.readdirSync(h.paths.logsDir).sort();
-    assert.ok(logs.every((f) => /^(daemon|good|audit)\.log/.test(f) || f.endsWith('.jsonl')), `logs dir: ${logs.join(', ')}`);
+    assert.ok(logs.every((f) => /^(daemon\.log|good\.(log|idx)|audit\.log)/.test(f) || f.endsWith('.jsonl')), `logs dir: ${logs.join(', ')}`);
   });
 });

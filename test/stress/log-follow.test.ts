@@ -38,11 +38,22 @@ async function follower(id: number): Promise<RawPeer> {
   return peer;
 }
 
+/** Lines received in LogBatch frames (each run is [time, stream, count]). */
+function linesIn(frames: Array<Record<string, unknown>>): number {
+  let n = 0;
+  for (const f of frames) {
+    if (f['type'] !== 'LogBatch') continue;
+    const runs = f['runs'] as number[];
+    for (let i = 2; i < runs.length; i += 3) n += runs[i] as number;
+  }
+  return n;
+}
+
 /** One round: `n` followers, each gets live lines, then leaves one of three ways. */
 async function round(n: number): Promise<void> {
   const peers = await Promise.all(Array.from({ length: n }, (_, i) => follower(i)));
   // Past the 50 old lines: live lines are flowing to every follower.
-  await Promise.all(peers.map((p) => p.waitFrame(() => p.frames.filter((f) => f['type'] === 'LogLine').length > 55, 20_000)));
+  await Promise.all(peers.map((p) => p.waitFrame(() => linesIn(p.frames) > 55, 20_000)));
   await Promise.all(peers.map(async (p, i) => {
     switch (i % 3) {
       case 0: // hang up mid-stream

@@ -1,35 +1,32 @@
-import type { DaemonClient } from '../../client/client.js';
+import type { DaemonClient, LogEntry, RawLogBatch } from '../../client/client.js';
 import { AdiError } from '../../errors.js';
-import { parseLogLine } from '../../logs/log-line.js';
 import { checkName } from '../../paths.js';
 import { parseCommandArgs, type CliIO, type Command } from '../command.js';
 import { connectedClient } from '../daemon-client.js';
-import { displayLine, keepLine, lastLines, mergeByTime, parseSince, prefixed, useColour, type LineFilter } from '../log-view.js';
-
-export { displayLine } from '../log-view.js';
+import { entryPrefix, formatBatch, keepEntry, lastLines, mergeByTime, parseSince, safeText, servicePrefix, useColour, type LineFilter, type SourcedEntry } from '../log-view.js';
 
 /** Lines read per service when a filter is given without -n: filters look further back than 100 lines. */
 const FILTER_LINES = 10_000;
-/** Overlap re-read when following several services, so no line written meanwhile is missed. */
-const FOLLOW_OVERLAP = 1000;
 
 export const command: Command = {
   name: 'daemon logs',
   summary: "Show a service's log",
-  usage: `Usage: adi daemon logs NAME... [-n N] [-f] [--since TIME] [--stderr]
-       adi daemon logs --all [-n N] [-f] [--since TIME] [--stderr]
+  usage: `Usage: adi daemon logs NAME... [-n N] [-f] [--since TIME] [--stderr] [--raw]
+       adi daemon logs --all [-n N] [-f] [--since TIME] [--stderr] [--raw]
 
 Prints the last N lines (default 100; 10 with -f) of the service's stdout and stderr, each prefixed by
 its timestamp; stderr lines are marked [err], the supervisor's own notes [sys]. Several services (or
 --all) are merged by time, each line prefixed by its service (coloured on a terminal unless NO_COLOR
-is set).
+is set). Control characters a service wrote are shown visibly (ESC as ^[), so its output cannot
+move the cursor or retitle the terminal; --raw prints its bytes as they are.
   -a, --all         Every service the daemon knows
   -n, --lines N     How many of the services' own lines (the supervisor's [sys] notes between them
                     are shown too and not counted)
   -f, --follow      Keep printing new lines as they are written (Ctrl-C to stop)
   --since TIME      Only lines from TIME on: 30s, 10m, 2h, 1d (ago) or 2024-05-01T12:00:00Z; reads up to
                     ${FILTER_LINES} lines per service unless -n says otherwise
-  --stderr          Only the services' stderr lines`,
+  --stderr          Only the services' stderr lines
+  --raw             The services' bytes as written, control characters included`,
   async run(argv, io) {
     const { values, positionals } = parseCommandArgs('daemon logs', argv, {
       lines: { type: 'string', short: 'n' },
@@ -37,12 +34,14 @@ is set).
       all: { type: 'boolean', short: 'a' },
       since: { type: 'string' },
       stderr: { type: 'boolean' },
+      raw: { type: 'boolean' },
     });
     if (values.all === true && positionals.length > 0) throw new AdiError('BAD_ARGUMENT', "Give service names or --all, not both. See 'adi daemon logs --help'.");
     if (values.all !== true && positionals.length === 0) throw new AdiError('BAD_ARGUMENT', "Name a service, or give --all. See 'adi daemon logs --help'.");
     const names = positionals.map((n) => checkName('service', n));
     const explicit = values.lines === undefined ? null : Number(values.lines);
     if (explicit !== null && (!Number.isInteger(explicit) || explicit < 0)) throw new AdiError('BAD_ARGUMENT', `-n takes a whole number of 0 or more, got '${values.lines}'.`);
+    if (explicit !== null && explicit > 1_000_000) throw new AdiError('BAD_ARGUMENT', `-n takes at most 1000000 lines, got ${explicit}.`);
     const filter: LineFilter = { since: values.since === undefined ? null : parseSince(values.since), stderrOnly: values.stderr === true };
     const filtered = filter.since !== null || filter.stderrOnly;
     const read = explicit ?? (filtered ? FILTER_LINES : values.follow ? 10 : 100);
@@ -56,14 +55,20 @@ is set).
         io.stderr.write("adi: no services (define them in services.toml, or 'adi daemon start NAME -- COMMAND')\n");
         return 0;
       }
-      const view = new View(io, services, values.all === true || services.length > 1);
+      const view = new View(io, services, values.all === true || services.length > 1, values.raw === true);
       if (services.length === 1 && values.all !== true) {
         const name = services[0] as string;
-        if (values.follow) {
-          for await (const line of client.followServiceLogs(name, { lines: read })) if (keepLine(line, filter)) view.print(name, line);
+        if (!filtered) {
+          // Printed batch by batch as it arrives: a tail of a million lines never sits whole in memory.
+          for await (const batch of client.readServiceLogBatches(name, { lines: read, follow: values.follow === true })) await view.writeBatch(batch);
+        } else if (values.follow) {
+          for await (const batch of client.readServiceLogs(name, { lines: read, follow: true })) {
+            await view.write(batch.filter((e) => keepEntry(e, filter)).map((entry) => ({ service: name, entry })));
+          }
         } else {
-          const lines = (await client.serviceLogs(name, { lines: read })).filter((l) => keepLine(l, filter));
-          view.printAll((limit === null ? lines : lastLines(lines, limit, (l) => l)).map((line) => ({ service: name, line })));
+          const kept: LogEntry[] = [];
+          for await (const batch of client.readServiceLogs(name, { lines: read })) for (const e of batch) if (keepEntry(e, filter)) kept.push(e);
+          await view.write((limit === null ? kept : lastLines(kept, limit, (e) => e)).map((entry) => ({ service: name, entry })));
         }
         return 0;
       }
@@ -78,23 +83,42 @@ class View {
   private readonly colour: boolean;
   private readonly width: number;
 
-  constructor(readonly io: CliIO, services: string[], private readonly prefix: boolean) {
+  constructor(readonly io: CliIO, services: string[], private readonly prefix: boolean, private readonly raw: boolean) {
     this.colour = useColour(io.stdout, io.env);
     this.width = Math.max(...services.map((s) => s.length));
   }
 
-  format(service: string, line: string): string {
-    return this.prefix ? prefixed(service, this.width, displayLine(line), this.colour) : displayLine(line);
+  /** Print lines; waits while the terminal or pipe is behind, so output never piles up in memory. */
+  async write(lines: readonly SourcedEntry[]): Promise<void> {
+    if (lines.length === 0) return;
+    let chunk: string | Buffer;
+    if (this.raw) {
+      const parts: Buffer[] = [];
+      for (const { service, entry } of lines) parts.push(Buffer.from(this.lead(service) + entryPrefix(entry)), entry.text, NEWLINE);
+      chunk = Buffer.concat(parts);
+    } else {
+      let text = '';
+      for (const { service, entry } of lines) text += `${this.lead(service)}${entryPrefix(entry)}${safeText(entry.text)}\n`;
+      chunk = text;
+    }
+    await this.out(chunk);
   }
 
-  print(service: string, line: string): void {
-    this.io.stdout.write(`${this.format(service, line)}\n`);
+  /** A batch of one service (no service prefix, no filter): formatted whole. */
+  async writeBatch(batch: RawLogBatch): Promise<void> {
+    if (batch.runs.length > 0) await this.out(formatBatch(batch, '', this.raw));
   }
 
-  printAll(lines: ReadonlyArray<{ service: string; line: string }>): void {
-    if (lines.length > 0) this.io.stdout.write(`${lines.map((l) => this.format(l.service, l.line)).join('\n')}\n`);
+  private async out(chunk: string | Buffer): Promise<void> {
+    if (!this.io.stdout.write(chunk)) await new Promise<void>((resolve) => this.io.stdout.once('drain', () => resolve()));
+  }
+
+  private lead(service: string): string {
+    return this.prefix ? servicePrefix(service, this.width, this.colour) : '';
   }
 }
+
+const NEWLINE = Buffer.from('\n');
 
 interface SeveralOptions {
   read: number;
@@ -103,39 +127,31 @@ interface SeveralOptions {
   follow: boolean;
 }
 
-/** Several services: their tails merged by time; with follow, then each new line as it comes. */
+/** Several services: their tails merged by time; with follow, then each new line from where each tail ended. */
 async function several(client: DaemonClient, view: View, services: string[], opts: SeveralOptions): Promise<number> {
   const failures: AdiError[] = [];
   const tails = await Promise.all(services.map(async (service) => {
+    const entries: LogEntry[] = [];
+    const stream = client.readServiceLogs(service, { lines: opts.read });
     try {
-      return { service, lines: await client.serviceLogs(service, { lines: opts.read }) };
+      for await (const batch of stream) entries.push(...batch);
     } catch (err) {
       // A service removed since the list was taken: the others are still worth showing.
       if (!(err instanceof AdiError) || err.code !== 'SERVICE_NOT_FOUND') throw err;
-      return { service, lines: [] };
+      return { service, entries, cursor: null };
     }
+    return { service, entries, cursor: stream.cursor };
   }));
-  const merged = mergeByTime(tails).filter((l) => keepLine(l.line, opts.filter));
-  view.printAll(opts.limit === null ? merged : lastLines(merged, opts.limit, (l) => l.line));
+  const merged = mergeByTime(tails).filter((l) => keepEntry(l.entry, opts.filter));
+  await view.write(opts.limit === null ? merged : lastLines(merged, opts.limit, (l) => l.entry));
   if (!opts.follow) return 0;
 
-  // The follow streams resend the last lines; what was printed already (same time, same text) is
-  // skipped, which closes the gap between reading the tails and subscribing.
-  const seen = new Map<string, { time: string; lines: Set<string> }>();
-  for (const { service, lines } of tails) {
-    const last = lines.length > 0 ? parseLogLine(lines[lines.length - 1] as string)?.time : undefined;
-    if (last !== undefined) seen.set(service, { time: last, lines: new Set(lines.filter((l) => parseLogLine(l)?.time === last)) });
-  }
-  const overlap = Math.min(opts.read, FOLLOW_OVERLAP);
-  await Promise.all(services.map(async (service) => {
-    const mark = seen.get(service);
+  // Each follow starts at the cursor its tail ended at: no line twice, none missed in between.
+  const live = tails.filter((t) => t.cursor !== null);
+  await Promise.all(live.map(async ({ service, cursor }) => {
     try {
-      for await (const line of client.followServiceLogs(service, { lines: overlap })) {
-        if (mark !== undefined) {
-          const time = parseLogLine(line)?.time;
-          if (time !== undefined && (time < mark.time || (time === mark.time && mark.lines.has(line)))) continue;
-        }
-        if (keepLine(line, opts.filter)) view.print(service, line);
+      for await (const batch of client.readServiceLogs(service, { cursor, follow: true })) {
+        await view.write(batch.filter((e) => keepEntry(e, opts.filter)).map((entry) => ({ service, entry })));
       }
     } catch (err) {
       if (!(err instanceof AdiError)) throw err;
@@ -144,6 +160,6 @@ async function several(client: DaemonClient, view: View, services: string[], opt
     }
   }));
   // Every stream ended: the daemon stopped, or each service went away.
-  if (failures.length > 0 && failures.length === services.length) throw failures[0] as AdiError;
+  if (failures.length > 0 && failures.length === live.length) throw failures[0] as AdiError;
   return 0;
 }

@@ -1,9 +1,11 @@
-// ServiceLogs: the last N lines at once (Logs), or with follow a stream of LogLine frames that ends
-// with StreamEnd when the client cancels or leaves. A follower that cannot keep up is dropped once the
-// connection's unsent output passes its bound: it never grows the daemon (PM2 issues 5145, 6113).
+// ServiceLogs: a stream of LogBatch frames (the last N lines, or the lines after a cursor), then, with
+// follow, each new batch of lines as the service writes them; it ends with StreamEnd carrying the
+// cursor to resume from: at the end of a tail, or when the client cancels (whenever the Cancel comes)
+// or leaves. Frames are produced only as fast as the client reads them (ctx.streamRoom): a slow or
+// paused follower holds a bounded share of memory and never slows the service or other clients.
 
-import { AdiError } from '../../errors.js';
 import type { Response } from '../../protocol/types.js';
+import { LogReader } from '../../logs/reader.js';
 import { requireOwnService } from '../access.js';
 import type { Handler } from '../context.js';
 
@@ -11,38 +13,34 @@ export const handleServiceLogs: Handler<'ServiceLogs'> = async (req, ctx): Promi
   const { daemon } = ctx;
   // A service's output may hold the admin's secrets: a plugin reads only its own services' logs.
   requireOwnService(daemon, ctx.identity, req.name, 'read the logs of');
-  const past = await daemon.services.tail(req.name, req.lines);
-  if (!req.follow) return { type: 'Logs', lines: past };
 
-  return new Promise<Response>((resolve) => {
-    let unsubscribe: (() => void) | null = null;
-    const end = (response: Response): void => {
-      unsubscribe?.();
-      unsubscribe = null;
-      ctx.signal.removeEventListener('abort', onAbort);
-      resolve(response);
-    };
-    const onAbort = (): void => end({ type: 'StreamEnd' });
-    const slow = (): void =>
-      end({ type: 'Error', code: 'SLOW_CONSUMER', message: 'The log follower fell too far behind and was dropped; follow again to resume.' });
-
-    for (const line of past) {
-      if (!ctx.send({ type: 'LogLine', line })) {
-        slow();
-        return;
+  const log = await daemon.services.logOf(req.name);
+  const bounded = !req.follow;
+  const reader = req.cursor != null ? LogReader.at(log, req.cursor, { bounded }) : await LogReader.tail(log, req.lines, { bounded });
+  const signal = ctx.signal;
+  try {
+    for (;;) {
+      const room = await ctx.streamRoom();
+      if (room === 0 || signal.aborted) break;
+      const batch = reader.next(room);
+      if (batch !== null) {
+        ctx.send({ type: 'LogBatch', data: batch.data, runs: batch.runs, cursor: batch.cursor });
+        continue;
       }
-    }
-    if (ctx.signal.aborted) {
-      onAbort();
-      return;
-    }
-    ctx.signal.addEventListener('abort', onAbort, { once: true });
-    try {
-      unsubscribe = daemon.services.follow(req.name, (line) => {
-        if (!ctx.send({ type: 'LogLine', line })) slow();
+      if (bounded) break;
+      // Caught up: wait for the service's next output (or the end of the request).
+      await new Promise<void>((resolve) => {
+        const stop = log.onAppend(done);
+        signal.addEventListener('abort', done, { once: true });
+        function done(): void {
+          stop();
+          signal.removeEventListener('abort', done);
+          resolve();
+        }
       });
-    } catch (err) {
-      end({ type: 'Error', code: err instanceof AdiError ? err.code : 'INTERNAL', message: err instanceof Error ? err.message : String(err) });
     }
-  });
+    return { type: 'StreamEnd', cursor: reader.cursor };
+  } finally {
+    reader.close();
+  }
 };
