@@ -298,18 +298,23 @@ export class Connection {
       case 'Hello':
         this.onHello(id, request.protocol, request.token ?? null);
         return;
-      case 'Cancel': {
-        const target = this.inFlight.get(request.target);
-        target?.cancel(new AdiError('CANCELLED', `Request ${request.target} was cancelled by the client.`));
-        this.send(id, { type: 'Ok' });
-        return;
-      }
       default:
         break;
     }
     if (!this.greeted && request.type !== 'Ping') {
       this.refuse(id, request, new AdiError('UNAUTHORIZED', `Send Hello first: only Ping is answered before the handshake.`));
       return;
+    }
+    if (request.type === 'Cancel') {
+      const target = this.inFlight.get(request.target);
+      target?.cancel(new AdiError('CANCELLED', `Request ${request.target} was cancelled by the client.`));
+      this.send(id, { type: 'Ok' });
+      return;
+    }
+    // A Ping meets the handshake deadline as Hello does: a status check may stay connected without one.
+    if (this.handshakeTimer !== null && request.type === 'Ping') {
+      clearTimeout(this.handshakeTimer);
+      this.handshakeTimer = null;
     }
     if (this.isShuttingDown() && request.type !== 'Ping') {
       this.sendError(id, new AdiError('SHUTTING_DOWN', 'The daemon is shutting down; try again once it has restarted.'));
