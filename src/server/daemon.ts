@@ -17,7 +17,9 @@ import { packageVersion } from '../version.js';
 import { Authenticator, newToken } from './auth.js';
 import { Connection, DEFAULT_LIMITS, type ConnectionLimits } from './connection.js';
 import type { DaemonState, Identity } from './context.js';
-import { ensurePrivateDir, removeOwnPidFile, writeFileAtomic } from './files.js';
+import { ensurePrivateDir, removeOwnPidFile, removeStaleTemps, writeFileAtomic } from './files.js';
+import { isAlive } from '../platform/alive.js';
+import { journalFile } from '../services/state-file.js';
 import { acquireLock, type Lock } from './lock.js';
 import { limitsFromEnv } from './limits.js';
 import { FileLogger } from './logger.js';
@@ -49,6 +51,9 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     return EXIT_ALREADY_RUNNING;
   }
   const lock: Lock = taken;
+  // What earlier attempts left when they died or failed mid-write (only ours: their pids are gone).
+  const stale = removeStaleTemps([paths.lockFile, paths.stateFile, journalFile(paths.stateFile), paths.tokenFile, paths.pidFile], isAlive);
+  if (stale.length > 0) log.info(`removed ${stale.length} temporary file(s) left by earlier attempts: ${stale.map((f) => path.basename(f)).join(', ')}`);
 
   // The token is in place before the socket accepts anyone: a client that connects the moment the
   // socket appears must find the token it proves itself with. (The lock makes us the only daemon of

@@ -13,6 +13,11 @@ import { SELF, planRunAs, runHelper, type RunAs, type ServicePrivilege } from '.
 /** The marker every process of a run inherits; the stop sweep finds double-forked children by it. */
 export const SERVICE_ID_ENV = 'ADI_SERVICE_ID';
 export const SERVICE_NAME_ENV = 'ADI_SERVICE_NAME';
+/**
+ * The daemon's data dir (real path), in every run's environment: a later daemon of the same data dir
+ * finds by it, in /proc, whatever an earlier one spawned, recorded in the state file or not.
+ */
+export const DAEMON_DIR_ENV = 'ADI_DAEMON_DIR';
 /** Names the fd the service writes its readiness line to (s6-style notification fd). */
 export const READY_FD_ENV = 'ADI_READY_FD';
 export const READY_FD = 3;
@@ -33,6 +38,8 @@ export interface LaunchContext {
   def?: Pick<ServiceDefinition, 'source' | 'plugin'>;
   /** The daemon's privilege facts; absent (library use, unit tests): run as the daemon's user. */
   privilege?: ServicePrivilege;
+  /** The value of ADI_DAEMON_DIR (the daemon's data dir); absent: none is set. */
+  daemonDir?: string;
 }
 
 export interface Launch {
@@ -100,6 +107,8 @@ export function buildLaunch(name: string, config: NormalizedConfig, ctx: LaunchC
   // Set last so a service's env table cannot forge the marker (the sweep relies on it) or the fd.
   env[SERVICE_ID_ENV] = ctx.runId;
   env[SERVICE_NAME_ENV] = name;
+  delete env[DAEMON_DIR_ENV];
+  if (ctx.daemonDir !== undefined) env[DAEMON_DIR_ENV] = ctx.daemonDir;
   delete env[READY_FD_ENV];
   const readyFd = config.ready_notify ? READY_FD : null;
   if (readyFd !== null) env[READY_FD_ENV] = String(readyFd);

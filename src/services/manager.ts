@@ -5,12 +5,13 @@
 
 import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { AdiError } from '../errors.js';
 import { checkName, type Paths } from '../paths.js';
 import type { ServiceConfig, ServiceInfo } from '../protocol/types.js';
 import type { Logger } from '../server/logger.js';
 import { configKey, formatFieldError, validateServiceConfig } from './config.js';
-import { ProcScanner } from './process-group.js';
+import { ProcScanner, scanProcessesSync, terminate } from './process-group.js';
 import { Recovery } from './recovery.js';
 import { loadSources, type ServiceDefinition, type ServiceSource } from './registry.js';
 import { ResourceSampler } from './resources.js';
@@ -20,6 +21,18 @@ import { FileSource } from './sources/file-source.js';
 import { StateJournal, type WantedService } from './state-file.js';
 
 export type { ServiceDefinition, ServiceSource, SourceResult } from './registry.js';
+
+/** No process has a negative pgid: a target with it is found by its marker only. */
+const NO_GROUP = -1;
+
+/** The data dir as every run records it: its real path, so two spellings of one directory agree. */
+function realDir(dir: string): string {
+  try {
+    return fs.realpathSync(dir);
+  } catch {
+    return path.resolve(dir);
+  }
+}
 
 export interface ServiceManagerOptions {
   paths: Paths;
@@ -77,13 +90,17 @@ export class ServiceManager {
   private loaded: (() => void) | null = null;
   /** CPU and memory per service, sampled when the services are listed (never on a timer). */
   private readonly resources = new ResourceSampler();
+  /** Every run carries it (ADI_DAEMON_DIR): recovery and the last sweep of a shutdown find runs by it. */
+  private readonly daemonDir: string;
 
   constructor(opts: ServiceManagerOptions) {
     this.paths = opts.paths;
     this.log = opts.log;
     this.sources = [new FileSource(opts.paths.servicesFile), ...(opts.sources ?? [])];
     this.state = new StateJournal(opts.paths.stateFile);
+    this.daemonDir = realDir(opts.paths.dataDir);
     this.host = {
+      daemonDir: this.daemonDir,
       log: opts.log,
       logsDir: opts.paths.logsDir,
       baseEnv: opts.env ?? process.env,
@@ -109,6 +126,7 @@ export class ServiceManager {
         stateFile: this.paths.stateFile,
         log: this.log,
         scanner: this.host.scanner,
+        daemonDir: this.daemonDir,
         settled: () => {
           this.recoveryChanged = true;
           this.scheduleStateWrite();
@@ -345,6 +363,7 @@ export class ServiceManager {
     })));
     // Leftovers of the previous daemon whose service is no longer defined end on their own schedule.
     await this.recovery.done;
+    await this.sweepMarked();
     for (const s of services) s.close();
     // A whole snapshot: what a clean stop leaves is one small file with both lists empty.
     this.stateWholeNeeded = true;
@@ -353,6 +372,29 @@ export class ServiceManager {
     this.stateClosed = true;
     this.state.close();
     this.resources.close();
+  }
+
+  /**
+   * The last check of a shutdown: no process carrying this data dir's ADI_DAEMON_DIR may outlive it.
+   * Normally none is left; one is if an earlier daemon died while its spawn was between fork and
+   * exec (its environment was not the service's yet when recovery scanned), or if a service cleared
+   * its run marker but kept the rest of its environment. They are ended like a stop, without grace.
+   */
+  private async sweepMarked(): Promise<void> {
+    const left = scanProcessesSync().filter((p) => p.state !== 'Z' && p.daemonDir === this.daemonDir);
+    if (left.length === 0) return;
+    this.log.warn(`shutdown: ${left.length} process(es) of this data dir outlived their service (pids ${left.map((p) => p.pid).join(', ')}); killing them`);
+    const targets = left.map((p) => ({ pgid: NO_GROUP, marker: p.marker ?? '' }));
+    // Also by pid: a process whose marker was cleared is found only as itself.
+    for (const p of left) {
+      try {
+        process.kill(p.pid, 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+    }
+    const result = await terminate(targets.filter((t) => t.marker !== ''), { graceMs: 0, force: true, scanner: this.host.scanner }).done;
+    if (result.remaining.length > 0) this.log.warn(`shutdown: processes ${result.remaining.join(', ')} survived SIGKILL (uninterruptible?)`);
   }
 
   private async autoStart(service: Service): Promise<void> {

@@ -35,6 +35,8 @@ export interface ServiceHost {
   readonly scanner?: ProcScanner;
   /** Who services run as (separation, plugin tokens, audit); absent: the daemon's user. */
   readonly privilege?: ServicePrivilege;
+  /** The data dir every run is marked with (ADI_DAEMON_DIR, see recovery.ts); absent: unmarked. */
+  readonly daemonDir?: string;
   /** The set of possibly-alive runs changed (state file). */
   runsChanged(): void;
   /** False once the manager shuts down: no automatic restarts then. */
@@ -384,6 +386,7 @@ export class Service {
         runId,
         def: this.definition,
         ...(this.host.privilege !== undefined ? { privilege: this.host.privilege } : {}),
+        ...(this.host.daemonDir !== undefined ? { daemonDir: this.host.daemonDir } : {}),
       });
     } catch (err) {
       throw this.fail(`cannot start: ${err instanceof Error ? err.message : String(err)}`);
