@@ -52,8 +52,13 @@ export interface ReloadResult {
   removed: string[];
   changed: string[];
   unchanged: string[];
+  /** Services whose new definition is invalid (or whose source could not be read): they keep their last valid one. */
+  kept: string[];
   errors: string[];
 }
+
+/** At most this many configuration errors are kept for status and listings (a broken 4 MiB file has thousands). */
+const MAX_CONFIG_ERRORS = 50;
 
 export class ServiceManager {
   private readonly paths: Paths;
@@ -65,7 +70,12 @@ export class ServiceManager {
   private readonly host: ServiceHost;
   private closed = false;
   private stateWriteScheduled = false;
-  private stateErrorReported = false;
+  /** Why the state file cannot be written now (a full disk, say), or null. */
+  private stateError: string | null = null;
+  /** The definition sources' errors at the last load (init or reload), for status and listings. */
+  private sourceErrors: string[] = [];
+  /** Names the sources define invalidly, with their errors, at the last load. */
+  private invalidDefinitions = new Map<string, string[]>();
   private stateClosed = false;
   /** The state file (crash recovery): only what changed is written, see state-file.ts. */
   private readonly state: StateJournal;
@@ -159,6 +169,7 @@ export class ServiceManager {
   /** init(), part one: the definitions, and the ad-hoc services a crash interrupted. */
   private async loadInitial(): Promise<void> {
     const snapshot = await loadSources(this.sources);
+    this.noteSourceErrors(snapshot.errors, snapshot.invalid);
     for (const error of snapshot.errors) this.log.warn(`services: ${error}`);
     for (const [name, def] of snapshot.definitions) {
       if (this.services.has(name)) continue;
@@ -279,13 +290,16 @@ export class ServiceManager {
 
   private async doReload(): Promise<ReloadResult> {
     const snapshot = await loadSources(this.sources);
-    const result: ReloadResult = { added: [], removed: [], changed: [], unchanged: [], errors: [...snapshot.errors] };
+    this.noteSourceErrors(snapshot.errors, snapshot.invalid);
+    const result: ReloadResult = { added: [], removed: [], changed: [], unchanged: [], kept: [], errors: [...snapshot.errors] };
     const work: Promise<unknown>[] = [];
 
     for (const [name, service] of this.services) {
       if (service.def.source === 'adhoc' || snapshot.definitions.has(name)) continue;
-      if (service.sourceIndex !== null && snapshot.failedSources.has(service.sourceIndex)) {
-        result.unchanged.push(name);
+      // A typo must not stop a running service: an unreadable source, or an invalid new definition,
+      // leaves the service with its last valid definition.
+      if ((service.sourceIndex !== null && snapshot.failedSources.has(service.sourceIndex)) || snapshot.invalid.has(name)) {
+        result.kept.push(name);
         continue;
       }
       result.removed.push(name);
@@ -336,8 +350,9 @@ export class ServiceManager {
 
     await Promise.all(work);
     for (const error of result.errors) this.log.warn(`services: ${error}`);
-    this.log.info(`services reloaded: ${result.added.length} added, ${result.removed.length} removed, ${result.changed.length} changed, ${result.unchanged.length} unchanged, ${result.errors.length} errors`);
-    for (const list of [result.added, result.removed, result.changed, result.unchanged]) list.sort();
+    if (result.kept.length > 0) this.log.warn(`services: kept the last valid definition of ${result.kept.join(', ')} (the new one is invalid or unreadable)`);
+    this.log.info(`services reloaded: ${result.added.length} added, ${result.removed.length} removed, ${result.changed.length} changed, ${result.unchanged.length} unchanged, ${result.kept.length} kept, ${result.errors.length} errors`);
+    for (const list of [result.added, result.removed, result.changed, result.unchanged, result.kept]) list.sort();
     return result;
   }
 
@@ -405,8 +420,32 @@ export class ServiceManager {
     }
   }
 
+  /** Resolves once init() has loaded the definitions (at once afterwards). */
+  async whenLoaded(): Promise<void> {
+    await this.loading;
+  }
+
+  /** The definition sources' errors as of the last load (init or reload): file, service, field, hint. */
+  configErrors(): string[] {
+    return this.sourceErrors;
+  }
+
+  /** What is degraded now (the state file cannot be written), for status and listings. */
+  problems(): string[] {
+    return this.stateError === null ? [] : [`crash-recovery state ${this.paths.stateFile} cannot be written: ${this.stateError} (services run; after a crash of the daemon they are found by their marker instead)`];
+  }
+
+  private noteSourceErrors(errors: readonly string[], invalid: ReadonlyMap<string, string[]>): void {
+    this.sourceErrors = errors.length <= MAX_CONFIG_ERRORS ? [...errors] : [...errors.slice(0, MAX_CONFIG_ERRORS - 1), `… and ${errors.length - MAX_CONFIG_ERRORS + 1} more errors (see the daemon log)`];
+    this.invalidDefinitions = new Map(invalid);
+  }
+
   private require(name: string): Service {
     const service = typeof name === 'string' ? this.services.get(name) : undefined;
+    const invalid = service === undefined && typeof name === 'string' ? this.invalidDefinitions.get(name) : undefined;
+    if (invalid !== undefined) {
+      throw new AdiError('BAD_CONFIG', `Service "${name}" is not loaded: its definition is invalid: ${invalid.join('; ')}. Fix it, then run \`adi daemon reload\`.`);
+    }
     if (service === undefined) {
       throw new AdiError('SERVICE_NOT_FOUND', `No service named ${JSON.stringify(name)}. See \`adi daemon services\` for the known ones, or define it in ${this.paths.servicesFile}.`);
     }
@@ -473,11 +512,13 @@ export class ServiceManager {
       this.recoveryChanged = false;
       if (snapshot) this.state.compact();
       else this.state.flush();
-    } catch (err) {
-      if (!this.stateErrorReported) {
-        this.stateErrorReported = true;
-        this.log.warn(`services: cannot write ${this.paths.stateFile}: ${err instanceof Error ? err.message : String(err)}`);
+      if (this.stateError !== null) {
+        this.stateError = null;
+        this.log.info(`services: ${this.paths.stateFile} is written again`);
       }
+    } catch (err) {
+      if (this.stateError === null) this.log.warn(`services: cannot write ${this.paths.stateFile}: ${err instanceof Error ? err.message : String(err)}`);
+      this.stateError = err instanceof Error ? err.message : String(err);
     }
   }
 

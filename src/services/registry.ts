@@ -29,6 +29,11 @@ export interface SourceResult {
    * before are then kept as they are: a typo in the file must not stop every service it defines.
    */
   failed?: boolean;
+  /**
+   * Names the source defines with an invalid definition, with their errors: on a reload a service of
+   * that name keeps its last valid definition (and keeps running) rather than being removed.
+   */
+  invalid?: Map<string, string[]>;
 }
 
 export interface ServiceSource {
@@ -48,6 +53,8 @@ export interface RegistrySnapshot {
   owners: Map<string, number>;
   /** Indexes of the sources that failed to load as a whole. */
   failedSources: Set<number>;
+  /** Names defined invalidly (SourceResult.invalid), with their errors. */
+  invalid: Map<string, string[]>;
 }
 
 /**
@@ -59,6 +66,7 @@ export async function loadSources(sources: readonly ServiceSource[]): Promise<Re
   const errors: string[] = [];
   const failedSources = new Set<number>();
   const owners = new Map<string, number>();
+  const invalid = new Map<string, string[]>();
   const results = await Promise.all(
     sources.map(async (source): Promise<SourceResult> => {
       try {
@@ -72,6 +80,7 @@ export async function loadSources(sources: readonly ServiceSource[]): Promise<Re
   results.forEach((result, index) => {
     errors.push(...result.errors);
     if (result.failed === true) failedSources.add(index);
+    for (const [name, why] of result.invalid ?? []) invalid.set(name, [...(invalid.get(name) ?? []), ...why]);
     for (const def of result.definitions) {
       if (def.source === 'plugin' && def.config.privileged) {
         // Issue 4: nothing a plugin sends or ships can make a service run as root.
@@ -87,5 +96,5 @@ export async function loadSources(sources: readonly ServiceSource[]): Promise<Re
       owners.set(def.name, index);
     }
   });
-  return { definitions, errors, owners, failedSources };
+  return { definitions, errors, owners, failedSources, invalid };
 }

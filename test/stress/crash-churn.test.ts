@@ -15,6 +15,7 @@ import { killAll, startDaemon } from './helpers.js';
 /** The acceptance asks for 20; ADI_STRESS_CRASH_ROUNDS lowers it for a quick local run. */
 const ROUNDS = Number(process.env['ADI_STRESS_CRASH_ROUNDS'] ?? 20);
 const SERVICES = 150;
+const ADHOC = { command: '/bin/sleep', args: ['1000'], stop_timeout: 2 };
 
 const homes: TempHome[] = [];
 after(async () => {
@@ -65,10 +66,13 @@ async function daemonOf(h: TempHome, timeoutMs: number): Promise<number | null> 
 }
 
 async function killDaemon(h: TempHome, pid: number): Promise<void> {
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    // already gone
+  // Every daemon of this home: a start racing the kill may have spawned a second one.
+  for (const p of new Set([pid, ...daemonPids(h.home)])) {
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      // already gone
+    }
   }
   await waitFor(() => !alive(pid), 10_000, `daemon ${pid} to die`);
   // A start racing this kill may have spawned a second daemon that found the lock held and exits.
@@ -82,54 +86,55 @@ describe('crash recovery under repeated kills', () => {
     await startDaemon(h);
     const dir = fs.realpathSync(h.paths.dataDir);
     const client = new DaemonClient({ env: h.env });
-    await Promise.all(Array.from({ length: SERVICES }, (_, i) => client.startService(`s${i}`, { command: '/bin/sleep', args: ['1000'], stop_timeout: 2 })));
+    await Promise.all(Array.from({ length: SERVICES }, (_, i) => client.startService(`s${i}`, ADHOC)));
     client.close();
     assert.equal(dirMarked(dir).length, SERVICES, 'every service runs and carries the data dir marker');
 
     const seed = Number(process.env['ADI_STRESS_SEED'] ?? Date.now() % 1_000_000);
     t.diagnostic(`seed ${seed}`);
     const rnd = random(seed);
-    let daemon: number | null = daemonPids(h.home)[0] ?? null;
-    const peaks: number[] = [];
+    const atKill: number[] = [];
     const started = Date.now();
+    let daemon: number | null = daemonPids(h.home)[0] ?? null;
     for (let round = 0; round < ROUNDS; round++) {
-      const kind = round % 4 === 3 ? 'shutdown' : round % 4 === 2 ? 'churn' : 'start';
+      const kind = round % 5 === 2 ? 'churn' : round % 5 === 4 ? 'shutdown' : 'start';
       const at = Math.floor(rnd() * 2000);
-      if (kind === 'start' || daemon === null) {
+      if (kind === 'start') {
+        // Killed with its services running (or itself killed during its start in the round before),
+        // the daemon is started again and killed at a random moment of that start: while it recovers
+        // the previous leftovers and starts the services again.
         if (daemon !== null) await killDaemon(h, daemon);
-        // `adi daemon start` itself, killed with the daemon (its own wait is not what is tested here).
         const cli: ChildProcess = spawn(process.execPath, [ADI, 'daemon', 'start'], { env: h.env, stdio: 'ignore' });
         const spawnedAt = Date.now();
         daemon = await daemonOf(h, 10_000);
         await sleep(Math.max(0, at - (Date.now() - spawnedAt)));
         cli.kill('SIGKILL');
-      } else if (kind === 'churn') {
-        const churn = new DaemonClient({ env: h.env });
-        const ops: Promise<unknown>[] = [];
-        const churnEnd = Date.now() + at;
-        let n = 0;
-        while (Date.now() < churnEnd) {
-          const i = Math.floor(rnd() * SERVICES);
-          ops.push((n++ % 3 === 0 ? churn.startService(`x${round}-${n}`, { command: '/bin/sleep', args: ['1000'] }) : churn.restartService(`s${i}`)).catch(() => undefined));
-          await sleep(10);
-        }
-        churn.close();
       } else {
-        const stopper = new DaemonClient({ env: h.env });
-        await stopper.shutdown(true).catch(() => undefined);
-        stopper.close();
-        await sleep(Math.floor(at / 4));
+        // Churn and shutdown need a daemon that answers, running the 150 services (a graceful
+        // shutdown in an earlier round ended some; starting a running one again is a no-op).
+        if (daemon === null || !alive(daemon)) daemon = await startDaemon(h);
+        const c = new DaemonClient({ env: h.env });
+        await Promise.all(Array.from({ length: SERVICES }, (_, i) => c.startService(`s${i}`, ADHOC).catch(() => undefined)));
+        if (kind === 'churn') {
+          const ops: Promise<unknown>[] = [];
+          const churnEnd = Date.now() + at;
+          let n = 0;
+          while (Date.now() < churnEnd) {
+            const i = Math.floor(rnd() * SERVICES);
+            ops.push((n++ % 3 === 0 ? c.startService(`x${round}-${n}`, ADHOC) : c.restartService(`s${i}`)).catch(() => undefined));
+            await sleep(10);
+          }
+        } else {
+          await c.shutdown(true).catch(() => undefined);
+          await sleep(Math.floor(at / 4));
+        }
+        c.close();
       }
-      peaks.push(dirMarked(dir).length);
+      atKill.push(dirMarked(dir).length);
       if (daemon !== null) await killDaemon(h, daemon);
       daemon = null;
-      // The next round's start (or the final one) recovers from this kill.
-      if (kind !== 'start') {
-        await startDaemon(h);
-        daemon = daemonPids(h.home)[0] ?? null;
-      }
     }
-    t.diagnostic(`${ROUNDS} rounds in ${((Date.now() - started) / 1000).toFixed(1)} s; marked processes at each kill: ${peaks.join(' ')}`);
+    t.diagnostic(`${ROUNDS} rounds in ${((Date.now() - started) / 1000).toFixed(1)} s; marked processes alive at each kill: ${atKill.join(' ')}`);
 
     // The final start: once recovery is over, every marked process is a run the daemon lists.
     await startDaemon(h);
