@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import { AdiError } from '../errors.js';
 import { resolvePaths, type Paths } from '../paths.js';
-import type { CommandResult, Pong, Request, Response, ServiceConfig, ServiceInfo } from '../protocol/types.js';
+import type { CommandResult, Pong, ReloadReport, Request, Response, ServiceConfig, ServiceInfo, Services } from '../protocol/types.js';
 import { packageVersion } from '../version.js';
 import { ClientConnection, remoteError } from './connection.js';
 
@@ -137,13 +137,19 @@ export class DaemonClient {
     await this.expect({ type: 'RestartService', name }, 'Ok', STOP_WAIT_MS);
   }
 
+  /** The listing with the daemon's reports: the definitions' errors and what is degraded. */
+  async listServicesReport(): Promise<Omit<Services, 'type'>> {
+    const { type: _type, ...rest } = await this.expect({ type: 'ListServices' }, 'Services');
+    return rest;
+  }
+
   async listServices(): Promise<ServiceInfo[]> {
     return (await this.expect({ type: 'ListServices' }, 'Services')).list;
   }
 
-  /** Re-read the services file. */
-  async reload(): Promise<void> {
-    await this.expect({ type: 'Reload' }, 'Ok');
+  /** Re-read the services file. The report is absent from a daemon older than it. */
+  async reload(): Promise<ReloadReport | null> {
+    return (await this.expect({ type: 'Reload' }, 'Ok')).reload ?? null;
   }
 
   /** The last `lines` lines of a service's log. */

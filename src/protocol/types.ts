@@ -158,10 +158,35 @@ export interface Pong {
   protocol: number;
   /** Whether privilege separation (adi / adi-root users) is active. */
   separation: boolean;
+  /** Errors in the service definitions (services.toml, plugins) at their last load; absent: none. */
+  config_errors?: string[];
+  /** What is degraded now (the state file cannot be written, the disk reserve was used, ...); absent: nothing. */
+  problems?: string[];
 }
-export interface Ok { type: 'Ok' }
+/** What a Reload did (in Ok). */
+export interface ReloadReport {
+  added: string[];
+  removed: string[];
+  changed: string[];
+  /** Services whose new definition is invalid or unreadable: they keep (and keep running) their last valid one. */
+  kept: string[];
+  unchanged: number;
+  /** The definitions' errors (file, service, field, hint); non-empty: the reload did not apply everything. */
+  errors: string[];
+}
+export interface Ok {
+  type: 'Ok';
+  /** Present in the answer to a Reload. */
+  reload?: ReloadReport;
+}
 export interface ErrorResponse { type: 'Error'; code: string; message: string }
-export interface Services { type: 'Services'; list: ServiceInfo[] }
+export interface Services {
+  type: 'Services';
+  list: ServiceInfo[];
+  /** As in Pong. */
+  config_errors?: string[];
+  problems?: string[];
+}
 export interface Logs { type: 'Logs'; lines: string[] }
 export interface LogLine { type: 'LogLine'; line: string }
 export interface StreamEnd { type: 'StreamEnd' }

@@ -10,6 +10,7 @@ import {
   RESPONSE_TYPES,
   SERVICE_STATES,
   type HealthCheck,
+  type ReloadReport,
   type Request,
   type RequestType,
   type Response,
@@ -349,6 +350,30 @@ function validateServiceInfo(value: unknown, where: string): ServiceInfo {
   };
 }
 
+/** Bounds of the configuration and problem reports: a daemon keeps at most 50 of each, up to 4 KiB. */
+const REPORT_ITEMS = 100;
+const REPORT_CHARS = 16 * 1024;
+const NAMES = 100_000;
+
+function reports(f: Fields): { config_errors?: string[]; problems?: string[] } {
+  const config = f.optStringArray('config_errors', REPORT_ITEMS, REPORT_CHARS);
+  const problems = f.optStringArray('problems', REPORT_ITEMS, REPORT_CHARS);
+  return { ...(config !== undefined ? { config_errors: config } : {}), ...(problems !== undefined ? { problems } : {}) };
+}
+
+function validateReloadReport(value: unknown): ReloadReport {
+  if (!isPlainObject(value)) fail('Ok.reload must be a map.');
+  const f = new Fields(value, 'Ok.reload');
+  return {
+    added: f.stringArray('added', NAMES, 64),
+    removed: f.stringArray('removed', NAMES, 64),
+    changed: f.stringArray('changed', NAMES, 64),
+    kept: f.stringArray('kept', NAMES, 64),
+    unchanged: f.int('unchanged', 0, MAX_ID),
+    errors: f.stringArray('errors', REPORT_ITEMS, REPORT_CHARS),
+  };
+}
+
 /** Client side: check a response frame. Throws BAD_FRAME for anything that is not a valid response. */
 export function parseResponse(value: unknown): { id: number; response: Response } {
   try {
@@ -370,18 +395,21 @@ export function parseResponse(value: unknown): { id: number; response: Response 
           pid: f.int('pid', 0, MAX_ID),
           protocol: f.int('protocol', 0, MAX_ID),
           separation: f.optBool('separation') ?? false,
+          ...reports(f),
         };
         break;
-      case 'Ok':
-        response = { type: 'Ok' };
+      case 'Ok': {
+        const reload = f.raw('reload');
+        response = reload === undefined || reload === null ? { type: 'Ok' } : { type: 'Ok', reload: validateReloadReport(reload) };
         break;
+      }
       case 'Error':
         response = { type: 'Error', code: f.string('code', 64), message: f.string('message', LIMITS.string) };
         break;
       case 'Services': {
         const list = f.raw('list');
         if (!Array.isArray(list)) fail('Services.list must be an array.');
-        response = { type: 'Services', list: list.map((item, i) => validateServiceInfo(item, `Services.list[${i}]`)) };
+        response = { type: 'Services', list: list.map((item, i) => validateServiceInfo(item, `Services.list[${i}]`)), ...reports(f) };
         break;
       }
       case 'Logs':

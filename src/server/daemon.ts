@@ -96,6 +96,8 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       log.warn('a client offered the admin token on the plugin socket; it was treated as anonymous');
     })),
   });
+  /** What is degraded in the daemon itself (a disk reserve used, a pid file not written). */
+  const daemonProblems: string[] = [];
   const services = new ServiceManager({ paths, log, privilege: separation.servicePrivilege, ...(options.sources !== undefined ? { sources: options.sources } : {}) });
   // The socket already listens: requests by name wait until init() has loaded the definitions.
   services.holdRequestsUntilLoaded();
@@ -113,6 +115,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     executor,
     separation: () => executor.separation.active,
     reload: () => reload(),
+    problems: () => [...daemonProblems, ...services.problems()],
     requestShutdown: (graceful) => {
       // Let the Ok for the Shutdown request leave before the sockets go.
       setImmediate(() => void shutdown(graceful));

@@ -4,6 +4,7 @@ import type { DaemonClient } from '../../client/client.js';
 import { parseCommandArgs, type CliIO, type Command } from '../command.js';
 import { connectedClient } from '../daemon-client.js';
 import { formatBytes, formatDuration } from '../output.js';
+import { writeReports } from '../reports.js';
 
 export function servicesTable(list: ServiceInfo[]): string {
   const header = ['NAME', 'STATE', 'PID', 'CPU%', 'MEM', 'UPTIME', 'RESTARTS', 'LAST ERROR'];
@@ -54,10 +55,11 @@ export const command: Command = {
     const client = await connectedClient(io);
     try {
       if (values.watch === true) return await watchServices(client, io, watchOptions(values));
-      const list = await client.listServices();
+      const { list, ...reports } = await client.listServicesReport();
       if (values.json) io.stdout.write(`${JSON.stringify(list)}\n`);
       else if (list.length === 0) io.stdout.write("no services (define them in services.toml, or 'adi daemon start NAME -- COMMAND')\n");
       else io.stdout.write(servicesTable(list));
+      writeReports(io.stderr, reports);
       return 0;
     } finally {
       client.close();

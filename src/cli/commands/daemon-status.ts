@@ -3,6 +3,7 @@ import { packageVersion } from '../../version.js';
 import { parseCommandArgs, type Command } from '../command.js';
 import { cliClient } from '../daemon-client.js';
 import { formatDuration } from '../output.js';
+import { writeReports } from '../reports.js';
 
 export const command: Command = {
   name: 'daemon status',
@@ -10,7 +11,9 @@ export const command: Command = {
   usage: `Usage: adi daemon status [--json]
 
 Prints the daemon's pid, version, uptime and socket. Exit status 0 when it runs, 3 when it does not.
---json prints an object: running, pid, version, uptime_secs, socket, separation.`,
+--json prints an object: running, pid, version, uptime_secs, socket, separation, config_errors,
+problems. Errors in services.toml (as last loaded) and what is degraded (a state file that cannot be
+written, a full disk) are listed too, on stderr.`,
   async run(argv, io) {
     const { values } = parseCommandArgs('daemon status', argv, { json: { type: 'boolean' } }, false);
     const client = cliClient(io);
@@ -19,7 +22,7 @@ Prints the daemon's pid, version, uptime and socket. Exit status 0 when it runs,
       const pong = await client.ping();
       client.close();
       if (values.json) {
-        io.stdout.write(`${JSON.stringify({ running: true, pid: pong.pid, version: pong.version, uptime_secs: pong.uptime_secs, socket, separation: pong.separation })}\n`);
+        io.stdout.write(`${JSON.stringify({ running: true, pid: pong.pid, version: pong.version, uptime_secs: pong.uptime_secs, socket, separation: pong.separation, config_errors: pong.config_errors ?? [], problems: pong.problems ?? [] })}\n`);
       } else {
         const lines = [
           `adi daemon is running`,
@@ -30,6 +33,7 @@ Prints the daemon's pid, version, uptime and socket. Exit status 0 when it runs,
           `  separation: ${pong.separation ? 'active (services and Run as the plugin user)' : "not set up (everything runs as you; 'sudo adi daemon setup' enables it)"}`,
         ];
         io.stdout.write(`${lines.join('\n')}\n`);
+        writeReports(io.stderr, pong);
       }
       return 0;
     } catch (err) {

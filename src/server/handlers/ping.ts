@@ -1,5 +1,5 @@
 import { PROTOCOL_VERSION, type Pong } from '../../protocol/types.js';
-import type { Handler } from '../context.js';
+import { reports, type Handler } from '../context.js';
 
 export const handlePing: Handler<'Ping'> = (_req, { daemon }): Pong => ({
   type: 'Pong',
@@ -8,4 +8,5 @@ export const handlePing: Handler<'Ping'> = (_req, { daemon }): Pong => ({
   pid: process.pid,
   protocol: PROTOCOL_VERSION,
   separation: daemon.separation(),
+  ...reports(daemon),
 });
