@@ -91,16 +91,24 @@ export class DaemonClient {
     // part of every command's start-up.
     const { spawnDaemon } = await import('./spawn.js');
     const spawned = spawnDaemon(this.paths, this.env);
-    return this.waitUntilRunning(options.timeoutMs ?? 10_000, spawned.exited);
+    return this.waitUntilRunning(options.timeoutMs ?? 10_000, spawned.exited, spawned.failed);
   }
 
-  /** Poll with a short, growing interval until a ping is answered or the deadline passes. */
-  async waitUntilRunning(timeoutMs: number, exited?: Promise<number | null>): Promise<PongInfo> {
+  /**
+   * Poll with a short, growing interval until a ping is answered or the deadline passes; a daemon
+   * that reports a failed start (`failed`, see spawn.ts) ends the wait at once with its reason.
+   */
+  async waitUntilRunning(timeoutMs: number, exited?: Promise<number | null>, failed?: Promise<string>): Promise<PongInfo> {
     const deadline = Date.now() + timeoutMs;
     let exitCode: number | null | undefined;
     void exited?.then((code) => (exitCode = code));
+    let failure: string | undefined;
+    void failed?.then((why) => (failure = why));
     let delay = 5;
     for (;;) {
+      if (failure !== undefined) {
+        throw new AdiError('DAEMON_START_FAILED', `The daemon could not start: ${failure}. See its log: ${this.paths.logFile}`);
+      }
       try {
         return await this.ping();
       } catch (err) {

@@ -74,3 +74,72 @@ export function removeStaleTemps(files: readonly string[], isLive: (pid: number)
   }
   return removed;
 }
+
+/** Whether an error is the disk (or the user's quota) being full. */
+export function isDiskFull(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
+/** Size of the disk reserve: the lock, token and pid files and a state snapshot of a few hundred services. */
+export const DISK_RESERVE_BYTES = 256 * 1024;
+
+/**
+ * A file of zeros the daemon keeps in its data dir and deletes when it finds the disk full while it
+ * starts, so that the few small files a start must write (lock, token, pid) fit (the "ballast file"
+ * of CockroachDB and others). It is made again, when there is room, at the end of every start.
+ */
+export class DiskReserve {
+  constructor(readonly file: string, private readonly bytes = DISK_RESERVE_BYTES) {}
+
+  /** Make the reserve if it is missing or short; false when there is no room for it (nothing is left behind). */
+  ensure(): boolean {
+    try {
+      if (fs.lstatSync(this.file).size >= this.bytes) return true;
+    } catch {
+      // missing: made below
+    }
+    let fd: number | null = null;
+    try {
+      fd = fs.openSync(this.file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW, 0o600);
+      // Real blocks (zeros written, not a sparse file): deleting them must free space.
+      const chunk = Buffer.alloc(64 * 1024);
+      for (let at = 0; at < this.bytes; at += chunk.length) {
+        if (fs.writeSync(fd, chunk, 0, Math.min(chunk.length, this.bytes - at)) === 0) throw new Error('short write');
+      }
+      fs.fsyncSync(fd);
+      return true;
+    } catch {
+      if (fd !== null) fs.closeSync(fd);
+      fd = null;
+      fs.rmSync(this.file, { force: true });
+      return false;
+    } finally {
+      if (fd !== null) fs.closeSync(fd);
+    }
+  }
+
+  /** Delete the reserve; returns whether there was one to free. */
+  release(): boolean {
+    try {
+      fs.unlinkSync(this.file);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Run `write`; if it fails because the disk is full and the reserve exists, free the reserve and
+   * run it once more. `onRelease` hears of the release.
+   */
+  retryOnFull<T>(write: () => T, onRelease: () => void): T {
+    try {
+      return write();
+    } catch (err) {
+      if (!isDiskFull(err) || !this.release()) throw err;
+      onRelease();
+      return write();
+    }
+  }
+}

@@ -45,6 +45,8 @@ export interface ServiceManagerOptions {
   home?: string;
   /** Who services run as when privilege separation is active (run-as.ts); absent: the daemon's user. */
   privilege?: ServicePrivilege;
+  /** Why a new run may not start now (the daemon's descriptor reserve, fd-budget.ts), or null. */
+  spawnRefusal?: () => string | null;
 }
 
 export interface ReloadResult {
@@ -111,6 +113,7 @@ export class ServiceManager {
     this.daemonDir = realDir(opts.paths.dataDir);
     this.host = {
       daemonDir: this.daemonDir,
+      ...(opts.spawnRefusal !== undefined ? { spawnRefusal: opts.spawnRefusal } : {}),
       log: opts.log,
       logsDir: opts.paths.logsDir,
       baseEnv: opts.env ?? process.env,

@@ -37,6 +37,8 @@ export interface ServiceHost {
   readonly privilege?: ServicePrivilege;
   /** The data dir every run is marked with (ADI_DAEMON_DIR, see recovery.ts); absent: unmarked. */
   readonly daemonDir?: string;
+  /** Why a new run may not start now (the daemon keeps descriptors for its admin), or null. */
+  spawnRefusal?(): string | null;
   /** The set of possibly-alive runs changed (state file). */
   runsChanged(): void;
   /** False once the manager shuts down: no automatic restarts then. */
@@ -377,6 +379,8 @@ export class Service {
   /** Spawn a run; resolves once the process exists ('spawn'), rejects with SPAWN_FAILED otherwise. */
   private async spawnRun(automatic: boolean): Promise<void> {
     const config = this.definition.config;
+    const refusal = this.host.spawnRefusal?.() ?? null;
+    if (refusal !== null) throw this.fail(`cannot start: ${refusal}`);
     const runId = newRunId();
     let launch: Launch;
     try {
