@@ -1,0 +1,81 @@
+// Descriptor exhaustion: a daemon started under `ulimit -n 128`. Services are started until the
+// daemon refuses more (clearly, saying why), then 300 connections that never say Hello are opened.
+// The admin can still connect and act: status, services, stopping a service, stopping the daemon.
+// Without the reserve, Node accepts and at once closes every new connection once the fd table is
+// full, and the admin gets CONNECTION_CLOSED like everyone else.
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import { after, describe, test } from 'node:test';
+import { DaemonClient } from '../../src/client/client.js';
+import { ADI, adi, daemonPids, tempHome, waitFor, type TempHome } from '../helpers/env.js';
+import { fdCount, killAll, markedProcesses } from './helpers.js';
+
+const LIMIT = 128;
+const homes: TempHome[] = [];
+const sockets: net.Socket[] = [];
+after(async () => {
+  for (const s of sockets) s.destroy();
+  for (const h of homes) killAll(markedProcesses(h.home).map((p) => p.pid));
+  await Promise.all(homes.map((h) => h.cleanup()));
+});
+
+describe('descriptor exhaustion', () => {
+  test(`under ulimit -n ${LIMIT}: services and idle clients take what they may, and an admin can still connect`, async (t) => {
+    const h = tempHome();
+    homes.push(h);
+    // The daemon inherits the limit of the `adi daemon start` that spawns it.
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn('/bin/sh', ['-c', `ulimit -n ${LIMIT} && exec "$0" "$1" daemon start`, process.execPath, ADI], { env: h.env, stdio: 'ignore' });
+      child.on('error', reject);
+      child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`adi daemon start exited with ${code}`))));
+    });
+    const daemon = daemonPids(h.home)[0] as number;
+    assert.ok(daemon > 0);
+
+    // Services until the daemon refuses: each run keeps a few descriptors (pipes, log file).
+    const client = new DaemonClient({ env: h.env });
+    const refusals: string[] = [];
+    let running = 0;
+    for (let i = 0; i < 60; i++) {
+      try {
+        await client.startService(`s${i}`, { command: '/bin/sleep', args: ['1000'], stop_timeout: 1 });
+        running++;
+      } catch (err) {
+        refusals.push(err instanceof Error ? err.message : String(err));
+      }
+    }
+    client.close();
+    t.diagnostic(`${running} services started, ${refusals.length} refused; daemon fds ${fdCount(daemon)} of ${LIMIT}`);
+    assert.ok(refusals.length > 0, 'some starts are refused');
+    assert.match(refusals[0] ?? '', /keeps \d+ free so that an admin can always connect/);
+
+    // 300 clients that connect and never say anything.
+    let closedByDaemon = 0;
+    await Promise.all(Array.from({ length: 300 }, () => new Promise<void>((resolve) => {
+      const s = net.connect(h.paths.socket.address);
+      sockets.push(s);
+      s.on('connect', () => resolve());
+      s.on('error', () => resolve());
+      s.on('close', () => {
+        closedByDaemon++;
+        resolve();
+      });
+    })));
+    t.diagnostic(`300 idle connections: ${closedByDaemon} closed by the daemon so far; daemon fds ${fdCount(daemon)}`);
+
+    // The admin still gets in, and can act.
+    const status = await adi(['daemon', 'status'], h.env);
+    assert.equal(status.code, 0, `status: ${status.stdout}${status.stderr}`);
+    const services = await adi(['daemon', 'services', '--json'], h.env);
+    assert.equal(services.code, 0, `services: ${services.stderr}`);
+    assert.ok((JSON.parse(services.stdout) as unknown[]).length >= running);
+    const stop = await adi(['daemon', 'stop', 's0'], h.env);
+    assert.equal(stop.code, 0, `stop s0: ${stop.stderr}`);
+    assert.ok(fdCount(daemon) <= LIMIT);
+    const down = await adi(['daemon', 'stop'], h.env, { timeoutMs: 60_000 });
+    assert.equal(down.code, 0, `daemon stop: ${down.stderr}`);
+    await waitFor(() => daemonPids(h.home).length === 0, 15_000, 'the daemon to exit');
+  });
+});
