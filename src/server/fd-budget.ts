@@ -4,15 +4,20 @@
 // cannot even be told to stop a service. So the table is never let fill up: above `limit - reserve`
 // open descriptors, a new service run is refused with a message saying so, and each new connection
 // makes room by closing the oldest connections that have not proven to be the admin. The reserve is
-// then always free for an admin's connection and the requests it makes.
+// then always free for an admin's connection and the requests it makes. The mark also leaves room
+// for the descriptors the resource sampler may still open (it keeps up to limit / 8 /proc files open
+// between listings, see resources.ts): they are opened later, by a listing, not by a spawn.
 
 import fs from 'node:fs';
+import { heldStatBudget } from '../services/resources.js';
 
 export interface FdBudgetOptions {
   /** The soft RLIMIT_NOFILE; default: read from /proc/self/limits (null: unknown, no budget). */
   limit?: number | null;
   /** Descriptors kept free for the admin; default: limit / 16, between 16 and 64. */
   reserve?: number;
+  /** Descriptors others may open later without asking (the resource sampler's); default: its bound. */
+  later?: number;
   /** Count the open descriptors; default: the entries of /proc/self/fd. */
   count?: () => number | null;
 }
@@ -25,6 +30,8 @@ const RECOUNT_MS = 100;
 export class FdBudget {
   readonly limit: number | null;
   readonly reserve: number;
+  /** Above this many open descriptors, runs are refused and connections make room. */
+  readonly mark: number;
   private readonly count: () => number | null;
   private counted: number | null = null;
   private countedAt = 0;
@@ -35,6 +42,8 @@ export class FdBudget {
     this.limit = opts.limit !== undefined ? opts.limit : softFdLimit();
     this.reserve = opts.reserve ?? (this.limit === null ? 0 : Math.max(16, Math.min(64, Math.floor(this.limit / 16))));
     this.count = opts.count ?? countOpenFds;
+    const later = opts.later ?? (this.limit === null ? 0 : heldStatBudget(`Max open files ${this.limit}`));
+    this.mark = this.limit === null ? Infinity : Math.max(0, this.limit - this.reserve - later);
   }
 
   /** Open descriptors now (exact when near the limit, else possibly a recent count plus what was taken since). */
@@ -55,13 +64,13 @@ export class FdBudget {
   acceptedIntoReserve(): boolean {
     const used = this.inUse();
     this.since++;
-    return used !== null && this.limit !== null && used >= this.limit - this.reserve;
+    return used !== null && used >= this.mark;
   }
 
   /** Why a new service run may not start now, or null when it may. */
   spawnRefusal(): string | null {
     const used = this.inUse();
-    if (used === null || this.limit === null || used + SPAWN_MARGIN < this.limit - this.reserve) {
+    if (used === null || used + SPAWN_MARGIN < this.mark) {
       this.since += SPAWN_MARGIN;
       return null;
     }

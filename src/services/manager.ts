@@ -104,6 +104,7 @@ export class ServiceManager {
   private readonly resources = new ResourceSampler();
   /** Every run carries it (ADI_DAEMON_DIR): recovery and the last sweep of a shutdown find runs by it. */
   private readonly daemonDir: string;
+  private readonly spawnRefusal: (() => string | null) | undefined;
 
   constructor(opts: ServiceManagerOptions) {
     this.paths = opts.paths;
@@ -111,6 +112,7 @@ export class ServiceManager {
     this.sources = [new FileSource(opts.paths.servicesFile), ...(opts.sources ?? [])];
     this.state = new StateJournal(opts.paths.stateFile);
     this.daemonDir = realDir(opts.paths.dataDir);
+    this.spawnRefusal = opts.spawnRefusal;
     this.host = {
       daemonDir: this.daemonDir,
       ...(opts.spawnRefusal !== undefined ? { spawnRefusal: opts.spawnRefusal } : {}),
@@ -228,6 +230,9 @@ export class ServiceManager {
     const def: ServiceDefinition = { name, source: 'adhoc', config: result.config, auto_start: false, origin: 'StartService' };
     const existing = this.services.get(name);
     if (existing === undefined) {
+      // Refused before the service exists: a refused ad-hoc service would still hold its log open.
+      const refusal = this.spawnRefusal?.() ?? null;
+      if (refusal !== null) throw new AdiError('SPAWN_FAILED', `Service "${name}" cannot start: ${refusal}.`);
       const service = this.createService(def, null);
       this.services.set(name, service);
       return service.start();
