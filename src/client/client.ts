@@ -107,7 +107,7 @@ export class DaemonClient {
     let delay = 5;
     for (;;) {
       if (failure !== undefined) {
-        throw new AdiError('DAEMON_START_FAILED', `The daemon could not start: ${failure.replace(/\.$/, "")}. See its log: ${this.paths.logFile}`);
+        throw new AdiError('DAEMON_START_FAILED', `The daemon could not start: ${failure.replace(/\.$/, '')}. See its log: ${this.paths.logFile}`);
       }
       try {
         return await this.ping();
