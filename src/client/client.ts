@@ -132,8 +132,9 @@ export class DaemonClient {
     await this.expect({ type: 'Shutdown', graceful }, 'Ok');
   }
 
-  async startService(name: string, config?: ServiceConfig | null): Promise<void> {
-    await this.expect({ type: 'StartService', name, config: config ?? null }, 'Ok');
+  /** Resolves with the errors of the service's newer definition when it is invalid (it started with its last valid one). */
+  async startService(name: string, config?: ServiceConfig | null): Promise<string[]> {
+    return (await this.expect({ type: 'StartService', name, config: config ?? null }, 'Ok')).config_errors ?? [];
   }
 
   /** Resolves once nothing of the service remains; that may take its whole stop_timeout (up to an hour). */

@@ -178,6 +178,8 @@ export interface Ok {
   type: 'Ok';
   /** Present in the answer to a Reload. */
   reload?: ReloadReport;
+  /** In the answer to a StartService by name: the errors of the service's newer, invalid definition (it runs its last valid one). */
+  config_errors?: string[];
 }
 export interface ErrorResponse { type: 'Error'; code: string; message: string }
 export interface Services {

@@ -400,7 +400,8 @@ export function parseResponse(value: unknown): { id: number; response: Response 
         break;
       case 'Ok': {
         const reload = f.raw('reload');
-        response = reload === undefined || reload === null ? { type: 'Ok' } : { type: 'Ok', reload: validateReloadReport(reload) };
+        const config = f.optStringArray('config_errors', REPORT_ITEMS, REPORT_CHARS);
+        response = { type: 'Ok', ...(reload === undefined || reload === null ? {} : { reload: validateReloadReport(reload) }), ...(config !== undefined ? { config_errors: config } : {}) };
         break;
       }
       case 'Error':

@@ -5,12 +5,12 @@
 
 import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { AdiError } from '../errors.js';
 import { checkName, type Paths } from '../paths.js';
 import type { ServiceConfig, ServiceInfo } from '../protocol/types.js';
 import type { Logger } from '../server/logger.js';
 import { configKey, formatFieldError, validateServiceConfig } from './config.js';
+import { daemonInstance } from './launch.js';
 import { ProcScanner, scanProcessesSync, terminate } from './process-group.js';
 import { Recovery } from './recovery.js';
 import { loadSources, type ServiceDefinition, type ServiceSource } from './registry.js';
@@ -24,15 +24,6 @@ export type { ServiceDefinition, ServiceSource, SourceResult } from './registry.
 
 /** No process has a negative pgid: a target with it is found by its marker only. */
 const NO_GROUP = -1;
-
-/** The data dir as every run records it: its real path, so two spellings of one directory agree. */
-function realDir(dir: string): string {
-  try {
-    return fs.realpathSync(dir);
-  } catch {
-    return path.resolve(dir);
-  }
-}
 
 export interface ServiceManagerOptions {
   paths: Paths;
@@ -102,8 +93,8 @@ export class ServiceManager {
   private loaded: (() => void) | null = null;
   /** CPU and memory per service, sampled when the services are listed (never on a timer). */
   private readonly resources = new ResourceSampler();
-  /** Every run carries it (ADI_DAEMON_DIR): recovery and the last sweep of a shutdown find runs by it. */
-  private readonly daemonDir: string;
+  /** Every run carries it (ADI_DAEMON_INSTANCE): recovery and the last sweep of a shutdown find runs by it. */
+  private readonly instance: string;
   private readonly spawnRefusal: (() => string | null) | undefined;
 
   constructor(opts: ServiceManagerOptions) {
@@ -111,10 +102,10 @@ export class ServiceManager {
     this.log = opts.log;
     this.sources = [new FileSource(opts.paths.servicesFile), ...(opts.sources ?? [])];
     this.state = new StateJournal(opts.paths.stateFile);
-    this.daemonDir = realDir(opts.paths.dataDir);
+    this.instance = daemonInstance(opts.paths.dataDir);
     this.spawnRefusal = opts.spawnRefusal;
     this.host = {
-      daemonDir: this.daemonDir,
+      instance: this.instance,
       ...(opts.spawnRefusal !== undefined ? { spawnRefusal: opts.spawnRefusal } : {}),
       log: opts.log,
       logsDir: opts.paths.logsDir,
@@ -141,7 +132,7 @@ export class ServiceManager {
         stateFile: this.paths.stateFile,
         log: this.log,
         scanner: this.host.scanner,
-        daemonDir: this.daemonDir,
+        instance: this.instance,
         settled: () => {
           this.recoveryChanged = true;
           this.scheduleStateWrite();
@@ -398,13 +389,13 @@ export class ServiceManager {
   }
 
   /**
-   * The last check of a shutdown: no process carrying this data dir's ADI_DAEMON_DIR may outlive it.
+   * The last check of a shutdown: no process carrying this data dir's ADI_DAEMON_INSTANCE may outlive it.
    * Normally none is left; one is if an earlier daemon died while its spawn was between fork and
    * exec (its environment was not the service's yet when recovery scanned), or if a service cleared
    * its run marker but kept the rest of its environment. They are ended like a stop, without grace.
    */
   private async sweepMarked(): Promise<void> {
-    const left = scanProcessesSync().filter((p) => p.state !== 'Z' && p.daemonDir === this.daemonDir);
+    const left = scanProcessesSync().filter((p) => p.state !== 'Z' && p.instance === this.instance);
     if (left.length === 0) return;
     this.log.warn(`shutdown: ${left.length} process(es) of this data dir outlived their service (pids ${left.map((p) => p.pid).join(', ')}); killing them`);
     const targets = left.map((p) => ({ pgid: NO_GROUP, marker: p.marker ?? '' }));
@@ -436,6 +427,11 @@ export class ServiceManager {
   /** The definition sources' errors as of the last load (init or reload): file, service, field, hint. */
   configErrors(): string[] {
     return this.sourceErrors;
+  }
+
+  /** The errors of a name's definition when the last load found it invalid (empty otherwise). */
+  definitionErrors(name: string): string[] {
+    return this.invalidDefinitions.get(name) ?? [];
   }
 
   /** What is degraded now (the state file cannot be written), for status and listings. */

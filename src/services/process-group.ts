@@ -5,7 +5,7 @@
 
 import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
-import { DAEMON_DIR_ENV, SERVICE_ID_ENV, SERVICE_NAME_ENV } from './launch.js';
+import { DAEMON_INSTANCE_ENV, SERVICE_ID_ENV, SERVICE_NAME_ENV } from './launch.js';
 
 export interface ProcEntry {
   pid: number;
@@ -14,9 +14,9 @@ export interface ProcEntry {
   state: string;
   /** The value of ADI_SERVICE_ID in its environment, or null. */
   marker: string | null;
-  /** ADI_DAEMON_DIR: the data dir of the daemon that started its run (crash recovery scans by it), or null. */
-  daemonDir?: string | null;
-  /** ADI_SERVICE_NAME, read only along with a daemonDir. */
+  /** ADI_DAEMON_INSTANCE: names the data dir of the daemon that started its run (crash recovery scans by it), or null. */
+  instance?: string | null;
+  /** ADI_SERVICE_NAME, read only along with an instance. */
   name?: string | null;
 }
 
@@ -55,7 +55,7 @@ export async function readProcStat(pid: number): Promise<ProcStat | null> {
 }
 
 const MARKER_PREFIX = Buffer.from(`${SERVICE_ID_ENV}=`);
-const DIR_PREFIX = Buffer.from(`${DAEMON_DIR_ENV}=`);
+const INSTANCE_PREFIX = Buffer.from(`${DAEMON_INSTANCE_ENV}=`);
 const NAME_PREFIX = Buffer.from(`${SERVICE_NAME_ENV}=`);
 
 /** The ADI_SERVICE_ID value in a raw /proc/<pid>/environ, or null. */
@@ -68,9 +68,9 @@ function startsWith(buf: Buffer, at: number, stop: number, prefix: Buffer): bool
 }
 
 /** The run marker, the daemon's data dir and the service name in a raw /proc/<pid>/environ (each null when absent). */
-export function markersFromEnviron(environ: Buffer): { marker: string | null; daemonDir: string | null; name: string | null } {
+export function markersFromEnviron(environ: Buffer): { marker: string | null; instance: string | null; name: string | null } {
   let marker: string | null = null;
-  let daemonDir: string | null = null;
+  let instance: string | null = null;
   let name: string | null = null;
   let at = 0;
   while (at < environ.length) {
@@ -78,11 +78,11 @@ export function markersFromEnviron(environ: Buffer): { marker: string | null; da
     const stop = end === -1 ? environ.length : end;
     // The first occurrence counts, as getenv() would see it.
     if (marker === null && startsWith(environ, at, stop, MARKER_PREFIX)) marker = environ.toString('latin1', at + MARKER_PREFIX.length, stop);
-    else if (daemonDir === null && startsWith(environ, at, stop, DIR_PREFIX)) daemonDir = environ.toString('utf8', at + DIR_PREFIX.length, stop);
+    else if (instance === null && startsWith(environ, at, stop, INSTANCE_PREFIX)) instance = environ.toString('utf8', at + INSTANCE_PREFIX.length, stop);
     else if (name === null && startsWith(environ, at, stop, NAME_PREFIX)) name = environ.toString('latin1', at + NAME_PREFIX.length, stop);
     at = stop + 1;
   }
-  return { marker, daemonDir, name };
+  return { marker, instance, name };
 }
 
 // /proc files report size 0, so they are read into one reused buffer, grown as needed up to a bound
@@ -128,7 +128,7 @@ function readEntrySync(pid: number): ProcEntry | null {
     const environ = readProcFile(`/proc/${pid}/environ`);
     if (environ !== null) {
       const found = markersFromEnviron(environ);
-      if (found.daemonDir === null) return { pid, pgid: stat.pgid, state: stat.state, marker: found.marker };
+      if (found.instance === null) return { pid, pgid: stat.pgid, state: stat.state, marker: found.marker };
       return { pid, pgid: stat.pgid, state: stat.state, ...found };
     }
   }

@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import { checkName } from '../paths.js';
 import type { Logger } from '../server/logger.js';
 import { CONFIG_DEFAULTS, LIMITS, validateServiceConfig } from './config.js';
-import { DAEMON_DIR_ENV } from './launch.js';
+import { DAEMON_INSTANCE_ENV } from './launch.js';
 import { HAS_PROC, liveMembers, parseProcStat, scanProcessesSync, sharedScanner, terminate, type ProcEntry, type ProcScanner, type RunTarget, type Termination } from './process-group.js';
 import { readStateFile, type StateEntry, type WantedService } from './state-file.js';
 
@@ -36,10 +36,10 @@ export interface RecoveryOptions {
   /** After SIGKILL, how long to keep confirming (default: terminate's). */
   killWaitMs?: number;
   /**
-   * The ADI_DAEMON_DIR value this daemon's runs carry: every live process carrying it is a leftover
+   * The ADI_DAEMON_INSTANCE value this daemon's runs carry: every live process carrying it is a leftover
    * (nothing of this daemon runs yet), recorded or not. Absent: only the state file is trusted.
    */
-  daemonDir?: string;
+  instance?: string;
 }
 
 /** How one recorded process was judged. */
@@ -117,10 +117,10 @@ export class Recovery {
     (opts.scanner ?? sharedScanner).invalidate();
     const byPid = new Map(procs.map((p) => [p.pid, p]));
     for (const entry of entries) runs.push(judge(entry, byPid));
-    if (opts.daemonDir !== undefined) {
-      const unrecorded = unrecordedRuns(procs, opts.daemonDir, entries, wanted);
+    if (opts.instance !== undefined) {
+      const unrecorded = unrecordedRuns(procs, opts.instance, entries, wanted);
       if (unrecorded.length > 0) {
-        opts.log.warn(`recovery: ${unrecorded.length} run(s) of the previous daemon were not in the state file (it died before recording them); found by ${DAEMON_DIR_ENV} in /proc: ${unrecorded.map((r) => `${r.entry.name} pid ${r.entry.pid}`).join(', ')}`);
+        opts.log.warn(`recovery: ${unrecorded.length} run(s) of the previous daemon were not in the state file (it died before recording them); found by ${DAEMON_INSTANCE_ENV} in /proc: ${unrecorded.map((r) => `${r.entry.name} pid ${r.entry.pid}`).join(', ')}`);
         runs.push(...unrecorded);
       }
     }
@@ -185,14 +185,14 @@ export function judge(entry: StateEntry, byPid: ReadonlyMap<number, ProcEntry>):
 /**
  * Runs of this data dir that the state file does not name: a daemon killed between a spawn and its
  * next state write (or unable to write it: a full disk) leaves them. Each is a set of live processes
- * carrying our ADI_DAEMON_DIR and one run marker; its leader is the member that leads its own group
+ * carrying our ADI_DAEMON_INSTANCE and one run marker; its leader is the member that leads its own group
  * (the spawned process, unless it died), and its group counts only then.
  */
-export function unrecordedRuns(procs: readonly ProcEntry[], daemonDir: string, recorded: readonly StateEntry[], wanted: ReadonlyMap<string, WantedService>): RecoveredRun[] {
+export function unrecordedRuns(procs: readonly ProcEntry[], instance: string, recorded: readonly StateEntry[], wanted: ReadonlyMap<string, WantedService>): RecoveredRun[] {
   const known = new Set(recorded.map((e) => e.marker));
   const byMarker = new Map<string, ProcEntry[]>();
   for (const p of procs) {
-    if (p.state === 'Z' || p.daemonDir !== daemonDir || p.marker === null || known.has(p.marker) || !MARKER_PATTERN.test(p.marker)) continue;
+    if (p.state === 'Z' || p.instance !== instance || p.marker === null || known.has(p.marker) || !MARKER_PATTERN.test(p.marker)) continue;
     const list = byMarker.get(p.marker) ?? [];
     list.push(p);
     byMarker.set(p.marker, list);

@@ -35,8 +35,8 @@ export interface ServiceHost {
   readonly scanner?: ProcScanner;
   /** Who services run as (separation, plugin tokens, audit); absent: the daemon's user. */
   readonly privilege?: ServicePrivilege;
-  /** The data dir every run is marked with (ADI_DAEMON_DIR, see recovery.ts); absent: unmarked. */
-  readonly daemonDir?: string;
+  /** What every run is marked with (ADI_DAEMON_INSTANCE, see recovery.ts); absent: unmarked. */
+  readonly instance?: string;
   /** Why a new run may not start now (the daemon keeps descriptors for its admin), or null. */
   spawnRefusal?(): string | null;
   /** The set of possibly-alive runs changed (state file). */
@@ -390,7 +390,7 @@ export class Service {
         runId,
         def: this.definition,
         ...(this.host.privilege !== undefined ? { privilege: this.host.privilege } : {}),
-        ...(this.host.daemonDir !== undefined ? { daemonDir: this.host.daemonDir } : {}),
+        ...(this.host.instance !== undefined ? { instance: this.host.instance } : {}),
       });
     } catch (err) {
       throw this.fail(`cannot start: ${err instanceof Error ? err.message : String(err)}`);

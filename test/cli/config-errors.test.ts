@@ -78,6 +78,10 @@ describe('configuration errors', () => {
     assert.equal(after.get('web')?.pid, webPid);
     assert.equal(after.get('web')?.state, 'running');
     assert.ok(alive(webPid));
+    // start NAME of it says it runs its last valid definition, and why.
+    const again = await adi(['daemon', 'start', 'web'], h.env);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /web runs its last valid definition[^]*field "stop_timeuot": unknown field/);
 
     // start NAME of a service whose only definition is invalid says why, instead of "no service".
     fs.writeFileSync(h.paths.servicesFile, `${SERVICES}\n[api]\ncomand = "/bin/sleep"\n`);

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { MemoryLogger } from '../../src/server/logger.js';
+import { daemonInstance } from '../../src/services/launch.js';
 import { parseProcStat } from '../../src/services/process-group.js';
 import { Recovery } from '../../src/services/recovery.js';
 import { readStateFile, writeStateFile, type StateEntry, type WantedService } from '../../src/services/state-file.js';
@@ -139,17 +140,17 @@ void describe('crash recovery: judging recorded processes', () => {
     assert.ok(isAlive(unmarked.pid as number), 'the unproven group is left alone');
   });
 
-  void it('runs the state file never recorded are found by ADI_DAEMON_DIR and ended; another data dir\'s are not', async () => {
+  void it('runs the state file never recorded are found by ADI_DAEMON_INSTANCE and ended; another data dir\'s are not', async () => {
     const e = setup();
     fs.mkdirSync(e.paths.dataDir, { recursive: true });
-    const dir = fs.realpathSync(e.paths.dataDir);
+    const instance = daemonInstance(e.paths.dataDir);
     // No state file at all: the previous daemon died before its first write.
-    const ours = fakeRun(e, newMarker(), [fixture('tree.js'), 'main'], { ADI_DAEMON_DIR: dir, ADI_SERVICE_NAME: 'web' });
+    const ours = fakeRun(e, newMarker(), [fixture('tree.js'), 'main'], { ADI_DAEMON_INSTANCE: instance, ADI_SERVICE_NAME: 'web' });
     const pids = JSON.parse(await firstLine(ours)) as { main: number; child: number; grandchild: number };
-    const other = fakeRun(e, newMarker(), [fixture('sleeper.js')], { ADI_DAEMON_DIR: `${dir}-other`, ADI_SERVICE_NAME: 'web' });
+    const other = fakeRun(e, newMarker(), [fixture('sleeper.js')], { ADI_DAEMON_INSTANCE: daemonInstance(`${e.paths.dataDir}-other`), ADI_SERVICE_NAME: 'web' });
     await waitFor(() => isAlive(other.pid as number), 'the other data dir\'s run');
     const log = new MemoryLogger();
-    const recovery = Recovery.begin({ stateFile: e.paths.stateFile, log, daemonDir: dir });
+    const recovery = Recovery.begin({ stateFile: e.paths.stateFile, log, instance });
     assert.deepEqual(recovery.names(), ['web']);
     assert.equal(recovery.pending()[0]?.pid, pids.main, 'recorded in the new state file until gone');
     assert.ok(log.lines.some((l) => /1 run\(s\) of the previous daemon were not in the state file/.test(l)), log.lines.join('\n'));

@@ -2,13 +2,14 @@
 // random moment in the first 2 s of a start (while it recovers the previous daemon's leftovers and
 // starts the services again), during churn (services restarted and added), or during a graceful
 // shutdown. After the final clean `adi daemon stop` no process may carry this data dir's marker
-// (ADI_DAEMON_DIR), and no temporary file of an interrupted write may be left.
+// (ADI_DAEMON_INSTANCE), and no temporary file of an interrupted write may be left.
 
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import { after, describe, test } from 'node:test';
 import { DaemonClient } from '../../src/client/client.js';
+import { daemonInstance } from '../../src/services/launch.js';
 import { ADI, adi, alive, daemonPids, tempHome, waitFor, type TempHome } from '../helpers/env.js';
 import { killAll, startDaemon } from './helpers.js';
 
@@ -19,19 +20,19 @@ const ADHOC = { command: '/bin/sleep', args: ['1000'], stop_timeout: 2 };
 
 const homes: TempHome[] = [];
 after(async () => {
-  for (const h of homes) killAll(dirMarked(fs.realpathSync(h.paths.dataDir)).map((p) => p.pid));
+  for (const h of homes) killAll(dirMarked(daemonInstance(h.paths.dataDir)).map((p) => p.pid));
   await Promise.all(homes.map((h) => h.cleanup()));
 });
 
-/** Live processes whose environment carries ADI_DAEMON_DIR=<dir>. */
-function dirMarked(dir: string): { pid: number; marker: string | null }[] {
+/** Live processes whose environment carries ADI_DAEMON_INSTANCE=<instance>. */
+function dirMarked(instance: string): { pid: number; marker: string | null }[] {
   const out: { pid: number; marker: string | null }[] = [];
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     const pid = Number(entry);
     try {
       const vars = fs.readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0');
-      if (!vars.includes(`ADI_DAEMON_DIR=${dir}`) || !alive(pid)) continue;
+      if (!vars.includes(`ADI_DAEMON_INSTANCE=${instance}`) || !alive(pid)) continue;
       out.push({ pid, marker: vars.find((v) => v.startsWith('ADI_SERVICE_ID='))?.slice(15) ?? null });
     } catch {
       // gone meanwhile
@@ -84,7 +85,7 @@ describe('crash recovery under repeated kills', () => {
     const h = tempHome();
     homes.push(h);
     await startDaemon(h);
-    const dir = fs.realpathSync(h.paths.dataDir);
+    const dir = daemonInstance(h.paths.dataDir);
     const client = new DaemonClient({ env: h.env });
     await Promise.all(Array.from({ length: SERVICES }, (_, i) => client.startService(`s${i}`, ADHOC)));
     client.close();
@@ -154,7 +155,7 @@ describe('crash recovery under repeated kills', () => {
     const stop = await adi(['daemon', 'stop'], h.env, { timeoutMs: 120_000 });
     assert.equal(stop.code, 0, stop.stderr);
     const left = dirMarked(dir);
-    assert.deepEqual(left, [], `processes carrying ADI_DAEMON_DIR=${dir} after the final stop`);
+    assert.deepEqual(left, [], `processes carrying ADI_DAEMON_INSTANCE=${dir} after the final stop`);
     const temps = fs.readdirSync(h.paths.dataDir).filter((f) => /\.tmp$|\.stale-\d+$|^\.daemon\.(token|pid)\./.test(f));
     assert.deepEqual(temps, [], 'temporary files of interrupted writes');
   });
