@@ -10,7 +10,7 @@ import type { Paths } from '../paths.js';
 import { DEFAULT_MAX_FRAME } from '../protocol/types.js';
 import { AuditLog, auditFile } from '../executor/audit.js';
 import { Executor } from '../executor/executor.js';
-import { pluginOf } from '../services/launch.js';
+import { DAEMON_INSTANCE_ENV, SERVICE_ID_ENV, SERVICE_NAME_ENV, pluginOf } from '../services/launch.js';
 import { ServiceManager, type ReloadResult, type ServiceSource } from '../services/manager.js';
 import { connect, listen } from '../transport.js';
 import { packageVersion } from '../version.js';
@@ -55,6 +55,9 @@ interface Begun {
 
 export async function runDaemon(options: DaemonOptions): Promise<number> {
   const status = StartStatus.take();
+  // A daemon started from inside a service (its `adi daemon start`) must not pass that run's markers
+  // on to what it spawns itself: its services get their own, and nothing else should carry any.
+  for (const name of [SERVICE_ID_ENV, SERVICE_NAME_ENV, DAEMON_INSTANCE_ENV]) delete process.env[name];
   let begun: Begun | number;
   try {
     begun = await begin(options);
