@@ -277,13 +277,13 @@ async function begin(options: DaemonOptions): Promise<Begun | number> {
     try {
       server = await bindSocket(paths, log);
     } catch (err) {
-      fs.rmSync(paths.tokenFile, { force: true });
       if (err instanceof AdiError && err.code === 'SERVICE_EXISTS') {
         lock.release();
         log.info(err.message);
         log.close();
         return EXIT_ALREADY_RUNNING;
       }
+      fs.rmSync(paths.tokenFile, { force: true });
       log.error(`cannot listen: ${err instanceof Error ? err.message : String(err)}`);
       throw err;
     }
