@@ -7,7 +7,7 @@ import { AdiError } from '../errors.js';
 import { resolvePaths, type Paths } from '../paths.js';
 import { formatLogLine } from '../logs/log-line.js';
 import { countLines, LOG_STREAMS, splitBatch, type LogStreamName } from '../logs/batch.js';
-import type { CommandResult, Pong, Request, Response, ServiceConfig, ServiceInfo } from '../protocol/types.js';
+import type { CommandResult, Pong, ReloadReport, Request, Response, ServiceConfig, ServiceInfo, Services } from '../protocol/types.js';
 import { packageVersion } from '../version.js';
 import { ClientConnection, remoteError } from './connection.js';
 
@@ -120,16 +120,24 @@ export class DaemonClient {
     // part of every command's start-up.
     const { spawnDaemon } = await import('./spawn.js');
     const spawned = spawnDaemon(this.paths, this.env);
-    return this.waitUntilRunning(options.timeoutMs ?? 10_000, spawned.exited);
+    return this.waitUntilRunning(options.timeoutMs ?? 10_000, spawned.exited, spawned.failed);
   }
 
-  /** Poll with a short, growing interval until a ping is answered or the deadline passes. */
-  async waitUntilRunning(timeoutMs: number, exited?: Promise<number | null>): Promise<PongInfo> {
+  /**
+   * Poll with a short, growing interval until a ping is answered or the deadline passes; a daemon
+   * that reports a failed start (`failed`, see spawn.ts) ends the wait at once with its reason.
+   */
+  async waitUntilRunning(timeoutMs: number, exited?: Promise<number | null>, failed?: Promise<string>): Promise<PongInfo> {
     const deadline = Date.now() + timeoutMs;
     let exitCode: number | null | undefined;
     void exited?.then((code) => (exitCode = code));
+    let failure: string | undefined;
+    void failed?.then((why) => (failure = why));
     let delay = 5;
     for (;;) {
+      if (failure !== undefined) {
+        throw new AdiError('DAEMON_START_FAILED', `The daemon could not start: ${failure.replace(/\.$/, '')}. See its log: ${this.paths.logFile}`);
+      }
       try {
         return await this.ping();
       } catch (err) {
@@ -153,8 +161,9 @@ export class DaemonClient {
     await this.expect({ type: 'Shutdown', graceful }, 'Ok');
   }
 
-  async startService(name: string, config?: ServiceConfig | null): Promise<void> {
-    await this.expect({ type: 'StartService', name, config: config ?? null }, 'Ok');
+  /** Resolves with the errors of the service's newer definition when it is invalid (it started with its last valid one). */
+  async startService(name: string, config?: ServiceConfig | null): Promise<string[]> {
+    return (await this.expect({ type: 'StartService', name, config: config ?? null }, 'Ok')).config_errors ?? [];
   }
 
   /** Resolves once nothing of the service remains; that may take its whole stop_timeout (up to an hour). */
@@ -166,19 +175,19 @@ export class DaemonClient {
     await this.expect({ type: 'RestartService', name }, 'Ok', STOP_WAIT_MS);
   }
 
+  /** The listing with the daemon's reports: the definitions' errors and what is degraded. */
+  async listServicesReport(): Promise<Omit<Services, 'type'>> {
+    const { type: _type, ...rest } = await this.expect({ type: 'ListServices' }, 'Services');
+    return rest;
+  }
+
   async listServices(): Promise<ServiceInfo[]> {
     return (await this.expect({ type: 'ListServices' }, 'Services')).list;
   }
 
-  /** The services and the name conflicts (names several sources define, one line each). */
-  async services(): Promise<{ list: ServiceInfo[]; conflicts: string[] }> {
-    const { list, conflicts } = await this.expect({ type: 'ListServices' }, 'Services');
-    return { list, conflicts: conflicts ?? [] };
-  }
-
-  /** Re-read the services file. */
-  async reload(): Promise<void> {
-    await this.expect({ type: 'Reload' }, 'Ok');
+  /** Re-read the services file. The report is absent from a daemon older than it. */
+  async reload(): Promise<ReloadReport | null> {
+    return (await this.expect({ type: 'Reload' }, 'Ok')).reload ?? null;
   }
 
   /**

@@ -1,18 +1,34 @@
 // Starting the daemon in the background (the seed's start_daemon / spawn_background): the same node
 // binary runs `adi daemon run --background`, detached in its own session, its output appended to the
 // daemon log. The caller then waits until the daemon answers a ping, not until a file appears.
+//
+// The daemon also gets a status pipe (fd 3, named by ADI_DAEMON_STATUS_FD): it writes "ok" there once
+// it listens, or "error: <why>" if its start fails, and closes it. So a daemon that cannot start is
+// reported at once and with its cause, even when the cause (a full disk) kept it from logging it.
 
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import type { Paths } from '../paths.js';
 import { ensurePrivateDir } from '../server/files.js';
 import { cliEntry } from '../version.js';
+
+/** The daemon's end of the status pipe: this fd, named in its environment. */
+export const STATUS_FD_ENV = 'ADI_DAEMON_STATUS_FD';
+const STATUS_FD = 3;
+/** A status longer than this is cut (it is one line). */
+const STATUS_MAX = 8192;
 
 export interface Spawned {
   pid: number | undefined;
   /** Resolves with the exit code if the process ends (e.g. it found another daemon running). */
   exited: Promise<number | null>;
+  /**
+   * Resolves with the reason if the daemon failed to start: it said so on its status pipe, or it
+   * exited with a failure (or a signal) before saying it listens. Never resolves otherwise.
+   */
+  failed: Promise<string>;
 }
 
 export function spawnDaemon(paths: Paths, env: NodeJS.ProcessEnv): Spawned {
@@ -22,17 +38,71 @@ export function spawnDaemon(paths: Paths, env: NodeJS.ProcessEnv): Spawned {
   try {
     const child = spawn(process.execPath, [cliEntry(), 'daemon', 'run', '--background'], {
       detached: true,
-      stdio: ['ignore', out, out],
-      env,
+      stdio: ['ignore', out, out, 'pipe'],
+      env: { ...env, [STATUS_FD_ENV]: String(STATUS_FD) },
       cwd: '/',
     });
+    const status = readStatus(child.stdio[STATUS_FD] as Readable | null);
     const exited = new Promise<number | null>((resolve) => {
       child.once('exit', (code) => resolve(code));
       child.once('error', () => resolve(null));
     });
+    const failed = new Promise<string>((resolve) => {
+      void status.then((text) => {
+        if (text.startsWith('error: ')) resolve(text.slice('error: '.length));
+      });
+      void exited.then(async (code) => {
+        // 0: another daemon holds the lock (the caller keeps waiting for that one to answer).
+        if (code === 0) return;
+        const said = await status;
+        if (said.startsWith('error: ')) return;
+        const last = lastLogLine(paths.logFile);
+        resolve(`the daemon process ${code === null ? 'was killed' : `exited with code ${code}`} while starting${last !== null ? `; the last line of its log: ${last}` : ''}`);
+      });
+    });
     child.unref();
-    return { pid: child.pid, exited };
+    return { pid: child.pid, exited, failed };
   } finally {
     fs.closeSync(out);
+  }
+}
+
+/** What the daemon wrote on its status pipe ('' when it closed it, or died, without a word). */
+function readStatus(stream: Readable | null): Promise<string> {
+  if (stream === null) return Promise.resolve('');
+  // The pipe must not keep the caller alive: its wait has its own timers.
+  (stream as Readable & { unref?: () => void }).unref?.();
+  return new Promise((resolve) => {
+    let text = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => {
+      if (text.length < STATUS_MAX) text += chunk;
+    });
+    const done = (): void => resolve(text.slice(0, STATUS_MAX).trim());
+    stream.once('end', done);
+    stream.once('close', done);
+    stream.once('error', done);
+  });
+}
+
+/** The last non-empty line of a log file (its last 8 KiB), or null. */
+export function lastLogLine(file: string): string | null {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch {
+    return null;
+  }
+  try {
+    const size = fs.fstatSync(fd).size;
+    const length = Math.min(size, 8192);
+    const buf = Buffer.alloc(length);
+    fs.readSync(fd, buf, 0, length, size - length);
+    const lines = buf.toString('utf8').split('\n').map((l) => l.trim()).filter((l) => l !== '');
+    return lines.at(-1) ?? null;
+  } catch {
+    return null;
+  } finally {
+    fs.closeSync(fd);
   }
 }

@@ -178,6 +178,10 @@ export interface Pong {
   plugin_socket?: PluginSocketStatus;
   /** Every service name defined more than once, one line each (see Services.conflicts); absent: none. */
   conflicts?: string[];
+  /** Errors in the service definitions (services.toml, plugins) at their last load; absent: none. */
+  config_errors?: string[];
+  /** What is degraded now (the state file cannot be written, the disk reserve was used, ...); absent: nothing. */
+  problems?: string[];
 }
 
 /**
@@ -193,13 +197,34 @@ export interface PluginSocketStatus {
 }
 
 export const PLUGIN_SOCKET_STATES: readonly PluginSocketStatus['state'][] = ['pending', 'listening', 'failed'];
-export interface Ok { type: 'Ok' }
+
+/** What a Reload did (in Ok). */
+export interface ReloadReport {
+  added: string[];
+  removed: string[];
+  changed: string[];
+  /** Services whose new definition is invalid or unreadable: they keep (and keep running) their last valid one. */
+  kept: string[];
+  unchanged: number;
+  /** The definitions' errors (file, service, field, hint); non-empty: the reload did not apply everything. */
+  errors: string[];
+}
+export interface Ok {
+  type: 'Ok';
+  /** Present in the answer to a Reload. */
+  reload?: ReloadReport;
+  /** In the answer to a StartService by name: the errors of the service's newer, invalid definition (it runs its last valid one). */
+  config_errors?: string[];
+}
 export interface ErrorResponse { type: 'Error'; code: string; message: string }
 export interface Services {
   type: 'Services';
   list: ServiceInfo[];
   /** Every service name defined more than once, one line each, including names nobody got; absent: none. */
   conflicts?: string[];
+  /** As in Pong. */
+  config_errors?: string[];
+  problems?: string[];
 }
 /**
  * Lines of a service's log: `data` holds their bytes as the service wrote them, each line followed by

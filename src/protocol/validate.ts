@@ -12,6 +12,7 @@ import {
   SERVICE_STATES,
   type HealthCheck,
   type PluginSocketStatus,
+  type ReloadReport,
   type Request,
   type RequestType,
   type Response,
@@ -397,6 +398,30 @@ function validatePluginSocket(value: unknown): PluginSocketStatus | undefined {
   };
 }
 
+/** Bounds of the configuration and problem reports: a daemon keeps at most 50 of each, up to 4 KiB. */
+const REPORT_ITEMS = 100;
+const REPORT_CHARS = 16 * 1024;
+const NAMES = 100_000;
+
+function reports(f: Fields): { config_errors?: string[]; problems?: string[] } {
+  const config = f.optStringArray('config_errors', REPORT_ITEMS, REPORT_CHARS);
+  const problems = f.optStringArray('problems', REPORT_ITEMS, REPORT_CHARS);
+  return { ...(config !== undefined ? { config_errors: config } : {}), ...(problems !== undefined ? { problems } : {}) };
+}
+
+function validateReloadReport(value: unknown): ReloadReport {
+  if (!isPlainObject(value)) fail('Ok.reload must be a map.');
+  const f = new Fields(value, 'Ok.reload');
+  return {
+    added: f.stringArray('added', NAMES, 64),
+    removed: f.stringArray('removed', NAMES, 64),
+    changed: f.stringArray('changed', NAMES, 64),
+    kept: f.stringArray('kept', NAMES, 64),
+    unchanged: f.int('unchanged', 0, MAX_ID),
+    errors: f.stringArray('errors', REPORT_ITEMS, REPORT_CHARS),
+  };
+}
+
 /** Client side: check a response frame. Throws BAD_FRAME for anything that is not a valid response. */
 export function parseResponse(value: unknown): { id: number; response: Response } {
   try {
@@ -420,11 +445,15 @@ export function parseResponse(value: unknown): { id: number; response: Response 
           separation: f.optBool('separation') ?? false,
           ...present('plugin_socket', validatePluginSocket(f.raw('plugin_socket'))),
           ...present('conflicts', f.optStringArray('conflicts', LIMITS.conflicts, LIMITS.string)),
+          ...reports(f),
         };
         break;
-      case 'Ok':
-        response = { type: 'Ok' };
+      case 'Ok': {
+        const reload = f.raw('reload');
+        const config = f.optStringArray('config_errors', REPORT_ITEMS, REPORT_CHARS);
+        response = { type: 'Ok', ...(reload === undefined || reload === null ? {} : { reload: validateReloadReport(reload) }), ...(config !== undefined ? { config_errors: config } : {}) };
         break;
+      }
       case 'Error':
         response = { type: 'Error', code: f.string('code', 64), message: f.string('message', LIMITS.string) };
         break;
@@ -435,6 +464,7 @@ export function parseResponse(value: unknown): { id: number; response: Response 
           type: 'Services',
           list: list.map((item, i) => validateServiceInfo(item, `Services.list[${i}]`)),
           ...present('conflicts', f.optStringArray('conflicts', LIMITS.conflicts, LIMITS.string)),
+          ...reports(f),
         };
         break;
       }

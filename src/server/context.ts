@@ -35,6 +35,26 @@ export interface DaemonState {
   reload(): Promise<ReloadResult>;
   /** Begin a shutdown; the current response is still sent first. */
   requestShutdown(graceful: boolean): void;
+  /** What is degraded now (the daemon's and the services' parts), for Pong and Services. */
+  problems(): string[];
+}
+
+/** The definitions' errors and what is degraded, as Pong and Services carry them (absent when empty). */
+export function reports(daemon: DaemonState): { conflicts?: string[]; config_errors?: string[]; problems?: string[] } {
+  const conflicts = daemon.services.conflicts();
+  const config = daemon.services.configErrors();
+  const problems = daemon.problems();
+  return {
+    ...(conflicts.length > 0 ? { conflicts: conflicts.map(wireText) } : {}),
+    ...(config.length > 0 ? { config_errors: config.map(wireText) } : {}),
+    ...(problems.length > 0 ? { problems: problems.map(wireText) } : {}),
+  };
+}
+
+/** A report line as the protocol allows it: no NUL, at most 4 KiB. */
+export function wireText(s: string): string {
+  const clean = s.replaceAll('\0', '\\0');
+  return clean.length > 4096 ? `${clean.slice(0, 4095)}…` : clean;
 }
 
 export interface RequestContext {

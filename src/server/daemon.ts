@@ -11,16 +11,20 @@ import { DEFAULT_MAX_FRAME } from '../protocol/types.js';
 import { AuditLog, auditFile } from '../executor/audit.js';
 import { Executor } from '../executor/executor.js';
 import { executorSettingsFromEnv } from '../executor/settings.js';
-import { pluginOf } from '../services/launch.js';
+import { DAEMON_INSTANCE_ENV, SERVICE_ID_ENV, SERVICE_NAME_ENV, pluginOf } from '../services/launch.js';
 import { ServiceManager, type ReloadResult, type ServiceSource } from '../services/manager.js';
 import { connect, listen } from '../transport.js';
 import { packageVersion } from '../version.js';
 import { Authenticator, newToken } from './auth.js';
 import { Connection, DEFAULT_LIMITS, type ConnectionLimits } from './connection.js';
 import type { DaemonState, Identity } from './context.js';
-import { ensurePrivateDir, removeOwnPidFile, writeFileAtomic } from './files.js';
+import { STATUS_FD_ENV } from '../client/spawn.js';
+import { DISK_RESERVE_BYTES, DiskReserve, ensurePrivateDir, isDiskFull, removeOwnPidFile, removeStaleTemps, writeFileAtomic } from './files.js';
+import { isAlive } from '../platform/alive.js';
+import { journalFile } from '../services/state-file.js';
 import { acquireLock, type Lock } from './lock.js';
 import { limitsFromEnv } from './limits.js';
+import { FdBudget } from './fd-budget.js';
 import { FileLogger } from './logger.js';
 import { DaemonSeparation } from './separation.js';
 
@@ -36,46 +40,40 @@ export interface DaemonOptions {
 /** Exit code when another daemon already runs (the start lock or socket is held by a live daemon). */
 export const EXIT_ALREADY_RUNNING = 0;
 
+/** The disk reserve's name in the data dir (see DiskReserve). */
+export const DISK_RESERVE_NAME = 'disk-reserve';
+
+/** What the first phase of a start (lock, token, socket, pid file) hands on. */
+interface Begun {
+  log: FileLogger;
+  lock: Lock;
+  server: net.Server;
+  adminToken: string;
+  reserve: DiskReserve;
+  /** What is degraded in the daemon itself (the disk reserve used, the pid file not written). */
+  problems: string[];
+}
+
 export async function runDaemon(options: DaemonOptions): Promise<number> {
-  const { paths } = options;
-  ensurePrivateDir(paths.dataDir);
-  ensurePrivateDir(paths.logsDir);
-  fs.mkdirSync(path.dirname(paths.logFile), { recursive: true, mode: 0o700 });
-  const log = new FileLogger(paths.logFile, options.foreground ? process.stderr : null);
-
-  const taken = acquireLock(paths.lockFile);
-  if (!('release' in taken)) {
-    log.info(`another daemon (pid ${taken.heldBy}) holds ${paths.lockFile}; not starting a second one`);
-    log.close();
-    return EXIT_ALREADY_RUNNING;
-  }
-  const lock: Lock = taken;
-
-  // The token is in place before the socket accepts anyone: a client that connects the moment the
-  // socket appears must find the token it proves itself with. (The lock makes us the only daemon of
-  // this data dir, so no running daemon's token is replaced.)
-  const adminToken = newToken();
-  writeFileAtomic(paths.tokenFile, adminToken, 0o600);
-
-  let server: net.Server;
+  const status = StartStatus.take();
+  // A daemon started from inside a service (its `adi daemon start`) must not pass that run's markers
+  // on to what it spawns itself: its services get their own, and nothing else should carry any.
+  for (const name of [SERVICE_ID_ENV, SERVICE_NAME_ENV, DAEMON_INSTANCE_ENV]) delete process.env[name];
+  let begun: Begun | number;
   try {
-    server = await bindSocket(paths, log);
+    begun = await begin(options);
   } catch (err) {
-    lock.release();
-    if (err instanceof AdiError && err.code === 'SERVICE_EXISTS') {
-      log.info(err.message);
-      log.close();
-      return EXIT_ALREADY_RUNNING;
-    }
-    fs.rmSync(paths.tokenFile, { force: true });
-    log.error(`cannot listen: ${err instanceof Error ? err.message : String(err)}`);
-    log.close();
+    status.end(`error: ${err instanceof Error ? err.message : String(err)}`);
     throw err;
   }
-
+  if (typeof begun === 'number') {
+    status.end('');
+    return begun;
+  }
+  status.end('ok');
+  const { paths } = options;
+  const { log, lock, server, adminToken, reserve, problems: daemonProblems } = begun;
   const auth = new Authenticator(adminToken);
-  writeFileAtomic(paths.pidFile, `${process.pid}\n`, 0o644);
-
   const version = packageVersion();
   // Run / SudoRun and who services run as (issue 4): separation is checked now and on every reload.
   const settings = executorSettingsFromEnv();
@@ -94,7 +92,16 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       log.warn('a client offered the admin token on the plugin socket; it was treated as anonymous');
     })),
   });
-  const services = new ServiceManager({ paths, log, privilege: separation.servicePrivilege, ...(options.sources !== undefined ? { sources: options.sources } : {}) });
+  // A reserve of descriptors for the admin (fd-budget.ts): services and other clients never take the last ones.
+  const fds = new FdBudget();
+  if (fds.limit !== null) log.info(`file descriptors: limit ${fds.limit}, ${fds.reserve} kept free for admin connections`);
+  const services = new ServiceManager({
+    paths,
+    log,
+    privilege: separation.servicePrivilege,
+    spawnRefusal: () => fds.spawnRefusal(),
+    ...(options.sources !== undefined ? { sources: options.sources } : {}),
+  });
   // The socket already listens: requests by name wait until init() has loaded the definitions.
   services.holdRequestsUntilLoaded();
   let shuttingDown = false;
@@ -112,6 +119,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     separation: () => executor.separation.active,
     pluginSocket: () => separation.status(),
     reload: () => reload(),
+    problems: () => [...daemonProblems, ...services.problems()],
     requestShutdown: (graceful) => {
       // Let the Ok for the Shutdown request leave before the sockets go.
       setImmediate(() => void shutdown(graceful));
@@ -119,10 +127,39 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   };
 
   const limits: ConnectionLimits = { maxFrame: DEFAULT_MAX_FRAME, ...DEFAULT_LIMITS, ...limitsFromEnv(), ...options.limits };
+  /** Connections that proved to be the admin: never closed to make room. */
+  const admins = new WeakSet<Connection>();
+  let evicted = 0;
+  let evictionLoggedAt = 0;
   function accept(socket: net.Socket, authenticate: (token: string | null) => Identity): void {
-    const connection = new Connection(socket, state, authenticate, limits, () => shuttingDown);
+    if (fds.acceptedIntoReserve()) makeRoom();
+    const connection: Connection = new Connection(socket, state, (token) => {
+      const identity = authenticate(token);
+      if (identity.kind === 'admin') admins.add(connection);
+      return identity;
+    }, limits, () => shuttingDown);
     connections.add(connection);
     socket.once('close', () => connections.delete(connection));
+  }
+  /**
+   * The daemon is inside its descriptor reserve: close the two oldest connections that have not
+   * proved to be the admin (one for the connection just accepted, one to win back room), so that the
+   * reserve stays free for an admin. Logged at most every 10 s.
+   */
+  function makeRoom(): void {
+    let closed = 0;
+    for (const c of connections) {
+      if (admins.has(c)) continue;
+      connections.delete(c);
+      c.destroy();
+      if (++closed === 2) break;
+    }
+    evicted += closed;
+    if (evicted > 0 && Date.now() - evictionLoggedAt > 10_000) {
+      log.warn(`file descriptors: ${fds.inUse()} of ${fds.limit} open; closed ${evicted} non-admin connection(s) (oldest first) to keep ${fds.reserve} free for admin connections`);
+      evictionLoggedAt = Date.now();
+      evicted = 0;
+    }
   }
   server.on('connection', (socket) => accept(socket, (token) => auth.identify(token)));
 
@@ -185,7 +222,130 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   } catch (err) {
     log.error(`starting services: ${err instanceof Error ? err.message : String(err)}`);
   }
+  // Made again when there is room: the next start on a full disk may need it.
+  if (!reserve.ensure() && daemonProblems.length === 0) {
+    const message = `no room for the ${DISK_RESERVE_BYTES / 1024} KiB disk reserve in ${paths.dataDir}: a later start on a full disk would fail`;
+    log.warn(message);
+    daemonProblems.push(message);
+  }
   return exited;
+}
+
+/**
+ * The first phase of a start: the lock, the token, the socket and the pid file. A full data disk does
+ * not stop it while there is a disk reserve to free (files.ts). Returns an exit code instead when
+ * another daemon runs.
+ */
+async function begin(options: DaemonOptions): Promise<Begun | number> {
+  const { paths } = options;
+  const reserve = new DiskReserve(path.join(paths.dataDir, DISK_RESERVE_NAME));
+  const problems: string[] = [];
+  let log: FileLogger | null = null;
+  const onFull = (): void => {
+    const message = `the disk holding ${paths.dataDir} is full: the daemon freed its ${DISK_RESERVE_BYTES / 1024} KiB disk reserve to start; logs and the crash-recovery state may not be written until space is freed`;
+    log?.warn(message);
+    problems.push(message);
+  };
+  const write = <T>(what: string, fn: () => T): T => {
+    try {
+      return reserve.retryOnFull(fn, onFull);
+    } catch (err) {
+      if (!isDiskFull(err)) throw err;
+      throw new AdiError('DAEMON_START_FAILED', `cannot write ${what}: the disk holding ${paths.dataDir} is full (${(err as NodeJS.ErrnoException).code}) and the daemon has no disk reserve left to free; free some space, then start it again`);
+    }
+  };
+  write(paths.dataDir, () => {
+    ensurePrivateDir(paths.dataDir);
+    ensurePrivateDir(paths.logsDir);
+    fs.mkdirSync(path.dirname(paths.logFile), { recursive: true, mode: 0o700 });
+  });
+  log = new FileLogger(paths.logFile, options.foreground ? process.stderr : null);
+
+  const taken = write(paths.lockFile, () => acquireLock(paths.lockFile));
+  if (!('release' in taken)) {
+    log.info(`another daemon (pid ${taken.heldBy}) holds ${paths.lockFile}; not starting a second one`);
+    log.close();
+    return EXIT_ALREADY_RUNNING;
+  }
+  const lock: Lock = taken;
+  try {
+    // What earlier attempts left when they died or failed mid-write (only ours: their pids are gone).
+    const stale = removeStaleTemps([paths.lockFile, paths.stateFile, journalFile(paths.stateFile), paths.tokenFile, paths.pidFile], isAlive);
+    if (stale.length > 0) log.info(`removed ${stale.length} temporary file(s) left by earlier attempts: ${stale.map((f) => path.basename(f)).join(', ')}`);
+
+    // The token is in place before the socket accepts anyone: a client that connects the moment the
+    // socket appears must find the token it proves itself with. (The lock makes us the only daemon of
+    // this data dir, so no running daemon's token is replaced.)
+    const adminToken = newToken();
+    write(paths.tokenFile, () => writeFileAtomic(paths.tokenFile, adminToken, 0o600));
+
+    let server: net.Server;
+    try {
+      server = await bindSocket(paths, log);
+    } catch (err) {
+      if (err instanceof AdiError && err.code === 'SERVICE_EXISTS') {
+        lock.release();
+        log.info(err.message);
+        log.close();
+        return EXIT_ALREADY_RUNNING;
+      }
+      fs.rmSync(paths.tokenFile, { force: true });
+      log.error(`cannot listen: ${err instanceof Error ? err.message : String(err)}`);
+      throw err;
+    }
+    try {
+      write(paths.pidFile, () => writeFileAtomic(paths.pidFile, `${process.pid}\n`, 0o644));
+    } catch (err) {
+      // Nothing of the daemon needs it (clients find the daemon by its socket): degraded, not fatal.
+      const message = `cannot write the pid file ${paths.pidFile}: ${err instanceof Error ? err.message : String(err)}`;
+      log.warn(message);
+      problems.push(message);
+    }
+    return { log, lock, server, adminToken, reserve, problems };
+  } catch (err) {
+    lock.release();
+    log.error(`cannot start: ${err instanceof Error ? err.message : String(err)}`);
+    log.close();
+    throw err;
+  }
+}
+
+/**
+ * The daemon's end of the status pipe `adi daemon start` reads (spawn.ts): "ok" once it listens, or
+ * "error: <why>", then closed, so that no service inherits it.
+ */
+class StartStatus {
+  private constructor(private fd: number | null) {}
+
+  static take(): StartStatus {
+    const raw = process.env[STATUS_FD_ENV];
+    // Not passed on to services (their environment starts from the daemon's).
+    delete process.env[STATUS_FD_ENV];
+    if (raw === undefined || !/^\d+$/.test(raw) || Number(raw) < 3) return new StartStatus(null);
+    const fd = Number(raw);
+    try {
+      // Only a pipe or socket is ours to write to and close; anything else at that number is left alone.
+      const st = fs.fstatSync(fd);
+      return new StartStatus(st.isFIFO() || st.isSocket() ? fd : null);
+    } catch {
+      return new StartStatus(null);
+    }
+  }
+
+  end(text: string): void {
+    if (this.fd === null) return;
+    try {
+      if (text !== '') fs.writeSync(this.fd, `${text.slice(0, 4000)}\n`);
+    } catch {
+      // the starter has gone: nobody to tell
+    }
+    try {
+      fs.closeSync(this.fd);
+    } catch {
+      // already closed
+    }
+    this.fd = null;
+  }
 }
 
 /**

@@ -41,8 +41,9 @@ export function isLiveDaemon(pid: number): boolean {
  */
 function tryCreate(file: string): boolean {
   const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, `${process.pid}\n`, { mode: 0o600 });
   try {
+    // Inside the try: a write that fails (a full disk) must not leave the temp file behind either.
+    fs.writeFileSync(tmp, `${process.pid}\n`, { mode: 0o600 });
     fs.linkSync(tmp, file);
     return true;
   } catch (err) {

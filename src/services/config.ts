@@ -100,6 +100,34 @@ const CONFIG_KEYS: ReadonlySet<string> = new Set([
 ]);
 const HEALTH_KEYS: ReadonlySet<string> = new Set(['command', 'tcp', 'http', 'interval_secs', 'timeout_secs', 'failure_threshold']);
 
+/** The message for a field nobody knows, with the nearest known one when it looks like a typo of it. */
+function unknownField(key: string, known: readonly string[]): string {
+  let best: string | null = null;
+  let bestDistance = Infinity;
+  for (const k of known) {
+    const d = editDistance(key.toLowerCase(), k);
+    if (d < bestDistance) {
+      best = k;
+      bestDistance = d;
+    }
+  }
+  const typo = best !== null && bestDistance <= Math.max(1, Math.floor(best.length / 3));
+  return `unknown field${typo ? ` (did you mean "${best}"?)` : ''}; known fields: ${known.join(', ')}`;
+}
+
+/** Levenshtein distance (keys are short: a plain table is fine). */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min((prev[j] as number) + 1, (row[j - 1] as number) + 1, (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = row;
+  }
+  return prev[b.length] as number;
+}
+
 /** How a value looks, for error messages ("got a string", "got 3.5"). */
 export function describe(value: unknown): string {
   if (value === null) return 'null';
@@ -201,7 +229,7 @@ class Checker {
     }
     const before = this.errors.length;
     for (const key of Object.keys(value)) {
-      if (!HEALTH_KEYS.has(key)) this.fail(`${field}.${key}`, `unknown field (known: ${[...HEALTH_KEYS].join(', ')})`);
+      if (!HEALTH_KEYS.has(key)) this.fail(`${field}.${key}`, unknownField(key, [...HEALTH_KEYS]));
     }
     const kinds = ['command', 'tcp', 'http'].filter((k) => value[k] !== undefined);
     if (kinds.length !== 1) {
@@ -287,10 +315,9 @@ export function validateServiceConfig(raw: unknown, opts: { allowAutoStart?: boo
     c.fail('(table)', `expected a table of service fields, got ${describe(raw)}`);
     return { config: null, autoStart: false, errors: c.errors };
   }
+  const known = opts.allowAutoStart === true ? [...CONFIG_KEYS, 'auto_start'] : [...CONFIG_KEYS];
   for (const key of Object.keys(raw)) {
-    if (!CONFIG_KEYS.has(key) && !(opts.allowAutoStart === true && key === 'auto_start')) {
-      c.fail(key, `unknown field (known: ${[...CONFIG_KEYS].join(', ')}${opts.allowAutoStart === true ? ', auto_start' : ''})`);
-    }
+    if (!known.includes(key)) c.fail(key, unknownField(key, known));
   }
 
   const get = <T>(key: string, check: (field: string, v: unknown) => T | undefined, fallback: T): T => {

@@ -2,6 +2,8 @@
 // stdio, and who it runs as (run-as.ts: ADI_USER, or root through ADI_ROOT_USER's sudo when privileged).
 
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import type { SpawnOptions } from 'node:child_process';
 import { AdiError } from '../errors.js';
 import { cleanEnv } from '../executor/privilege.js';
@@ -14,6 +16,23 @@ import { SELF, planRunAs, runHelper, type RunAs, type ServicePrivilege } from '.
 /** The marker every process of a run inherits; the stop sweep finds double-forked children by it. */
 export const SERVICE_ID_ENV = 'ADI_SERVICE_ID';
 export const SERVICE_NAME_ENV = 'ADI_SERVICE_NAME';
+/**
+ * Names the daemon's data dir in every run's environment: a later daemon of the same data dir finds
+ * by it, in /proc, whatever an earlier one spawned, recorded in the state file or not. A hash of the
+ * dir's real path, not the path: a separated service learns nothing of the admin's home from it.
+ */
+export const DAEMON_INSTANCE_ENV = 'ADI_DAEMON_INSTANCE';
+
+/** The ADI_DAEMON_INSTANCE value of a data dir: 32 hex digits of the SHA-256 of its real path. */
+export function daemonInstance(dataDir: string): string {
+  let real: string;
+  try {
+    real = fs.realpathSync(dataDir);
+  } catch {
+    real = path.resolve(dataDir);
+  }
+  return crypto.createHash('sha256').update(real).digest('hex').slice(0, 32);
+}
 /** Names the fd the service writes its readiness line to (s6-style notification fd). */
 export const READY_FD_ENV = 'ADI_READY_FD';
 export const READY_FD = 3;
@@ -34,6 +53,8 @@ export interface LaunchContext {
   def?: Pick<ServiceDefinition, 'source' | 'plugin'>;
   /** The daemon's privilege facts; absent (library use, unit tests): run as the daemon's user. */
   privilege?: ServicePrivilege;
+  /** The value of ADI_DAEMON_INSTANCE (see daemonInstance); absent: none is set. */
+  instance?: string;
 }
 
 export interface Launch {
@@ -114,6 +135,8 @@ export function buildLaunch(name: string, config: NormalizedConfig, ctx: LaunchC
   // Set last so a service's env table cannot forge the marker (the sweep relies on it) or the fd.
   env[SERVICE_ID_ENV] = ctx.runId;
   env[SERVICE_NAME_ENV] = name;
+  delete env[DAEMON_INSTANCE_ENV];
+  if (ctx.instance !== undefined) env[DAEMON_INSTANCE_ENV] = ctx.instance;
   delete env[READY_FD_ENV];
   const readyFd = config.ready_notify ? READY_FD : null;
   if (readyFd !== null) env[READY_FD_ENV] = String(readyFd);

@@ -11,8 +11,8 @@ import type { ServiceConfig, ServiceInfo } from '../protocol/types.js';
 import type { Logger } from '../server/logger.js';
 import type { ServiceLog } from '../logs/service-log.js';
 import { configKey, formatFieldError, validateServiceConfig } from './config.js';
-import { pluginOf } from './launch.js';
-import { ProcScanner } from './process-group.js';
+import { daemonInstance, pluginOf } from './launch.js';
+import { ProcScanner, scanProcessesSync, terminate } from './process-group.js';
 import { Recovery } from './recovery.js';
 import { describeConflict, loadSources, type CurrentOwner, type NameConflict, type ServiceDefinition, type ServiceSource } from './registry.js';
 import { ResourceSampler } from './resources.js';
@@ -23,6 +23,9 @@ import { OwnerRecord } from './sources/owners.js';
 import { StateJournal, type WantedService } from './state-file.js';
 
 export type { NameConflict, ServiceDefinition, ServiceSource, SourceResult } from './registry.js';
+
+/** No process has a negative pgid: a target with it is found by its marker only. */
+const NO_GROUP = -1;
 
 export interface ServiceManagerOptions {
   paths: Paths;
@@ -35,6 +38,8 @@ export interface ServiceManagerOptions {
   home?: string;
   /** Who services run as when privilege separation is active (run-as.ts); absent: the daemon's user. */
   privilege?: ServicePrivilege;
+  /** Why a new run may not start now (the daemon's descriptor reserve, fd-budget.ts), or null. */
+  spawnRefusal?: () => string | null;
 }
 
 /**
@@ -54,8 +59,13 @@ export interface ReloadResult {
   removed: string[];
   changed: string[];
   unchanged: string[];
+  /** Services whose new definition is invalid (or whose source could not be read): they keep their last valid one. */
+  kept: string[];
   errors: string[];
 }
+
+/** At most this many configuration errors are kept for status and listings (a broken 4 MiB file has thousands). */
+const MAX_CONFIG_ERRORS = 50;
 
 export class ServiceManager {
   private readonly paths: Paths;
@@ -67,7 +77,12 @@ export class ServiceManager {
   private readonly host: ServiceHost;
   private closed = false;
   private stateWriteScheduled = false;
-  private stateErrorReported = false;
+  /** Why the state file cannot be written now (a full disk, say), or null. */
+  private stateError: string | null = null;
+  /** The definition sources' errors at the last load (init or reload), for status and listings. */
+  private sourceErrors: string[] = [];
+  /** Names the sources define invalidly, with their errors, at the last load. */
+  private invalidDefinitions = new Map<string, string[]>();
   private stateClosed = false;
   /** The state file (crash recovery): only what changed is written, see state-file.ts. */
   private readonly state: StateJournal;
@@ -96,6 +111,9 @@ export class ServiceManager {
   private nameConflicts: NameConflict[] = [];
   /** Which plugin owned each name, across restarts: between plugins, the owner keeps a contested name. */
   private readonly ownerRecord: OwnerRecord;
+  /** Every run carries it (ADI_DAEMON_INSTANCE): recovery and the last sweep of a shutdown find runs by it. */
+  private readonly instance: string;
+  private readonly spawnRefusal: (() => string | null) | undefined;
 
   constructor(opts: ServiceManagerOptions) {
     this.paths = opts.paths;
@@ -103,7 +121,11 @@ export class ServiceManager {
     this.sources = [new FileSource(opts.paths.servicesFile), ...(opts.sources ?? [])];
     this.state = new StateJournal(opts.paths.stateFile);
     this.ownerRecord = new OwnerRecord(opts.paths.dataDir, opts.log);
+    this.instance = daemonInstance(opts.paths.dataDir);
+    this.spawnRefusal = opts.spawnRefusal;
     this.host = {
+      instance: this.instance,
+      ...(opts.spawnRefusal !== undefined ? { spawnRefusal: opts.spawnRefusal } : {}),
       log: opts.log,
       logsDir: opts.paths.logsDir,
       baseEnv: opts.env ?? process.env,
@@ -129,6 +151,7 @@ export class ServiceManager {
         stateFile: this.paths.stateFile,
         log: this.log,
         scanner: this.host.scanner,
+        instance: this.instance,
         settled: () => {
           this.recoveryChanged = true;
           this.scheduleStateWrite();
@@ -166,6 +189,7 @@ export class ServiceManager {
       return origin === undefined ? undefined : { origin, sourceIndex: null };
     });
     this.nameConflicts = snapshot.conflicts;
+    this.noteSourceErrors(snapshot.errors, snapshot.invalid);
     for (const error of [...snapshot.errors, ...this.conflicts()]) this.log.warn(`services: ${error}`);
     for (const [name, def] of snapshot.definitions) {
       if (this.services.has(name)) continue;
@@ -226,6 +250,9 @@ export class ServiceManager {
       if (contested !== undefined) {
         throw new AdiError('SERVICE_EXISTS', `The name "${name}" is claimed by ${contested.ignored.join(' and ')} (${contested.message}); choose another name.`);
       }
+      // Refused before the service exists: a refused ad-hoc service would still hold its log open.
+      const refusal = this.spawnRefusal?.() ?? null;
+      if (refusal !== null) throw new AdiError('SPAWN_FAILED', `Service "${name}" cannot start: ${refusal}.`);
       const service = this.createService(def, null);
       this.services.set(name, service);
       return service.start();
@@ -311,14 +338,17 @@ export class ServiceManager {
       const s = this.services.get(name);
       return s === undefined ? undefined : { origin: s.def.origin, sourceIndex: s.sourceIndex };
     });
+    this.noteSourceErrors(snapshot.errors, snapshot.invalid);
     const conflicts = [...snapshot.conflicts];
-    const result: ReloadResult = { added: [], removed: [], changed: [], unchanged: [], errors: [...snapshot.errors] };
+    const result: ReloadResult = { added: [], removed: [], changed: [], unchanged: [], kept: [], errors: [...snapshot.errors] };
     const work: Promise<unknown>[] = [];
 
     for (const [name, service] of this.services) {
       if (service.def.source === 'adhoc' || snapshot.definitions.has(name)) continue;
-      if (service.sourceIndex !== null && snapshot.failedSources.has(service.sourceIndex)) {
-        result.unchanged.push(name);
+      // A typo must not stop a running service: an unreadable source, or an invalid new definition,
+      // leaves the service with its last valid definition.
+      if ((service.sourceIndex !== null && snapshot.failedSources.has(service.sourceIndex)) || snapshot.invalid.has(name)) {
+        result.kept.push(name);
         continue;
       }
       result.removed.push(name);
@@ -374,8 +404,9 @@ export class ServiceManager {
     // In the reload's errors (and so in the log): a definition that was not loaded.
     result.errors.push(...this.conflicts());
     for (const error of result.errors) this.log.warn(`services: ${error}`);
-    this.log.info(`services reloaded: ${result.added.length} added, ${result.removed.length} removed, ${result.changed.length} changed, ${result.unchanged.length} unchanged, ${result.errors.length} errors`);
-    for (const list of [result.added, result.removed, result.changed, result.unchanged]) list.sort();
+    if (result.kept.length > 0) this.log.warn(`services: kept the last valid definition of ${result.kept.join(', ')} (the new one is invalid or unreadable)`);
+    this.log.info(`services reloaded: ${result.added.length} added, ${result.removed.length} removed, ${result.changed.length} changed, ${result.unchanged.length} unchanged, ${result.kept.length} kept, ${result.errors.length} errors`);
+    for (const list of [result.added, result.removed, result.changed, result.unchanged, result.kept]) list.sort();
     return result;
   }
 
@@ -407,6 +438,7 @@ export class ServiceManager {
     })));
     // Leftovers of the previous daemon whose service is no longer defined end on their own schedule.
     await this.recovery.done;
+    await this.sweepMarked();
     for (const s of services) s.close();
     // A whole snapshot: what a clean stop leaves is one small file with both lists empty.
     this.stateWholeNeeded = true;
@@ -417,6 +449,29 @@ export class ServiceManager {
     this.resources.close();
   }
 
+  /**
+   * The last check of a shutdown: no process carrying this data dir's ADI_DAEMON_INSTANCE may outlive it.
+   * Normally none is left; one is if an earlier daemon died while its spawn was between fork and
+   * exec (its environment was not the service's yet when recovery scanned), or if a service cleared
+   * its run marker but kept the rest of its environment. They are ended like a stop, without grace.
+   */
+  private async sweepMarked(): Promise<void> {
+    const left = scanProcessesSync().filter((p) => p.state !== 'Z' && p.instance === this.instance);
+    if (left.length === 0) return;
+    this.log.warn(`shutdown: ${left.length} process(es) of this data dir outlived their service (pids ${left.map((p) => p.pid).join(', ')}); killing them`);
+    const targets = left.map((p) => ({ pgid: NO_GROUP, marker: p.marker ?? '' }));
+    // Also by pid: a process whose marker was cleared is found only as itself.
+    for (const p of left) {
+      try {
+        process.kill(p.pid, 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+    }
+    const result = await terminate(targets.filter((t) => t.marker !== ''), { graceMs: 0, force: true, scanner: this.host.scanner }).done;
+    if (result.remaining.length > 0) this.log.warn(`shutdown: processes ${result.remaining.join(', ')} survived SIGKILL (uninterruptible?)`);
+  }
+
   private async autoStart(service: Service): Promise<void> {
     try {
       await service.start();
@@ -425,8 +480,37 @@ export class ServiceManager {
     }
   }
 
+  /** Resolves once init() has loaded the definitions (at once afterwards). */
+  async whenLoaded(): Promise<void> {
+    await this.loading;
+  }
+
+  /** The definition sources' errors as of the last load (init or reload): file, service, field, hint. */
+  configErrors(): string[] {
+    return this.sourceErrors;
+  }
+
+  /** The errors of a name's definition when the last load found it invalid (empty otherwise). */
+  definitionErrors(name: string): string[] {
+    return this.invalidDefinitions.get(name) ?? [];
+  }
+
+  /** What is degraded now (the state file cannot be written), for status and listings. */
+  problems(): string[] {
+    return this.stateError === null ? [] : [`crash-recovery state ${this.paths.stateFile} cannot be written: ${this.stateError} (services run; after a crash of the daemon they are found by their marker instead)`];
+  }
+
+  private noteSourceErrors(errors: readonly string[], invalid: ReadonlyMap<string, string[]>): void {
+    this.sourceErrors = errors.length <= MAX_CONFIG_ERRORS ? [...errors] : [...errors.slice(0, MAX_CONFIG_ERRORS - 1), `… and ${errors.length - MAX_CONFIG_ERRORS + 1} more errors (see the daemon log)`];
+    this.invalidDefinitions = new Map(invalid);
+  }
+
   private require(name: string): Service {
     const service = typeof name === 'string' ? this.services.get(name) : undefined;
+    const invalid = service === undefined && typeof name === 'string' ? this.invalidDefinitions.get(name) : undefined;
+    if (invalid !== undefined) {
+      throw new AdiError('BAD_CONFIG', `Service "${name}" is not loaded: its definition is invalid: ${invalid.join('; ')}. Fix it, then run \`adi daemon reload\`.`);
+    }
     if (service === undefined) {
       throw new AdiError('SERVICE_NOT_FOUND', `No service named ${JSON.stringify(name)}. See \`adi daemon services\` for the known ones, or define it in ${this.paths.servicesFile}.`);
     }
@@ -493,11 +577,13 @@ export class ServiceManager {
       this.recoveryChanged = false;
       if (snapshot) this.state.compact();
       else this.state.flush();
-    } catch (err) {
-      if (!this.stateErrorReported) {
-        this.stateErrorReported = true;
-        this.log.warn(`services: cannot write ${this.paths.stateFile}: ${err instanceof Error ? err.message : String(err)}`);
+      if (this.stateError !== null) {
+        this.stateError = null;
+        this.log.info(`services: ${this.paths.stateFile} is written again`);
       }
+    } catch (err) {
+      if (this.stateError === null) this.log.warn(`services: cannot write ${this.paths.stateFile}: ${err instanceof Error ? err.message : String(err)}`);
+      this.stateError = err instanceof Error ? err.message : String(err);
     }
   }
 

@@ -5,7 +5,7 @@
 
 import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
-import { SERVICE_ID_ENV } from './launch.js';
+import { DAEMON_INSTANCE_ENV, SERVICE_ID_ENV, SERVICE_NAME_ENV } from './launch.js';
 
 export interface ProcEntry {
   pid: number;
@@ -14,6 +14,10 @@ export interface ProcEntry {
   state: string;
   /** The value of ADI_SERVICE_ID in its environment, or null. */
   marker: string | null;
+  /** ADI_DAEMON_INSTANCE: names the data dir of the daemon that started its run (crash recovery scans by it), or null. */
+  instance?: string | null;
+  /** ADI_SERVICE_NAME, read only along with an instance. */
+  name?: string | null;
 }
 
 export interface ProcStat {
@@ -51,19 +55,34 @@ export async function readProcStat(pid: number): Promise<ProcStat | null> {
 }
 
 const MARKER_PREFIX = Buffer.from(`${SERVICE_ID_ENV}=`);
+const INSTANCE_PREFIX = Buffer.from(`${DAEMON_INSTANCE_ENV}=`);
+const NAME_PREFIX = Buffer.from(`${SERVICE_NAME_ENV}=`);
 
 /** The ADI_SERVICE_ID value in a raw /proc/<pid>/environ, or null. */
 export function markerFromEnviron(environ: Buffer): string | null {
+  return markersFromEnviron(environ).marker;
+}
+
+function startsWith(buf: Buffer, at: number, stop: number, prefix: Buffer): boolean {
+  return stop - at > prefix.length && buf.compare(prefix, 0, prefix.length, at, at + prefix.length) === 0;
+}
+
+/** The run marker, the daemon's data dir and the service name in a raw /proc/<pid>/environ (each null when absent). */
+export function markersFromEnviron(environ: Buffer): { marker: string | null; instance: string | null; name: string | null } {
+  let marker: string | null = null;
+  let instance: string | null = null;
+  let name: string | null = null;
   let at = 0;
   while (at < environ.length) {
     const end = environ.indexOf(0, at);
     const stop = end === -1 ? environ.length : end;
-    if (stop - at > MARKER_PREFIX.length && environ.compare(MARKER_PREFIX, 0, MARKER_PREFIX.length, at, at + MARKER_PREFIX.length) === 0) {
-      return environ.toString('latin1', at + MARKER_PREFIX.length, stop);
-    }
+    // The first occurrence counts, as getenv() would see it.
+    if (marker === null && startsWith(environ, at, stop, MARKER_PREFIX)) marker = environ.toString('latin1', at + MARKER_PREFIX.length, stop);
+    else if (instance === null && startsWith(environ, at, stop, INSTANCE_PREFIX)) instance = environ.toString('utf8', at + INSTANCE_PREFIX.length, stop);
+    else if (name === null && startsWith(environ, at, stop, NAME_PREFIX)) name = environ.toString('latin1', at + NAME_PREFIX.length, stop);
     at = stop + 1;
   }
-  return null;
+  return { marker, instance, name };
 }
 
 // /proc files report size 0, so they are read into one reused buffer, grown as needed up to a bound
@@ -104,13 +123,16 @@ function readEntrySync(pid: number): ProcEntry | null {
   if (statBuf === null) return null;
   const stat = parseProcStat(statBuf.toString('latin1'));
   if (stat === null) return null;
-  let marker: string | null = null;
   if (stat.state !== 'Z') {
     // Readable for our own processes (or all, as root); others are not ours to sweep anyway.
     const environ = readProcFile(`/proc/${pid}/environ`);
-    if (environ !== null) marker = markerFromEnviron(environ);
+    if (environ !== null) {
+      const found = markersFromEnviron(environ);
+      if (found.instance === null) return { pid, pgid: stat.pgid, state: stat.state, marker: found.marker };
+      return { pid, pgid: stat.pgid, state: stat.state, ...found };
+    }
   }
-  return { pid, pgid: stat.pgid, state: stat.state, marker };
+  return { pid, pgid: stat.pgid, state: stat.state, marker: null };
 }
 
 /**

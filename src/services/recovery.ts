@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import { checkName } from '../paths.js';
 import type { Logger } from '../server/logger.js';
 import { CONFIG_DEFAULTS, LIMITS, validateServiceConfig } from './config.js';
+import { DAEMON_INSTANCE_ENV } from './launch.js';
 import { HAS_PROC, liveMembers, parseProcStat, scanProcessesSync, sharedScanner, terminate, type ProcEntry, type ProcScanner, type RunTarget, type Termination } from './process-group.js';
 import { readStateFile, type StateEntry, type WantedService } from './state-file.js';
 
@@ -34,6 +35,11 @@ export interface RecoveryOptions {
   settled?: () => void;
   /** After SIGKILL, how long to keep confirming (default: terminate's). */
   killWaitMs?: number;
+  /**
+   * The ADI_DAEMON_INSTANCE value this daemon's runs carry: every live process carrying it is a leftover
+   * (nothing of this daemon runs yet), recorded or not. Absent: only the state file is trusted.
+   */
+  instance?: string;
 }
 
 /** How one recorded process was judged. */
@@ -92,16 +98,15 @@ export class Recovery {
    * daemon runs before the old processes have had their SIGTERM.
    */
   static begin(opts: RecoveryOptions): Recovery {
-    const previous = readStateFile(opts.stateFile);
-    if (previous === null) return Recovery.none();
-    const previousDaemon = Number.isInteger(previous.daemon_pid) ? previous.daemon_pid : null;
-    const wanted = parseWanted(previous.wanted, opts.log);
-    const entries = previous.services.filter((e) => validEntry(e, opts.log));
-    if (entries.length === 0) return new Recovery(previousDaemon, wanted, [], new Map(), opts);
+    const previous = readStateFile(opts.stateFile, (line) => opts.log.warn(`recovery: ${opts.stateFile}: skipped a damaged journal line ${line} (a write torn by a crash or a full disk)`));
+    const previousDaemon = previous !== null && Number.isInteger(previous.daemon_pid) ? previous.daemon_pid : null;
+    const wanted = parseWanted(previous?.wanted, opts.log);
+    const entries = (previous?.services ?? []).filter((e) => validEntry(e, opts.log));
 
     const runs: RecoveredRun[] = [];
     const terminations = new Map<string, { termination: Termination; entries: StateEntry[] }>();
     if (!HAS_PROC) {
+      if (entries.length === 0) return new Recovery(previousDaemon, wanted, [], new Map(), opts);
       // Without /proc no recorded pid can be proven to be the same process: none is touched.
       opts.log.warn(`recovery: cannot verify the ${entries.length} processes the previous daemon recorded on this platform; they are left alone (pids ${entries.map((e) => e.pid).join(', ')})`);
       return new Recovery(previousDaemon, wanted, entries.map((entry) => ({ entry, verdict: 'unknown', target: { pgid: NO_GROUP, marker: entry.marker } })), new Map(), opts);
@@ -112,6 +117,14 @@ export class Recovery {
     (opts.scanner ?? sharedScanner).invalidate();
     const byPid = new Map(procs.map((p) => [p.pid, p]));
     for (const entry of entries) runs.push(judge(entry, byPid));
+    if (opts.instance !== undefined) {
+      const unrecorded = unrecordedRuns(procs, opts.instance, entries, wanted);
+      if (unrecorded.length > 0) {
+        opts.log.warn(`recovery: ${unrecorded.length} run(s) of the previous daemon were not in the state file (it died before recording them); found by ${DAEMON_INSTANCE_ENV} in /proc: ${unrecorded.map((r) => `${r.entry.name} pid ${r.entry.pid}`).join(', ')}`);
+        runs.push(...unrecorded);
+      }
+    }
+    if (runs.length === 0) return new Recovery(previousDaemon, wanted, [], new Map(), opts);
 
     const byName = new Map<string, RecoveredRun[]>();
     for (const run of runs) {
@@ -167,6 +180,49 @@ export function judge(entry: StateEntry, byPid: ReadonlyMap<number, ProcEntry>):
   // The group is trusted only as the proven leader's own: while the leader lives (even as a zombie),
   // no other process can create a group of that number.
   return { entry, verdict: 'same', target: { pgid: entry.pgid === entry.pid ? entry.pgid : NO_GROUP, marker: entry.marker } };
+}
+
+/**
+ * Runs of this data dir that the state file does not name: a daemon killed between a spawn and its
+ * next state write (or unable to write it: a full disk) leaves them. Each is a set of live processes
+ * carrying our ADI_DAEMON_INSTANCE and one run marker; its leader is the member that leads its own group
+ * (the spawned process, unless it died), and its group counts only then.
+ */
+export function unrecordedRuns(procs: readonly ProcEntry[], instance: string, recorded: readonly StateEntry[], wanted: ReadonlyMap<string, WantedService>): RecoveredRun[] {
+  const known = new Set(recorded.map((e) => e.marker));
+  const byMarker = new Map<string, ProcEntry[]>();
+  for (const p of procs) {
+    if (p.state === 'Z' || p.instance !== instance || p.marker === null || known.has(p.marker) || !MARKER_PATTERN.test(p.marker)) continue;
+    const list = byMarker.get(p.marker) ?? [];
+    list.push(p);
+    byMarker.set(p.marker, list);
+  }
+  const out: RecoveredRun[] = [];
+  for (const [marker, members] of byMarker) {
+    const leader = members.find((p) => p.pid === p.pgid) ?? members.reduce((a, b) => (a.pid < b.pid ? a : b));
+    const name = typeof leader.name === 'string' && isName(leader.name) ? leader.name : UNNAMED;
+    const entry: StateEntry = {
+      name,
+      pid: leader.pid,
+      pgid: leader.pgid,
+      marker,
+      starttime: readStatSync(leader.pid)?.starttime ?? null,
+      started_at: Date.now(),
+      stop_timeout: graceFor(name, recorded, wanted),
+    };
+    out.push({ entry, verdict: 'same', target: { pgid: leader.pid === leader.pgid ? leader.pgid : NO_GROUP, marker } });
+  }
+  return out;
+}
+
+/** The name an unrecorded run whose ADI_SERVICE_NAME is missing or odd is tracked under. */
+const UNNAMED = 'unnamed-leftover';
+
+/** The stop_timeout for an unrecorded run: its service's, as recorded for another run or with its ad-hoc definition. */
+function graceFor(name: string, recorded: readonly StateEntry[], wanted: ReadonlyMap<string, WantedService>): number {
+  const run = recorded.find((e) => e.name === name && typeof e.stop_timeout === 'number');
+  if (run !== undefined) return graceOf(run);
+  return wanted.get(name)?.config?.stop_timeout ?? CONFIG_DEFAULTS.stop_timeout;
 }
 
 function readStatSync(pid: number): { starttime: number } | null {

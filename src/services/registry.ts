@@ -29,6 +29,11 @@ export interface SourceResult {
    * before are then kept as they are: a typo in the file must not stop every service it defines.
    */
   failed?: boolean;
+  /**
+   * Names the source defines with an invalid definition, with their errors: on a reload a service of
+   * that name keeps its last valid definition (and keeps running) rather than being removed.
+   */
+  invalid?: Map<string, string[]>;
 }
 
 export interface ServiceSource {
@@ -66,6 +71,8 @@ export interface RegistrySnapshot {
   owners: Map<string, number>;
   /** Indexes of the sources that failed to load as a whole. */
   failedSources: Set<number>;
+  /** Names defined invalidly (SourceResult.invalid), with their errors. */
+  invalid: Map<string, string[]>;
   /** Names defined more than once, sorted by name (each definition not loaded is in one of them). */
   conflicts: NameConflict[];
 }
@@ -94,6 +101,7 @@ export async function loadSources(
 ): Promise<RegistrySnapshot> {
   const errors: string[] = [];
   const failedSources = new Set<number>();
+  const invalid = new Map<string, string[]>();
   const results = await Promise.all(
     sources.map(async (source): Promise<SourceResult> => {
       try {
@@ -108,6 +116,7 @@ export async function loadSources(
   results.forEach((result, index) => {
     errors.push(...result.errors);
     if (result.failed === true) failedSources.add(index);
+    for (const [name, why] of result.invalid ?? []) invalid.set(name, [...(invalid.get(name) ?? []), ...why]);
     for (const def of result.definitions) {
       if (def.source === 'plugin' && def.config.privileged) {
         // Nothing a plugin sends or ships can make a service run as root.
@@ -146,7 +155,7 @@ export async function loadSources(
     owners.set(name, winner.index);
   }
   conflicts.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  return { definitions, errors, owners, failedSources, conflicts };
+  return { definitions, errors, owners, failedSources, conflicts, invalid };
 }
 
 function pickOwner(list: readonly Claim[], held: CurrentOwner | undefined): Claim | null {

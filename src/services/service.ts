@@ -35,6 +35,10 @@ export interface ServiceHost {
   readonly scanner?: ProcScanner;
   /** Who services run as (separation, plugin tokens, audit); absent: the daemon's user. */
   readonly privilege?: ServicePrivilege;
+  /** What every run is marked with (ADI_DAEMON_INSTANCE, see recovery.ts); absent: unmarked. */
+  readonly instance?: string;
+  /** Why a new run may not start now (the daemon keeps descriptors for its admin), or null. */
+  spawnRefusal?(): string | null;
   /** The set of possibly-alive runs changed (state file). */
   runsChanged(): void;
   /** False once the manager shuts down: no automatic restarts then. */
@@ -376,6 +380,8 @@ export class Service {
   /** Spawn a run; resolves once the process exists ('spawn'), rejects with SPAWN_FAILED otherwise. */
   private async spawnRun(automatic: boolean): Promise<void> {
     const config = this.definition.config;
+    const refusal = this.host.spawnRefusal?.() ?? null;
+    if (refusal !== null) throw this.fail(`cannot start: ${refusal}`);
     const runId = newRunId();
     let launch: Launch;
     try {
@@ -385,6 +391,7 @@ export class Service {
         runId,
         def: this.definition,
         ...(this.host.privilege !== undefined ? { privilege: this.host.privilege } : {}),
+        ...(this.host.instance !== undefined ? { instance: this.host.instance } : {}),
       });
     } catch (err) {
       throw this.fail(`cannot start: ${err instanceof Error ? err.message : String(err)}`);

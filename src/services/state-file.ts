@@ -96,18 +96,33 @@ function replaceFile(file: string, text: string): { fd: number; bytes: number } 
   const tmp = `${file}.${process.pid}.tmp`;
   const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW, 0o600);
   try {
-    const bytes = fs.writeSync(fd, text);
+    const bytes = writeWhole(fd, text);
     fs.fchmodSync(fd, 0o600);
     fs.renameSync(tmp, file);
     return { fd, bytes };
   } catch (err) {
     fs.closeSync(fd);
+    // A failed attempt (a full disk, say) leaves no temp file behind.
+    fs.rmSync(tmp, { force: true });
     throw err;
   }
 }
 
-/** The recorded state: the snapshot with its journal replayed, or null when there is none (or it is unreadable). */
-export function readStateFile(file: string): StateFileContents | null {
+/** Write all of `text` or throw: a short write (the disk filled up mid-write) is an error, not a success. */
+function writeWhole(fd: number, text: string): number {
+  const data = Buffer.from(text);
+  const bytes = fs.writeSync(fd, data);
+  if (bytes < data.length) {
+    throw Object.assign(new Error(`ENOSPC: short write (${bytes} of ${data.length} bytes); no space left on device?`), { code: 'ENOSPC' });
+  }
+  return bytes;
+}
+
+/**
+ * The recorded state: the snapshot with its journal replayed, or null when there is none (or it is
+ * unreadable). `onSkip` hears of each journal line that could not be read (and was skipped).
+ */
+export function readStateFile(file: string, onSkip?: (line: number) => void): StateFileContents | null {
   let snapshot: StateFileContents;
   try {
     if (fs.statSync(file).size > MAX_STATE_FILE_BYTES) return null;
@@ -118,12 +133,15 @@ export function readStateFile(file: string): StateFileContents | null {
     return null;
   }
   if (typeof snapshot.journal !== 'string') return snapshot;
-  const records = readJournal(journalFile(file), snapshot.journal);
+  const records = readJournal(journalFile(file), snapshot.journal, onSkip);
   return records.length === 0 ? snapshot : replay(snapshot, records);
 }
 
-/** The records of the journal if it continues the snapshot `id`; a torn last line (a crash mid-write) ends it. */
-function readJournal(file: string, id: string): JournalRecord[] {
+/**
+ * The records of the journal if it continues the snapshot `id`. A line that is not a record (torn by a
+ * crash or a full disk mid-append) is skipped, and reading goes on with the next one.
+ */
+function readJournal(file: string, id: string, onSkip?: (line: number) => void): JournalRecord[] {
   let text: string;
   try {
     if (fs.statSync(file).size > MAX_STATE_FILE_BYTES) return [];
@@ -134,15 +152,22 @@ function readJournal(file: string, id: string): JournalRecord[] {
   const lines = text.split('\n');
   const records: JournalRecord[] = [];
   for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] as string;
+    // The text after the last newline: empty, or a torn last line.
+    if (line === '' && i === lines.length - 1) break;
     let value: unknown;
     try {
-      value = JSON.parse(lines[i] as string);
+      value = JSON.parse(line);
     } catch {
-      break;
+      value = null;
     }
-    if (typeof value !== 'object' || value === null) break;
     if (i === 0) {
-      if ((value as { journal?: unknown }).journal !== id) return [];
+      // Without its header the journal cannot be tied to this snapshot: none of it is used.
+      if (typeof value !== 'object' || value === null || (value as { journal?: unknown }).journal !== id) return [];
+      continue;
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      onSkip?.(i + 1);
       continue;
     }
     records.push(value as JournalRecord);
@@ -230,8 +255,9 @@ export class StateJournal {
       return;
     }
     try {
-      this.journalBytes += fs.writeSync(this.fd, text);
+      this.journalBytes += writeWhole(this.fd, text);
     } catch (err) {
+      // Nothing is appended after a torn line: the next flush writes a new snapshot and journal.
       this.closeJournal();
       throw err;
     }

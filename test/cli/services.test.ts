@@ -207,7 +207,11 @@ describe('services.toml', () => {
       // reload leaves the unchanged service alone
       const pid = list.find((s) => s.name === 'good')?.pid;
       fs.appendFileSync(other.paths.servicesFile, '\n[extra]\ncommand = "/bin/sleep"\nargs = ["1000"]\n');
-      assert.equal((await adi(['daemon', 'reload'], other.env)).code, 0);
+      // The file still has the bad entry: the reload applies the rest, says so, and exits 1.
+      const reloaded = await adi(['daemon', 'reload'], other.env);
+      assert.equal(reloaded.code, 1);
+      assert.match(reloaded.stdout, /added extra/);
+      assert.match(reloaded.stderr, /service "bad".*field "max_restarts"/);
       const after = JSON.parse((await adi(['daemon', 'services', '--json'], other.env)).stdout) as ServiceInfo[];
       assert.equal(after.find((s) => s.name === 'good')?.pid, pid);
       assert.equal(after.find((s) => s.name === 'extra')?.state, 'stopped');

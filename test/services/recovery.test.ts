@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { MemoryLogger } from '../../src/server/logger.js';
+import { daemonInstance } from '../../src/services/launch.js';
 import { parseProcStat } from '../../src/services/process-group.js';
 import { Recovery } from '../../src/services/recovery.js';
 import { readStateFile, writeStateFile, type StateEntry, type WantedService } from '../../src/services/state-file.js';
@@ -43,8 +44,8 @@ function starttime(pid: number): number {
 }
 
 /** A process standing in for a previous daemon's service run: own group, tagged, with `marker` (or none). */
-function fakeRun(e: TestEnv, marker: string | null, args: string[] = [fixture('sleeper.js')]): ChildProcess {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, ADI_TEST_TAG: e.tag };
+function fakeRun(e: TestEnv, marker: string | null, args: string[] = [fixture('sleeper.js')], extra: NodeJS.ProcessEnv = {}): ChildProcess {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ADI_TEST_TAG: e.tag, ...extra };
   if (marker !== null) childEnv['ADI_SERVICE_ID'] = marker;
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', 'pipe', 'ignore'], env: childEnv });
   spawned.push(child);
@@ -137,6 +138,25 @@ void describe('crash recovery: judging recorded processes', () => {
     await recovery.done;
     await waitFor(() => !isAlive(orphan.pid as number), 'the marked orphan to end', 5000);
     assert.ok(isAlive(unmarked.pid as number), 'the unproven group is left alone');
+  });
+
+  void it('runs the state file never recorded are found by ADI_DAEMON_INSTANCE and ended; another data dir\'s are not', async () => {
+    const e = setup();
+    fs.mkdirSync(e.paths.dataDir, { recursive: true });
+    const instance = daemonInstance(e.paths.dataDir);
+    // No state file at all: the previous daemon died before its first write.
+    const ours = fakeRun(e, newMarker(), [fixture('tree.js'), 'main'], { ADI_DAEMON_INSTANCE: instance, ADI_SERVICE_NAME: 'web' });
+    const pids = JSON.parse(await firstLine(ours)) as { main: number; child: number; grandchild: number };
+    const other = fakeRun(e, newMarker(), [fixture('sleeper.js')], { ADI_DAEMON_INSTANCE: daemonInstance(`${e.paths.dataDir}-other`), ADI_SERVICE_NAME: 'web' });
+    await waitFor(() => isAlive(other.pid as number), 'the other data dir\'s run');
+    const log = new MemoryLogger();
+    const recovery = Recovery.begin({ stateFile: e.paths.stateFile, log, instance });
+    assert.deepEqual(recovery.names(), ['web']);
+    assert.equal(recovery.pending()[0]?.pid, pids.main, 'recorded in the new state file until gone');
+    assert.ok(log.lines.some((l) => /1 run\(s\) of the previous daemon were not in the state file/.test(l)), log.lines.join('\n'));
+    await recovery.done;
+    for (const pid of [pids.main, pids.child, pids.grandchild]) await waitFor(() => !isAlive(pid), `pid ${pid} to end`, 5000);
+    assert.ok(isAlive(other.pid as number), 'a run of another data dir is left alone');
   });
 
   void it('malformed entries and wanted services are ignored with a warning', () => {

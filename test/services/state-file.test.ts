@@ -126,6 +126,24 @@ describe('state file: snapshot and journal', () => {
     j.close();
   });
 
+  it('a damaged line in the middle of the journal is skipped, and the records after it still apply', () => {
+    const file = stateFile();
+    const j = new StateJournal(file);
+    const a = {};
+    const b = {};
+    j.setRuns(a, [entry('a', 100)]);
+    j.flush();
+    // A torn write that a later append continued on a line of its own (as a full disk can leave).
+    fs.appendFileSync(journalFile(file), '{"run":{"name":"x","pid":7,"pg\n');
+    j.setRuns(b, [entry('b', 200)]);
+    j.flush();
+    const skipped: number[] = [];
+    assert.deepEqual(sortByPid(readStateFile(file, (line) => skipped.push(line))?.services ?? []), [entry('a', 100), entry('b', 200)]);
+    // Line 1 is the header; the first flush put 'a' in the snapshot.
+    assert.deepEqual(skipped, [2]);
+    j.close();
+  });
+
   it('after a failed append the next write is a whole snapshot', () => {
     const file = stateFile();
     const j = new StateJournal(file);

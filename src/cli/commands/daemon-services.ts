@@ -4,6 +4,7 @@ import type { DaemonClient } from '../../client/client.js';
 import { parseCommandArgs, type CliIO, type Command } from '../command.js';
 import { connectedClient } from '../daemon-client.js';
 import { formatBytes, formatDuration } from '../output.js';
+import { writeReports } from '../reports.js';
 
 /** The lines under the table: names several sources define, and which definitions were not loaded. */
 export function conflictsText(conflicts: readonly string[]): string {
@@ -64,7 +65,7 @@ export const command: Command = {
     const client = await connectedClient(io);
     try {
       if (values.watch === true) return await watchServices(client, io, watchOptions(values));
-      const { list, conflicts } = await client.services();
+      const { list, conflicts = [], ...reports } = await client.listServicesReport();
       if (values.json) {
         io.stdout.write(`${JSON.stringify(list)}\n`);
         for (const c of conflicts) io.stderr.write(`adi: name conflict: ${c}\n`);
@@ -73,6 +74,7 @@ export const command: Command = {
         else io.stdout.write(servicesTable(list));
         io.stdout.write(conflictsText(conflicts));
       }
+      writeReports(io.stderr, reports);
       return 0;
     } finally {
       client.close();
@@ -127,7 +129,7 @@ export async function watchServices(client: DaemonClient, io: CliIO, opts: Watch
         wake = null;
         if (stopped) break;
       }
-      const { list, conflicts } = await client.services();
+      const { list, conflicts = [] } = await client.listServicesReport();
       const table = (list.length === 0 ? 'no services\n' : servicesTable(list)) + conflictsText(conflicts);
       const stamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
       if (opts.json) {

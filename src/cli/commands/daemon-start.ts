@@ -54,7 +54,7 @@ async function startDaemon(io: CliIO): Promise<number> {
     if (!(err instanceof AdiError) || err.code !== 'DAEMON_NOT_RUNNING') throw err;
   }
   const spawned = spawnDaemon(client.paths, io.env);
-  const pong = await withProgress(io, 'starting the daemon', async () => settled(client, await client.waitUntilRunning(10_000, spawned.exited)));
+  const pong = await withProgress(io, 'starting the daemon', async () => settled(client, await client.waitUntilRunning(10_000, spawned.exited, spawned.failed)));
   client.close();
   io.stdout.write(
     pong.pid === spawned.pid ? `adi daemon started (pid ${pong.pid})\n` : `adi daemon is already running (pid ${pong.pid})\n`,

@@ -4,6 +4,7 @@ import { packageVersion } from '../../version.js';
 import { parseCommandArgs, type Command } from '../command.js';
 import { cliClient } from '../daemon-client.js';
 import { formatDuration } from '../output.js';
+import { writeReports } from '../reports.js';
 
 /** One line on the plugin socket for a person, or null when there is nothing to say (no separation). */
 export function pluginSocketLine(status: PluginSocketStatus | undefined): string | null {
@@ -25,10 +26,11 @@ export const command: Command = {
 
 Prints the daemon's pid, version, uptime and socket; with privilege separation, the plugin socket
 (and why it does not listen, when it cannot be bound); and any service name defined by more than
-one source. Exit status 0 when it runs, 3 when it does not.
+one source. Errors in services.toml (as last loaded) and what is degraded (a state file that cannot
+be written, a full disk) are listed too, on stderr. Exit status 0 when it runs, 3 when it does not.
 --json prints an object: running, pid, version, uptime_secs, socket, separation, plugin_socket
-({ state: pending|listening|failed, address, error }; null without separation or when not running)
-and conflicts (one line per conflicting name).`,
+({ state: pending|listening|failed, address, error }; null without separation or when not running),
+conflicts (one line per conflicting name), config_errors and problems.`,
   async run(argv, io) {
     const { values } = parseCommandArgs('daemon status', argv, { json: { type: 'boolean' } }, false);
     const client = cliClient(io);
@@ -40,6 +42,7 @@ and conflicts (one line per conflicting name).`,
         io.stdout.write(`${JSON.stringify({
           running: true, pid: pong.pid, version: pong.version, uptime_secs: pong.uptime_secs, socket, separation: pong.separation,
           plugin_socket: pong.plugin_socket ?? null, conflicts: pong.conflicts ?? [],
+          config_errors: pong.config_errors ?? [], problems: pong.problems ?? [],
         })}\n`);
       } else {
         const lines = [
@@ -57,6 +60,7 @@ and conflicts (one line per conflicting name).`,
           lines.push(`  name conflicts (definitions not loaded; see 'adi daemon services'):`, ...conflicts.map((c) => `    ${c}`));
         }
         io.stdout.write(`${lines.join('\n')}\n`);
+        writeReports(io.stderr, pong);
       }
       return 0;
     } catch (err) {

@@ -56,7 +56,10 @@ export async function startService(argv: string[], io: CliIO): Promise<number> {
   }
   const client = await connectedClient(io);
   try {
-    await client.startService(name, config);
+    const errors = await client.startService(name, config);
+    if (errors.length > 0) {
+      io.stderr.write(`${name} runs its last valid definition: its definition now is invalid (fix it, then run 'adi daemon reload'):\n${errors.map((e) => `  ${e}`).join('\n')}\n`);
+    }
     const info = (await client.listServices()).find((s) => s.name === name);
     io.stdout.write(`started ${name}${info?.pid != null ? ` (pid ${info.pid})` : ''}\n`);
     return 0;

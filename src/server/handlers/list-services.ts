@@ -1,9 +1,7 @@
-import type { Services } from '../../protocol/types.js';
-import type { Handler } from '../context.js';
+import { reports, type Handler } from '../context.js';
 
-export const handleListServices: Handler<'ListServices'> = (_req, { daemon }) => {
-  const response: Services = { type: 'Services', list: daemon.services.list() };
-  const conflicts = daemon.services.conflicts();
-  if (conflicts.length > 0) response.conflicts = conflicts;
-  return response;
+// A daemon just started answers at once but loads its definitions after: a listing waits for them.
+export const handleListServices: Handler<'ListServices'> = async (_req, { daemon }) => {
+  await daemon.services.whenLoaded();
+  return { type: 'Services', list: daemon.services.list(), ...reports(daemon) };
 };

@@ -1,5 +1,5 @@
 import { PROTOCOL_VERSION, type Pong } from '../../protocol/types.js';
-import type { Handler } from '../context.js';
+import { reports, type Handler } from '../context.js';
 
 export const handlePing: Handler<'Ping'> = (_req, { daemon }): Pong => {
   const pong: Pong = {
@@ -9,11 +9,10 @@ export const handlePing: Handler<'Ping'> = (_req, { daemon }): Pong => {
     pid: process.pid,
     protocol: PROTOCOL_VERSION,
     separation: daemon.separation(),
+    ...reports(daemon),
   };
   // Sent only when there is something to say: a Ping stays one small frame.
   const pluginSocket = daemon.pluginSocket();
   if (pluginSocket !== null) pong.plugin_socket = pluginSocket;
-  const conflicts = daemon.services.conflicts();
-  if (conflicts.length > 0) pong.conflicts = conflicts;
   return pong;
 };

@@ -1,5 +1,5 @@
 import { AdiError } from '../../errors.js';
-import type { Handler } from '../context.js';
+import { wireText, type Handler } from '../context.js';
 
 export const handleStartService: Handler<'StartService'> = async (req, { daemon, identity }) => {
   if (identity.kind !== 'admin') {
@@ -13,5 +13,7 @@ export const handleStartService: Handler<'StartService'> = async (req, { daemon,
     }
   }
   await daemon.services.start(req.name, req.config ?? null);
-  return { type: 'Ok' };
+  // Started with its last valid definition while the file holds a broken newer one: say so.
+  const errors = req.config == null ? daemon.services.definitionErrors(req.name) : [];
+  return errors.length === 0 ? { type: 'Ok' } : { type: 'Ok', config_errors: errors.slice(0, 50).map(wireText) };
 };

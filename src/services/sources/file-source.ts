@@ -58,13 +58,14 @@ export function parseServicesToml(text: string, file: string): SourceResult {
     if (err instanceof TomlError) {
       // TomlError's message carries a code excerpt over several lines; keep its first line.
       const why = err.message.split('\n')[0] ?? 'syntax error';
-      return fail(`${file}:${err.line}:${err.column}: TOML syntax error: ${why}; no service from this file was loaded`);
+      return fail(`${file}:${err.line}:${err.column}: TOML syntax error: ${why}; nothing in this file was applied (running services keep their last valid definitions): fix it, then run adi daemon reload`);
     }
     return fail(`${file}: cannot parse: ${err instanceof Error ? err.message : String(err)}`);
   }
 
   const definitions: ServiceDefinition[] = [];
   const errors: string[] = [];
+  const invalid = new Map<string, string[]>();
   for (const [name, table] of Object.entries(doc)) {
     try {
       checkName('service', name);
@@ -73,15 +74,16 @@ export function parseServicesToml(text: string, file: string): SourceResult {
       continue;
     }
     if (!isPlainObject(table)) {
-      errors.push(`${file}: service "${name}": expected a table [${name}] of service fields, got ${describe(table)}`);
+      invalid.set(name, [`${file}: service "${name}": expected a table [${name}] of service fields, got ${describe(table)}`]);
       continue;
     }
     const result = validateServiceConfig(table, { allowAutoStart: true });
     if (result.config === null) {
-      for (const e of result.errors) errors.push(`${file}: service "${name}": ${formatFieldError(e)}`);
+      invalid.set(name, result.errors.map((e) => `${file}: service "${name}": ${formatFieldError(e)}`));
       continue;
     }
     definitions.push({ name, source: 'file', config: result.config, auto_start: result.autoStart, origin: file });
   }
-  return { definitions, errors };
+  for (const why of invalid.values()) errors.push(...why);
+  return { definitions, errors, invalid };
 }
