@@ -39,7 +39,7 @@ export interface DaemonState {
   problems(): string[];
 }
 
-/** The definitions' errors and what is degraded, as Pong and Services carry them (absent when empty). */
+/** Name conflicts, the definitions' errors and what is degraded, as Pong and Services carry them (absent when empty). */
 export function reports(daemon: DaemonState): { conflicts?: string[]; config_errors?: string[]; problems?: string[] } {
   const conflicts = daemon.services.conflicts();
   const config = daemon.services.configErrors();
