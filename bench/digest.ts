@@ -8,9 +8,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { compilePattern, matchAny } from '../src/executor/patterns.js';
-import { resolveCommand, untrustedReason } from '../src/executor/resolve.js';
-import { resolvePaths } from '../src/paths.js';
+import { compilePattern, matchAny } from '../src/system/patterns.js';
+import { resolveCommand, untrustedReason } from '../src/system/resolve.js';
+import { resolvePaths } from '../src/core/paths.js';
 import { writeApproval } from '../src/plugins/approvals.js';
 import { approvedFilesProblem, filesDigest, installedDigest } from '../src/plugins/digest.js';
 import { ROOT } from './harness.js';

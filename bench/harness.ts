@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DaemonClient, resolvePaths, type Paths } from '../src/index.js';
 import { nowNs, sleep, waitUntil } from './stats.js';
-import { isAlive } from '../src/platform/alive.js';
+import { isAlive } from '../src/system/alive.js';
 
 /** The package root (this file runs from dist/bench/). */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');

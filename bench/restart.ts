@@ -26,9 +26,6 @@ interface Stamp {
 
 const BASH = ['/bin/bash', '/usr/bin/bash'].find((p) => fs.existsSync(p)) ?? null;
 
-/** How the binary fixture stamps; documented with the results. */
-export const BINARY_STAMP = BASH !== null ? 'bash -c \'echo "$EPOCHREALTIME $$" >> FILE; exec sleep\'' : "sh -c 'echo \"$(date +%s%N) $$\" >> FILE; exec sleep' (no bash: includes forking date)";
-
 export function stampCommand(kind: StampKind, file: string): StampCommand {
   if (kind === 'node') return { command: process.execPath, args: [path.join(FIXTURES, 'start-stamp.js'), file] };
   if (BASH !== null) return { command: BASH, args: ['-c', 'echo "$EPOCHREALTIME $$" >> "$0"; exec sleep 100000', file] };

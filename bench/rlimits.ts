@@ -3,7 +3,7 @@
 // spawn until the program's first act (a stamp), directly and through prlimit, alternated.
 
 import path from 'node:path';
-import { prlimitPath } from '../src/executor/rlimits.js';
+import { prlimitPath } from '../src/system/rlimits.js';
 import { PLUGIN_LIMITS } from '../src/services/config.js';
 import type { Harness } from './harness.js';
 import { spawnFloorMs, type StampKind } from './restart.js';

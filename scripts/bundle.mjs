@@ -5,7 +5,7 @@
 //   CommonJS) requires it directly. CommonJS on purpose: an ES module entry makes Node load and run its
 //   ESM loader, and importing a built-in such as `node:fs` as an ES module builds its whole namespace,
 //   which loads fs/promises and with it readline and the stream stack. Measured, that was about 20 ms
-//   of a 50 ms overhead over `node -e 0` on the benchmark machine. The words come from main.ts's table;
+//   of a 50 ms overhead over `node -e 0` on the benchmark machine. The words come from src/cli/table.ts;
 //   a command it no longer lists, or one this script cannot parse, simply has no file and goes through
 //   dist/adi.mjs.
 // - dist/adi.mjs: every command, each in a chunk loaded on demand (code splitting, which esbuild does
@@ -45,7 +45,7 @@ await build({
   });
 
 /**
- * In the file of one command, main.ts's dynamic imports of the other commands become a module that
+ * In the file of one command, table.ts's dynamic imports of the other commands become a module that
  * fails loudly. They are never reached: bin/adi.js picks the file by the same two words main.ts
  * dispatches on.
  */
@@ -54,7 +54,7 @@ function onlyCommand(words, module) {
     name: 'only-command',
     setup(b) {
       b.onResolve({ filter: /^\.\/commands\/[a-z0-9-]+\.js$/ }, (args) => {
-        if (args.kind !== 'dynamic-import' || path.basename(args.importer) !== 'main.ts') return undefined;
+        if (args.kind !== 'dynamic-import' || path.basename(args.importer) !== 'table.ts') return undefined;
         if (args.path === `./commands/${module}.js`) return undefined;
         return { path: args.path, namespace: 'other-command' };
       });
@@ -67,8 +67,8 @@ function onlyCommand(words, module) {
 }
 
 // `'daemon status': { ..., load: () => import('./commands/daemon-status.js') }`
-const mainSource = fs.readFileSync('src/cli/main.ts', 'utf8');
-const commands = [...mainSource.matchAll(/'([a-z]+) ([a-z-]+)':\s*\{[^{}]*?import\('\.\/commands\/([a-z0-9-]+)\.js'\)/g)].map((m) => ({
+const tableSource = fs.readFileSync('src/cli/table.ts', 'utf8');
+const commands = [...tableSource.matchAll(/'([a-z]+) ([a-z-]+)':\s*\{[^{}]*?import\('\.\/commands\/([a-z0-9-]+)\.js'\)/g)].map((m) => ({
   words: `${m[1]} ${m[2]}`,
   file: `${m[1]}-${m[2]}`,
   module: m[3],

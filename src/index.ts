@@ -2,7 +2,7 @@
 // Daemon internals stay internal.
 
 export { DaemonClient, formatEntry, type DaemonClientOptions, type LogEntry, type LogOptions, type LogStream, type PongInfo, type RawLogBatch } from './client/client.js';
-export { AdiError, ERROR_CODES, isErrorCode, type ErrorCode } from './errors.js';
-export { resolvePaths, type Endpoint, type Paths } from './paths.js';
+export { AdiError, ERROR_CODES, isErrorCode, type ErrorCode } from './core/errors.js';
+export { resolvePaths, type Endpoint, type Paths } from './core/paths.js';
 export * from './protocol/types.js';
-export { packageVersion } from './version.js';
+export { packageVersion } from './core/version.js';

@@ -2,7 +2,7 @@
 // exports `command: Command`; src/cli/main.ts maps the words typed to a module and loads only that one.
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { AdiError } from '../errors.js';
+import { AdiError } from '../core/errors.js';
 
 export interface CliIO {
   readonly stdout: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };

@@ -3,7 +3,7 @@
 // one line, once, when it is of another version.
 
 import { DaemonClient } from '../client/client.js';
-import { packageVersion } from '../version.js';
+import { packageVersion } from '../core/version.js';
 import type { CliIO } from './command.js';
 
 export function cliClient(io: CliIO): DaemonClient {

@@ -1,5 +1,5 @@
 // Process entry of the bundled CLI (dist/adi.mjs).
-import { packageVersion } from '../version.js';
+import { packageVersion } from '../core/version.js';
 import type { CliIO } from './command.js';
 import { main } from './main.js';
 

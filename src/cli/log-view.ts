@@ -3,7 +3,7 @@
 // made visible, so a service cannot move the reader's cursor, retitle their terminal or hide text.
 
 import type { LogEntry, RawLogBatch } from '../client/client.js';
-import { AdiError } from '../errors.js';
+import { AdiError } from '../core/errors.js';
 
 // C0 controls but TAB, DEL, and C1 controls (which some terminals take as CSI, OSC, ...): matching
 // control characters is the point here.

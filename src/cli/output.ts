@@ -1,7 +1,7 @@
 // How the CLI turns errors into exit codes and a next step, and small formatting helpers.
 
-import type { AdiError, ErrorCode } from '../errors.js';
-import { resolvePaths } from '../paths.js';
+import type { AdiError, ErrorCode } from '../core/errors.js';
+import { resolvePaths } from '../core/paths.js';
 
 /** 0 ok, 1 failure, 2 usage error, 3 the daemon is not running. */
 export function exitCodeFor(err: AdiError): number {

@@ -3,12 +3,12 @@
 // every call has a timeout; failures are AdiError with a stable code.
 
 import fs from 'node:fs';
-import { AdiError } from '../errors.js';
-import { resolvePaths, type Paths } from '../paths.js';
-import { formatLogLine } from '../logs/log-line.js';
-import { countLines, LOG_STREAMS, splitBatch, type LogStreamName } from '../logs/batch.js';
+import { AdiError } from '../core/errors.js';
+import { resolvePaths, type Paths } from '../core/paths.js';
+import { formatLogLine } from '../protocol/log-line.js';
+import { countLines, LOG_STREAMS, splitBatch, type LogStreamName } from '../protocol/log-batch.js';
 import type { CommandResult, Pong, ReloadReport, Request, Response, ServiceConfig, ServiceInfo, Services } from '../protocol/types.js';
-import { packageVersion } from '../version.js';
+import { packageVersion } from '../core/version.js';
 import { ClientConnection, remoteError } from './connection.js';
 
 export interface DaemonClientOptions {

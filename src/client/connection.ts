@@ -10,11 +10,11 @@
 // so `adi daemon status` reads no token and sends one frame.
 
 import type net from 'node:net';
-import { AdiError, isErrorCode } from '../errors.js';
-import type { Endpoint } from '../paths.js';
+import { AdiError, isErrorCode } from '../core/errors.js';
+import type { Endpoint } from '../core/paths.js';
 import { DEFAULT_MAX_FRAME, PROTOCOL_VERSION, type Request, type Response, type Welcome } from '../protocol/types.js';
 import { MAX_ID, parseResponse } from '../protocol/validate.js';
-import { connect } from '../transport.js';
+import { connect } from '../wire/transport.js';
 import { decodeRange, encodeFrame } from '../wire/codec.js';
 import { WriteBatch } from '../wire/batch.js';
 import { FrameDecoder } from '../wire/framing.js';

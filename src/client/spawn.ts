@@ -10,12 +10,12 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import type { Paths } from '../paths.js';
-import { ensurePrivateDir } from '../server/files.js';
-import { cliEntry } from '../version.js';
+import type { Paths } from '../core/paths.js';
+import { ensurePrivateDir } from '../core/files.js';
+import { STATUS_FD_ENV } from '../core/paths.js';
+import { cliEntry } from '../core/version.js';
 
-/** The daemon's end of the status pipe: this fd, named in its environment. */
-export const STATUS_FD_ENV = 'ADI_DAEMON_STATUS_FD';
+/** The daemon's end of the status pipe (named in its environment, STATUS_FD_ENV). */
 const STATUS_FD = 3;
 /** A status longer than this is cut (it is one line). */
 const STATUS_MAX = 8192;

@@ -12,9 +12,9 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Paths } from '../paths.js';
+import type { Paths } from '../core/paths.js';
 import { rotateFiles } from '../core/rotate-file.js';
-import type { Logger } from '../server/logger.js';
+import type { Logger } from '../core/logger.js';
 
 export type AuditAction = 'run' | 'sudo_run' | 'sudo_denied' | 'privileged_service' | 'request_denied';
 

@@ -4,8 +4,8 @@
 // that does not read its answers cannot park output in the daemon beyond the budget, however many
 // connections it opens.
 
-import { AdiError } from '../errors.js';
-import type { OutputBudget } from './run.js';
+import { AdiError } from '../core/errors.js';
+import type { OutputBudget } from '../system/run.js';
 
 export interface IdentityLimits {
   /** Commands one identity may have running at once; one more gets TOO_MANY_COMMANDS. */

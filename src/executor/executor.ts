@@ -8,22 +8,21 @@
 //            approved patterns allow, argv-wise; anonymous callers nothing.
 
 import os from 'node:os';
-import { AdiError, toAdiError } from '../errors.js';
-import type { Paths } from '../paths.js';
+import { AdiError, toAdiError } from '../core/errors.js';
+import type { Paths } from '../core/paths.js';
 import type { CommandResult, Request, Run, SudoDenied, SudoRun } from '../protocol/types.js';
-import type { Identity } from '../server/context.js';
-import type { Logger } from '../server/logger.js';
-import { approvedFilesProblem } from '../plugins/digest.js';
+import type { Identity } from '../core/identity.js';
+import type { Logger } from '../core/logger.js';
 import type { Audit, AuditResult } from './audit.js';
 import { IDENTITY_DEFAULTS, IdentityBudgets, type CommandLease } from './budget.js';
-import { compilePattern, matchAny, type CompiledPattern } from './patterns.js';
+import { compilePattern, matchAny, type CompiledPattern } from '../system/patterns.js';
 import {
   DEFAULT_LOCATIONS, asUserArgv, cleanEnv, lookupUser, separationStatus, sudoRunArgv,
   type SeparationStatus, type SetupLocations, type UserEntry,
-} from './privilege.js';
-import { resolveCommand, untrustedReason } from './resolve.js';
-import { NO_LIMITS, PLUGIN_PIDS_DEFAULT, limitedArgv } from './rlimits.js';
-import { DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_TIMEOUT_MS, runCommand, type Argv, type RunOptions, type RunOutput } from './run.js';
+} from '../system/privilege.js';
+import { resolveCommand, untrustedReason } from '../system/resolve.js';
+import { NO_LIMITS, PLUGIN_PIDS_DEFAULT, limitedArgv } from '../system/rlimits.js';
+import { DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_TIMEOUT_MS, runCommand, type Argv, type RunOptions, type RunOutput } from '../system/run.js';
 
 export interface ExecutorLimits {
   timeoutMs: number;
@@ -53,6 +52,11 @@ export interface ExecOptions {
    * calls `release` (once the answer has left the daemon); otherwise it is released on return.
    */
   holdOutput?: (release: () => void) => void;
+  /**
+   * SudoRun of a plugin: why its installed files no longer match what its approval covers, or null.
+   * Given by the caller, which knows where plugins live; without it a plugin's SudoRun is denied.
+   */
+  approvedFiles?: (separationActive: boolean) => string | null;
 }
 
 /** The bound on SudoRun's `reason`, which is shown in the audit log. */
@@ -197,7 +201,7 @@ export class Executor {
         return deny(`${file} is not safe to run as root for a plugin: ${untrusted}.`);
       }
       // An approval covers the files it was given: changed since (by hand, a half-written update), nothing runs.
-      const changed = approvedFilesProblem(this.paths, identity.plugin ?? '', this.sep.active);
+      const changed = options.approvedFiles?.(this.sep.active) ?? `The daemon cannot check that plugin ${identity.plugin ?? '?'}'s files are those approved.`;
       if (changed !== null) return deny(changed);
     }
 

@@ -9,9 +9,8 @@
 // lines per call), so one reader never holds the event loop or much memory, whatever it is asked for.
 
 import fs from 'node:fs';
-import { AdiError } from '../errors.js';
-import { countLines, type LogBatchData } from './batch.js';
-import type { LogSnapshot, ServiceLog } from './service-log.js';
+import { AdiError } from '../core/errors.js';
+import { countLines, type LogBatchData } from '../protocol/log-batch.js';
 import {
   decodeHeader,
   decodeRecord,
@@ -26,7 +25,24 @@ import {
   type IndexRecord,
 } from './store.js';
 
-export type { LogLine } from './batch.js';
+export interface LogSnapshot {
+  epoch: string;
+  segment: number;
+  records: number;
+  /** Data bytes of the live segment. */
+  size: number;
+  /** Where stdout's / stderr's unfinished line began in the live segment, or NONE. */
+  openOut: number;
+  openErr: number;
+}
+
+/** What a reader needs of a service's log (LogFiles is one): where its segments are, and their state now. */
+export interface LogFiles {
+  readonly base: string;
+  readonly maxFiles: number;
+  snapshot(): LogSnapshot | null;
+}
+
 
 /** Lines that do not count (the supervisor's notes) are bounded too: a log of nothing but notes is not read whole. */
 export const MAX_UNCOUNTED = 10_000;
@@ -91,7 +107,7 @@ class Segment {
 const RDONLY = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
 
 /** Open segment `id` if it still exists. Both files are opened in one turn: no rotation falls between. */
-function openSegment(log: ServiceLog, snap: LogSnapshot, id: number): Segment | null {
+function openSegment(log: LogFiles, snap: LogSnapshot, id: number): Segment | null {
   const k = snap.segment - id;
   if (k < 0 || k > log.maxFiles) return null;
   const p = segmentPaths(log.base, k);
@@ -143,7 +159,7 @@ export class LogReader {
   /** The segment to open once it exists (the reader started before the log, or it is being recreated). */
   private waitingFor = 1;
 
-  private constructor(private readonly log: ServiceLog, snap: LogSnapshot | null, options: ReaderOptions) {
+  private constructor(private readonly log: LogFiles, snap: LogSnapshot | null, options: ReaderOptions) {
     this.epoch = snap?.epoch ?? '';
     this.end = options.bounded === true ? (snap === null ? { segment: 0, record: 0 } : { segment: snap.segment, record: snap.records }) : null;
   }
@@ -152,7 +168,7 @@ export class LogReader {
    * A reader giving the last `n` lines the service wrote (its notes where they fall, not counted), then,
    * unless bounded, every line after them.
    */
-  static async tail(log: ServiceLog, n: number, options: ReaderOptions = {}): Promise<LogReader> {
+  static async tail(log: LogFiles, n: number, options: ReaderOptions = {}): Promise<LogReader> {
     const snap = log.snapshot();
     if (snap === null || n <= 0) return LogReader.start(log, snap, null, options);
     const pos = await findTailStart(log, snap, n);
@@ -163,13 +179,13 @@ export class LogReader {
   }
 
   /** A reader from a cursor (the lines after it), or from now (null). */
-  static at(log: ServiceLog, cursor: string | null, options: ReaderOptions = {}): LogReader {
+  static at(log: LogFiles, cursor: string | null, options: ReaderOptions = {}): LogReader {
     const snap = log.snapshot();
     const pos = cursor === null ? null : parseCursor(cursor);
     return LogReader.start(log, snap, pos, options);
   }
 
-  private static start(log: ServiceLog, snap: LogSnapshot | null, pos: { epoch: string; segment: number; record: number } | null, options: ReaderOptions): LogReader {
+  private static start(log: LogFiles, snap: LogSnapshot | null, pos: { epoch: string; segment: number; record: number } | null, options: ReaderOptions): LogReader {
     const reader = new LogReader(log, snap, options);
     if (snap === null) {
       // No log yet: everything written from now on is new.
@@ -451,7 +467,7 @@ function readInto(fd: number, len: number, pos: number): Buffer {
  * The position of the n-th last line the service wrote (its '\n' or cut), found by reading the index and
  * data backwards from the end in bounded windows. Yields to the event loop between windows.
  */
-async function findTailStart(log: ServiceLog, snap: LogSnapshot, n: number): Promise<LogPosition> {
+async function findTailStart(log: LogFiles, snap: LogSnapshot, n: number): Promise<LogPosition> {
   let counted = 0;
   let uncounted = 0;
   let scanned = 0;

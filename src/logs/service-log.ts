@@ -9,10 +9,10 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { AdiError } from '../errors.js';
-import { formatLogLine } from './log-line.js';
-import { splitBatch, type LogLine } from './batch.js';
-import { LogReader } from './reader.js';
+import { AdiError } from '../core/errors.js';
+import { formatLogLine } from '../protocol/log-line.js';
+import { splitBatch, type LogLine } from '../protocol/log-batch.js';
+import { LogReader, type LogSnapshot } from './reader.js';
 import { rotateFiles } from './rotate.js';
 import {
   decodeHeader,
@@ -35,7 +35,7 @@ import {
   type SegmentHeader,
 } from './store.js';
 
-export { parseLogLine, type ParsedLogLine } from './log-line.js';
+export { parseLogLine } from '../protocol/log-line.js';
 
 export interface LogOptions {
   /** Rotate when the live segment (data and index) would grow past this many bytes. */
@@ -79,16 +79,8 @@ function isContinuation(byte: number | undefined): boolean {
 }
 
 /** Where the live segment stands: what a reader that starts now may read up to. */
-export interface LogSnapshot {
-  epoch: string;
-  segment: number;
-  records: number;
-  /** Data bytes of the live segment. */
-  size: number;
-  /** Where stdout's / stderr's unfinished line began in the live segment, or NONE. */
-  openOut: number;
-  openErr: number;
-}
+
+export type { LogSnapshot };
 
 export class ServiceLog {
   /** Path of the live data file: `${dir}/${name}.log`. Rotated ones are `${name}.log.1` (newest) .. `.N`. */

@@ -4,8 +4,8 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { checkName, type Paths } from '../paths.js';
-import { ensurePrivateDir, writeFileAtomic } from '../server/files.js';
+import { checkName, type Paths } from '../core/paths.js';
+import { ensurePrivateDir, writeFileAtomic } from '../core/files.js';
 
 export interface Approval {
   plugin: string;

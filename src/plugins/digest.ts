@@ -13,7 +13,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Paths } from '../paths.js';
+import type { Paths } from '../core/paths.js';
 import { readApproval } from './approvals.js';
 import { pluginDir, pluginsRoot } from './location.js';
 

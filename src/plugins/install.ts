@@ -24,8 +24,8 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { AdiError } from '../errors.js';
-import { checkName, type Paths } from '../paths.js';
+import { AdiError } from '../core/errors.js';
+import { checkName, type Paths } from '../core/paths.js';
 import { readApproval, removeApproval, writeApproval, type Approval } from './approvals.js';
 import { filesDigest, installedDigest } from './digest.js';
 import { listInstalled, readInstalled } from './installed.js';

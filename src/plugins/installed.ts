@@ -3,8 +3,8 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { AdiError } from '../errors.js';
-import { NAME_PATTERN } from '../paths.js';
+import { AdiError } from '../core/errors.js';
+import { NAME_PATTERN } from '../core/paths.js';
 import type { PluginLocation } from './location.js';
 import { readManifest, type ManifestOptions, type PluginManifest } from './manifest.js';
 

@@ -22,10 +22,10 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { AdiError } from '../errors.js';
-import { DEFAULT_LOCATIONS, separationStatus } from '../executor/privilege.js';
-import { checkName, type Paths } from '../paths.js';
-import { packageRoot, packageVersion } from '../version.js';
+import { AdiError } from '../core/errors.js';
+import { separationStatus, sharedPluginsDir } from '../system/privilege.js';
+import { checkName, type Paths } from '../core/paths.js';
+import { packageRoot, packageVersion } from '../core/version.js';
 
 export interface PluginLocation {
   /** Installed plugins, one folder each: `<dir>/<name>/`. */
@@ -57,11 +57,6 @@ export function pluginsRoot(paths: Paths, inputs: LocationInputs = {}): PluginLo
     shared: true,
     reason: `plugins run as ${paths.adiUser}, so they live outside the admin's home`,
   };
-}
-
-/** `/var/lib/adi-daemon/plugins/<ADI_USER>`: created by `adi daemon setup`, owned by the admin. */
-export function sharedPluginsDir(adiUser: string, stateDir: string = DEFAULT_LOCATIONS.stateDir): string {
-  return path.posix.join(stateDir, 'plugins', adiUser.replace(/[^A-Za-z0-9_-]/g, '_'));
 }
 
 export function pluginDir(loc: PluginLocation, name: string): string {

@@ -19,9 +19,9 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { AdiError } from '../errors.js';
-import { compilePattern, type CompiledPattern } from '../executor/patterns.js';
-import { NAME_PATTERN } from '../paths.js';
+import { AdiError } from '../core/errors.js';
+import { compilePattern } from '../system/patterns.js';
+import { NAME_PATTERN } from '../core/paths.js';
 import { describe, formatFieldError, isPlainObject, validateServiceConfig, type FieldError, type NormalizedConfig } from '../services/config.js';
 
 /** A package.json larger than this is not a manifest anyone wrote by hand. */
@@ -360,11 +360,6 @@ function parseBin(raw: unknown, pkgName: string, errors: FieldError[], required:
     return null;
   }
   return normal;
-}
-
-/** The compiled patterns of a manifest (they compiled when it was read). */
-export function compiledPatterns(m: PluginManifest, options: ManifestOptions = {}): CompiledPattern[] {
-  return (m.service?.privileged_commands ?? []).map((p) => compilePattern(p, options.resolve));
 }
 
 /**

@@ -4,7 +4,7 @@
 
 import fs from 'node:fs';
 import { parse } from 'smol-toml';
-import type { Paths } from '../paths.js';
+import type { Paths } from '../core/paths.js';
 import { MAX_SERVICES_FILE_BYTES } from '../services/sources/file-source.js';
 import { listInstalled } from './installed.js';
 import type { PluginLocation } from './location.js';

@@ -11,7 +11,7 @@
 // the danger hides.
 
 import path from 'node:path';
-import { compilePattern, explainPattern, type CompiledPattern } from '../executor/patterns.js';
+import { compilePattern, explainPattern, type CompiledPattern } from '../system/patterns.js';
 
 export const PROMPT_HEADER = 'This plugin requests root access for:';
 export const PROMPT_QUESTION = 'Allow? [y/N] ';

@@ -6,7 +6,7 @@
 
 import { formatFieldError, validateServiceConfig } from '../services/config.js';
 import type { ServiceDefinition, ServiceSource, SourceResult } from '../services/registry.js';
-import type { Paths } from '../paths.js';
+import type { Paths } from '../core/paths.js';
 import { listInstalled } from './installed.js';
 import { ensureRuntime, pluginsRoot, type LocationInputs } from './location.js';
 import { serviceConfig } from './manifest.js';

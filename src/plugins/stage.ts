@@ -22,9 +22,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { AdiError } from '../errors.js';
-import { lookupUser } from '../executor/privilege.js';
-import { SECURE_PATH, resolveCommand } from '../executor/resolve.js';
+import { AdiError } from '../core/errors.js';
+import { lookupUser } from '../system/privilege.js';
+import { SECURE_PATH, resolveCommand } from '../system/resolve.js';
 import { copyFromFd, DEFAULT_TREE_LIMITS, NOFOLLOW_READ, type TreeLimits } from './tree.js';
 
 /** npm may take a while for a registry download; a hung npm must not hang `adi` forever. */

@@ -14,7 +14,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { AdiError } from '../errors.js';
+import { AdiError } from '../core/errors.js';
 
 export interface TreeLimits {
   /** Files and folders in the tree. */

@@ -208,6 +208,8 @@ export interface ReloadReport {
   unchanged: number;
   /** The definitions' errors (file, service, field, hint); non-empty: the reload did not apply everything. */
   errors: string[];
+  /** Service names several sources define, one line each (as in Pong); absent: none. Not errors in a definition. */
+  conflicts?: string[];
 }
 export interface Ok {
   type: 'Ok';

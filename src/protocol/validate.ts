@@ -3,8 +3,8 @@
 // Unknown keys in an envelope are ignored (room for later optional fields); unknown keys in a
 // ServiceConfig are refused, because a misspelt setting silently ignored is a bug for the user.
 
-import { AdiError } from '../errors.js';
-import { NAME_PATTERN } from '../paths.js';
+import { AdiError } from '../core/errors.js';
+import { NAME_PATTERN } from '../core/paths.js';
 import {
   REQUEST_TYPES,
   RESPONSE_TYPES,
@@ -419,6 +419,7 @@ function validateReloadReport(value: unknown): ReloadReport {
     kept: f.stringArray('kept', NAMES, 64),
     unchanged: f.int('unchanged', 0, MAX_ID),
     errors: f.stringArray('errors', REPORT_ITEMS, REPORT_CHARS),
+    ...present('conflicts', f.optStringArray('conflicts', REPORT_ITEMS, REPORT_CHARS)),
   };
 }
 

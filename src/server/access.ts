@@ -2,9 +2,10 @@
 // who may send a request at all; for the requests a plugin may send about a named service, this says
 // whether that service is its own: defined by that plugin (source 'plugin', same plugin name).
 
-import { AdiError } from '../errors.js';
+import { AdiError } from '../core/errors.js';
 import { pluginOf } from '../services/launch.js';
-import type { DaemonState, Identity } from './context.js';
+import type { Identity } from '../core/identity.js';
+import type { DaemonState } from './context.js';
 
 /** Whether `identity` is the admin, or the plugin that defined service `name`. */
 export function ownsService(daemon: DaemonState, identity: Identity, name: string): boolean {

@@ -4,7 +4,7 @@
 // On the plugin socket (plugin-socket.ts) the admin token is not accepted at all: identifyPlugin.
 
 import crypto from 'node:crypto';
-import { ADMIN, ANONYMOUS, type Identity } from './context.js';
+import { ADMIN, ANONYMOUS, type Identity } from '../core/identity.js';
 
 export function newToken(): string {
   return crypto.randomBytes(32).toString('hex');

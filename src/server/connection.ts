@@ -8,13 +8,14 @@
 // the end of the current microtask run.
 
 import type net from 'node:net';
-import { AdiError, toAdiError } from '../errors.js';
+import { AdiError, toAdiError } from '../core/errors.js';
 import { PROTOCOL_VERSION, type Request, type Response } from '../protocol/types.js';
 import { parseRequest } from '../protocol/validate.js';
 import { decodeRange, encodeFrame } from '../wire/codec.js';
 import { WriteBatch } from '../wire/batch.js';
 import { FrameDecoder } from '../wire/framing.js';
-import { ANONYMOUS, type DaemonState, type Identity, type RequestContext } from './context.js';
+import { ANONYMOUS, type Identity } from '../core/identity.js';
+import { type DaemonState, type RequestContext } from './context.js';
 import { routeFor, type Access } from './dispatch.js';
 
 export interface ConnectionLimits {

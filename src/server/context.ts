@@ -1,22 +1,12 @@
 // What a request handler sees: the daemon's parts, who is asking, and a way to send stream frames.
 // Handlers never touch the socket; the connection module owns framing and ids.
 
-import type { Paths } from '../paths.js';
+import type { Paths } from '../core/paths.js';
 import type { PluginSocketStatus, RequestOf, RequestType, Response } from '../protocol/types.js';
 import type { Executor } from '../executor/executor.js';
 import type { ReloadResult, ServiceManager } from '../services/manager.js';
-import type { Logger } from './logger.js';
-
-export interface Identity {
-  kind: 'admin' | 'plugin' | 'anonymous';
-  /** The plugin's name when kind is 'plugin'. */
-  plugin: string | null;
-  /** How the identity is written in logs and in Welcome: "admin", "plugin:<name>", "anonymous". */
-  label: string;
-}
-
-export const ANONYMOUS: Identity = { kind: 'anonymous', plugin: null, label: 'anonymous' };
-export const ADMIN: Identity = { kind: 'admin', plugin: null, label: 'admin' };
+import type { Identity } from '../core/identity.js';
+import type { Logger } from '../core/logger.js';
 
 export interface DaemonState {
   readonly paths: Paths;

@@ -5,27 +5,28 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { AdiError } from '../errors.js';
-import type { Paths } from '../paths.js';
+import { AdiError } from '../core/errors.js';
+import { STATUS_FD_ENV, type Paths } from '../core/paths.js';
 import { DEFAULT_MAX_FRAME } from '../protocol/types.js';
 import { AuditLog, auditFile } from '../executor/audit.js';
 import { Executor } from '../executor/executor.js';
 import { executorSettingsFromEnv } from '../executor/settings.js';
-import { DAEMON_INSTANCE_ENV, SERVICE_ID_ENV, SERVICE_NAME_ENV, pluginOf } from '../services/launch.js';
+import { pluginOf } from '../services/launch.js';
+import { DAEMON_INSTANCE_ENV, SERVICE_ID_ENV, SERVICE_NAME_ENV } from '../system/process-group.js';
 import { ServiceManager, type ReloadResult, type ServiceSource } from '../services/manager.js';
-import { connect, listen } from '../transport.js';
-import { packageVersion } from '../version.js';
+import { connect, listen } from '../wire/transport.js';
+import { packageVersion } from '../core/version.js';
 import { Authenticator, newToken } from './auth.js';
 import { Connection, DEFAULT_LIMITS, type ConnectionLimits } from './connection.js';
-import type { DaemonState, Identity } from './context.js';
-import { STATUS_FD_ENV } from '../client/spawn.js';
-import { DISK_RESERVE_BYTES, DiskReserve, ensurePrivateDir, isDiskFull, removeOwnPidFile, removeStaleTemps, writeFileAtomic } from './files.js';
-import { isAlive } from '../platform/alive.js';
+import type { Identity } from '../core/identity.js';
+import type { DaemonState } from './context.js';
+import { DISK_RESERVE_BYTES, DiskReserve, ensurePrivateDir, isDiskFull, removeOwnPidFile, removeStaleTemps, writeFileAtomic } from '../core/files.js';
+import { isAlive } from '../system/alive.js';
 import { journalFile } from '../services/state-file.js';
 import { acquireLock, type Lock } from './lock.js';
 import { limitsFromEnv } from './limits.js';
 import { FdBudget } from './fd-budget.js';
-import { FileLogger } from './logger.js';
+import { FileLogger } from '../core/logger.js';
 import { DaemonSeparation } from './separation.js';
 
 export interface DaemonOptions {

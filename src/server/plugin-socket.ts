@@ -20,10 +20,10 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { AdiError } from '../errors.js';
-import type { Endpoint } from '../paths.js';
-import { listen } from '../transport.js';
-import type { Logger } from './logger.js';
+import { AdiError } from '../core/errors.js';
+import type { Endpoint } from '../core/paths.js';
+import { listen } from '../wire/transport.js';
+import type { Logger } from '../core/logger.js';
 
 export const PLUGIN_DIR_MODE = 0o711;
 export const PLUGIN_SOCKET_MODE = 0o660;

@@ -8,12 +8,12 @@ import os from 'node:os';
 import type net from 'node:net';
 import type { Audit } from '../executor/audit.js';
 import type { Executor } from '../executor/executor.js';
-import { lookupUser, type UserEntry } from '../executor/privilege.js';
-import { resolveCommand } from '../executor/resolve.js';
-import { resolvePluginEndpoint, type Endpoint, type Paths } from '../paths.js';
-import type { ServicePrivilege } from '../services/run-as.js';
+import { lookupUser, type UserEntry } from '../system/privilege.js';
+import { resolveCommand } from '../system/resolve.js';
+import { resolvePluginEndpoint, type Endpoint, type Paths } from '../core/paths.js';
+import type { ServicePrivilege } from '../system/run-as.js';
 import type { Authenticator } from './auth.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../core/logger.js';
 import type { PluginSocketStatus } from '../protocol/types.js';
 import { bindPluginSocket, closePluginSocket, defaultPluginPlace, describeBindError, type PluginSocketPlace } from './plugin-socket.js';
 

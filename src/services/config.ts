@@ -4,7 +4,7 @@
 // definitions can be compared (reload) by their normalised form.
 
 import path from 'node:path';
-import { PLUGIN_PIDS_DEFAULT } from '../executor/rlimits.js';
+import { PLUGIN_PIDS_DEFAULT } from '../system/rlimits.js';
 import type { HealthCheck, ServiceConfig } from '../protocol/types.js';
 
 /** The defaults documented in docs/protocol.md. */

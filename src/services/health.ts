@@ -33,12 +33,6 @@ export interface ProbeContext {
 /** How much of a failing command probe's output goes into the message. */
 const PROBE_OUTPUT_BYTES = 200;
 
-export function describeCheck(check: NormalizedHealthCheck): string {
-  if (check.command !== undefined) return `command ${JSON.stringify(check.command.join(' '))}`;
-  if (check.tcp !== undefined) return `tcp ${String(check.tcp)}`;
-  return `http ${check.http ?? '?'}`;
-}
-
 /** Run one probe, bounded by its timeout_secs. Never rejects. */
 export function runProbe(check: NormalizedHealthCheck, ctx: ProbeContext): Promise<ProbeResult> {
   const timeoutMs = Math.round(check.timeout_secs * 1000);

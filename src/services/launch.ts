@@ -5,23 +5,15 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { SpawnOptions } from 'node:child_process';
-import { AdiError } from '../errors.js';
-import { cleanEnv } from '../executor/privilege.js';
-import { resolveCommand } from '../executor/resolve.js';
-import { limitedArgv, type ProcessLimits } from '../executor/rlimits.js';
+import { AdiError } from '../core/errors.js';
+import { cleanEnv } from '../system/privilege.js';
+import { resolveCommand } from '../system/resolve.js';
+import { limitedArgv, type ProcessLimits } from '../system/rlimits.js';
 import { PLUGIN_LIMITS, type NormalizedConfig } from './config.js';
 import type { ServiceDefinition } from './registry.js';
-import { SELF, planRunAs, runHelper, type RunAs, type ServicePrivilege } from './run-as.js';
+import { DAEMON_INSTANCE_ENV, SERVICE_ID_ENV, SERVICE_NAME_ENV } from '../system/process-group.js';
+import { SELF, planRunAs, runHelper, type RunAs, type ServicePrivilege } from '../system/run-as.js';
 
-/** The marker every process of a run inherits; the stop sweep finds double-forked children by it. */
-export const SERVICE_ID_ENV = 'ADI_SERVICE_ID';
-export const SERVICE_NAME_ENV = 'ADI_SERVICE_NAME';
-/**
- * Names the daemon's data dir in every run's environment: a later daemon of the same data dir finds
- * by it, in /proc, whatever an earlier one spawned, recorded in the state file or not. A hash of the
- * dir's real path, not the path: a separated service learns nothing of the admin's home from it.
- */
-export const DAEMON_INSTANCE_ENV = 'ADI_DAEMON_INSTANCE';
 
 /** The ADI_DAEMON_INSTANCE value of a data dir: 32 hex digits of the SHA-256 of its real path. */
 export function daemonInstance(dataDir: string): string {

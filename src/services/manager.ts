@@ -5,24 +5,24 @@
 
 import fs from 'node:fs';
 import os from 'node:os';
-import { AdiError } from '../errors.js';
-import { checkName, type Paths } from '../paths.js';
+import { AdiError } from '../core/errors.js';
+import { checkName, type Paths } from '../core/paths.js';
 import type { ServiceConfig, ServiceInfo } from '../protocol/types.js';
-import type { Logger } from '../server/logger.js';
+import type { Logger } from '../core/logger.js';
 import type { ServiceLog } from '../logs/service-log.js';
 import { configKey, formatFieldError, validateServiceConfig } from './config.js';
 import { daemonInstance, pluginOf } from './launch.js';
-import { ProcScanner, scanProcessesSync, terminate } from './process-group.js';
+import { ProcScanner, scanProcessesSync, terminate } from '../system/process-group.js';
 import { Recovery } from './recovery.js';
 import { describeConflict, loadSources, type CurrentOwner, type NameConflict, type ServiceDefinition, type ServiceSource } from './registry.js';
-import { ResourceSampler } from './resources.js';
-import type { ServicePrivilege } from './run-as.js';
+import { ResourceSampler } from '../system/resources.js';
+import type { ServicePrivilege } from '../system/run-as.js';
 import { Service, type ServiceHost } from './service.js';
 import { FileSource } from './sources/file-source.js';
 import { OwnerRecord } from './sources/owners.js';
 import { StateJournal, type WantedService } from './state-file.js';
 
-export type { NameConflict, ServiceDefinition, ServiceSource, SourceResult } from './registry.js';
+export type { NameConflict, ServiceDefinition, ServiceSource } from './registry.js';
 
 /** No process has a negative pgid: a target with it is found by its marker only. */
 const NO_GROUP = -1;
@@ -62,6 +62,8 @@ export interface ReloadResult {
   /** Services whose new definition is invalid (or whose source could not be read): they keep their last valid one. */
   kept: string[];
   errors: string[];
+  /** Service names several sources define (the definitions not loaded): shown, but not errors in a definition. */
+  conflicts: string[];
 }
 
 /** At most this many configuration errors are kept for status and listings (a broken 4 MiB file has thousands). */
@@ -340,7 +342,7 @@ export class ServiceManager {
     });
     this.noteSourceErrors(snapshot.errors, snapshot.invalid);
     const conflicts = [...snapshot.conflicts];
-    const result: ReloadResult = { added: [], removed: [], changed: [], unchanged: [], kept: [], errors: [...snapshot.errors] };
+    const result: ReloadResult = { added: [], removed: [], changed: [], unchanged: [], kept: [], errors: [...snapshot.errors], conflicts: [] };
     const work: Promise<unknown>[] = [];
 
     for (const [name, service] of this.services) {
@@ -401,9 +403,8 @@ export class ServiceManager {
     conflicts.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     this.nameConflicts = conflicts;
     this.recordOwners();
-    // In the reload's errors (and so in the log): a definition that was not loaded.
-    result.errors.push(...this.conflicts());
-    for (const error of result.errors) this.log.warn(`services: ${error}`);
+    result.conflicts = this.conflicts();
+    for (const error of [...result.errors, ...result.conflicts]) this.log.warn(`services: ${error}`);
     if (result.kept.length > 0) this.log.warn(`services: kept the last valid definition of ${result.kept.join(', ')} (the new one is invalid or unreadable)`);
     this.log.info(`services reloaded: ${result.added.length} added, ${result.removed.length} removed, ${result.changed.length} changed, ${result.unchanged.length} unchanged, ${result.kept.length} kept, ${result.errors.length} errors`);
     for (const list of [result.added, result.removed, result.changed, result.unchanged, result.kept]) list.sort();

@@ -11,11 +11,10 @@
 // event, so an adopted process could be neither logged nor supervised. See docs/reliability.md.
 
 import fs from 'node:fs';
-import { checkName } from '../paths.js';
-import type { Logger } from '../server/logger.js';
+import { checkName } from '../core/paths.js';
+import type { Logger } from '../core/logger.js';
 import { CONFIG_DEFAULTS, LIMITS, validateServiceConfig } from './config.js';
-import { DAEMON_INSTANCE_ENV } from './launch.js';
-import { HAS_PROC, liveMembers, parseProcStat, scanProcessesSync, sharedScanner, terminate, type ProcEntry, type ProcScanner, type RunTarget, type Termination } from './process-group.js';
+import { DAEMON_INSTANCE_ENV, HAS_PROC, liveMembers, parseProcStat, scanProcessesSync, sharedScanner, terminate, type ProcEntry, type ProcScanner, type RunTarget, type Termination } from '../system/process-group.js';
 import { readStateFile, type StateEntry, type WantedService } from './state-file.js';
 
 /**

@@ -3,7 +3,7 @@
 // asks them all and merges the answers. Ad-hoc services (StartService with a config) never pass through
 // here: the manager keeps them.
 
-import { configKey, type NormalizedConfig } from './config.js';
+import type { NormalizedConfig } from './config.js';
 
 export type SourceKind = 'file' | 'plugin';
 
@@ -39,11 +39,6 @@ export interface SourceResult {
 export interface ServiceSource {
   readonly kind: SourceKind;
   load(): Promise<SourceResult>;
-}
-
-/** Two definitions are the same when everything that affects how the service runs is equal. */
-export function definitionKey(def: ServiceDefinition): string {
-  return `${def.source}\n${def.auto_start ? 1 : 0}\n${configKey(def.config)}`;
 }
 
 /** A name more than one source defines: who got it, and the definitions that were not loaded. */

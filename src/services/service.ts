@@ -13,17 +13,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import type { Readable } from 'node:stream';
-import { AdiError } from '../errors.js';
+import { AdiError } from '../core/errors.js';
 import { ServiceLog, type ServiceLogOptions } from '../logs/service-log.js';
 import type { ServiceInfo, ServiceState } from '../protocol/types.js';
-import type { Logger } from '../server/logger.js';
+import type { Logger } from '../core/logger.js';
 import { processKey } from './config.js';
 import { ProbeLoop, type ProbeContext, type ProbeResult } from './health.js';
 import { buildLaunch, newRunId, type Launch } from './launch.js';
-import { readProcStat, terminate, type ProcScanner, type RunTarget, type Termination } from './process-group.js';
+import { readProcStat, terminate, type ProcScanner, type RunTarget, type Termination } from '../system/process-group.js';
 import type { ServiceDefinition } from './registry.js';
 import { RestartPolicy } from './restart-policy.js';
-import type { ServicePrivilege } from './run-as.js';
+import type { ServicePrivilege } from '../system/run-as.js';
 import type { StateEntry } from './state-file.js';
 
 /** What a service needs from its manager. */

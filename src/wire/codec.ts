@@ -2,7 +2,7 @@
 // msgpack library in any language reads and writes these frames. Binary fields travel as `bin` and
 // decode as views into the received frame (no copy).
 
-import { AdiError } from '../errors.js';
+import { AdiError } from '../core/errors.js';
 import { HEADER_BYTES } from './framing.js';
 import { decodeRange as decodeValue, encode as encodeValue, encodeWithHeadroom, MsgpackError } from './msgpack.js';
 

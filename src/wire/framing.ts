@@ -6,7 +6,7 @@
 // handed on as ranges of the read buffer itself, with no copy and no Buffer object per frame; only a
 // frame split across reads is gathered into a buffer of its own.
 
-import { AdiError } from '../errors.js';
+import { AdiError } from '../core/errors.js';
 
 export const HEADER_BYTES = 4;
 

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { after, describe, test } from 'node:test';
 import { DaemonClient } from '../../src/client/client.js';
-import { AdiError } from '../../src/errors.js';
+import { AdiError } from '../../src/core/errors.js';
 import { alive, daemonPids, tempHome, waitFor, type TempHome } from '../helpers/env.js';
 
 const homes: TempHome[] = [];

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import { AUDIT_MAX_ARGV_BYTES, AUDIT_MAX_LINE_BYTES, AUDIT_MAX_TEXT_BYTES, AuditLog, auditFile, formatAuditLine, type AuditEntry } from '../../src/executor/audit.js';
 import { rotatedPath } from '../../src/core/rotate-file.js';
-import { MemoryLogger } from '../../src/server/logger.js';
+import { MemoryLogger } from '../../src/core/logger.js';
 import { readAudit, tempDir, testPaths } from './util.js';
 
 const dirs: string[] = [];

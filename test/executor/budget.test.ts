@@ -4,12 +4,12 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, test } from 'node:test';
-import { AdiError } from '../../src/errors.js';
+import { AdiError } from '../../src/core/errors.js';
 import { MemoryAudit } from '../../src/executor/audit.js';
 import { Executor } from '../../src/executor/executor.js';
 import type { Run } from '../../src/protocol/types.js';
-import { ADMIN, type Identity } from '../../src/server/context.js';
-import { MemoryLogger } from '../../src/server/logger.js';
+import { ADMIN, type Identity } from '../../src/core/identity.js';
+import { MemoryLogger } from '../../src/core/logger.js';
 import { tempDir, testPaths } from './util.js';
 
 const plugin: Identity = { kind: 'plugin', plugin: 'p', label: 'plugin:p' };

@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import { after, test } from 'node:test';
-import { AdiError } from '../../src/errors.js';
+import { AdiError } from '../../src/core/errors.js';
 import { AuditLog, MemoryAudit, auditFile } from '../../src/executor/audit.js';
 import { Executor, MAX_REASON_LENGTH } from '../../src/executor/executor.js';
-import { resolveCommand } from '../../src/executor/resolve.js';
+import { resolveCommand } from '../../src/system/resolve.js';
 import type { Run, SudoRun } from '../../src/protocol/types.js';
-import { ADMIN, ANONYMOUS, type Identity } from '../../src/server/context.js';
-import { MemoryLogger } from '../../src/server/logger.js';
+import { ADMIN, ANONYMOUS, type Identity } from '../../src/core/identity.js';
+import { MemoryLogger } from '../../src/core/logger.js';
 import { readAudit, tempDir, testPaths } from './util.js';
 
 // User names that exist nowhere, so separation is really (not by injection) inactive.

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { DaemonClient } from '../../src/client/client.js';
-import { AdiError } from '../../src/errors.js';
+import { AdiError } from '../../src/core/errors.js';
 import { auditFile } from '../../src/executor/audit.js';
 import { tempHome, type TempHome } from '../helpers/env.js';
 import { daemonWithPlugin, readAudit, type AuditRecord } from './util.js';

@@ -10,15 +10,16 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { after, before, test } from 'node:test';
 import { command as setupCommand } from '../../src/cli/commands/daemon-setup.js';
 import type { CliIO } from '../../src/cli/command.js';
-import { AdiError } from '../../src/errors.js';
+import { AdiError } from '../../src/core/errors.js';
 import { AuditLog, auditFile } from '../../src/executor/audit.js';
 import { Executor } from '../../src/executor/executor.js';
-import { cleanEnv, lookupUser, manifestPath, separationStatus, sudoersFilePath } from '../../src/executor/privilege.js';
-import { resolveCommand } from '../../src/executor/resolve.js';
-import { applyPlan, planRemove, planSetup, readManifest, renderSudoers, sudoRightsOf } from '../../src/executor/setup.js';
+import { cleanEnv, lookupUser, manifestPath, separationStatus, sudoersFilePath } from '../../src/system/privilege.js';
+import { resolveCommand } from '../../src/system/resolve.js';
+import { applyPlan, planRemove, planSetup, readManifest, renderSudoers, sudoRightsOf } from '../../src/system/setup.js';
 import type { SudoRun } from '../../src/protocol/types.js';
-import { ADMIN, ANONYMOUS, type Identity } from '../../src/server/context.js';
-import { MemoryLogger } from '../../src/server/logger.js';
+import { ADMIN, ANONYMOUS, type Identity } from '../../src/core/identity.js';
+import { MemoryLogger } from '../../src/core/logger.js';
+import { approvedFilesProblem } from '../../src/plugins/digest.js';
 import { approveInstalled } from '../plugins/util.js';
 import { readAudit, readPidFile, tempDir, testPaths, waitDead } from './util.js';
 
@@ -226,10 +227,11 @@ void test('a plugin may run only its approved patterns as root; every attempt is
   t.after(approveInstalled(paths, 'net', patterns, true));
   const start = readAudit(file).length;
 
-  const ok = await ex.sudoRun(net, sudoReq('/usr/bin/id', ['-u']), patterns);
+  const files = { approvedFiles: (separated: boolean) => approvedFilesProblem(paths, 'net', separated) };
+  const ok = await ex.sudoRun(net, sudoReq('/usr/bin/id', ['-u']), patterns, files);
   assert.equal(ok.type === 'CommandResult' ? text(ok.stdout) : ok.reason, '0');
   // `;` inside an argument that a final * admits is harmless: no shell, echo prints it.
-  const semi = await ex.sudoRun(net, sudoReq('echo', ['hello', '; id', '$(id)']), patterns);
+  const semi = await ex.sudoRun(net, sudoReq('echo', ['hello', '; id', '$(id)']), patterns, files);
   assert.equal(semi.type === 'CommandResult' ? text(semi.stdout) : semi.reason, 'hello ; id $(id)');
 
   // A hostile PATH in the daemon's (or a caller's) environment changes nothing: bare names use SECURE_PATH.
@@ -239,7 +241,7 @@ void test('a plugin may run only its approved patterns as root; every attempt is
   const savedPath = process.env.PATH;
   process.env.PATH = `${evil}:${savedPath ?? ''}`;
   try {
-    const viaPath = await ex.sudoRun(net, sudoReq('id', ['-u']), patterns);
+    const viaPath = await ex.sudoRun(net, sudoReq('id', ['-u']), patterns, files);
     assert.equal(viaPath.type === 'CommandResult' ? text(viaPath.stdout) : viaPath.reason, '0');
   } finally {
     process.env.PATH = savedPath;
@@ -256,7 +258,7 @@ void test('a plugin may run only its approved patterns as root; every attempt is
     [sudoReq(path.join(evil, 'id'), ['-u']), /not among the approved/],
   ];
   for (const [req, why] of deniedCases) {
-    const r = await ex.sudoRun(net, req, patterns);
+    const r = await ex.sudoRun(net, req, patterns, files);
     assert.equal(r.type, 'SudoDenied', `${req.command} ${JSON.stringify(req.args)}`);
     assert.match(r.type === 'SudoDenied' ? r.reason : '', why);
   }
@@ -307,8 +309,8 @@ void test('a daemon running as a non-root admin reaches both users through sudo'
     const base = process.argv[1], shared = process.argv[2];
     const { Executor } = await import(base + 'src/executor/executor.js');
     const { AuditLog, auditFile } = await import(base + 'src/executor/audit.js');
-    const { MemoryLogger } = await import(base + 'src/server/logger.js');
-    const { resolvePaths } = await import(base + 'src/paths.js');
+    const { MemoryLogger } = await import(base + 'src/core/logger.js');
+    const { resolvePaths } = await import(base + 'src/core/paths.js');
     const paths = resolvePaths({ env: process.env });
     const log = new MemoryLogger();
     const ex = new Executor({ paths, log, audit: new AuditLog(auditFile(paths), log) });

@@ -3,8 +3,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { resolvePaths, type Paths } from '../../src/paths.js';
-import { isAlive } from '../../src/platform/alive.js';
+import { resolvePaths, type Paths } from '../../src/core/paths.js';
+import { isAlive } from '../../src/system/alive.js';
 import type { DaemonClient } from '../../src/client/client.js';
 import { startPluginDaemon } from '../privilege/util.js';
 

@@ -6,8 +6,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { resolvePaths, type Paths } from '../../src/paths.js';
-import { isAlive } from '../../src/platform/alive.js';
+import { resolvePaths, type Paths } from '../../src/core/paths.js';
+import { isAlive } from '../../src/system/alive.js';
 
 /** The package root (tests run from dist/test/...). */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');

@@ -1,7 +1,7 @@
 // A raw protocol peer for tests: connect, send exact bytes, read frames back.
 
 import net from 'node:net';
-import type { Endpoint } from '../../src/paths.js';
+import type { Endpoint } from '../../src/core/paths.js';
 import { decode, encodeFrame } from '../../src/wire/codec.js';
 import { FrameDecoder } from '../../src/wire/framing.js';
 

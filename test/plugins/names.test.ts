@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DaemonClient } from '../../src/client/client.js';
-import { AdiError } from '../../src/errors.js';
+import { AdiError } from '../../src/core/errors.js';
 import type { ServiceInfo } from '../../src/protocol/types.js';
 import { adi, waitFor, type TempHome } from '../helpers/env.js';
 import { environOf } from '../privilege/util.js';

@@ -8,9 +8,9 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { cleanEnv, lookupUser, manifestPath, separationStatus, type UserEntry } from '../../src/executor/privilege.js';
+import { cleanEnv, lookupUser, manifestPath, separationStatus, type UserEntry } from '../../src/system/privilege.js';
 import { approvalsDir, readApproval } from '../../src/plugins/approvals.js';
-import { sharedPluginsDir } from '../../src/plugins/location.js';
+import { sharedPluginsDir } from '../../src/system/privilege.js';
 import { adi, tempHome, waitFor, type TempHome } from '../helpers/env.js';
 import { EXAMPLE, writePlugin } from './util.js';
 

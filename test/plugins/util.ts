@@ -4,8 +4,8 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { cleanEnv, lookupUser } from '../../src/executor/privilege.js';
-import type { Paths } from '../../src/paths.js';
+import { cleanEnv, lookupUser } from '../../src/system/privilege.js';
+import type { Paths } from '../../src/core/paths.js';
 import { writeApproval } from '../../src/plugins/approvals.js';
 import { installedDigest } from '../../src/plugins/digest.js';
 import { pluginDir, pluginsRoot } from '../../src/plugins/location.js';

@@ -6,10 +6,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DaemonClient } from '../../src/client/client.js';
-import { cleanEnv, lookupUser } from '../../src/executor/privilege.js';
+import { cleanEnv, lookupUser } from '../../src/system/privilege.js';
 import type { ServiceConfig } from '../../src/protocol/types.js';
 import { FIXTURES, ROOT, waitFor } from '../helpers/env.js';
-import { isAlive } from '../../src/platform/alive.js';
+import { isAlive } from '../../src/system/alive.js';
 
 export const LAUNCHER = path.join(ROOT, 'dist', 'test', 'privilege', 'fixtures', 'plugin-daemon.js');
 

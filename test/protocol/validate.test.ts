@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { AdiError } from '../../src/errors.js';
+import { AdiError } from '../../src/core/errors.js';
 import type { Request, Response } from '../../src/protocol/types.js';
 import { parseRequest, parseResponse, validateServiceConfig } from '../../src/protocol/validate.js';
 import { decode, encode, encodeFrame } from '../../src/wire/codec.js';

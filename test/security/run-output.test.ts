@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { DaemonClient } from '../../src/client/client.js';
-import { AdiError } from '../../src/errors.js';
+import { AdiError } from '../../src/core/errors.js';
 import { adi, alive, tempHome, waitFor, type TempHome } from '../helpers/env.js';
 
 let h: TempHome;

@@ -7,11 +7,11 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { resolvePaths, type Paths } from '../../src/paths.js';
+import { resolvePaths, type Paths } from '../../src/core/paths.js';
 import type { ServiceConfig, ServiceInfo } from '../../src/protocol/types.js';
-import { MemoryLogger } from '../../src/server/logger.js';
+import { MemoryLogger } from '../../src/core/logger.js';
 import { ServiceManager, type ServiceManagerOptions } from '../../src/services/manager.js';
-import { isAlive } from '../../src/platform/alive.js';
+import { isAlive } from '../../src/system/alive.js';
 
 // Compiled to dist/test/services/: the fixtures stay in test/fixtures/ at the project root.
 export const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/', import.meta.url));

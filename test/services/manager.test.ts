@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { afterEach, describe, it } from 'node:test';
-import { AdiError } from '../../src/errors.js';
+import { AdiError } from '../../src/core/errors.js';
 import { readStateFile } from '../../src/services/state-file.js';
 import { isAlive, makeEnv, nodeService, taggedPids, texts, waitFor, waitState, type TestEnv } from './helpers.js';
 

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, it } from 'node:test';
-import { MemoryLogger } from '../../src/server/logger.js';
+import { MemoryLogger } from '../../src/core/logger.js';
 import { validateServiceConfig } from '../../src/services/config.js';
 import { ServiceManager } from '../../src/services/manager.js';
 import { loadSources, type ServiceDefinition, type ServiceSource } from '../../src/services/registry.js';
@@ -95,7 +95,8 @@ void describe('the manager: conflicts at reload, in listings, and for ad-hoc nam
     assert.match(info?.conflicts?.join('\n') ?? '', /belongs to plugin zeta; the definition in plugin aaa is not loaded/);
     assert.deepEqual(manager.list().find((s) => s.name === 'web')?.conflicts, info?.conflicts);
     assert.deepEqual(manager.conflicts(), info?.conflicts);
-    assert.match(r.errors.join('\n'), /plugin aaa is not loaded/);
+    assert.match(r.conflicts.join('\n'), /plugin aaa is not loaded/);
+    assert.deepEqual(r.errors, [], 'a conflict is not an error in a definition');
 
     // Resolved (aaa removed): the conflict is gone from the listing.
     source.defs = [def('web', 'zeta')];

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
-import { limitedArgv, prlimitPath } from '../../src/executor/rlimits.js';
+import { limitedArgv, prlimitPath } from '../../src/system/rlimits.js';
 import { parseManifest } from '../../src/plugins/manifest.js';
 import { LIMITS, PLUGIN_LIMITS, validateServiceConfig } from '../../src/services/config.js';
 import { buildLaunch, processLimits } from '../../src/services/launch.js';

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { configKey, parseTcpTarget, validateServiceConfig } from '../../src/services/config.js';
 import { buildLaunch } from '../../src/services/launch.js';
-import { liveMembers, markerFromEnviron, parseProcStat, ProcScanner, terminate, type ProcEntry } from '../../src/services/process-group.js';
+import { liveMembers, markerFromEnviron, parseProcStat, ProcScanner, terminate, type ProcEntry } from '../../src/system/process-group.js';
 import { RestartPolicy } from '../../src/services/restart-policy.js';
 
 void describe('config', () => {

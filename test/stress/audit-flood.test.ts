@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { DaemonClient } from '../../src/client/client.js';
-import { AdiError } from '../../src/errors.js';
+import { AdiError } from '../../src/core/errors.js';
 import { auditFile } from '../../src/executor/audit.js';
 import { adi, tempHome, type TempHome } from '../helpers/env.js';
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, test } from 'node:test';
 import { DaemonClient } from '../../src/client/client.js';
-import { AdiError } from '../../src/errors.js';
+import { AdiError } from '../../src/core/errors.js';
 import { PROTOCOL_VERSION } from '../../src/protocol/types.js';
 import { daemonPids, tempHome, waitFor, type TempHome } from '../helpers/env.js';
 import { RawPeer } from '../helpers/raw.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { AdiError } from '../../src/errors.js';
+import { AdiError } from '../../src/core/errors.js';
 import { FrameDecoder, frame } from '../../src/wire/framing.js';
 
 function decodeAll(decoder: FrameDecoder, chunks: Buffer[]): Buffer[] {

@@ -3,11 +3,11 @@
 // answers: it never starts one, and gives up quickly, since a person is waiting on a TAB.
 
 import { DaemonClient } from '../../client/client.js';
-import { AdiError } from '../../errors.js';
-import { packageVersion } from '../../version.js';
+import { AdiError } from '../../core/errors.js';
+import { packageVersion } from '../../core/version.js';
 import { parseCommandArgs, type CliIO, type Command } from '../command.js';
 import { bashScript, buildSpec, fishScript, zshScript, type TableInput } from '../completion.js';
-import { commandTable } from '../main.js';
+import { commandTable } from '../table.js';
 
 const SHELLS = { bash: bashScript, zsh: zshScript, fish: fishScript } as const;
 

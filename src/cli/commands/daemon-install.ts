@@ -1,13 +1,13 @@
 // `adi daemon install [--user | --system] [--now]`: start the daemon at login / boot through the
-// platform's service manager (systemd, launchd). The files are made in src/platform/boot.ts.
+// platform's service manager (systemd, launchd). The files are made in src/cli/boot.ts.
 
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
-import { AdiError } from '../../errors.js';
-import { resolvePaths } from '../../paths.js';
-import { bootPlan, systemdBooted, writeBootFile, type BootPlan, type BootScope } from '../../platform/boot.js';
-import { cliEntry, packageVersion } from '../../version.js';
+import { AdiError } from '../../core/errors.js';
+import { resolvePaths } from '../../core/paths.js';
+import { bootPlan, systemdBooted, writeBootFile, type BootPlan, type BootScope } from '../boot.js';
+import { cliEntry, packageVersion } from '../../core/version.js';
 import { parseCommandArgs, type CliIO, type Command } from '../command.js';
 import { cliClient } from '../daemon-client.js';
 import { withProgress } from '../progress.js';

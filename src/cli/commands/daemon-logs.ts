@@ -1,6 +1,6 @@
 import type { DaemonClient, LogEntry, RawLogBatch } from '../../client/client.js';
-import { AdiError } from '../../errors.js';
-import { checkName } from '../../paths.js';
+import { AdiError } from '../../core/errors.js';
+import { checkName } from '../../core/paths.js';
 import { parseCommandArgs, type CliIO, type Command } from '../command.js';
 import { connectedClient } from '../daemon-client.js';
 import { entryPrefix, formatBatch, keepEntry, lastLines, mergeByTime, parseSince, safeText, servicePrefix, useColour, type LineFilter, type SourcedEntry } from '../log-view.js';

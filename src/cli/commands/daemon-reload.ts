@@ -31,6 +31,9 @@ daemon log and to 'adi daemon status').`,
       if (report.kept.length > 0) {
         io.stderr.write(`kept the last valid definition of ${report.kept.join(', ')} (running as before): the new one is invalid\n`);
       }
+      if (report.conflicts !== undefined && report.conflicts.length > 0) {
+        io.stderr.write(`name conflicts (definitions not loaded; see 'adi daemon services'):\n${report.conflicts.map((c) => `  ${c}`).join('\n')}\n`);
+      }
       if (report.errors.length === 0) return 0;
       io.stderr.write(`${report.errors.length} error${report.errors.length === 1 ? '' : 's'} in the service definitions:\n${report.errors.map((e) => `  ${e}`).join('\n')}\n`);
       return 1;

@@ -1,5 +1,5 @@
-import { AdiError } from '../../errors.js';
-import { checkName } from '../../paths.js';
+import { AdiError } from '../../core/errors.js';
+import { checkName } from '../../core/paths.js';
 import { parseCommandArgs, type Command } from '../command.js';
 import { connectedClient } from '../daemon-client.js';
 

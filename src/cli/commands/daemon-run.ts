@@ -1,4 +1,4 @@
-import { resolvePaths } from '../../paths.js';
+import { resolvePaths } from '../../core/paths.js';
 import { createPluginSource } from '../../plugins/source.js';
 import { runDaemon } from '../../server/daemon.js';
 import { parseCommandArgs, type Command } from '../command.js';

@@ -1,4 +1,4 @@
-import { AdiError } from '../../errors.js';
+import { AdiError } from '../../core/errors.js';
 import type { ServiceInfo } from '../../protocol/types.js';
 import type { DaemonClient } from '../../client/client.js';
 import { parseCommandArgs, type CliIO, type Command } from '../command.js';

@@ -1,7 +1,7 @@
-import { AdiError } from '../../errors.js';
-import { resolvePaths } from '../../paths.js';
-import { sudoersFilePath } from '../../executor/privilege.js';
-import { applyPlan, describeAction, planRemove, planSetup, type SetupPlan } from '../../executor/setup.js';
+import { AdiError } from '../../core/errors.js';
+import { resolvePaths } from '../../core/paths.js';
+import { sudoersFilePath } from '../../system/privilege.js';
+import { applyPlan, describeAction, planRemove, planSetup, type SetupPlan } from '../../system/setup.js';
 import { parseCommandArgs, type Command } from '../command.js';
 
 export const command: Command = {

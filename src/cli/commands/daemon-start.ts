@@ -1,7 +1,7 @@
-import { AdiError } from '../../errors.js';
+import { AdiError } from '../../core/errors.js';
 import type { DaemonClient, PongInfo } from '../../client/client.js';
 import { spawnDaemon } from '../../client/spawn.js';
-import { packageVersion } from '../../version.js';
+import { packageVersion } from '../../core/version.js';
 import { parseCommandArgs, type CliIO, type Command } from '../command.js';
 import { cliClient } from '../daemon-client.js';
 import { withProgress } from '../progress.js';

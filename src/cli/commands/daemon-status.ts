@@ -1,6 +1,6 @@
-import { AdiError } from '../../errors.js';
+import { AdiError } from '../../core/errors.js';
 import type { PluginSocketStatus } from '../../protocol/types.js';
-import { packageVersion } from '../../version.js';
+import { packageVersion } from '../../core/version.js';
 import { parseCommandArgs, type Command } from '../command.js';
 import { cliClient } from '../daemon-client.js';
 import { formatDuration } from '../output.js';

@@ -1,4 +1,4 @@
-import { AdiError } from '../../errors.js';
+import { AdiError } from '../../core/errors.js';
 import { parseCommandArgs, type Command } from '../command.js';
 import { cliClient } from '../daemon-client.js';
 import { withProgress } from '../progress.js';

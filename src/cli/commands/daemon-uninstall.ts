@@ -1,7 +1,7 @@
 // `adi daemon uninstall [--user | --system] [--now]`: remove what `adi daemon install` wrote.
 
-import { AdiError } from '../../errors.js';
-import { removeBootFiles } from '../../platform/boot.js';
+import { AdiError } from '../../core/errors.js';
+import { removeBootFiles } from '../boot.js';
 import { parseCommandArgs, type Command } from '../command.js';
 import { withProgress } from '../progress.js';
 import { BOOT_OPTIONS, planFor, runManagerCommand } from './daemon-install.js';

@@ -1,5 +1,5 @@
-import { AdiError } from '../../errors.js';
-import { resolvePaths } from '../../paths.js';
+import { AdiError } from '../../core/errors.js';
+import { resolvePaths } from '../../core/paths.js';
 import { installPlugin, type InstallResult } from '../../plugins/install.js';
 import { PROMPT_QUESTION, isYes } from '../../plugins/prompt.js';
 import { parseCommandArgs, type CliIO, type Command } from '../command.js';

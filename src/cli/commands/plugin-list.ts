@@ -1,4 +1,4 @@
-import { resolvePaths } from '../../paths.js';
+import { resolvePaths } from '../../core/paths.js';
 import { readApproval } from '../../plugins/approvals.js';
 import { listInstalled } from '../../plugins/installed.js';
 import { pluginsRoot } from '../../plugins/location.js';

@@ -1,5 +1,5 @@
-import { AdiError } from '../../errors.js';
-import { checkName, resolvePaths } from '../../paths.js';
+import { AdiError } from '../../core/errors.js';
+import { checkName, resolvePaths } from '../../core/paths.js';
 import { installedService, uninstallPlugin } from '../../plugins/install.js';
 import { parseCommandArgs, type Command } from '../command.js';
 import { cliClient } from '../daemon-client.js';

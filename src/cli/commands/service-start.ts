@@ -1,7 +1,7 @@
 // `adi daemon start NAME [options] [-- COMMAND ARGS...]`: start a known service, or an ad-hoc one.
 
-import { AdiError } from '../../errors.js';
-import { checkName } from '../../paths.js';
+import { AdiError } from '../../core/errors.js';
+import { checkName } from '../../core/paths.js';
 import type { ServiceConfig } from '../../protocol/types.js';
 import { parseCommandArgs, type CliIO } from '../command.js';
 import { connectedClient } from '../daemon-client.js';

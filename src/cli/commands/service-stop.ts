@@ -1,7 +1,7 @@
 // `adi daemon stop NAME [--force]`.
 
-import { AdiError } from '../../errors.js';
-import { checkName } from '../../paths.js';
+import { AdiError } from '../../core/errors.js';
+import { checkName } from '../../core/paths.js';
 import { parseCommandArgs, type CliIO } from '../command.js';
 import { connectedClient } from '../daemon-client.js';
 import { withProgress } from '../progress.js';

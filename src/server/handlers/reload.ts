@@ -7,5 +7,9 @@ export const handleReload: Handler<'Reload'> = async (_req, { daemon }) => {
   );
   for (const error of report.errors) daemon.log.warn(`reload: ${error}`);
   const { added, removed, changed, kept } = report;
-  return { type: 'Ok', reload: { added, removed, changed, kept, unchanged: report.unchanged.length, errors: report.errors.slice(0, 50).map(wireText) } };
+  const conflicts = report.conflicts.slice(0, 50).map(wireText);
+  return {
+    type: 'Ok',
+    reload: { added, removed, changed, kept, unchanged: report.unchanged.length, errors: report.errors.slice(0, 50).map(wireText), ...(conflicts.length > 0 ? { conflicts } : {}) },
+  };
 };

@@ -1,4 +1,4 @@
-import { AdiError } from '../../errors.js';
+import { AdiError } from '../../core/errors.js';
 import { wireText, type Handler } from '../context.js';
 
 export const handleStartService: Handler<'StartService'> = async (req, { daemon, identity }) => {

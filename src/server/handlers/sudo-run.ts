@@ -3,10 +3,16 @@
 // applies the rules, answers SudoDenied, and audits every attempt.
 
 import { approvedPatterns } from '../../plugins/approvals.js';
+import { approvedFilesProblem } from '../../plugins/digest.js';
 import type { Handler } from '../context.js';
 
 export const handleSudoRun: Handler<'SudoRun'> = (req, ctx) => {
   const { daemon, identity } = ctx;
   const patterns = identity.kind === 'admin' ? ('any' as const) : identity.kind === 'plugin' && identity.plugin !== null ? approvedPatterns(daemon.paths, identity.plugin) : [];
-  return daemon.executor.sudoRun(identity, req, patterns, { signal: ctx.signal, holdOutput: (release) => ctx.afterSend(release) });
+  const plugin = identity.kind === 'plugin' ? identity.plugin : null;
+  return daemon.executor.sudoRun(identity, req, patterns, {
+    signal: ctx.signal,
+    holdOutput: (release) => ctx.afterSend(release),
+    ...(plugin !== null ? { approvedFiles: (separated: boolean) => approvedFilesProblem(daemon.paths, plugin, separated) } : {}),
+  });
 };

@@ -11,8 +11,8 @@
 
 import fs from 'node:fs/promises';
 import { parse, TomlError } from 'smol-toml';
-import { AdiError } from '../../errors.js';
-import { checkName } from '../../paths.js';
+import { AdiError } from '../../core/errors.js';
+import { checkName } from '../../core/paths.js';
 import { describe, formatFieldError, isPlainObject, validateServiceConfig } from '../config.js';
 import type { ServiceDefinition, ServiceSource, SourceResult } from '../registry.js';
 

@@ -6,9 +6,9 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { NAME_PATTERN } from '../../paths.js';
-import type { Logger } from '../../server/logger.js';
-import { writeFileAtomic } from '../../server/files.js';
+import { NAME_PATTERN } from '../../core/paths.js';
+import type { Logger } from '../../core/logger.js';
+import { writeFileAtomic } from '../../core/files.js';
 import type { ServiceDefinition } from '../registry.js';
 
 export const OWNERS_FILE = 'service-owners.json';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { AdiError } from '../src/errors.js';
-import { checkName, resolveEndpoint, resolvePaths } from '../src/paths.js';
+import { AdiError } from '../../src/core/errors.js';
+import { checkName, resolveEndpoint, resolvePaths } from '../../src/core/paths.js';
 
 describe('resolvePaths', () => {
   test('defaults follow the seed: ~/.local/share/adi with daemon.sock, daemon.pid, logs/daemon.log', () => {

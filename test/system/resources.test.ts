@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import {
   MIN_WINDOW_MS, ProcUsageScanner, ResourceSampler, heldStatBudget, parseAuxv, parseCpuTime, parsePsOutput, parseStatBytes, parseStatUsage, sumRuns,
   type ProcUsage, type UsageScanner,
-} from '../../src/services/resources.js';
+} from '../../src/system/resources.js';
 
 class Given implements UsageScanner {
   procs: ProcUsage[] = [];

@@ -10,7 +10,7 @@
 //   *        a final lone `*` matches zero or more further arguments (any content)
 //   ? [ ] \  ' " $ ;  are ordinary characters: there is no other syntax and no escaping.
 
-import { AdiError } from '../errors.js';
+import { AdiError } from '../core/errors.js';
 import { resolveCommand } from './resolve.js';
 
 /** Bounds on one pattern, so a manifest cannot make the check itself expensive. */

@@ -5,7 +5,7 @@
 
 import { spawn } from 'node:child_process';
 import os from 'node:os';
-import { AdiError } from '../errors.js';
+import { AdiError } from '../core/errors.js';
 
 /** The daemon's default time limit for one command. */
 export const DEFAULT_TIMEOUT_MS = 60_000;

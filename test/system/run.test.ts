@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { AdiError } from '../../src/errors.js';
-import { cleanEnv } from '../../src/executor/privilege.js';
-import { DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_TIMEOUT_MS, runCommand, signalNumber, type RunOptions } from '../../src/executor/run.js';
-import { readPidFile, tempDir, waitDead } from './util.js';
+import { AdiError } from '../../src/core/errors.js';
+import { cleanEnv } from '../../src/system/privilege.js';
+import { DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_TIMEOUT_MS, runCommand, signalNumber, type RunOptions } from '../../src/system/run.js';
+import { readPidFile, tempDir, waitDead } from '../executor/util.js';
 
 const dirs: string[] = [];
 after(() => {

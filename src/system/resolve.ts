@@ -4,7 +4,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { AdiError } from '../errors.js';
+import { AdiError } from '../core/errors.js';
 
 /** The only directories a bare command name is looked up in (the same list as Debian's sudo secure_path). */
 export const SECURE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';

@@ -10,7 +10,7 @@
 //   memory RLIMIT_DATA: each process's private writable memory (heap, anonymous mappings); an
 //          allocation past it fails. Per process, not for the whole tree.
 
-import { AdiError } from '../errors.js';
+import { AdiError } from '../core/errors.js';
 import { resolveCommand } from './resolve.js';
 import type { Argv } from './run.js';
 

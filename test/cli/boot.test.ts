@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { bootPlan, carriedEnvironment, launchdPlist, systemdExecArg, systemdUnit, type BootInputs } from '../../src/platform/boot.js';
+import { bootPlan, carriedEnvironment, launchdPlist, systemdExecArg, systemdUnit, type BootInputs } from '../../src/cli/boot.js';
 
 const base: BootInputs = {
   platform: 'linux',

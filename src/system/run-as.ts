@@ -18,9 +18,9 @@
 // also carries a `killer`: the argv that signals the group with the same rights it was started with.
 
 import { spawn } from 'node:child_process';
-import type { Argv } from '../executor/run.js';
-import type { SeparationStatus, UserEntry } from '../executor/privilege.js';
-import { AdiError } from '../errors.js';
+import type { Argv } from './run.js';
+import type { SeparationStatus, UserEntry } from './privilege.js';
+import { AdiError } from '../core/errors.js';
 
 export type RunAsMode = 'self' | 'uid' | 'sudo' | 'root-chain';
 

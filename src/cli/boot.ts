@@ -12,7 +12,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { AdiError } from '../errors.js';
+import { AdiError } from '../core/errors.js';
 import { LIMITS } from '../services/config.js';
 
 export type BootScope = 'user' | 'system';

@@ -7,6 +7,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { AdiError } from './errors.js';
 
+/**
+ * `adi daemon start` gives the daemon it spawns a status pipe; the daemon finds its end at the fd named
+ * by this variable and writes `ok` or `error: <why>` there once it has started or failed.
+ */
+export const STATUS_FD_ENV = 'ADI_DAEMON_STATUS_FD';
 export type EndpointKind = 'unix' | 'abstract' | 'pipe';
 
 export interface Endpoint {

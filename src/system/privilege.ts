@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Paths } from '../paths.js';
+import type { Paths } from '../core/paths.js';
 import { SECURE_PATH, resolveCommand } from './resolve.js';
 
 /** Where setup writes its system files; overridable so that tests and packagers can point elsewhere. */
@@ -33,6 +33,11 @@ export const ADMIN_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/;
  */
 export function sudoersFileName(adiUser: string): string {
   return `adi-daemon-${adiUser.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+}
+
+/** `/var/lib/adi-daemon/plugins/<ADI_USER>`: created by `adi daemon setup`, owned by the admin. */
+export function sharedPluginsDir(adiUser: string, stateDir: string = DEFAULT_LOCATIONS.stateDir): string {
+  return path.posix.join(stateDir, 'plugins', adiUser.replace(/[^A-Za-z0-9_-]/g, '_'));
 }
 
 export function sudoersFilePath(adiUser: string, loc: SetupLocations = DEFAULT_LOCATIONS): string {

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { AdiError } from '../../src/errors.js';
-import { SECURE_PATH, resolveCommand, untrustedReason } from '../../src/executor/resolve.js';
-import { tempDir } from './util.js';
+import { AdiError } from '../../src/core/errors.js';
+import { SECURE_PATH, resolveCommand, untrustedReason } from '../../src/system/resolve.js';
+import { tempDir } from '../executor/util.js';
 
 const dirs: string[] = [];
 after(() => {

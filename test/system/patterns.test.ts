@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { AdiError } from '../../src/errors.js';
-import { compilePattern, explainPattern, matchAny, matchArgv, matchToken, type CompiledPattern } from '../../src/executor/patterns.js';
-import { resolveCommand } from '../../src/executor/resolve.js';
+import { AdiError } from '../../src/core/errors.js';
+import { compilePattern, explainPattern, matchAny, matchArgv, matchToken, type CompiledPattern } from '../../src/system/patterns.js';
+import { resolveCommand } from '../../src/system/resolve.js';
 
 // Property tests use a fake resolver so that the command token needs no file on disk.
 const fakeResolve = (cmd: string): string => (cmd.startsWith('/') ? cmd : `/fake/bin/${cmd}`);

@@ -2,8 +2,8 @@
 // Windows named pipe). node:net speaks all three; this module only adds timeouts and clear errors.
 
 import net from 'node:net';
-import { AdiError } from './errors.js';
-import type { Endpoint } from './paths.js';
+import { AdiError } from '../core/errors.js';
+import type { Endpoint } from '../core/paths.js';
 
 export function connect(endpoint: Endpoint, timeoutMs: number): Promise<net.Socket> {
   const deadline = Date.now() + timeoutMs;

@@ -5,7 +5,16 @@
 
 import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
-import { DAEMON_INSTANCE_ENV, SERVICE_ID_ENV, SERVICE_NAME_ENV } from './launch.js';
+
+/** The marker every process of a run inherits; the stop sweep finds double-forked children by it. */
+export const SERVICE_ID_ENV = 'ADI_SERVICE_ID';
+export const SERVICE_NAME_ENV = 'ADI_SERVICE_NAME';
+/**
+ * Names the daemon's data dir in every run's environment: a later daemon of the same data dir finds
+ * by it, in /proc, whatever an earlier one spawned, recorded in the state file or not. A hash of the
+ * dir's real path, not the path: a separated service learns nothing of the admin's home from it.
+ */
+export const DAEMON_INSTANCE_ENV = 'ADI_DAEMON_INSTANCE';
 
 export interface ProcEntry {
   pid: number;
@@ -157,10 +166,6 @@ export function scanProcessesSync(): ProcEntry[] {
     if (entry !== null) out.push(entry);
   }
   return out;
-}
-
-export async function scanProcesses(): Promise<ProcEntry[]> {
-  return scanProcessesSync();
 }
 
 /**

@@ -9,13 +9,12 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { AdiError } from '../errors.js';
+import { AdiError } from '../core/errors.js';
 import {
   ADMIN_NAME_PATTERN, DEFAULT_LOCATIONS, USER_NAME_PATTERN, cleanEnv, groupExists, lookupUser, manifestPath,
-  sudoersFilePath, type SetupLocations,
+  sharedPluginsDir, sudoersFilePath, type SetupLocations,
 } from './privilege.js';
 import { resolveCommand } from './resolve.js';
-import { sharedPluginsDir } from '../plugins/location.js';
 
 export interface SetupUsers {
   adiUser: string;

@@ -1,7 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { formatLogLine, parseLogLine } from '../../src/logs/log-line.js';
+import { formatLogLine, parseLogLine } from '../../src/protocol/log-line.js';
 
 void describe('log line format', () => {
   void test('the documented example parses', () => {
