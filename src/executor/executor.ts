@@ -2,12 +2,12 @@
 // who may run what as root, and the audit trail of both. Handlers call this; it knows nothing of sockets.
 //
 //   Run      as ADI_USER when separation is active (directly by uid/gid when the daemon is root, else
-//            through `sudo -n -u ADI_USER`), otherwise as the daemon's own user.
+//            through `sudo -n -u ADI_USER`), otherwise as the daemon's own user (system/run-as.ts plans
+//            it, as for services).
 //   SudoRun  only with separation; through `sudo -n -u ADI_ROOT_USER -- sudo -n -- /abs/cmd args...`.
 //            The admin may run anything (root-equivalent after setup anyway); a plugin only what its own
 //            approved patterns allow, argv-wise; anonymous callers nothing.
 
-import os from 'node:os';
 import { AdiError, toAdiError } from '../core/errors.js';
 import type { Paths } from '../core/paths.js';
 import type { CommandResult, Request, Run, SudoDenied, SudoRun } from '../protocol/types.js';
@@ -16,12 +16,10 @@ import type { Logger } from '../core/logger.js';
 import type { Audit, AuditResult } from './audit.js';
 import { IDENTITY_DEFAULTS, IdentityBudgets, type CommandLease } from './budget.js';
 import { compilePattern, matchAny, type CompiledPattern } from '../system/patterns.js';
-import {
-  DEFAULT_LOCATIONS, asUserArgv, cleanEnv, lookupUser, separationStatus, sudoRunArgv,
-  type SeparationStatus, type SetupLocations, type UserEntry,
-} from '../system/privilege.js';
+import { cleanEnv, type SeparationStatus, type SetupLocations } from '../system/privilege.js';
 import { resolveCommand, untrustedReason } from '../system/resolve.js';
-import { NO_LIMITS, PLUGIN_PIDS_DEFAULT, limitedArgv } from '../system/rlimits.js';
+import { NO_LIMITS, PLUGIN_PIDS_DEFAULT, type ProcessLimits } from '../system/rlimits.js';
+import { PrivilegeFacts, commandArgv, limitsFor, planRunAs, type RunAs } from '../system/run-as.js';
 import { DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_TIMEOUT_MS, runCommand, type Argv, type RunOptions, type RunOutput } from '../system/run.js';
 
 export interface ExecutorLimits {
@@ -82,10 +80,8 @@ export class Executor {
   private readonly audit: Audit;
   private readonly limits: ExecutorLimits;
   private readonly budgets: IdentityBudgets;
-  private readonly locations: SetupLocations;
-  private sep: SeparationStatus;
-  /** ADI_USER's passwd entry, looked up once per separation check (Run as root needs its uid/gid). */
-  private adiEntry: UserEntry | null | undefined;
+  /** Separation status, ADI_USER's passwd entry, sudo: what Run, SudoRun and services are planned from. */
+  readonly facts: PrivilegeFacts;
 
   constructor(opts: ExecutorOptions) {
     this.paths = opts.paths;
@@ -98,20 +94,17 @@ export class Executor {
       outputBudgetBytes: opts.limits?.outputBudgetBytes ?? IDENTITY_DEFAULTS.outputBudgetBytes,
     };
     this.budgets = new IdentityBudgets({ maxCommands: this.limits.maxCommands, outputBudgetBytes: this.limits.outputBudgetBytes });
-    this.locations = opts.locations ?? DEFAULT_LOCATIONS;
-    this.sep = opts.separation ?? separationStatus(this.paths, this.locations);
+    this.facts = new PrivilegeFacts(this.paths, opts.locations, opts.separation);
   }
 
   /** Whether the adi / adi-root users are set up, as last checked. */
   get separation(): SeparationStatus {
-    return this.sep;
+    return this.facts.separation();
   }
 
   /** Checks the system again (after `adi daemon setup` ran while the daemon was up). */
   refreshSeparation(): SeparationStatus {
-    this.sep = separationStatus(this.paths, this.locations);
-    this.adiEntry = undefined;
-    return this.sep;
+    return this.facts.refresh();
   }
 
   /** Run: executes as ADI_USER with separation, else as the daemon's user. Every call is audited. */
@@ -154,8 +147,9 @@ export class Executor {
     if (identity.kind === 'anonymous') {
       return deny('SudoRun needs an authenticated identity; an anonymous connection may only Ping.');
     }
-    if (!this.sep.active) {
-      return deny(`Privilege separation is not set up (${this.sep.reason}), so nothing may run as root. An administrator enables it with \`${SETUP_COMMAND}\`.`);
+    const sep = this.facts.separation();
+    if (!sep.active) {
+      return deny(`Privilege separation is not set up (${sep.reason}), so nothing may run as root. An administrator enables it with \`${SETUP_COMMAND}\`.`);
     }
     if (givenReason === null || givenReason.trim() === '') {
       return deny('SudoRun needs a reason: a non-empty sentence saying why root is needed (it goes to the audit log).');
@@ -201,23 +195,19 @@ export class Executor {
         return deny(`${file} is not safe to run as root for a plugin: ${untrusted}.`);
       }
       // An approval covers the files it was given: changed since (by hand, a half-written update), nothing runs.
-      const changed = options.approvedFiles?.(this.sep.active) ?? `The daemon cannot check that plugin ${identity.plugin ?? '?'}'s files are those approved.`;
+      const changed = options.approvedFiles?.(sep.active) ?? `The daemon cannot check that plugin ${identity.plugin ?? '?'}'s files are those approved.`;
       if (changed !== null) return deny(changed);
     }
 
-    let sudo: string;
-    try {
-      sudo = resolveCommand('sudo');
-    } catch {
+    if (this.facts.sudo === null) {
       return deny('sudo is not installed, so nothing can run as root; install it and run `' + SETUP_COMMAND + '`.');
     }
-    const rootUser = this.paths.adiRootUser;
-    const plan: Plan = {
-      argv: argvOf(sudoRunArgv(rootUser, file, req.args, sudo)),
-      as: 'root',
-      env: cleanEnv(),
-      groupKiller: isRoot() ? undefined : this.killerThrough((f, a) => sudoRunArgv(rootUser, f, a, sudo)),
-    };
+    let plan: Plan;
+    try {
+      plan = this.plan(planRunAs(this.facts, true), NO_LIMITS, file, req.args);
+    } catch (err) {
+      return deny(toAdiError(err).message);
+    }
     const base = { identity: identity.label, action: 'sudo_run' as const, argv: auditArgv, reason: givenReason, as: 'root', ...(pattern !== undefined ? { pattern } : {}) };
     try {
       const out = await this.execute(identity, plan, limits, options);
@@ -290,46 +280,30 @@ export class Executor {
   }
 
   private planRun(file: string, args: string[], identity: Identity): Plan {
-    if (!this.sep.active) {
-      return { argv: { file, args }, as: currentUserName(), env: cleanEnv() };
-    }
-    const user = this.paths.adiUser;
+    const runAs = planRunAs(this.facts, false);
     // A plugin's command gets the plugin process limit (RLIMIT_NPROC counts ADI_USER's processes).
-    const limited = limitedArgv(identity.kind === 'plugin' ? { nproc: PLUGIN_PIDS_DEFAULT, data: null } : NO_LIMITS, file, args, 'This command');
-    if (isRoot()) {
-      // Root needs no sudo to become the plugin user: set uid/gid directly (libuv drops supplementary
-      // groups), which also keeps the group killable by this process.
-      if (this.adiEntry === undefined) this.adiEntry = lookupUser(user);
-      const entry = this.adiEntry;
-      if (entry === null) {
-        throw new AdiError('BAD_CONFIG', `The plugin user ${user} no longer exists; run \`${SETUP_COMMAND}\` again.`);
-      }
-      return { argv: limited, as: user, uid: entry.uid, gid: entry.gid, env: cleanEnv({ USER: user, LOGNAME: user }) };
-    }
-    let sudo: string;
-    try {
-      sudo = resolveCommand('sudo');
-    } catch {
-      throw new AdiError('BAD_CONFIG', `sudo is not installed, so commands cannot run as ${user}; install it.`);
-    }
-    return {
-      argv: argvOf(asUserArgv(user, limited.file, limited.args, sudo)),
-      as: user,
-      env: cleanEnv(),
-      groupKiller: this.killerThrough((f, a) => asUserArgv(user, f, a, sudo)),
-    };
+    return this.plan(runAs, limitsFor(runAs.mode, identity.kind === 'plugin' ? PLUGIN_PIDS_DEFAULT : null, null), file, args);
   }
 
-  /** A group killer that runs `kill -KILL -- -<pgid>` with the same rights as the command. */
-  private killerThrough(wrap: (file: string, args: string[]) => string[]): ((pgid: number) => Argv | null) | undefined {
-    let kill: string;
-    try {
-      kill = resolveCommand('kill');
-    } catch {
+  /**
+   * A command's argv, user and environment: nothing from the daemon or the caller. A command run as
+   * root needs no sudo to become the plugin user (uid/gid, which also keeps its group killable here).
+   */
+  private plan(runAs: RunAs, limits: ProcessLimits, file: string, args: string[]): Plan {
+    const argv = commandArgv(runAs, limits, file, args, [], 'This command');
+    const env = runAs.mode === 'uid' ? cleanEnv({ USER: runAs.user, LOGNAME: runAs.user }) : cleanEnv();
+    const killer = runAs.killer;
+    if (killer === null && (runAs.mode === 'sudo' || runAs.mode === 'root-chain') && !this.facts.isRoot) {
       this.log.warn('executor: no kill program in the secure PATH; a timed-out command run through sudo may outlive its limit');
-      return undefined;
     }
-    return (pgid) => argvOf(wrap(kill, ['-KILL', '--', `-${pgid}`]));
+    return {
+      argv,
+      as: runAs.user,
+      env,
+      ...(runAs.uid !== undefined ? { uid: runAs.uid } : {}),
+      ...(runAs.gid !== undefined ? { gid: runAs.gid } : {}),
+      ...(killer !== null ? { groupKiller: (pgid: number) => killer(pgid, 'SIGKILL') } : {}),
+    };
   }
 
   private runOptions(plan: Plan, limits: ExecutorLimits, options: ExecOptions): RunOptions {
@@ -343,24 +317,6 @@ export class Executor {
       ...(plan.groupKiller !== undefined ? { groupKiller: plan.groupKiller } : {}),
       ...(options.signal !== undefined ? { signal: options.signal } : {}),
     };
-  }
-}
-
-function argvOf(list: string[]): Argv {
-  const [file, ...args] = list as [string, ...string[]];
-  return { file, args };
-}
-
-function isRoot(): boolean {
-  return process.getuid?.() === 0;
-}
-
-/** The daemon's own user name, for the audit log's `as`. */
-function currentUserName(): string {
-  try {
-    return os.userInfo().username;
-  } catch {
-    return `uid ${process.getuid?.() ?? '?'}`;
   }
 }
 

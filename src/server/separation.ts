@@ -1,15 +1,12 @@
-// The daemon's side of privilege separation (issue 4 items 5 and 6): the facts services are launched
+// The daemon's side of privilege separation: the facts services are launched
 // with (run-as.ts), the plugin socket that exists only while separation is active, and the plugin
 // tokens. Separation is checked at start and again on Reload / SIGHUP (`adi daemon setup` may have run
 // meanwhile); a change applies to each service at its next start.
 
 import fs from 'node:fs';
-import os from 'node:os';
 import type net from 'node:net';
 import type { Audit } from '../executor/audit.js';
 import type { Executor } from '../executor/executor.js';
-import { lookupUser, type UserEntry } from '../system/privilege.js';
-import { resolveCommand } from '../system/resolve.js';
 import { resolvePluginEndpoint, type Endpoint, type Paths } from '../core/paths.js';
 import type { ServicePrivilege } from '../system/run-as.js';
 import type { Authenticator } from './auth.js';
@@ -29,22 +26,6 @@ export interface SeparationOptions {
   onPluginConnection(socket: net.Socket): void;
 }
 
-function optionalCommand(name: string): string | null {
-  try {
-    return resolveCommand(name);
-  } catch {
-    return null;
-  }
-}
-
-function selfName(): string {
-  try {
-    return os.userInfo().username;
-  } catch {
-    return `uid ${process.getuid?.() ?? '?'}`;
-  }
-}
-
 export class DaemonSeparation {
   /** Where the plugin socket goes; null when ADI_DAEMON_PLUGIN_SOCKET is unusable (see endpointError). */
   readonly pluginEndpoint: Endpoint | null;
@@ -57,7 +38,6 @@ export class DaemonSeparation {
   private place: PluginSocketPlace | null = null;
   /** Why the last attempt to listen failed; null after a success or before any attempt. */
   private failure: string | null = null;
-  private adi: UserEntry | null | undefined;
   private busy: Promise<void> = Promise.resolve();
   private closed = false;
   /** What launch.ts needs; reads the current state on every call. */
@@ -77,20 +57,21 @@ export class DaemonSeparation {
     this.endpointError = endpointError;
     const override = (opts.env ?? process.env)['ADI_DAEMON_PLUGIN_SOCKET'];
     this.chosen = override !== undefined && override !== '';
-    const sudo = optionalCommand('sudo');
-    const kill = optionalCommand('kill');
+    // The executor's facts (one passwd cache, one separation status), with what only services need.
+    const facts = opts.executor.facts;
     this.servicePrivilege = {
-      separation: () => opts.executor.separation,
-      adiUser: paths.adiUser,
-      adiRootUser: paths.adiRootUser,
-      adiEntry: () => {
-        if (this.adi === undefined) this.adi = lookupUser(paths.adiUser);
-        return this.adi;
+      separation: () => facts.separation(),
+      adiUser: facts.adiUser,
+      adiRootUser: facts.adiRootUser,
+      adiEntry: () => facts.adiEntry(),
+      isRoot: facts.isRoot,
+      selfUser: facts.selfUser,
+      get sudo() {
+        return facts.sudo;
       },
-      isRoot: process.getuid?.() === 0,
-      selfUser: selfName(),
-      sudo,
-      kill,
+      get kill() {
+        return facts.kill;
+      },
       socketFor: (kind) => (kind === 'admin' ? paths.socket.display : this.pluginSocket),
       pluginToken: (plugin) => auth.pluginToken(plugin),
       auditPrivileged: ({ service, argv, result }) => {
@@ -124,7 +105,6 @@ export class DaemonSeparation {
   refresh(): Promise<void> {
     const before = this.active;
     const status = this.opts.executor.refreshSeparation();
-    this.adi = undefined;
     if (status.active !== before) this.opts.log.info(`privilege separation is now ${status.active ? 'active' : 'inactive'}: ${status.reason}`);
     return this.apply();
   }

@@ -1,5 +1,6 @@
 // Every parameter of a service's spawn is decided here and only here: program, argv, environment, cwd,
-// stdio, and who it runs as (run-as.ts: ADI_USER, or root through ADI_ROOT_USER's sudo when privileged).
+// stdio; who it runs as is planned by system/run-as.ts (ADI_USER, or root through ADI_ROOT_USER's sudo
+// when privileged), as for Run and SudoRun.
 
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -8,11 +9,12 @@ import type { SpawnOptions } from 'node:child_process';
 import { AdiError } from '../core/errors.js';
 import { cleanEnv } from '../system/privilege.js';
 import { resolveCommand } from '../system/resolve.js';
-import { limitedArgv, type ProcessLimits } from '../system/rlimits.js';
+import type { ProcessLimits } from '../system/rlimits.js';
+import { runHelper } from '../system/run.js';
 import { PLUGIN_LIMITS, type NormalizedConfig } from './config.js';
 import type { ServiceDefinition } from './registry.js';
 import { DAEMON_INSTANCE_ENV, SERVICE_ID_ENV, SERVICE_NAME_ENV } from '../system/process-group.js';
-import { SELF, planRunAs, runHelper, type RunAs, type ServicePrivilege } from '../system/run-as.js';
+import { SELF, commandArgv, limitsFor, planRunAs, type RunAs, type ServicePrivilege } from '../system/run-as.js';
 
 
 /** The ADI_DAEMON_INSTANCE value of a data dir: 32 hex digits of the SHA-256 of its real path. */
@@ -63,7 +65,7 @@ export interface Launch {
   command: string[];
   /** The plugin whose identity the service carries, or null. */
   plugin: string | null;
-  /** The rlimits it starts under (through prlimit; see executor/rlimits.ts). */
+  /** The rlimits it starts under (through prlimit; see system/rlimits.ts). */
   limits: ProcessLimits;
   /** Wraps another command (a health probe) to run as the service does, with its environment. */
   wrap(file: string, args: readonly string[]): { file: string; args: string[] };
@@ -84,13 +86,10 @@ export function pluginOf(def: Pick<ServiceDefinition, 'source' | 'plugin'> | und
 
 /**
  * The rlimits a service starts under. A plugin's service always has a process limit (its config's, or
- * the plugin default); RLIMIT_NPROC counts per uid, so it is set only when the service runs as
- * ADI_USER ('uid' / 'sudo'): root ignores it, and in embedded mode ('self') it would count every
- * process of the admin's own user. The memory limit is per process and applies in every mode.
+ * the plugin default), applied where it runs as ADI_USER (see limitsFor).
  */
 export function processLimits(config: Pick<NormalizedConfig, 'pids_max' | 'memory_max'>, plugin: string | null, mode: RunAs['mode']): ProcessLimits {
-  const pids = config.pids_max ?? (plugin !== null ? PLUGIN_LIMITS.pidsDefault : null);
-  return { nproc: mode === 'uid' || mode === 'sudo' ? pids : null, data: config.memory_max };
+  return limitsFor(mode, config.pids_max ?? (plugin !== null ? PLUGIN_LIMITS.pidsDefault : null), config.memory_max);
 }
 
 /**
@@ -137,22 +136,20 @@ export function buildLaunch(name: string, config: NormalizedConfig, ctx: LaunchC
   // Root runs only what the secure PATH (or an absolute path) names, as SudoRun does.
   const file = runAs.mode === 'root-chain' ? resolveCommand(config.command) : config.command;
   const limits = processLimits(config, plugin, runAs.mode);
-  const limited = limitedArgv(limits, file, config.args, `Service "${name}"`);
-  let argv = limited;
-  let wrap = (f: string, a: readonly string[]): { file: string; args: string[] } => ({ file: f, args: [...a] });
+  const what = `Service "${name}"`;
+  let keys: string[] = [];
   if (runAs.mode === 'sudo' || runAs.mode === 'root-chain') {
     if (readyFd !== null) {
-      throw new AdiError('BAD_CONFIG', `Service "${name}" uses ready_notify, which cannot work through sudo (it closes descriptors above 2); use a readiness probe instead.`);
+      throw new AdiError('BAD_CONFIG', `${what} uses ready_notify, which cannot work through sudo (it closes descriptors above 2); use a readiness probe instead.`);
     }
-    const keys = Object.keys(env).filter((k) => k !== 'USER' && k !== 'LOGNAME');
+    keys = Object.keys(env).filter((k) => k !== 'USER' && k !== 'LOGNAME');
     const bad = keys.find((k) => k.includes(','));
     if (bad !== undefined) {
-      throw new AdiError('BAD_CONFIG', `Service "${name}": the environment variable name ${JSON.stringify(bad)} contains ',', which sudo's --preserve-env cannot carry; rename it.`);
+      throw new AdiError('BAD_CONFIG', `${what}: the environment variable name ${JSON.stringify(bad)} contains ',', which sudo's --preserve-env cannot carry; rename it.`);
     }
-    // The limits are set inside the sudo chain: sudo's PAM session may reset rlimits set before it.
-    argv = runAs.wrap(limited.file, limited.args, keys);
-    wrap = (f, a) => runAs.wrap(f, a, keys);
   }
+  const argv = commandArgv(runAs, limits, file, config.args, keys, what);
+  const wrap = (f: string, a: readonly string[]): { file: string; args: string[] } => runAs.wrap(f, a, keys);
   const killer = runAs.killer;
   const helperEnv = cleanEnv();
   return {

@@ -153,18 +153,24 @@ export function separationStatus(paths: Pick<Paths, 'adiUser' | 'adiRootUser'>, 
   return { active: true, reason: `users ${paths.adiUser} and ${paths.adiRootUser} exist and ${file} is installed` };
 }
 
-/**
- * Runs `file args...` as `user` through sudo: for Run and plugin services when separation is active and
- * the daemon is not root. `-n`: never prompt (a missing rule fails at once); `--`: nothing after it is
- * read as a sudo option.
- */
-export function asUserArgv(user: string, file: string, args: readonly string[], sudo = 'sudo'): string[] {
-  return [sudo, '-n', '-u', user, '--', file, ...args];
+// The only place a sudo argv is built. `-n`: never prompt (a missing rule fails at once); `--`: nothing
+// after it is read as a sudo option. sudo's env_reset drops the environment unless the keys are named
+// in --preserve-env: the admin's sudoers rule has the command ALL, which implies SETENV (sudoers(5)), and
+// the values never appear on a command line (where any user could read a token in /proc/<pid>/cmdline).
+
+/** sudo's --preserve-env takes a comma-separated list: a name with a comma cannot be carried. */
+function preserveArg(envKeys: readonly string[]): string[] {
+  return envKeys.length > 0 ? [`--preserve-env=${envKeys.join(',')}`] : [];
 }
 
-/** The seed's SudoRun chain: become ADI_ROOT_USER, whose own sudo rule runs the command as root. */
-export function sudoRunArgv(rootUser: string, file: string, args: readonly string[], sudo = 'sudo'): string[] {
-  return [sudo, '-n', '-u', rootUser, '--', sudo, '-n', '--', file, ...args];
+/** `file args...` as `user` through sudo: Run and services as ADI_USER when the daemon is not root. */
+export function sudoAsArgv(sudo: string, user: string, file: string, args: readonly string[], envKeys: readonly string[] = []): string[] {
+  return [sudo, '-n', ...preserveArg(envKeys), '-u', user, '--', file, ...args];
+}
+
+/** The SudoRun chain: become ADI_ROOT_USER, whose own sudo rule runs the command as root. */
+export function rootChainArgv(sudo: string, rootUser: string, file: string, args: readonly string[], envKeys: readonly string[] = []): string[] {
+  return [sudo, '-n', ...preserveArg(envKeys), '-u', rootUser, '--', sudo, '-n', ...preserveArg(envKeys), '--', file, ...args];
 }
 
 /**

@@ -1,26 +1,29 @@
-// Who a service runs as (issue 4 item 6), decided for launch.ts. The seed: "plugins run as adi".
+// Who a command runs as: the one planner for services (launch.ts), Run and SudoRun (executor.ts).
+// "Plugins run as adi".
 //
-//   no separation          the daemon's user, the daemon's environment (embedded mode: as before)
+//   no separation          the daemon's user
 //   separation, not privileged
 //     daemon is root       ADI_USER by uid/gid (libuv drops supplementary groups)
-//     daemon is the admin  `sudo -n --preserve-env=<keys> -u ADI_USER -- cmd args`
-//   separation, privileged (admin-defined only)
-//                          `sudo -n --preserve-env=<keys> -u ADI_ROOT_USER -- sudo -n --preserve-env=<keys> -- /abs/cmd args`
-//                          (the seed's SudoRun chain, also from a root daemon), audited
+//     daemon is the admin  `sudo -n [--preserve-env=<keys>] -u ADI_USER -- cmd args`
+//   separation, privileged (SudoRun, an admin-defined privileged service)
+//                          `sudo -n [--preserve-env=<keys>] -u ADI_ROOT_USER -- sudo -n [--preserve-env=<keys>] -- /abs/cmd args`
+//                          (also from a root daemon), audited
 //
-// A separated service gets an environment of its own, not the daemon's: cleanEnv() (secure PATH,
-// LANG, HOME=/), its USER/LOGNAME, the service's env table, the socket it can reach, a plugin's token,
-// and the markers. sudo's env_reset would drop all of that, so the keys are named in --preserve-env:
-// the admin's sudoers rule has the command ALL, which implies SETENV (sudoers(5)), and the values never
-// appear on a command line (where any user could read a token in /proc/<pid>/cmdline).
+// Process limits (prlimit) go inside the sudo chain: sudo's PAM session may reset rlimits set before it.
 //
-// Stopping: a process of another user may not be signalled by a non-root daemon (EPERM), so each run
+// Stopping: a process of another user may not be signalled by a non-root daemon (EPERM), so each plan
 // also carries a `killer`: the argv that signals the group with the same rights it was started with.
 
-import { spawn } from 'node:child_process';
+import os from 'node:os';
 import type { Argv } from './run.js';
-import type { SeparationStatus, UserEntry } from './privilege.js';
+import {
+  DEFAULT_LOCATIONS, lookupUser, rootChainArgv, separationStatus, sudoAsArgv,
+  type SeparationStatus, type SetupLocations, type UserEntry,
+} from './privilege.js';
+import { resolveCommand } from './resolve.js';
+import { limitedArgv, type ProcessLimits } from './rlimits.js';
 import { AdiError } from '../core/errors.js';
+import type { Paths } from '../core/paths.js';
 
 export type RunAsMode = 'self' | 'uid' | 'sudo' | 'root-chain';
 
@@ -39,8 +42,8 @@ export interface RunAs {
   killer: ((pgid: number, signal: NodeJS.Signals) => Argv) | null;
 }
 
-/** What the daemon tells launch.ts about privilege; absent (tests, embedded library use) = self. */
-export interface ServicePrivilege {
+/** The privilege facts a plan is made from (PrivilegeFacts on the daemon; a literal in tests). */
+export interface RunAsFacts {
   separation(): SeparationStatus;
   adiUser: string;
   adiRootUser: string;
@@ -48,17 +51,85 @@ export interface ServicePrivilege {
   adiEntry(): UserEntry | null;
   /** Whether the daemon runs as root (then it switches uid itself and may signal anyone). */
   isRoot: boolean;
-  /** The daemon's own user name (for messages). */
+  /** The daemon's own user name (for messages and the audit's `as`). */
   selfUser: string;
   /** Absolute paths of sudo and kill from the secure PATH, or null when missing. */
-  sudo: string | null;
-  kill: string | null;
+  readonly sudo: string | null;
+  readonly kill: string | null;
+}
+
+/** What the daemon tells launch.ts about privilege; absent (tests, embedded library use) = self. */
+export interface ServicePrivilege extends RunAsFacts {
   /** The address a service should use in ADI_DAEMON_SOCKET: `plugin` for separated services. */
   socketFor(kind: 'admin' | 'plugin'): string | null;
   /** The plugin's identity token (stable for the daemon's lifetime). */
   pluginToken(plugin: string): string;
-  /** Audit a privileged service start (issue 4 item 7). */
+  /** Audit a privileged service start. */
   auditPrivileged(entry: { service: string; argv: readonly string[]; result: { pid: number } | { error: string; message: string } }): void;
+}
+
+function optionalCommand(name: string): string | null {
+  try {
+    return resolveCommand(name);
+  } catch {
+    return null;
+  }
+}
+
+/** The daemon's own user name. */
+export function selfUserName(): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return `uid ${process.getuid?.() ?? '?'}`;
+  }
+}
+
+/**
+ * The daemon's facts: the separation status as last checked and ADI_USER's passwd entry (one cache,
+ * dropped at each check). sudo and kill are looked up in the secure PATH when asked.
+ */
+export class PrivilegeFacts implements RunAsFacts {
+  readonly adiUser: string;
+  readonly adiRootUser: string;
+  readonly isRoot = process.getuid?.() === 0;
+  readonly selfUser = selfUserName();
+  private readonly paths: Pick<Paths, 'adiUser' | 'adiRootUser'>;
+  private readonly locations: SetupLocations;
+  private status: SeparationStatus;
+  private entry: UserEntry | null | undefined;
+
+  constructor(paths: Pick<Paths, 'adiUser' | 'adiRootUser'>, locations: SetupLocations = DEFAULT_LOCATIONS, known?: SeparationStatus) {
+    this.paths = paths;
+    this.adiUser = paths.adiUser;
+    this.adiRootUser = paths.adiRootUser;
+    this.locations = locations;
+    this.status = known ?? separationStatus(paths, locations);
+  }
+
+  separation(): SeparationStatus {
+    return this.status;
+  }
+
+  /** Checks the system again (after `adi daemon setup` ran while the daemon was up). */
+  refresh(): SeparationStatus {
+    this.status = separationStatus(this.paths, this.locations);
+    this.entry = undefined;
+    return this.status;
+  }
+
+  adiEntry(): UserEntry | null {
+    if (this.entry === undefined) this.entry = lookupUser(this.adiUser);
+    return this.entry;
+  }
+
+  get sudo(): string | null {
+    return optionalCommand('sudo');
+  }
+
+  get kill(): string | null {
+    return optionalCommand('kill');
+  }
 }
 
 export const SELF: RunAs = {
@@ -67,19 +138,6 @@ export const SELF: RunAs = {
   wrap: (file, args) => ({ file, args: [...args] }),
   killer: null,
 };
-
-/** sudo's --preserve-env takes a comma-separated list: a name with a comma cannot be carried. */
-function preserveArg(envKeys: readonly string[]): string[] {
-  return envKeys.length > 0 ? [`--preserve-env=${envKeys.join(',')}`] : [];
-}
-
-export function sudoAsArgv(sudo: string, user: string, file: string, args: readonly string[], envKeys: readonly string[]): string[] {
-  return [sudo, '-n', ...preserveArg(envKeys), '-u', user, '--', file, ...args];
-}
-
-export function rootChainArgv(sudo: string, rootUser: string, file: string, args: readonly string[], envKeys: readonly string[]): string[] {
-  return [sudo, '-n', ...preserveArg(envKeys), '-u', rootUser, '--', sudo, '-n', ...preserveArg(envKeys), '--', file, ...args];
-}
 
 function argvOf(list: string[]): Argv {
   const [file, ...args] = list as [string, ...string[]];
@@ -91,21 +149,23 @@ function killArgs(pgid: number, signal: NodeJS.Signals): string[] {
 }
 
 /**
- * How a service with this definition runs now. Throws AdiError (the start fails with its message)
- * when it cannot run as required: a privileged service without separation, sudo missing, the plugin
+ * How a command runs now; `name` is the service's (messages say "commands" without one). Throws
+ * AdiError when it cannot run as required: privileged without separation, sudo missing, the plugin
  * user gone.
  */
-export function planRunAs(p: ServicePrivilege | undefined, privileged: boolean, name: string): RunAs {
+export function planRunAs(p: RunAsFacts | undefined, privileged: boolean, name?: string): RunAs {
+  const subject = name === undefined ? 'commands' : `service "${name}"`;
+  const Subject = name === undefined ? 'This command' : `Service "${name}"`;
   const sep = p?.separation();
   if (p === undefined || sep === undefined || !sep.active) {
     if (privileged) {
-      throw new AdiError('BAD_CONFIG', `Service "${name}" is privileged (it runs as root through ${p?.adiRootUser ?? 'adi-root'}'s sudo), but privilege separation is not set up (${sep?.reason ?? 'unknown'}). Run \`sudo adi daemon setup\`, or remove privileged = true.`);
+      throw new AdiError('BAD_CONFIG', `${Subject} is privileged (it runs as root through ${p?.adiRootUser ?? 'adi-root'}'s sudo), but privilege separation is not set up (${sep?.reason ?? 'unknown'}). Run \`sudo adi daemon setup\`, or remove privileged = true.`);
     }
     return { ...SELF, user: p?.selfUser ?? 'self' };
   }
   if (privileged) {
     const sudo = p.sudo;
-    if (sudo === null) throw new AdiError('BAD_CONFIG', `Service "${name}" is privileged, but sudo is not installed.`);
+    if (sudo === null) throw new AdiError('BAD_CONFIG', `${Subject} is privileged, but sudo is not installed.`);
     const kill = p.kill;
     return {
       mode: 'root-chain',
@@ -121,7 +181,7 @@ export function planRunAs(p: ServicePrivilege | undefined, privileged: boolean, 
     return { mode: 'uid', user: p.adiUser, uid: entry.uid, gid: entry.gid, wrap: SELF.wrap, killer: null };
   }
   const sudo = p.sudo;
-  if (sudo === null) throw new AdiError('BAD_CONFIG', `sudo is not installed, so service "${name}" cannot run as ${p.adiUser}; install it.`);
+  if (sudo === null) throw new AdiError('BAD_CONFIG', `sudo is not installed, so ${subject} cannot run as ${p.adiUser}; install it.`);
   const kill = p.kill;
   return {
     mode: 'sudo',
@@ -131,21 +191,20 @@ export function planRunAs(p: ServicePrivilege | undefined, privileged: boolean, 
   };
 }
 
-/** Bound on one signalling helper (sudo ... kill). */
-const HELPER_TIMEOUT_MS = 10_000;
+/**
+ * RLIMIT_NPROC counts per real uid, so a process limit is set only where that uid is ADI_USER ('uid' /
+ * 'sudo'): root ignores it, and in embedded mode ('self') it would count every process of the admin's
+ * own user. The memory limit is per process and applies in every mode.
+ */
+export function limitsFor(mode: RunAsMode, pids: number | null, data: number | null): ProcessLimits {
+  return { nproc: mode === 'uid' || mode === 'sudo' ? pids : null, data };
+}
 
 /**
- * Fire-and-forget: run a signalling helper, bounded. Its failure only means the group is gone already
- * (or sudo refused, which the stop's own wait then reports as survivors).
+ * The argv that starts `file args` as `runAs` under `limits`: prlimit first, then the sudo chain
+ * around it. `what` names the service or command when prlimit is missing.
  */
-export function runHelper(argv: Argv, env: Record<string, string>): void {
-  try {
-    const child = spawn(argv.file, argv.args, { env, cwd: '/', stdio: 'ignore', shell: false });
-    const timer = setTimeout(() => child.kill('SIGKILL'), HELPER_TIMEOUT_MS);
-    timer.unref();
-    child.once('error', () => clearTimeout(timer));
-    child.once('exit', () => clearTimeout(timer));
-  } catch {
-    // nothing more to do
-  }
+export function commandArgv(runAs: RunAs, limits: ProcessLimits, file: string, args: readonly string[], envKeys: readonly string[], what: string): Argv {
+  const limited = limitedArgv(limits, file, args, what);
+  return runAs.wrap(limited.file, limited.args, envKeys);
 }

@@ -17,8 +17,8 @@ export const DEFAULT_MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
  * `groupKiller`.
  */
 export const LINGER_MS = 200;
-/** Bound on the helper that kills a group through sudo. */
-const KILLER_TIMEOUT_MS = 10_000;
+/** Bound on one signalling helper (sudo ... kill). */
+const HELPER_TIMEOUT_MS = 10_000;
 /** setTimeout's own ceiling (about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -141,7 +141,7 @@ export function runCommand(argv: Argv, opts: RunOptions): Promise<RunOutput> {
         const k = opts.groupKiller(pgid);
         if (k !== null) {
           killerRun = true;
-          runKiller(k, opts.env);
+          runHelper(k, opts.env);
         }
       }
     };
@@ -223,15 +223,18 @@ export function runCommand(argv: Argv, opts: RunOptions): Promise<RunOutput> {
   });
 }
 
-/** Fire-and-forget: runs the group killer, bounded; its failure only means the group was already gone. */
-function runKiller(argv: Argv, env: Record<string, string>): void {
+/**
+ * Fire-and-forget: runs a signalling helper (the `kill` a sudo chain wraps), bounded. Its failure only
+ * means the group is gone already (or sudo refused, which the caller's own wait then notices).
+ */
+export function runHelper(argv: Argv, env: Record<string, string>): void {
   try {
-    const k = spawn(argv.file, argv.args, { env, cwd: '/', stdio: 'ignore', shell: false });
-    const t = setTimeout(() => k.kill('SIGKILL'), KILLER_TIMEOUT_MS);
-    t.unref();
-    k.once('error', () => clearTimeout(t));
-    k.once('exit', () => clearTimeout(t));
+    const child = spawn(argv.file, argv.args, { env, cwd: '/', stdio: 'ignore', shell: false });
+    const timer = setTimeout(() => child.kill('SIGKILL'), HELPER_TIMEOUT_MS);
+    timer.unref();
+    child.once('error', () => clearTimeout(timer));
+    child.once('exit', () => clearTimeout(timer));
   } catch {
-    // Nothing more can be done; the command's own timeout already fired.
+    // Nothing more can be done.
   }
 }
