@@ -9,7 +9,7 @@
 // between listings, see resources.ts): they are opened later, by a listing, not by a spawn.
 
 import fs from 'node:fs';
-import { heldStatBudget } from '../system/resources.js';
+import { heldStatBudget } from '../system/proc.js';
 
 export interface FdBudgetOptions {
   /** The soft RLIMIT_NOFILE; default: read from /proc/self/limits (null: unknown, no budget). */

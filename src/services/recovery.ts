@@ -10,11 +10,11 @@
 // daemon (their next write gets SIGPIPE/EPIPE), and a process that is not our child gives no exit
 // event, so an adopted process could be neither logged nor supervised. See docs/reliability.md.
 
-import fs from 'node:fs';
 import { checkName } from '../core/paths.js';
 import type { Logger } from '../core/logger.js';
 import { CONFIG_DEFAULTS, LIMITS, validateServiceConfig } from './config.js';
-import { DAEMON_INSTANCE_ENV, HAS_PROC, liveMembers, parseProcStat, scanProcessesSync, sharedScanner, terminate, type ProcEntry, type ProcScanner, type RunTarget, type Termination } from '../system/process-group.js';
+import { DAEMON_INSTANCE_ENV, HAS_PROC, liveMembers, scanProcessesSync, sharedScanner, terminate, type ProcEntry, type ProcScanner, type RunTarget, type Termination } from '../system/process-group.js';
+import { readProcStatSync } from '../system/proc.js';
 import { readStateFile, type StateEntry, type WantedService } from './state-file.js';
 
 /**
@@ -169,7 +169,7 @@ export class Recovery {
 
 /** Decide whether the recorded leader is still the recorded process, and what may be signalled. */
 export function judge(entry: StateEntry, byPid: ReadonlyMap<number, ProcEntry>): RecoveredRun {
-  const stat = readStatSync(entry.pid);
+  const stat = readProcStatSync(entry.pid);
   if (stat === null) return { entry, verdict: 'gone', target: { pgid: NO_GROUP, marker: entry.marker } };
   // Either proof is enough: a pid with the recorded start time cannot have been reused, and the
   // marker is a random 128-bit value only the run's own processes inherit.
@@ -205,7 +205,7 @@ export function unrecordedRuns(procs: readonly ProcEntry[], instance: string, re
       pid: leader.pid,
       pgid: leader.pgid,
       marker,
-      starttime: readStatSync(leader.pid)?.starttime ?? null,
+      starttime: readProcStatSync(leader.pid)?.starttime ?? null,
       started_at: Date.now(),
       stop_timeout: graceFor(name, recorded, wanted),
     };
@@ -224,13 +224,6 @@ function graceFor(name: string, recorded: readonly StateEntry[], wanted: Readonl
   return wanted.get(name)?.config?.stop_timeout ?? CONFIG_DEFAULTS.stop_timeout;
 }
 
-function readStatSync(pid: number): { starttime: number } | null {
-  try {
-    return parseProcStat(fs.readFileSync(`/proc/${pid}/stat`, 'latin1'));
-  } catch {
-    return null;
-  }
-}
 
 function graceOf(entry: StateEntry): number {
   const t = entry.stop_timeout;

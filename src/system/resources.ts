@@ -3,13 +3,13 @@
 // uses, see process-group.ts). Sampled lazily: a sample is taken when someone lists the services, and
 // CPU % is the time used between two samples. An idle daemon that nobody watches never samples.
 //
-// Linux reads /proc/<pid>/stat (utime + stime + cutime + cstime, rss). Elsewhere (macOS) `ps` supplies
+// Linux reads the process table (proc.ts: utime + stime + cutime + cstime, rss). Elsewhere (macOS) `ps` supplies
 // cpu time and rss per process group; ps runs in the background, so there the figures of a listing are
 // those of the previous ps run (the first listing has none).
 
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import { markerFromEnviron } from './process-group.js';
+import { ProcTable, processTable } from './proc.js';
 
 /** One run of a service that may have processes (Service.stateEntries() gives these). */
 export interface RunRef {
@@ -46,56 +46,6 @@ export const MIN_WINDOW_MS = 500;
 // ---------------------------------------------------------------------------------------------------
 // Linux /proc
 
-export interface StatUsage {
-  state: string;
-  pgid: number;
-  /** utime + stime + cutime + cstime, in clock ticks. */
-  ticks: number;
-  starttime: number;
-  /** Resident set size in pages. */
-  rssPages: number;
-}
-
-/** Fields of /proc/<pid>/stat that resource use needs. The name may hold spaces and ')': split after the last ')'. */
-export function parseStatUsage(text: string): StatUsage | null {
-  const bytes = Buffer.from(text, 'latin1');
-  return parseStatBytes(bytes, bytes.length);
-}
-
-/**
- * parseStatUsage on the bytes read, without making a string of them: a listing parses one line per
- * process on the machine. Every field from 4 to 24 must be an integer (proc(5)); later ones are not read.
- */
-export function parseStatBytes(buf: Buffer, length: number): StatUsage | null {
-  const close = buf.lastIndexOf(0x29, length - 1);
-  if (close < 0 || close + 2 >= length) return null;
-  let at = close + 2;
-  // Field 3, the state: one letter.
-  const state = String.fromCharCode(buf[at] as number);
-  at++;
-  let pgid = 0;
-  let ticks = 0;
-  let starttime = 0;
-  let rss = 0;
-  for (let field = 4; field <= 24; field++) {
-    if (buf[at] !== 0x20) return null;
-    at++;
-    const negative = buf[at] === 0x2d;
-    if (negative) at++;
-    const from = at;
-    let value = 0;
-    for (let c = buf[at] as number; at < length && c >= 48 && c <= 57; c = buf[++at] as number) value = value * 10 + (c - 48);
-    if (at === from) return null;
-    if (negative) value = -value;
-    if (field === 5) pgid = value;
-    else if (field >= 14 && field <= 17) ticks += value; // utime stime cutime cstime
-    else if (field === 22) starttime = value;
-    else if (field === 24) rss = value;
-  }
-  if (at < length && buf[at] !== 0x20 && buf[at] !== 0x0a) return null;
-  return { state, pgid, ticks, starttime, rssPages: Math.max(0, rss) };
-}
-
 /** AT_PAGESZ and AT_CLKTCK from /proc/self/auxv: exact values without spawning getconf. */
 export function parseAuxv(auxv: Buffer, wordBytes: 4 | 8): { pageSize: number | null; clockTicks: number | null } {
   let pageSize: number | null = null;
@@ -126,148 +76,30 @@ function machineUnits(): { pageSize: number; clockTicks: number } {
   return machine;
 }
 
-// A stat line is a few hundred bytes: one reused buffer, no fstat, no allocation per process.
-const statBuffer = Buffer.allocUnsafe(4096);
-
-/** What a scan remembers of a process between scans. */
-interface Known {
-  /** Its /proc/<pid>/stat, kept open; null when over the budget (then opened and closed per scan). */
-  fd: number | null;
-  starttime: number;
-  marker: string | null;
-  /** The last scan that saw it. */
-  scan: number;
-}
-
 /**
- * How many /proc/<pid>/stat files a scanner keeps open: an eighth of the soft open-file limit (Node
- * raises it to the hard limit at start-up), so the daemon's own files (3 per service) keep most of
- * it; at most 4096.
- */
-export function heldStatBudget(limits: string | null = readLimits()): number {
-  const soft = limits === null ? NaN : Number(/^Max open files\s+(\d+)/m.exec(limits)?.[1]);
-  return Number.isFinite(soft) ? Math.min(4096, Math.floor(soft / 8)) : 128;
-}
-
-function readLimits(): string | null {
-  try {
-    return fs.readFileSync('/proc/self/limits', 'latin1');
-  } catch {
-    return null;
-  }
-}
-
-/**
- * One pass over /proc: every process with its group, its marker and its usage.
- *
- * Each process's stat file is kept open between scans, so a scan costs one pread(2) per process
- * instead of open + read + close: on a VM where a syscall costs ~2 µs and an open + close of a /proc
- * file ~8 µs, a scan of 1,070 processes took 28 ms and takes 11 ms. An open /proc/<pid>/stat stays bound
- * to its process: once that one is gone, a read fails (ESRCH) even if the pid has been reused, so a
- * held file never shows another process's figures. The marker is read from environ once per process
- * (a pid with another start time is another process and is read again); only processes alive at the
- * last scan are remembered, so the memory and the open files are bounded by the process table (and
- * the files by heldStatBudget()).
+ * One pass over the process table (proc.ts, which keeps stat files open between scans): every live
+ * process with its group, its marker and its usage. A process's marker is read once.
  */
 export class ProcUsageScanner {
-  private readonly known = new Map<number, Known>();
-  private held = 0;
-  private scans = 0;
+  private readonly table: ProcTable;
 
-  constructor(private readonly maxHeld = heldStatBudget()) {}
+  /** `table`: a table of its own (keeping at most that many files open), or a shared one. */
+  constructor(table: ProcTable | number = new ProcTable()) {
+    this.table = typeof table === 'number' ? new ProcTable(table) : table;
+  }
 
   scan(): ProcUsage[] {
-    let names: string[];
-    try {
-      names = fs.readdirSync('/proc');
-    } catch {
-      return [];
-    }
     const { pageSize, clockTicks } = machineUnits();
-    const scan = ++this.scans;
     const out: ProcUsage[] = [];
-    for (const name of names) {
-      const c = name.charCodeAt(0);
-      if (c < 48 || c > 57) continue;
-      const pid = Number(name);
-      if (pid === process.pid) continue;
-      let known = this.known.get(pid);
-      let length = known !== undefined && known.fd !== null ? readAt0(known.fd) : -1;
-      let opened: number | null = null;
-      if (length <= 0) {
-        // A held file that cannot be read: the process it was opened on is gone (ESRCH), whatever
-        // now has its pid.
-        if (known !== undefined && known.fd !== null) {
-          this.forget(pid, known);
-          known = undefined;
-        }
-        try {
-          opened = fs.openSync(`/proc/${pid}/stat`, 'r');
-        } catch {
-          continue;
-        }
-        length = readAt0(opened);
-      }
-      const stat = length > 0 ? parseStatBytes(statBuffer, length) : null;
-      if (stat === null || stat.state === 'Z') {
-        if (opened !== null) fs.closeSync(opened);
-        continue;
-      }
-      if (known !== undefined && known.starttime !== stat.starttime) {
-        this.forget(pid, known);
-        known = undefined;
-      }
-      if (known === undefined) {
-        known = { fd: null, starttime: stat.starttime, marker: readMarker(pid), scan };
-        this.known.set(pid, known);
-      }
-      if (opened !== null) {
-        if (known.fd === null && this.held < this.maxHeld) {
-          known.fd = opened;
-          this.held++;
-        } else {
-          fs.closeSync(opened);
-        }
-      }
-      known.scan = scan;
-      out.push({ pid, pgid: stat.pgid, marker: known.marker, cpuSecs: stat.ticks / clockTicks, rssBytes: stat.rssPages * pageSize });
-    }
-    for (const [pid, known] of this.known) {
-      if (known.scan !== scan) this.forget(pid, known);
+    for (const p of this.table.scan('cached')) {
+      if (p.state !== 'Z') out.push({ pid: p.pid, pgid: p.pgid, marker: p.marker, cpuSecs: p.ticks / clockTicks, rssBytes: p.rssPages * pageSize });
     }
     return out;
   }
 
   /** Close the files kept open (a later scan opens them again). */
   close(): void {
-    for (const [pid, known] of this.known) this.forget(pid, known);
-  }
-
-  private forget(pid: number, known: Known): void {
-    if (known.fd !== null) {
-      fs.closeSync(known.fd);
-      known.fd = null;
-      this.held--;
-    }
-    this.known.delete(pid);
-  }
-}
-
-/** pread from offset 0 into statBuffer (a /proc file makes its text afresh for each read from 0). */
-function readAt0(fd: number): number {
-  try {
-    return fs.readSync(fd, statBuffer, 0, statBuffer.length, 0);
-  } catch {
-    return -1;
-  }
-}
-
-function readMarker(pid: number): string | null {
-  try {
-    return markerFromEnviron(fs.readFileSync(`/proc/${pid}/environ`));
-  } catch {
-    // not ours to read (another user's process): it cannot carry our marker anyway
-    return null;
+    this.table.close();
   }
 }
 
@@ -331,7 +163,7 @@ export interface UsageScanner {
 }
 
 export function defaultScanner(platform: NodeJS.Platform = process.platform): UsageScanner | null {
-  if (platform === 'linux') return new ProcUsageScanner();
+  if (platform === 'linux') return new ProcUsageScanner(processTable);
   if (platform === 'win32') return null;
   return new PsUsageScanner();
 }

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolvePaths, type Paths } from '../../src/core/paths.js';
 import { isAlive } from '../../src/system/alive.js';
+import { cmdlineOf, environHas, liveProcesses } from './proc.js';
 
 /** The package root (tests run from dist/test/...). */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -52,20 +53,11 @@ export const alive: (pid: number) => boolean = isAlive;
 
 /** Pids of live daemons of this data dir, found by their command line and environment. */
 export function daemonPids(home: string): number[] {
-  const found: number[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const argv = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      const i = argv.indexOf('daemon');
-      if (i < 0 || argv[i + 1] !== 'run') continue;
-      const environ = fs.readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0');
-      if (environ.includes(`HOME=${home}`) && alive(Number(entry))) found.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
+  return liveProcesses().map((p) => p.pid).filter((pid) => {
+    const argv = cmdlineOf(pid);
+    const i = argv?.indexOf('daemon') ?? -1;
+    return i >= 0 && argv?.[i + 1] === 'run' && environHas(pid, `HOME=${home}`);
+  });
 }
 
 export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {

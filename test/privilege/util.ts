@@ -10,6 +10,9 @@ import { cleanEnv, lookupUser } from '../../src/system/privilege.js';
 import type { ServiceConfig } from '../../src/protocol/types.js';
 import { FIXTURES, ROOT, waitFor } from '../helpers/env.js';
 import { isAlive } from '../../src/system/alive.js';
+import { liveProcesses } from '../helpers/proc.js';
+
+export { environOf } from '../helpers/proc.js';
 
 export const LAUNCHER = path.join(ROOT, 'dist', 'test', 'privilege', 'fixtures', 'plugin-daemon.js');
 
@@ -34,20 +37,6 @@ export function reachableByOthers(file: string): boolean {
   }
 }
 
-/** /proc/<pid>/environ as a map (root may read anyone's). */
-export function environOf(pid: number): Record<string, string> {
-  const out: Record<string, string> = {};
-  try {
-    for (const kv of fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')) {
-      const i = kv.indexOf('=');
-      if (i > 0) out[kv.slice(0, i)] = kv.slice(i + 1);
-    }
-  } catch {
-    // gone
-  }
-  return out;
-}
-
 function uidOf(pid: string): number | null {
   try {
     const m = /^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -57,25 +46,9 @@ function uidOf(pid: string): number | null {
   }
 }
 
-function isZombie(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] === 'Z';
-  } catch {
-    return true;
-  }
-}
-
 /** Live pids whose environment carries one of these run markers (ADI_SERVICE_ID). */
 export function pidsWithMarker(markers: ReadonlySet<string>): number[] {
-  const found: number[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const env = environOf(Number(entry));
-    const marker = env['ADI_SERVICE_ID'];
-    if (marker !== undefined && markers.has(marker) && !isZombie(Number(entry))) found.push(Number(entry));
-  }
-  return found;
+  return liveProcesses().filter((p) => p.marker !== null && markers.has(p.marker)).map((p) => p.pid);
 }
 
 export const alive: (pid: number) => boolean = isAlive;
@@ -84,12 +57,11 @@ export const alive: (pid: number) => boolean = isAlive;
 export function killProcessesOf(users: string[]): void {
   const uids = new Set(users.map((u) => lookupUser(u)?.uid).filter((u): u is number => u !== undefined));
   if (uids.size === 0) return;
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const uid = uidOf(entry);
+  for (const { pid } of liveProcesses()) {
+    const uid = uidOf(String(pid));
     if (uid !== null && uids.has(uid)) {
       try {
-        process.kill(Number(entry), 'SIGKILL');
+        process.kill(pid, 'SIGKILL');
       } catch {
         // gone
       }

@@ -12,6 +12,7 @@ import type { ServiceConfig, ServiceInfo } from '../../src/protocol/types.js';
 import { MemoryLogger } from '../../src/core/logger.js';
 import { ServiceManager, type ServiceManagerOptions } from '../../src/services/manager.js';
 import { isAlive } from '../../src/system/alive.js';
+import { environHas, liveProcesses } from '../helpers/proc.js';
 
 // Compiled to dist/test/services/: the fixtures stay in test/fixtures/ at the project root.
 export const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/', import.meta.url));
@@ -70,19 +71,7 @@ export function makeEnv(opts: Partial<ServiceManagerOptions> = {}): TestEnv {
 
 /** Live (non-zombie) processes whose environment holds ADI_TEST_TAG=<tag>. */
 export function taggedPids(tag: string): number[] {
-  const needle = Buffer.from(`\0ADI_TEST_TAG=${tag}\0`);
-  const out: number[] = [];
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
-    try {
-      if (!isAlive(Number(name))) continue;
-      const environ = Buffer.concat([Buffer.from([0]), fs.readFileSync(`/proc/${name}/environ`), Buffer.from([0])]);
-      if (environ.includes(needle)) out.push(Number(name));
-    } catch {
-      // exited meanwhile, or not ours
-    }
-  }
-  return out;
+  return liveProcesses().map((p) => p.pid).filter((pid) => environHas(pid, `ADI_TEST_TAG=${tag}`));
 }
 
 /** Whether a process exists and is not a zombie. */

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { MemoryLogger } from '../../src/core/logger.js';
 import { daemonInstance } from '../../src/services/launch.js';
-import { parseProcStat } from '../../src/system/process-group.js';
+import { parseProcStat } from '../../src/system/proc.js';
 import { Recovery } from '../../src/services/recovery.js';
 import { readStateFile, writeStateFile, type StateEntry, type WantedService } from '../../src/services/state-file.js';
 import { fixture, isAlive, makeEnv, nodeService, taggedPids, texts, waitFor, waitState, type TestEnv } from './helpers.js';

@@ -5,7 +5,8 @@ import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { configKey, parseTcpTarget, validateServiceConfig } from '../../src/services/config.js';
 import { buildLaunch } from '../../src/services/launch.js';
-import { liveMembers, markerFromEnviron, parseProcStat, ProcScanner, terminate, type ProcEntry } from '../../src/system/process-group.js';
+import { liveMembers, ProcScanner, terminate, type ProcEntry } from '../../src/system/process-group.js';
+import { markerFromEnviron, parseProcStat } from '../../src/system/proc.js';
 import { RestartPolicy } from '../../src/services/restart-policy.js';
 
 void describe('config', () => {
@@ -102,7 +103,7 @@ void describe('/proc parsing and launch', () => {
     fields[2] = '4242';
     fields[19] = '987654';
     const stat = parseProcStat(`123 (we ird) (x) ${fields.join(' ')}`);
-    assert.deepEqual(stat, { state: 'S', ppid: 1, pgid: 4242, starttime: 987654 });
+    assert.deepEqual(stat, { state: 'S', ppid: 1, pgid: 4242, ticks: 14 + 15 + 16 + 17, starttime: 987654, rssPages: 24 });
     assert.equal(parseProcStat('garbage'), null);
   });
 

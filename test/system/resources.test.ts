@@ -6,9 +6,10 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { describe, it } from 'node:test';
 import {
-  MIN_WINDOW_MS, ProcUsageScanner, ResourceSampler, heldStatBudget, parseAuxv, parseCpuTime, parsePsOutput, parseStatBytes, parseStatUsage, sumRuns,
+  MIN_WINDOW_MS, ProcUsageScanner, ResourceSampler, parseAuxv, parseCpuTime, parsePsOutput, sumRuns,
   type ProcUsage, type UsageScanner,
 } from '../../src/system/resources.js';
+import { heldStatBudget, parseProcStat, parseStatBytes } from '../../src/system/proc.js';
 
 class Given implements UsageScanner {
   procs: ProcUsage[] = [];
@@ -25,15 +26,15 @@ describe('resource parsing', () => {
   it('reads group, ticks (own and reaped children) and rss from /proc/<pid>/stat, whatever the name holds', () => {
     // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime cutime cstime ...
     const fields = ['S', '1', '4242', '4242', '0', '-1', '0', '0', '0', '0', '0', '150', '50', '7', '3', '20', '0', '1', '0', '9999', '123456', '2500'];
-    const s = parseStatUsage(`4242 (we ird) (name) ${fields.join(' ')} 0 0`);
-    assert.deepEqual(s, { state: 'S', pgid: 4242, ticks: 210, starttime: 9999, rssPages: 2500 });
-    assert.equal(parseStatUsage('garbage'), null);
+    const s = parseProcStat(`4242 (we ird) (name) ${fields.join(' ')} 0 0`);
+    assert.deepEqual(s, { state: 'S', ppid: 1, pgid: 4242, ticks: 210, starttime: 9999, rssPages: 2500 });
+    assert.equal(parseProcStat('garbage'), null);
   });
 
   it('parses the bytes read (no string made) and refuses a line that is cut short or not numeric', () => {
     const fields = ['R', '1', '77', '77', '0', '-1', '4194560', '0', '0', '0', '0', '12', '3', '0', '0', '20', '0', '1', '0', '555', '999', '-5', '18446744073709551615'];
     const line = Buffer.from(`77 (a) b) ${fields.join(' ')}\n`);
-    assert.deepEqual(parseStatBytes(line, line.length), { state: 'R', pgid: 77, ticks: 15, starttime: 555, rssPages: 0 });
+    assert.deepEqual(parseStatBytes(line, line.length), { state: 'R', ppid: 1, pgid: 77, ticks: 15, starttime: 555, rssPages: 0 });
     const cut = Buffer.from(`77 (a) ${fields.slice(0, 18).join(' ')}`);
     assert.equal(parseStatBytes(cut, cut.length), null);
     const odd = Buffer.from(`77 (a) ${fields.join(' ').replace(' 12 ', ' 1x ')}`);
