@@ -16,10 +16,9 @@ import type { Logger } from '../core/logger.js';
 import type { Audit, AuditResult } from './audit.js';
 import { IDENTITY_DEFAULTS, IdentityBudgets, type CommandLease } from './budget.js';
 import { compilePattern, matchAny, type CompiledPattern } from '../system/patterns.js';
-import { cleanEnv, type SeparationStatus, type SetupLocations } from '../system/privilege.js';
+import type { SeparationStatus, SetupLocations } from '../system/privilege.js';
 import { resolveCommand, untrustedReason } from '../system/resolve.js';
-import { NO_LIMITS, PLUGIN_PIDS_DEFAULT, type ProcessLimits } from '../system/rlimits.js';
-import { PrivilegeFacts, commandArgv, limitsFor, planRunAs, type RunAs } from '../system/run-as.js';
+import { PrivilegeFacts, planCommand, type CommandPlan } from '../system/run-as.js';
 import { DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_TIMEOUT_MS, runCommand, type Argv, type RunOptions, type RunOutput } from '../system/run.js';
 
 export interface ExecutorLimits {
@@ -64,15 +63,6 @@ export const SETUP_COMMAND = 'sudo adi daemon setup';
 
 /** Where commands run: a directory every user can enter (the admin's home may be 0700). */
 const COMMAND_CWD = '/';
-
-interface Plan {
-  argv: Argv;
-  as: string;
-  uid?: number;
-  gid?: number;
-  env: Record<string, string>;
-  groupKiller?: (pgid: number) => Argv | null;
-}
 
 export class Executor {
   private readonly paths: Paths;
@@ -119,7 +109,7 @@ export class Executor {
       const limits = this.limitsFor(req);
       const file = resolveCommand(req.command);
       auditArgv = [file, ...req.args];
-      const plan = this.planRun(file, req.args, identity);
+      const plan = this.plan(false, identity, file, req.args);
       as = plan.as;
       const out = await this.execute(identity, plan, limits, options);
       this.audit.record({ identity: identity.label, action: 'run', argv: auditArgv, reason: null, result: { exit_code: out.exit_code, signal: out.signal }, as });
@@ -203,9 +193,9 @@ export class Executor {
     if (this.facts.sudo === null) {
       return deny('sudo is not installed, so nothing can run as root; install it and run `' + SETUP_COMMAND + '`.');
     }
-    let plan: Plan;
+    let plan: CommandPlan;
     try {
-      plan = this.plan(planRunAs(this.facts, true), NO_LIMITS, file, req.args);
+      plan = this.plan(true, identity, file, req.args);
     } catch (err) {
       return deny(toAdiError(err).message);
     }
@@ -246,7 +236,7 @@ export class Executor {
   }
 
   /** Runs a planned command within its identity's budgets (TOO_MANY_COMMANDS past the maximum). */
-  private async execute(identity: Identity, plan: Plan, limits: ExecutorLimits, options: ExecOptions): Promise<RunOutput> {
+  private async execute(identity: Identity, plan: CommandPlan, limits: ExecutorLimits, options: ExecOptions): Promise<RunOutput> {
     const lease: CommandLease = this.budgets.begin(identity.label);
     let out: RunOutput;
     try {
@@ -280,34 +270,16 @@ export class Executor {
     return { ...this.limits, timeoutMs, maxOutputBytes };
   }
 
-  private planRun(file: string, args: string[], identity: Identity): Plan {
-    const runAs = planRunAs(this.facts, false);
-    // A plugin's command gets the plugin process limit (RLIMIT_NPROC counts ADI_USER's processes).
-    return this.plan(runAs, limitsFor(runAs.mode, identity.kind === 'plugin' ? PLUGIN_PIDS_DEFAULT : null, null), file, args);
-  }
-
-  /**
-   * A command's argv, user and environment: nothing from the daemon or the caller. A command run as
-   * root needs no sudo to become the plugin user (uid/gid, which also keeps its group killable here).
-   */
-  private plan(runAs: RunAs, limits: ProcessLimits, file: string, args: string[]): Plan {
-    const argv = commandArgv(runAs, limits, file, args, [], 'This command');
-    const env = runAs.mode === 'uid' ? cleanEnv({ USER: runAs.user, LOGNAME: runAs.user }) : cleanEnv();
-    const killer = runAs.killer;
-    if (killer === null && (runAs.mode === 'sudo' || runAs.mode === 'root-chain') && !this.facts.isRoot) {
+  /** Who the command runs as, its argv and environment (system/run-as.ts, shared with services). */
+  private plan(privileged: boolean, identity: Identity, file: string, args: string[]): CommandPlan {
+    const plan = planCommand(this.facts, privileged, identity.kind === 'plugin', file, args);
+    if (plan.groupKiller === undefined && (plan.mode === 'sudo' || plan.mode === 'root-chain') && !this.facts.isRoot) {
       this.log.warn('executor: no kill program in the secure PATH; a timed-out command run through sudo may outlive its limit');
     }
-    return {
-      argv,
-      as: runAs.user,
-      env,
-      ...(runAs.uid !== undefined ? { uid: runAs.uid } : {}),
-      ...(runAs.gid !== undefined ? { gid: runAs.gid } : {}),
-      ...(killer !== null ? { groupKiller: (pgid: number) => killer(pgid, 'SIGKILL') } : {}),
-    };
+    return plan;
   }
 
-  private runOptions(plan: Plan, limits: ExecutorLimits, options: ExecOptions): RunOptions {
+  private runOptions(plan: CommandPlan, limits: ExecutorLimits, options: ExecOptions): RunOptions {
     return {
       timeoutMs: limits.timeoutMs,
       maxOutputBytes: limits.maxOutputBytes,

@@ -17,11 +17,11 @@
 import os from 'node:os';
 import type { Argv } from './run.js';
 import {
-  DEFAULT_LOCATIONS, lookupUser, rootChainArgv, separationStatus, sudoAsArgv,
+  DEFAULT_LOCATIONS, cleanEnv, lookupUser, rootChainArgv, separationStatus, sudoAsArgv,
   type SeparationStatus, type SetupLocations, type UserEntry,
 } from './privilege.js';
 import { resolveCommand } from './resolve.js';
-import { limitedArgv, type ProcessLimits } from './rlimits.js';
+import { PLUGIN_PIDS_DEFAULT, limitedArgv, type ProcessLimits } from './rlimits.js';
 import { AdiError } from '../core/errors.js';
 import type { Paths } from '../core/paths.js';
 
@@ -207,4 +207,40 @@ export function limitsFor(mode: RunAsMode, pids: number | null, data: number | n
 export function commandArgv(runAs: RunAs, limits: ProcessLimits, file: string, args: readonly string[], envKeys: readonly string[], what: string): Argv {
   const limited = limitedArgv(limits, file, args, what);
   return runAs.wrap(limited.file, limited.args, envKeys);
+}
+
+/** A Run or SudoRun command, ready for runCommand. */
+export interface CommandPlan {
+  mode: RunAsMode;
+  argv: Argv;
+  /** Who it runs as, for the audit log. */
+  as: string;
+  uid?: number;
+  gid?: number;
+  /** Nothing from the daemon or the caller (no LD_PRELOAD, no caller PATH, no tokens). */
+  env: Record<string, string>;
+  /** SIGKILLs the group with the command's rights, for a daemon that may not (sudo modes). */
+  groupKiller?: (pgid: number) => Argv;
+}
+
+/**
+ * Run (`privileged` false: ADI_USER, or the daemon's user without separation) and SudoRun (true: root
+ * through ADI_ROOT_USER's sudo). A plugin's Run gets the plugin process limit. Throws AdiError as
+ * planRunAs does.
+ */
+export function planCommand(facts: RunAsFacts, privileged: boolean, plugin: boolean, file: string, args: readonly string[]): CommandPlan {
+  const runAs = planRunAs(facts, privileged);
+  const argv = commandArgv(runAs, limitsFor(runAs.mode, plugin ? PLUGIN_PIDS_DEFAULT : null, null), file, args, [], 'This command');
+  // Root becomes ADI_USER by uid/gid, without sudo to set USER and LOGNAME.
+  const env = runAs.mode === 'uid' ? cleanEnv({ USER: runAs.user, LOGNAME: runAs.user }) : cleanEnv();
+  const killer = runAs.killer;
+  return {
+    mode: runAs.mode,
+    argv,
+    as: runAs.user,
+    env,
+    ...(runAs.uid !== undefined ? { uid: runAs.uid } : {}),
+    ...(runAs.gid !== undefined ? { gid: runAs.gid } : {}),
+    ...(killer !== null ? { groupKiller: (pgid: number) => killer(pgid, 'SIGKILL') } : {}),
+  };
 }

@@ -19,7 +19,8 @@ import { prlimitPath } from '../../src/system/rlimits.js';
 import { SEPARATED_CWD, buildLaunch, pluginOf } from '../../src/services/launch.js';
 import { SERVICE_ID_ENV } from '../../src/system/process-group.js';
 import { loadSources, type ServiceSource } from '../../src/services/registry.js';
-import type { ServicePrivilege } from '../../src/system/run-as.js';
+import { planCommand, type ServicePrivilege } from '../../src/system/run-as.js';
+import { cleanEnv } from '../../src/system/privilege.js';
 
 const ACTIVE: SeparationStatus = { active: true, reason: 'test' };
 const INACTIVE: SeparationStatus = { active: false, reason: 'users adi and adi-root do not exist' };
@@ -138,6 +139,74 @@ void describe('buildLaunch with privilege separation', () => {
     assert.throws(() => buildLaunch('s', config({ command: '/bin/x', ready_notify: true }), { ...base, def: fileDef, privilege: privilege({ isRoot: false }) }), /ready_notify.*readiness probe/);
     assert.throws(() => buildLaunch('s', config({ command: '/bin/x', env: { 'A,B': '1' } }), { ...base, def: fileDef, privilege: privilege({ isRoot: false }) }), /contains ','/);
     assert.throws(() => buildLaunch('s', config({ command: '/bin/x' }), { ...base, def: fileDef, privilege: privilege({ adiEntry: () => null }) }), /no longer exists/);
+  });
+});
+
+// The exact argv, user and environment of every way a command is started, written out: the planner is
+// shared by Run, SudoRun and services, and a change to who runs what must show up here.
+void describe('the run-as planner, argv by argv', () => {
+  const PRLIMIT = prlimitPath('test');
+  const NPROC = `--nproc=${PLUGIN_LIMITS.pidsDefault}:${PLUGIN_LIMITS.pidsDefault}`;
+  const SUDO = '/usr/bin/sudo';
+  const KILL = '/usr/bin/kill';
+  const argvOf = (a: { file: string; args: string[] }): string[] => [a.file, ...a.args];
+  const userEnv = cleanEnv({ USER: 'adi', LOGNAME: 'adi' });
+
+  void it('Run without separation: the daemon user, a clean environment, no limits, no sudo', () => {
+    for (const plugin of [false, true]) {
+      const c = planCommand(privilege({ separation: () => INACTIVE }), false, plugin, '/bin/echo', ['a b']);
+      assert.deepEqual([c.mode, c.as, argvOf(c.argv), c.uid, c.gid, c.groupKiller], ['self', 'alice', ['/bin/echo', 'a b'], undefined, undefined, undefined]);
+      assert.deepEqual(c.env, cleanEnv());
+    }
+  });
+
+  void it('Run from a root daemon: ADI_USER by uid/gid; a plugin under prlimit', () => {
+    const admin = planCommand(privilege(), false, false, '/bin/echo', ['a b']);
+    assert.deepEqual([admin.mode, admin.as, argvOf(admin.argv), admin.uid, admin.gid, admin.groupKiller], ['uid', 'adi', ['/bin/echo', 'a b'], 4242, 4343, undefined]);
+    assert.deepEqual(admin.env, userEnv);
+    const plugin = planCommand(privilege(), false, true, '/bin/echo', ['a b']);
+    assert.deepEqual(argvOf(plugin.argv), [PRLIMIT, NPROC, '--', '/bin/echo', 'a b']);
+    assert.deepEqual([plugin.uid, plugin.gid], [4242, 4343]);
+  });
+
+  void it('Run from an admin daemon: sudo -u ADI_USER with prlimit inside, killed through the same sudo', () => {
+    const admin = planCommand(privilege({ isRoot: false }), false, false, '/bin/echo', ['a b']);
+    assert.deepEqual(argvOf(admin.argv), [SUDO, '-n', '-u', 'adi', '--', '/bin/echo', 'a b']);
+    const c = planCommand(privilege({ isRoot: false }), false, true, '/bin/echo', ['a b']);
+    assert.deepEqual([c.mode, c.as, c.uid, c.gid], ['sudo', 'adi', undefined, undefined]);
+    assert.deepEqual(argvOf(c.argv), [SUDO, '-n', '-u', 'adi', '--', PRLIMIT, NPROC, '--', '/bin/echo', 'a b']);
+    assert.deepEqual(c.env, cleanEnv(), 'sudo sets USER and LOGNAME itself');
+    assert.deepEqual(c.groupKiller && argvOf(c.groupKiller(77)), [SUDO, '-n', '-u', 'adi', '--', KILL, '-KILL', '--', '-77']);
+    assert.equal(planCommand(privilege({ isRoot: false, kill: null }), false, true, '/bin/echo', []).groupKiller, undefined);
+  });
+
+  void it('SudoRun: the ADI_ROOT_USER chain from any daemon, never under prlimit; killed through the chain when not root', () => {
+    for (const plugin of [false, true]) {
+      const root = planCommand(privilege(), true, plugin, '/usr/bin/id', ['-u']);
+      assert.deepEqual([root.mode, root.as, root.uid, root.gid, root.groupKiller], ['root-chain', 'root', undefined, undefined, undefined]);
+      assert.deepEqual(argvOf(root.argv), [SUDO, '-n', '-u', 'adi-root', '--', SUDO, '-n', '--', '/usr/bin/id', '-u']);
+      assert.deepEqual(root.env, cleanEnv());
+      const admin = planCommand(privilege({ isRoot: false }), true, plugin, '/usr/bin/id', ['-u']);
+      assert.deepEqual(argvOf(admin.argv), argvOf(root.argv));
+      assert.deepEqual(admin.groupKiller && argvOf(admin.groupKiller(77)), [SUDO, '-n', '-u', 'adi-root', '--', SUDO, '-n', '--', KILL, '-KILL', '--', '-77']);
+    }
+  });
+
+  void it('refuses what cannot run as required, saying what to do', () => {
+    assert.throws(() => planCommand(privilege({ separation: () => INACTIVE }), true, false, '/usr/bin/id', []), /privilege separation is not set up.*sudo adi daemon setup/);
+    assert.throws(() => planCommand(privilege({ isRoot: false, sudo: null }), false, false, '/bin/echo', []), /sudo is not installed, so commands cannot run as adi; install it/);
+    assert.throws(() => planCommand(privilege({ adiEntry: () => null }), false, false, '/bin/echo', []), /The plugin user adi no longer exists/);
+  });
+
+  void it('services: sudo and root-chain argv written out, with the preserved keys and the killers', () => {
+    const l = buildLaunch('net', config({ command: '/bin/x', args: ['a b'], env: { PORT: '7' } }), { ...base, def: pluginDef, privilege: privilege({ isRoot: false }) });
+    const keys = '--preserve-env=PATH,LANG,HOME,PORT,ADI_DAEMON_SOCKET,ADI_DAEMON_TOKEN,ADI_SERVICE_ID,ADI_SERVICE_NAME';
+    assert.deepEqual([l.file, ...l.args], [SUDO, '-n', keys, '-u', 'adi', '--', PRLIMIT, NPROC, '--', '/bin/x', 'a b']);
+    assert.deepEqual(l.runAs.killer && argvOf(l.runAs.killer(99, 'SIGTERM')), [SUDO, '-n', '-u', 'adi', '--', KILL, '-TERM', '--', '-99']);
+    const r = buildLaunch('fw', config({ command: '/usr/bin/id', args: ['-u'], privileged: true, memory_max: 16777216 }), { ...base, def: fileDef, privilege: privilege({ isRoot: false }) });
+    const rootKeys = '--preserve-env=PATH,LANG,HOME,ADI_DAEMON_SOCKET,ADI_SERVICE_ID,ADI_SERVICE_NAME';
+    assert.deepEqual([r.file, ...r.args], [SUDO, '-n', rootKeys, '-u', 'adi-root', '--', SUDO, '-n', rootKeys, '--', PRLIMIT, '--data=16777216:16777216', '--', '/usr/bin/id', '-u']);
+    assert.deepEqual(r.runAs.killer && argvOf(r.runAs.killer(99, 'SIGKILL')), [SUDO, '-n', '-u', 'adi-root', '--', SUDO, '-n', '--', KILL, '-KILL', '--', '-99']);
   });
 });
 
