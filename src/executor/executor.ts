@@ -19,7 +19,7 @@ import { compilePattern, matchAny, type CompiledPattern } from '../system/patter
 import type { SeparationStatus, SetupLocations } from '../system/privilege.js';
 import { resolveCommand, untrustedReason } from '../system/resolve.js';
 import { PrivilegeFacts, planCommand, type CommandPlan } from '../system/run-as.js';
-import { DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_TIMEOUT_MS, runCommand, type Argv, type RunOptions, type RunOutput } from '../system/run.js';
+import { DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_TIMEOUT_MS, runCommand, type RunOptions, type RunOutput } from '../system/run.js';
 
 export interface ExecutorLimits {
   timeoutMs: number;

@@ -21,8 +21,6 @@ export interface ProcessLimits {
   data: number | null;
 }
 
-export const NO_LIMITS: ProcessLimits = { nproc: null, data: null };
-
 /**
  * The process limit of a plugin's service when its manifest sets none, and of a plugin's Run commands.
  * RLIMIT_NPROC counts threads too: a Node.js service has about 11.
