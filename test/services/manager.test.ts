@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import { afterEach, describe, it } from 'node:test';
 import { AdiError } from '../../src/core/errors.js';
 import { readStateFile } from '../../src/services/state-file.js';
+import { readProcStatSync } from '../../src/system/proc.js';
 import { isAlive, makeEnv, nodeService, taggedPids, texts, waitFor, waitState, type TestEnv } from './helpers.js';
 
 let env: TestEnv | null = null;
@@ -119,8 +120,7 @@ void describe('ServiceManager processes', () => {
     const pids = JSON.parse(pidsLine) as { main: number; child: number; orphan: number };
     for (const pid of Object.values(pids)) assert.ok(isAlive(pid), `pid ${pid} should run`);
     // The orphan left the group: only the marker can find it.
-    const orphanStat = fs.readFileSync(`/proc/${pids.orphan}/stat`, 'latin1');
-    assert.notEqual(Number(orphanStat.slice(orphanStat.lastIndexOf(')') + 2).split(' ')[2]), pids.main);
+    assert.notEqual(readProcStatSync(pids.orphan)?.pgid, pids.main);
 
     const t0 = Date.now();
     const info = await manager.stop('stubborn', false);
@@ -218,8 +218,7 @@ void describe('ServiceManager processes', () => {
     assert.equal(entry.pid, info.pid);
     assert.equal(entry.pgid, info.pid);
     assert.match(entry.marker, /^[0-9a-f]{32}$/);
-    const stat = fs.readFileSync(`/proc/${entry.pid}/stat`, 'latin1');
-    assert.equal(entry.starttime, Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]));
+    assert.equal(entry.starttime, readProcStatSync(entry.pid)?.starttime);
     assert.equal(fs.statSync(paths.stateFile).mode & 0o777, 0o600);
     const environ = fs.readFileSync(`/proc/${entry.pid}/environ`, 'latin1');
     assert.ok(environ.includes(`ADI_SERVICE_ID=${entry.marker}\0`));

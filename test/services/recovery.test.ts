@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { MemoryLogger } from '../../src/core/logger.js';
 import { daemonInstance } from '../../src/services/launch.js';
-import { parseProcStat } from '../../src/system/proc.js';
+import { readProcStatSync } from '../../src/system/proc.js';
 import { Recovery } from '../../src/services/recovery.js';
 import { readStateFile, writeStateFile, type StateEntry, type WantedService } from '../../src/services/state-file.js';
 import { fixture, isAlive, makeEnv, nodeService, taggedPids, texts, waitFor, waitState, type TestEnv } from './helpers.js';
@@ -38,7 +38,7 @@ void afterEach(async () => {
 });
 
 function starttime(pid: number): number {
-  const stat = parseProcStat(fs.readFileSync(`/proc/${pid}/stat`, 'latin1'));
+  const stat = readProcStatSync(pid);
   assert.ok(stat);
   return stat.starttime;
 }

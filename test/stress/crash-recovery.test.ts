@@ -9,6 +9,7 @@ import { after, describe, test } from 'node:test';
 import { DaemonClient } from '../../src/client/client.js';
 import type { ServiceInfo } from '../../src/protocol/types.js';
 import { readStateFile } from '../../src/services/state-file.js';
+import { readProcStatSync } from '../../src/system/proc.js';
 import { FIXTURES, adi, alive, tempHome, waitFor, type TempHome } from '../helpers/env.js';
 import { daemonLog, killAll, markedProcesses, markerOf, startDaemon } from './helpers.js';
 
@@ -153,8 +154,7 @@ describe('crash recovery', () => {
     const stranger = spawn('/bin/sleep', ['1000'], { stdio: 'ignore', detached: true });
     try {
       await waitFor(() => stranger.pid !== undefined && alive(stranger.pid), 5000, 'the stranger');
-      const stat = fs.readFileSync(`/proc/${stranger.pid}/stat`, 'latin1');
-      const start = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+      const start = readProcStatSync(stranger.pid as number)?.starttime ?? 0;
       fs.mkdirSync(h.paths.dataDir, { recursive: true, mode: 0o700 });
       fs.writeFileSync(h.paths.stateFile, JSON.stringify({
         version: 1, daemon_pid: 999_999, updated_at: Date.now(),

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { adi, alive, type TempHome } from '../helpers/env.js';
+import { environHas, environOf, liveProcesses } from '../helpers/proc.js';
 
 /** Open file descriptors of a process. */
 export function fdCount(pid: number): number {
@@ -41,46 +42,16 @@ export interface MarkedProcess {
   name: string | null;
 }
 
-function statOf(pid: number): { state: string; ppid: number; pgid: number } | null {
-  try {
-    const text = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
-    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return { state: f[0] ?? '?', ppid: Number(f[1]), pgid: Number(f[2]) };
-  } catch {
-    return null;
-  }
-}
-
 /** Live (non-zombie) processes started by a daemon of this HOME: they carry HOME and a run marker. */
 export function markedProcesses(home: string): MarkedProcess[] {
-  const out: MarkedProcess[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    const pid = Number(entry);
-    try {
-      const vars = fs.readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0');
-      if (!vars.includes(`HOME=${home}`)) continue;
-      const marker = vars.find((v) => v.startsWith('ADI_SERVICE_ID='))?.slice('ADI_SERVICE_ID='.length);
-      if (marker === undefined) continue;
-      const stat = statOf(pid);
-      if (stat === null || stat.state === 'Z') continue;
-      const name = vars.find((v) => v.startsWith('ADI_SERVICE_NAME='))?.slice('ADI_SERVICE_NAME='.length) ?? null;
-      out.push({ pid, ppid: stat.ppid, pgid: stat.pgid, marker, name });
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
+  return liveProcesses()
+    .filter((p) => p.marker !== null && environHas(p.pid, `HOME=${home}`))
+    .map((p) => ({ pid: p.pid, ppid: p.ppid, pgid: p.pgid, marker: p.marker as string, name: p.name }));
 }
 
 /** The ADI_SERVICE_ID of one process, or null. */
 export function markerOf(pid: number): string | null {
-  try {
-    const v = fs.readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').find((x) => x.startsWith('ADI_SERVICE_ID='));
-    return v === undefined ? null : v.slice('ADI_SERVICE_ID='.length);
-  } catch {
-    return null;
-  }
+  return environOf(pid).ADI_SERVICE_ID ?? null;
 }
 
 /** `adi daemon start` in this HOME; returns the daemon's pid. */
