@@ -244,15 +244,21 @@ export class ProcTable {
 
   /** Every process but this one, zombies included (their markers are not read). */
   scan(environ: 'cached' | 'fresh'): ProcRecord[] {
-    if (!HAS_PROC) return [];
+    const out: ProcRecord[] = [];
+    this.forEach(environ, (pid, stat, markers) => out.push(record(pid, stat, markers)));
+    return out;
+  }
+
+  /** scan() without building records: a listing visits every process on the machine. */
+  forEach(environ: 'cached' | 'fresh', visit: (pid: number, stat: ProcStat, markers: Markers) => void): void {
+    if (!HAS_PROC) return;
     let names: string[];
     try {
       names = fs.readdirSync('/proc');
     } catch {
-      return [];
+      return;
     }
     const scan = ++this.scans;
-    const out: ProcRecord[] = [];
     for (const name of names) {
       const c = name.charCodeAt(0);
       if (c < 48 || c > 57) continue;
@@ -278,7 +284,7 @@ export class ProcTable {
       const stat = length > 0 ? parseStatBytes(statBuffer, length) : null;
       if (stat === null || stat.state === 'Z') {
         if (opened !== null) fs.closeSync(opened);
-        if (stat !== null) out.push(record(pid, stat, NO_MARKERS));
+        if (stat !== null) visit(pid, stat, NO_MARKERS);
         continue;
       }
       if (known !== undefined && known.starttime !== stat.starttime) {
@@ -300,12 +306,11 @@ export class ProcTable {
         }
       }
       known.scan = scan;
-      out.push(record(pid, stat, known.markers));
+      visit(pid, stat, known.markers);
     }
     for (const [pid, known] of this.known) {
       if (known.scan !== scan) this.forget(pid, known);
     }
-    return out;
   }
 
   /** Close the files kept open (a later scan opens them again). */

@@ -26,10 +26,10 @@ export interface ProcEntry {
  */
 export function scanProcessesSync(): ProcEntry[] {
   const out: ProcEntry[] = [];
-  for (const p of processTable.scan('fresh')) {
-    if (p.instance === null) out.push({ pid: p.pid, pgid: p.pgid, state: p.state, marker: p.marker });
-    else out.push({ pid: p.pid, pgid: p.pgid, state: p.state, marker: p.marker, instance: p.instance, name: p.name });
-  }
+  processTable.forEach('fresh', (pid, { pgid, state }, { marker, instance, name }) => {
+    if (instance === null) out.push({ pid, pgid, state, marker });
+    else out.push({ pid, pgid, state, marker, instance, name });
+  });
   return out;
 }
 

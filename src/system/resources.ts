@@ -91,9 +91,9 @@ export class ProcUsageScanner {
   scan(): ProcUsage[] {
     const { pageSize, clockTicks } = machineUnits();
     const out: ProcUsage[] = [];
-    for (const p of this.table.scan('cached')) {
-      if (p.state !== 'Z') out.push({ pid: p.pid, pgid: p.pgid, marker: p.marker, cpuSecs: p.ticks / clockTicks, rssBytes: p.rssPages * pageSize });
-    }
+    this.table.forEach('cached', (pid, stat, markers) => {
+      if (stat.state !== 'Z') out.push({ pid, pgid: stat.pgid, marker: markers.marker, cpuSecs: stat.ticks / clockTicks, rssBytes: stat.rssPages * pageSize });
+    });
     return out;
   }
 
