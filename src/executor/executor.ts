@@ -201,7 +201,10 @@ export class Executor {
         return deny(`${file} is not safe to run as root for a plugin: ${untrusted}.`);
       }
       // An approval covers the files it was given: changed since (by hand, a half-written update), nothing runs.
-      const changed = options.approvedFiles?.(this.sep.active) ?? `The daemon cannot check that plugin ${identity.plugin ?? '?'}'s files are those approved.`;
+      const changed =
+        options.approvedFiles === undefined
+          ? `The daemon cannot check that plugin ${identity.plugin ?? '?'}'s files are those approved.`
+          : options.approvedFiles(this.sep.active);
       if (changed !== null) return deny(changed);
     }
 
