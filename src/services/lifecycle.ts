@@ -31,6 +31,11 @@
 // config's restart_on_failure, the restart policy), so the machine stays a table. A due restart goes
 // ahead only from backoff or starting (`restartDue`): a stop or start since then wins.
 //
+// What stays outside the machine, in service.ts: the user's intent (`wantUp`: up after a user start,
+// down after a user stop; an exit is restarted only while it is up), `restarting` (a user restart or a
+// redefinition is between its stop and its start: the state file still calls it wanted), and each run's
+// own `exited` flag (a stale run's exit is not an event of the service).
+//
 //   stopped/failed --spawned--> starting --ready--> running --exit--> starting | backoff | failed
 //        ^                         |                   |                        backoff --spawned--> ...
 //        '------ stopped <-- stopping <------ stop ----'
