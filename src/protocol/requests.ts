@@ -6,7 +6,6 @@
 
 import type {
   CommandResult,
-  LogBatch,
   Ok,
   Pong,
   RequestType,
@@ -38,11 +37,6 @@ export interface Answers {
   SudoRun: CommandResult;
   Cancel: Ok;
   Reload: OkWith<'reload'>;
-}
-
-/** Frames that may precede the final answer (only streams have any). */
-export interface StreamFrames {
-  ServiceLogs: LogBatch;
 }
 
 export type AnswerTo<T extends RequestType> = Answers[T];
