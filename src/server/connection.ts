@@ -290,7 +290,7 @@ export class Connection {
     if (!parsed.ok) {
       this.sendError(parsed.id ?? CONNECTION_ID, parsed.error);
       // An error with id 0 cannot be told from a connection-level one: the connection ends with it.
-      if (parsed.id === null || parsed.id === CONNECTION_ID) this.abort('request without a valid id');
+      if (parsed.id === null || parsed.id === CONNECTION_ID) this.abort(parsed.id === null ? 'request without a valid id' : 'an invalid request with id 0');
       return;
     }
     if (parsed.id === CONNECTION_ID && parsed.request.type !== 'Hello') {
