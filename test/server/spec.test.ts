@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { ERROR_CODES } from '../../src/core/errors.js';
 import { REQUESTS } from '../../src/protocol/requests.js';
 import { REQUEST_TYPES, RESPONSE_TYPES } from '../../src/protocol/types.js';
+import type { Handler } from '../../src/server/context.js';
 import { decode, encodeFrame } from '../../src/wire/codec.js';
 import { FrameDecoder } from '../../src/wire/framing.js';
 import { adi, ROOT, tempHome, type TempHome } from '../helpers/env.js';
@@ -82,6 +83,15 @@ describe('the tables of docs/protocol.md match the code', () => {
     const inTable = table('## 7. Error codes').map((r) => unquote(r[0] as string));
     const clientSide = [...(text.split('Client-side codes:')[1] ?? '').matchAll(/`([A-Z_]+)`/g)].map((m) => m[1] as string);
     assert.deepEqual([...new Set([...inTable, ...clientSide])].sort(), [...ERROR_CODES].sort());
+  });
+
+  test('the pairing is a type: a handler that returns another answer than the table declares does not compile', () => {
+    // @ts-expect-error StartService answers Ok with the service it started
+    const withoutService: Handler<'StartService'> = () => ({ type: 'Ok' });
+    // @ts-expect-error ListServices answers Services
+    const wrongAnswer: Handler<'ListServices'> = () => ({ type: 'Ok' });
+    assert.equal(typeof withoutService, 'function');
+    assert.equal(typeof wrongAnswer, 'function');
   });
 
   test("section 8's client bytes are what an encoder makes of its Ping", () => {
