@@ -17,11 +17,6 @@ daemon log and to 'adi daemon status').`,
     const client = await connectedClient(io);
     try {
       const report = await client.reload();
-      if (report === null) {
-        // A daemon older than reload reports.
-        io.stdout.write('services file reloaded\n');
-        return 0;
-      }
       const parts: string[] = [];
       for (const [what, names] of [['added', report.added], ['changed', report.changed], ['removed', report.removed]] as const) {
         if (names.length > 0) parts.push(`${what} ${names.join(', ')}`);

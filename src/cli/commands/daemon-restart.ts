@@ -16,9 +16,8 @@ restart count starts again from 0.`,
     const name = checkName('service', positionals[0]);
     const client = await connectedClient(io);
     try {
-      await client.restartService(name);
-      const info = (await client.listServices()).find((s) => s.name === name);
-      io.stdout.write(`restarted ${name}${info?.pid != null ? ` (pid ${info.pid})` : ''}\n`);
+      const info = await client.restartService(name);
+      io.stdout.write(`restarted ${name}${info.pid != null ? ` (pid ${info.pid})` : ''}\n`);
       return 0;
     } finally {
       client.close();

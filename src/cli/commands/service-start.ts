@@ -56,12 +56,11 @@ export async function startService(argv: string[], io: CliIO): Promise<number> {
   }
   const client = await connectedClient(io);
   try {
-    const errors = await client.startService(name, config);
+    const { service, configErrors: errors } = await client.startService(name, config);
     if (errors.length > 0) {
       io.stderr.write(`${name} runs its last valid definition: its definition now is invalid (fix it, then run 'adi daemon reload'):\n${errors.map((e) => `  ${e}`).join('\n')}\n`);
     }
-    const info = (await client.listServices()).find((s) => s.name === name);
-    io.stdout.write(`started ${name}${info?.pid != null ? ` (pid ${info.pid})` : ''}\n`);
+    io.stdout.write(`started ${name}${service.pid != null ? ` (pid ${service.pid})` : ''}\n`);
     return 0;
   } finally {
     client.close();
