@@ -101,7 +101,7 @@ export function parseCommand<O extends Record<string, OptionSpec>>(name: string,
   }
   let parsed: { values: Record<string, unknown>; positionals: string[] };
   try {
-    parsed = parseArgs({ args, options, allowPositionals: spec.args.length > 0, strict: true });
+    parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     throw new AdiError('BAD_ARGUMENT', `${message}. See 'adi ${name} --help'.`);
