@@ -110,7 +110,7 @@ export async function complete(words: readonly string[], services: () => Promise
  * The daemon's service names; none when no daemon answers. It never starts one, and gives up quickly,
  * since a person is waiting on a TAB.
  */
-async function serviceNames(io: CliIO): Promise<string[]> {
+export async function serviceNames(io: CliIO): Promise<string[]> {
   const client = new DaemonClient({ env: io.env, clientName: `adi-completion/${packageVersion()}`, connectTimeoutMs: 300, timeoutMs: 1500 });
   try {
     return (await client.listServices()).map((s) => s.name);

@@ -95,10 +95,18 @@ describe('adi completion', () => {
     // Options after the argument, and after `--` the shell's own file completion.
     assert.deepEqual(bashComplete(file, ['adi', 'daemon', 'stop', 'web', '--f'], env), ['--force']);
     assert.deepEqual(bashComplete(file, ['adi', 'daemon', 'start', 'x', '--', ''], env), []);
+    // What the scripts of earlier versions call.
+    const listed = await adi(['completion', '--list-services'], h.env);
+    assert.equal(listed.stdout, 'web\nworker\n');
   });
 
-  test('adi completion names a shell', async () => {
+  test('adi completion names a shell; --list-services prints nothing and starts nothing when no daemon runs', async () => {
     const h = home();
+    const r = await adi(['completion', '--list-services'], h.env);
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout, '');
+    assert.equal(r.stderr, '');
+    assert.deepEqual(daemonPids(h.home), []);
     const bad = await adi(['completion', 'tcsh'], h.env);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /bash, zsh or fish/);
