@@ -66,6 +66,8 @@ export interface Parsed<Opts extends Record<string, OptionSpec>> {
 }
 
 export interface Command {
+  /** The words that select it (its key in table.ts). */
+  readonly name: string;
   readonly spec: CommandSpec;
   /** Parses argv by the spec, then runs. Returns the exit code; throws AdiError for failures (main.ts prints them). */
   run(argv: string[], io: CliIO): Promise<number>;
@@ -80,7 +82,7 @@ export interface Definition<O extends Record<string, OptionSpec>> extends Comman
 }
 
 export function defineCommand<const O extends Record<string, OptionSpec>>(def: Definition<O>): Command {
-  return { spec: def, run: (argv, io) => def.run(parseCommand(def.name, def, argv), io) };
+  return { name: def.name, spec: def, run: (argv, io) => def.run(parseCommand(def.name, def, argv), io) };
 }
 
 /**
@@ -114,7 +116,6 @@ export function parseCommand<O extends Record<string, OptionSpec>>(name: string,
     const takes = max === 0 ? 'takes no arguments' : `takes ${spec.args.map((a) => a.name).join(' ')}`;
     throw new AdiError('BAD_ARGUMENT', `Unexpected argument '${extra}': 'adi ${name}' ${takes}. See 'adi ${name} --help'.`);
   }
-  const missing = spec.args.find((a, i) => a.optional !== true && positionals.length <= i);
   positionals.forEach((value, i) => {
     const arg = spec.args[Math.min(i, spec.args.length - 1)];
     if (arg?.choices !== undefined && !arg.choices.includes(value)) {
@@ -122,6 +123,7 @@ export function parseCommand<O extends Record<string, OptionSpec>>(name: string,
       throw new AdiError('BAD_ARGUMENT', `${arg.name} is one of ${choices}, not '${value}'. See 'adi ${name} --help'.`);
     }
   });
+  const missing = spec.args.find((a, i) => a.optional !== true && positionals.length <= i);
   if (missing !== undefined) throw new AdiError('BAD_ARGUMENT', `Missing ${missing.name}. See 'adi ${name} --help'.`);
   return { values: parsed.values as Values<O>, positionals, commandLine };
 }

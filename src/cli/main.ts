@@ -59,14 +59,11 @@ export async function main(argv: string[], io: CliIO, version: () => string): Pr
 
 async function runEntry(name: string, entry: Entry, rest: string[], io: CliIO): Promise<number> {
   const { command } = await entry.load();
-  if (rest.includes('--help') || rest.includes('-h')) {
-    // After `--` it belongs to the command line being passed on (adi daemon start NAME -- CMD --help).
-    const dashdash = rest.indexOf('--');
-    const helpAt = Math.max(rest.indexOf('--help'), rest.indexOf('-h'));
-    if (dashdash < 0 || helpAt < dashdash) {
-      io.stdout.write(helpText(name, command.spec));
-      return 0;
-    }
+  // After `--` it belongs to the command line being passed on (adi daemon start NAME -- CMD --help).
+  const dashdash = rest.indexOf('--');
+  if ((dashdash < 0 ? rest : rest.slice(0, dashdash)).some((w) => w === '--help' || w === '-h')) {
+    io.stdout.write(helpText(name, command.spec));
+    return 0;
   }
   try {
     return await command.run(rest, io);

@@ -56,7 +56,9 @@ describe('parsing from the spec', () => {
 
   test('every spec is well formed', async () => {
     for (const [name, entry] of Object.entries({ ...COMMANDS, ...TOP })) {
-      const { spec } = (await entry.load()).command;
+      const { command } = await entry.load();
+      const { spec } = command;
+      assert.equal(command.name, name, 'the table loads the module of the command it names');
       spec.args.forEach((a, i) => assert.ok(a.variadic !== true || i === spec.args.length - 1, `${name}: only the last argument may repeat`));
       const shorts = Object.values(spec.options).flatMap((o) => (o.short === undefined ? [] : [o.short]));
       assert.equal(new Set(shorts).size, shorts.length, `${name}: short options are distinct`);
