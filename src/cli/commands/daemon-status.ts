@@ -22,7 +22,7 @@ export function pluginSocketLine(status: PluginSocketStatus | undefined): string
 export const command = defineCommand({
   name: 'daemon status',
   args: [],
-  options: { json: { type: 'boolean', help: 'Print one JSON object (below) instead of lines' } },
+  options: { json: { type: 'boolean', help: 'Print one JSON object (fields above) instead of lines' } },
   description: `Prints the daemon's pid, version, uptime and socket; with privilege separation, the plugin socket
 (and why it does not listen, when it cannot be bound); and any service name defined by more than
 one source. Errors in services.toml (as last loaded) and what is degraded (a state file that cannot

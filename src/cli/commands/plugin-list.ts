@@ -26,7 +26,7 @@ export interface PluginListEntry {
 export const command = defineCommand({
   name: 'plugin list',
   args: [],
-  options: { json: { type: 'boolean', help: 'Print a JSON array (below) instead of a table' } },
+  options: { json: { type: 'boolean', help: 'Print a JSON array (fields above) instead of a table' } },
   description: `Lists the installed plugins with their version, the service each defines and the privileged command
 patterns approved for it. --json prints an array of objects:
   { name, version, service, requested_patterns, approved_patterns, approved_version, dir, error, conflicts }
