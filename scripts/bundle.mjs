@@ -5,9 +5,9 @@
 //   CommonJS) requires it directly. CommonJS on purpose: an ES module entry makes Node load and run its
 //   ESM loader, and importing a built-in such as `node:fs` as an ES module builds its whole namespace,
 //   which loads fs/promises and with it readline and the stream stack. Measured, that was about 20 ms
-//   of a 50 ms overhead over `node -e 0` on the benchmark machine. The words come from src/cli/table.ts;
-//   a command it no longer lists, or one this script cannot parse, simply has no file and goes through
-//   dist/adi.mjs.
+//   of a 50 ms overhead over `node -e 0` on the benchmark machine. The commands are those of the
+//   command table (src/cli/table.ts, as tsc built it: `npm run build` runs tsc first); the command
+//   "a b" lives in src/cli/commands/a-b.ts.
 // - dist/adi.mjs: every command, each in a chunk loaded on demand (code splitting, which esbuild does
 //   for ES modules only). bin/adi.js imports it for --help, --version, one-word commands and anything
 //   unusual.
@@ -19,6 +19,7 @@
 import { build } from 'esbuild';
 import fs from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 const common = {
   bundle: true,
@@ -45,17 +46,19 @@ await build({
   });
 
 /**
- * In the file of one command, table.ts's dynamic imports of the other commands become a module that
- * fails loudly. They are never reached: bin/adi.js picks the file by the same two words main.ts
- * dispatches on.
+ * In the file of one command, table.ts's dynamic imports of the other commands, and main.ts's of the
+ * completion engine, become a module that fails loudly. They are never reached: bin/adi.js picks the
+ * file by the same two words main.ts dispatches on, and sends `adi __complete` to dist/adi.mjs.
  */
 function onlyCommand(words, module) {
   return {
     name: 'only-command',
     setup(b) {
-      b.onResolve({ filter: /^\.\/commands\/[a-z0-9-]+\.js$/ }, (args) => {
-        if (args.kind !== 'dynamic-import' || path.basename(args.importer) !== 'table.ts') return undefined;
-        if (args.path === `./commands/${module}.js`) return undefined;
+      b.onResolve({ filter: /^\.\/(commands\/[a-z0-9-]+|complete)\.js$/ }, (args) => {
+        if (args.kind !== 'dynamic-import') return undefined;
+        const importer = path.basename(args.importer);
+        if (importer === 'table.ts' && args.path === `./commands/${module}.js`) return undefined;
+        if (importer !== 'table.ts' && importer !== 'main.ts') return undefined;
         return { path: args.path, namespace: 'other-command' };
       });
       b.onLoad({ filter: /.*/, namespace: 'other-command' }, (args) => ({
@@ -66,13 +69,12 @@ function onlyCommand(words, module) {
   };
 }
 
-// `'daemon status': { ..., load: () => import('./commands/daemon-status.js') }`
-const tableSource = fs.readFileSync('src/cli/table.ts', 'utf8');
-const commands = [...tableSource.matchAll(/'([a-z]+) ([a-z-]+)':\s*\{[^{}]*?import\('\.\/commands\/([a-z0-9-]+)\.js'\)/g)].map((m) => ({
-  words: `${m[1]} ${m[2]}`,
-  file: `${m[1]}-${m[2]}`,
-  module: m[3],
-}));
+const { COMMANDS } = await import(pathToFileURL(path.resolve('dist/src/cli/table.js')).href);
+const commands = Object.keys(COMMANDS).map((words) => {
+  const file = words.replace(' ', '-');
+  if (!/^[a-z]+-[a-z][a-z-]*$/.test(file)) throw new Error(`bundle: the command '${words}' is not two words bin/adi.js can find`);
+  return { words, file, module: file };
+});
 await Promise.all(
   commands.map(({ words, file, module }) =>
     build({

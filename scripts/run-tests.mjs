@@ -3,6 +3,7 @@
 // no glob patterns.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 const stress = process.argv.includes('--stress');
@@ -28,7 +29,10 @@ if (files.length === 0) {
   console.error('no test files found under dist/test; run the build first');
   process.exit(1);
 }
-// One test file at a time: the files start real daemons and process trees, and on a 2-core machine
-// two at once mostly add timing noise.
-const result = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...files.sort()], { stdio: 'inherit' });
+// The regular files run several at once: each has its own temporary HOME, data dir, sockets and
+// users, and most of their time is spent waiting on real processes, not on the CPU. The stress suite
+// runs one file at a time because it measures memory and latency under load it makes itself.
+// ADI_TEST_CONCURRENCY overrides the number (1 reproduces a serial run).
+const concurrency = stress ? 1 : Number(process.env.ADI_TEST_CONCURRENCY ?? Math.max(2, os.availableParallelism() + 1));
+const result = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, ...files.sort()], { stdio: 'inherit' });
 process.exit(result.status ?? 1);

@@ -26,7 +26,7 @@ async function serve() {
   log(`run id -un: exit ${who.exit_code}, user ${text(who.stdout)}`);
 
   // A privileged command: allowed only because the manifest requested "/usr/bin/id -u" and the user
-  // approved it at install. Anything else (another argument, another program) is SudoDenied.
+  // approved it at install. Anything else (another argument, another program) is refused with SUDO_DENIED.
   try {
     const root = await client.sudoRun('/usr/bin/id', ['-u'], 'hello-plugin: show which uid sudoRun runs as');
     log(`sudoRun id -u: exit ${root.exit_code}, uid ${text(root.stdout)}`);

@@ -1,256 +1,54 @@
-// Shell completion scripts (issue 8). The scripts are generated from the CLI's own command table and
-// each command's usage text, so a new command or option completes without touching this file. Service
-// names come from the daemon at completion time, through the hidden `adi completion --list-services`,
-// which answers fast and prints nothing (never starting a daemon) when none runs.
+// Shell completion scripts. Each is thin: on TAB it calls `adi __complete WORD...` (complete.ts), which
+// knows the commands, their options and arguments from the command specs and asks the daemon for
+// service names, and hands the answer to the shell. So a new command or option completes without
+// touching this file, and the scripts follow the adi they call (the one found on PATH).
 
-export interface Word {
-  name: string;
-  summary: string;
-}
-
-export interface CompletionSpec {
-  /** First words: groups and one-word commands. */
-  top: Word[];
-  /** Subcommands per group. */
-  groups: Record<string, Word[]>;
-  /** Options per command ("daemon logs"; one-word commands by their word). */
-  options: Record<string, string[]>;
-  /** Options that take a value, across all commands. */
-  valued: string[];
-  /** Fixed first arguments of one-word commands (completion: bash zsh fish). */
-  topArgs: Record<string, string[]>;
-  /** Commands whose first positional is a service name. */
-  serviceFirst: string[];
-  /** Commands whose every positional is a service name. */
-  serviceAll: string[];
-}
-
-/** Options that take a directory, completed as one. */
-const DIR_OPTIONS = ['--cwd', '--root'];
-
-/**
- * The options a usage text documents: `--name`, `-x`, and whether each takes a value (written after
- * it in capitals: `--lines N`, `--env K=V`). A short option written as `-n, --lines N` takes the
- * value of its long form.
- */
-export function optionsFromUsage(usage: string): { options: string[]; valued: string[] } {
-  const options = new Set<string>();
-  const valued = new Set<string>();
-  for (const m of usage.matchAll(/(?<![\w-])(-[a-zA-Z]), (--[a-z][a-z0-9-]*)(?:[ =]([A-Z][A-Z0-9_=]*)\b)?/g)) {
-    options.add(m[1] as string);
-    options.add(m[2] as string);
-    if (m[3] !== undefined) {
-      valued.add(m[1] as string);
-      valued.add(m[2] as string);
-    }
-  }
-  for (const m of usage.matchAll(/(?<![\w-])(--[a-z][a-z0-9-]*|-[a-zA-Z])(?![\w-])(?:[ =]([A-Z][A-Z0-9_=]*)\b)?/g)) {
-    options.add(m[1] as string);
-    if (m[2] !== undefined) valued.add(m[1] as string);
-  }
-  options.add('--help');
-  return { options: [...options].sort(), valued: [...valued].sort() };
-}
-
-export interface TableInput {
-  groups: Record<string, string>;
-  /** "group sub" → summary and usage. */
-  commands: Record<string, { summary: string; usage: string }>;
-  /** One-word commands → summary and usage. */
-  top: Record<string, { summary: string; usage: string }>;
-}
-
-export function buildSpec(table: TableInput): CompletionSpec {
-  const spec: CompletionSpec = {
-    top: [],
-    groups: {},
-    options: {},
-    valued: [],
-    topArgs: { completion: ['bash', 'zsh', 'fish'] },
-    serviceFirst: ['daemon start', 'daemon stop', 'daemon restart'],
-    serviceAll: ['daemon logs'],
-  };
-  const valued = new Set<string>();
-  for (const [group, summary] of Object.entries(table.groups)) {
-    spec.top.push({ name: group, summary });
-    spec.groups[group] = [];
-  }
-  for (const [name, c] of Object.entries(table.commands)) {
-    const [group, sub] = name.split(' ') as [string, string];
-    (spec.groups[group] ??= []).push({ name: sub, summary: c.summary });
-    const o = optionsFromUsage(c.usage);
-    spec.options[name] = o.options;
-    for (const v of o.valued) valued.add(v);
-  }
-  for (const [name, c] of Object.entries(table.top)) {
-    spec.top.push({ name, summary: c.summary });
-    const o = optionsFromUsage(c.usage);
-    spec.options[name] = o.options;
-    for (const v of o.valued) valued.add(v);
-  }
-  spec.valued = [...valued].sort();
-  return spec;
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Quoting. Every word written into a script is one of ours (command names, options, summaries), but
-// summaries hold quotes and brackets, so each shell gets its own single-quote escaping.
-
-const sq = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
-const fishq = (s: string): string => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-const words = (list: readonly string[]): string => list.join(' ');
-
-// ---------------------------------------------------------------------------------------------------
-// bash
-
-export function bashScript(spec: CompletionSpec): string {
-  const topWords = [...spec.top.map((w) => w.name), '--help', '--version'];
-  const groupCases = Object.entries(spec.groups)
-    .map(([g, subs]) => `      ${g}) COMPREPLY=($(compgen -W ${sq(words(subs.map((s) => s.name)))} -- "$cur")); return 0 ;;`);
-  const topArgCases = Object.entries(spec.topArgs)
-    .map(([t, args]) => `      ${t}) COMPREPLY=($(compgen -W ${sq(words(args))} -- "$cur")); return 0 ;;`);
-  const optionCases = Object.entries(spec.options)
-    .map(([cmd, opts]) => `      ${sq(cmd)}) COMPREPLY=($(compgen -W ${sq(words(opts))} -- "$cur")) ;;`);
-  return `# bash completion for adi, generated by 'adi completion bash'. Load it from ~/.bashrc:
+export const bashScript = `# bash completion for adi, generated by 'adi completion bash'. Load it from ~/.bashrc:
 #   source <(adi completion bash)
 # or save it as ~/.local/share/bash-completion/completions/adi.
 
-_adi_services() {
+_adi() {
   local self=\${COMP_WORDS[0]}
   [[ $self == "~/"* ]] && self=$HOME/\${self#"~/"}
-  local names
-  names=$("$self" completion --list-services 2>/dev/null)
-  COMPREPLY=($(compgen -W "$names" -- "$cur"))
-}
-
-_adi() {
-  local cur=\${COMP_WORDS[COMP_CWORD]} prev=
-  (( COMP_CWORD > 0 )) && prev=\${COMP_WORDS[COMP_CWORD-1]}
+  local cur=\${COMP_WORDS[COMP_CWORD]}
+  local IFS=$'\\n'
+  local -a out
+  out=($("$self" __complete "\${COMP_WORDS[@]:1:COMP_CWORD}" 2>/dev/null))
   COMPREPLY=()
-  local valued=${sq(` ${words(spec.valued)} `)}
-  # The words before the cursor that are neither options nor option values.
-  local -a args=()
-  local i w skip=0
-  for (( i = 1; i < COMP_CWORD; i++ )); do
-    w=\${COMP_WORDS[i]}
-    if [[ $w == -- ]]; then
-      # A command line of its own follows (adi daemon start NAME -- COMMAND ...).
-      compopt -o default 2>/dev/null
-      return 0
-    fi
-    if (( skip )); then skip=0; continue; fi
-    if [[ $w == -* ]]; then
-      [[ $valued == *" $w "* ]] && skip=1
-      continue
-    fi
-    args+=("$w")
-  done
-  if [[ $valued == *" $prev "* ]]; then
-    case $prev in
-      ${DIR_OPTIONS.join('|')}) COMPREPLY=($(compgen -d -- "$cur")) ;;
-    esac
-    return 0
-  fi
-  local n=\${#args[@]}
-  if (( n == 0 )); then
-    COMPREPLY=($(compgen -W ${sq(words(topWords))} -- "$cur"))
-    return 0
-  fi
-  if (( n == 1 )) && [[ $cur != -* ]]; then
-    case \${args[0]} in
-${[...groupCases, ...topArgCases].join('\n')}
-    esac
-  fi
-  local cmd=\${args[0]}
-  (( n >= 2 )) && [[ -n \${args[1]} ]] && [[ " ${words(Object.keys(spec.groups))} " == *" \${args[0]} "* ]] && cmd="\${args[0]} \${args[1]}"
-  if [[ $cur == -* ]]; then
-    case $cmd in
-${optionCases.join('\n')}
-    esac
-    return 0
-  fi
-  case $cmd in
-    ${spec.serviceFirst.map(sq).join('|') || "''"}) (( n == 2 )) && _adi_services ;;
-    ${spec.serviceAll.map(sq).join('|') || "''"}) _adi_services ;;
+  case \${out[0]} in
+    files) compopt -o default 2>/dev/null ;;
+    dirs) COMPREPLY=($(compgen -d -- "$cur")) ;;
+    words) (( \${#out[@]} > 1 )) && COMPREPLY=("\${out[@]:1}") && COMPREPLY=("\${COMPREPLY[@]%%$'\\t'*}") ;;
   esac
   return 0
 }
 
 complete -F _adi adi
 `;
-}
 
-// ---------------------------------------------------------------------------------------------------
-// zsh
-
-export function zshScript(spec: CompletionSpec): string {
-  const describe = (list: Word[]): string => list.map((w) => sq(`${w.name.replace(/:/g, '\\:')}:${w.summary}`)).join(' ');
-  const groupCases = Object.entries(spec.groups)
-    .map(([g, subs]) => `      ${g}) local -a cmds; cmds=(${describe(subs)}); _describe -t commands 'adi ${g} command' cmds; return ;;`);
-  const topArgCases = Object.entries(spec.topArgs).map(([t, args]) => `      ${t}) compadd -- ${words(args)}; return ;;`);
-  const optionCases = Object.entries(spec.options).map(([cmd, opts]) => `    ${sq(cmd)}) compadd -- ${words(opts)} ;;`);
-  return `#compdef adi
+export const zshScript = `#compdef adi
 # zsh completion for adi, generated by 'adi completion zsh'. Load it from ~/.zshrc after compinit:
 #   source <(adi completion zsh)
 # or save it as _adi in a directory of $fpath.
 
-_adi_services() {
-  local -a names
-  names=(\${(f)"$(\${~words[1]} completion --list-services 2>/dev/null)"})
-  (( \${#names} )) && compadd -a names
-}
-
 _adi() {
-  local cur=\${words[CURRENT]} prev=\${words[CURRENT-1]}
-  local valued=${sq(` ${words(spec.valued)} `)}
-  local -a args
-  local i w skip=0
-  for (( i = 2; i < CURRENT; i++ )); do
-    w=\${words[i]}
-    if [[ $w == -- ]]; then
-      _files
-      return
-    fi
-    if (( skip )); then skip=0; continue; fi
-    if [[ $w == -* ]]; then
-      [[ $valued == *" $w "* ]] && skip=1
-      continue
-    fi
-    args+=("$w")
-  done
-  if [[ $valued == *" $prev "* ]]; then
-    case $prev in
-      ${DIR_OPTIONS.join('|')}) _files -/ ;;
-    esac
-    return
-  fi
-  local n=\${#args}
-  if (( n == 0 )); then
-    if [[ $cur == -* ]]; then
-      compadd -- --help --version
-    else
-      local -a cmds
-      cmds=(${describe(spec.top)})
-      _describe -t commands 'adi command' cmds
-    fi
-    return
-  fi
-  if (( n == 1 )) && [[ $cur != -* ]]; then
-    case \${args[1]} in
-${[...groupCases, ...topArgCases].join('\n')}
-    esac
-  fi
-  local cmd=\${args[1]}
-  (( n >= 2 )) && [[ " ${words(Object.keys(spec.groups))} " == *" \${args[1]} "* ]] && cmd="\${args[1]} \${args[2]}"
-  if [[ $cur == -* ]]; then
-    case $cmd in
-${optionCases.join('\n')}
-    esac
-    return
-  fi
-  case $cmd in
-    ${spec.serviceFirst.map(sq).join('|') || "''"}) (( n == 2 )) && _adi_services ;;
-    ${spec.serviceAll.map(sq).join('|') || "''"}) _adi_services ;;
+  local -a out described
+  out=("\${(@f)$(\${~words[1]} __complete "\${(@)words[2,CURRENT]}" 2>/dev/null)}")
+  case \${out[1]} in
+    files) _files ;;
+    dirs) _files -/ ;;
+    words)
+      local line
+      for line in "\${(@)out[2,-1]}"; do
+        [[ -n $line ]] || continue
+        if [[ $line == *$'\\t'* ]]; then
+          described+=("\${\${line%%$'\\t'*}//:/\\\\:}:\${line#*$'\\t'}")
+        else
+          described+=("\${line//:/\\\\:}")
+        fi
+      done
+      (( \${#described} )) && _describe -t values 'adi' described
+      ;;
   esac
 }
 
@@ -260,92 +58,26 @@ else
   compdef _adi adi
 fi
 `;
-}
 
-// ---------------------------------------------------------------------------------------------------
-// fish
+export const fishScript = `# fish completion for adi, generated by 'adi completion fish'. Load it with
+#   adi completion fish | source
+# or save it as ~/.config/fish/completions/adi.fish.
 
-export function fishScript(spec: CompletionSpec): string {
-  const lines = [
-    "# fish completion for adi, generated by 'adi completion fish'. Load it with",
-    '#   adi completion fish | source',
-    '# or save it as ~/.config/fish/completions/adi.fish.',
-    '',
-    '# The words typed after adi that are neither options nor option values.',
-    'function __adi_args',
-    '    set -l tokens (commandline -opc)',
-    '    set -e tokens[1]',
-    `    set -l valued ${spec.valued.map(fishq).join(' ')}`,
-    '    set -l skip 0',
-    '    for t in $tokens',
-    '        if test "$t" = --',
-    '            echo --',
-    '            return',
-    '        end',
-    '        if test $skip = 1',
-    '            set skip 0',
-    '            continue',
-    '        end',
-    "        if string match -q -- '-*' $t",
-    '            contains -- $t $valued; and set skip 1',
-    '            continue',
-    '        end',
-    '        echo $t',
-    '    end',
-    'end',
-    '',
-    '# True when the words so far are exactly the arguments given.',
-    'function __adi_at',
-    '    set -l a (__adi_args)',
-    '    test (count $a) -eq (count $argv); or return 1',
-    '    for i in (seq (count $argv))',
-    '        test "$a[$i]" = "$argv[$i]"; or return 1',
-    '    end',
-    'end',
-    '',
-    '# True in the command "group sub" (any number of arguments after it).',
-    'function __adi_in',
-    '    set -l a (__adi_args)',
-    '    contains -- -- $a; and return 1',
-    '    test (count $a) -ge 2; and test "$a[1] $a[2]" = "$argv[1]"',
-    'end',
-    '',
-    '# True in a one-word command.',
-    'function __adi_in_top',
-    '    set -l a (__adi_args)',
-    '    test (count $a) -ge 1; and test "$a[1]" = "$argv[1]"',
-    'end',
-    '',
-    '# Service names from the daemon when it runs; nothing (and no daemon started) otherwise.',
-    'function __adi_services',
-    '    set -l self (commandline -opc)[1]',
-    '    command -q $self; or return',
-    '    command $self completion --list-services 2>/dev/null',
-    'end',
-    '',
-    'complete -c adi -f',
-    "complete -c adi -n '__adi_at' -l help -d 'Show help'",
-    "complete -c adi -n '__adi_at' -l version -d 'Show the version'",
-  ];
-  for (const w of spec.top) lines.push(`complete -c adi -n '__adi_at' -a ${fishq(w.name)} -d ${fishq(w.summary)}`);
-  for (const [g, subs] of Object.entries(spec.groups)) {
-    for (const s of subs) lines.push(`complete -c adi -n ${fishq(`__adi_at ${g}`)} -a ${fishq(s.name)} -d ${fishq(s.summary)}`);
-  }
-  for (const [t, args] of Object.entries(spec.topArgs)) lines.push(`complete -c adi -n ${fishq(`__adi_at ${t}`)} -a ${fishq(words(args))}`);
-  const valued = new Set(spec.valued);
-  for (const [cmd, opts] of Object.entries(spec.options)) {
-    const cond = cmd.includes(' ') ? `__adi_in '${cmd}'` : `__adi_in_top ${cmd}`;
-    for (const o of opts) {
-      const flag = o.startsWith('--') ? `-l ${o.slice(2)}` : `-s ${o.slice(1)}`;
-      const value = valued.has(o) ? (DIR_OPTIONS.includes(o) ? ' -r -F' : ' -r') : '';
-      lines.push(`complete -c adi -n ${fishq(cond)} ${flag}${value}`);
-    }
-  }
-  for (const cmd of spec.serviceFirst) {
-    const [g, s] = cmd.split(' ') as [string, string];
-    lines.push(`complete -c adi -n ${fishq(`__adi_at ${g} ${s}`)} -a '(__adi_services)'`);
-  }
-  for (const cmd of spec.serviceAll) lines.push(`complete -c adi -n ${fishq(`__adi_in '${cmd}'`)} -a '(__adi_services)'`);
-  lines.push('');
-  return lines.join('\n');
-}
+function __adi_complete
+    set -l tokens (commandline -opc)
+    set -l self $tokens[1]
+    command -q $self; or return
+    set -l cur (commandline -ct)
+    set -l out (command $self __complete $tokens[2..-1] "$cur" 2>/dev/null)
+    switch "$out[1]"
+        case files
+            __fish_complete_path "$cur"
+        case dirs
+            __fish_complete_directories "$cur"
+        case words
+            printf '%s\\n' $out[2..-1]
+    end
+end
+
+complete -c adi -f -a '(__adi_complete)'
+`;

@@ -12,10 +12,10 @@ export function cliClient(io: CliIO): DaemonClient {
 
 export async function connectedClient(io: CliIO): Promise<DaemonClient> {
   const client = cliClient(io);
-  const pong = await client.ensureRunning();
+  const version = await client.ensureConnected();
   const ours = packageVersion();
-  if (pong.version !== ours) {
-    io.stderr.write(`adi: the running daemon is version ${pong.version}, this adi is ${ours}; 'adi daemon start' replaces it.\n`);
+  if (version !== ours) {
+    io.stderr.write(`adi: the running daemon is version ${version}, this adi is ${ours}; 'adi daemon start' replaces it.\n`);
   }
   return client;
 }

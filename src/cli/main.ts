@@ -1,8 +1,8 @@
 // The `adi` command's entry: find the command module for the words typed (table.ts), load only that
-// module, run it, and turn an AdiError into one clear line and an exit code.
+// module, print its help or run it, and turn an AdiError into one clear line and an exit code.
 
 import { AdiError } from '../core/errors.js';
-import type { CliIO } from './command.js';
+import { helpText, type CliIO } from './command.js';
 import { exitCodeFor, hintFor } from './output.js';
 import { COMMANDS, GROUPS, TOP, type Entry } from './table.js';
 
@@ -33,8 +33,13 @@ export async function main(argv: string[], io: CliIO, version: () => string): Pr
     io.stdout.write(`${version()}\n`);
     return 0;
   }
+  if (first === '__complete') {
+    // Hidden: the shell completion scripts call it on each TAB.
+    const { runComplete } = await import('./complete.js');
+    return runComplete(argv.slice(1), io);
+  }
   const single = Object.hasOwn(TOP, first) ? TOP[first] : undefined;
-  if (single !== undefined) return runEntry(single, argv.slice(1), io);
+  if (single !== undefined) return runEntry(first, single, argv.slice(1), io);
   if (!(first in GROUPS)) {
     io.stderr.write(`adi: unknown command '${first}'. Run 'adi --help' for the list.\n`);
     return 2;
@@ -43,23 +48,22 @@ export async function main(argv: string[], io: CliIO, version: () => string): Pr
     io.stdout.write(groupHelp(first));
     return second === undefined ? 2 : 0;
   }
-  const entry = COMMANDS[`${first} ${second}`];
+  const name = `${first} ${second}`;
+  const entry = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (!entry) {
     io.stderr.write(`adi: unknown command '${first} ${second}'. Run 'adi ${first} --help' for the list.\n`);
     return 2;
   }
-  return runEntry(entry, rest, io);
+  return runEntry(name, entry, rest, io);
 }
 
-async function runEntry(entry: Entry, rest: string[], io: CliIO): Promise<number> {
+async function runEntry(name: string, entry: Entry, rest: string[], io: CliIO): Promise<number> {
   const { command } = await entry.load();
-  if (rest.includes('--help') || rest.includes('-h')) {
-    const dashdash = rest.indexOf('--');
-    const helpAt = Math.max(rest.indexOf('--help'), rest.indexOf('-h'));
-    if (dashdash < 0 || helpAt < dashdash) {
-      io.stdout.write(command.usage.endsWith('\n') ? command.usage : `${command.usage}\n`);
-      return 0;
-    }
+  // After `--` it belongs to the command line being passed on (adi daemon start NAME -- CMD --help).
+  const dashdash = rest.indexOf('--');
+  if ((dashdash < 0 ? rest : rest.slice(0, dashdash)).some((w) => w === '--help' || w === '-h')) {
+    io.stdout.write(helpText(name, command.spec));
+    return 0;
   }
   try {
     return await command.run(rest, io);

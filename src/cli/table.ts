@@ -1,15 +1,17 @@
-// The command table: each command's words, its one-line summary and how to load its module. main.ts
-// dispatches on it, completion lists it, and scripts/bundle.mjs makes one bundle per entry from it.
-// Summaries live here so that `--help` loads no command module.
+// The command table: each command's words, its one-line summary and how to load its module (which
+// exports `command`: the spec of its arguments and options, and its run function). main.ts dispatches
+// on it, `adi __complete` (complete.ts) lists it, and scripts/bundle.mjs makes one bundle per
+// two-word command from it. A command "a b" lives in commands/a-b.js: the bundler relies on that, and
+// test/cli/spec.test.ts checks it. Summaries live here so that `adi --help` loads no command module.
 
 import type { Command } from './command.js';
 
 export interface Entry {
-  summary: string;
-  load: () => Promise<{ command: Command }>;
+  readonly summary: string;
+  readonly load: () => Promise<{ command: Command }>;
 }
 
-export const COMMANDS: Record<string, Entry> = {
+export const COMMANDS: Readonly<Record<string, Entry>> = {
   'daemon run': { summary: 'Run the daemon in the foreground (logs to the terminal too)', load: () => import('./commands/daemon-run.js') },
   'daemon start': { summary: 'Start the daemon in the background, or start a service: start NAME [-- COMMAND ARGS...]', load: () => import('./commands/daemon-start.js') },
   'daemon stop': { summary: 'Stop the daemon and all its services, or one service: stop NAME [--force]', load: () => import('./commands/daemon-stop.js') },
@@ -27,17 +29,12 @@ export const COMMANDS: Record<string, Entry> = {
   'plugin list': { summary: 'List installed plugins: version, service, approved root access [--json]', load: () => import('./commands/plugin-list.js') },
 };
 
-export const GROUPS: Record<string, string> = {
+export const GROUPS: Readonly<Record<string, string>> = {
   daemon: 'Control the background daemon and its services',
   plugin: 'Install, list and remove plugins',
 };
 
 /** Commands of one word, outside any group. */
-export const TOP: Record<string, Entry> = {
+export const TOP: Readonly<Record<string, Entry>> = {
   completion: { summary: 'Print a shell completion script: completion bash|zsh|fish', load: () => import('./commands/completion.js') },
 };
-
-/** The command table, for shell completion. */
-export function commandTable(): { groups: Record<string, string>; commands: Record<string, Entry>; top: Record<string, Entry> } {
-  return { groups: GROUPS, commands: COMMANDS, top: TOP };
-}

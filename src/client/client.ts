@@ -7,6 +7,7 @@ import { AdiError } from '../core/errors.js';
 import { resolvePaths, type Paths } from '../core/paths.js';
 import { formatLogLine } from '../protocol/log-line.js';
 import { countLines, LOG_STREAMS, splitBatch, type LogStreamName } from '../protocol/log-batch.js';
+import { REQUESTS, type AnswerTo } from '../protocol/requests.js';
 import type { CommandResult, Pong, ReloadReport, Request, Response, ServiceConfig, ServiceInfo, Services } from '../protocol/types.js';
 import { packageVersion } from '../core/version.js';
 import { ClientConnection, remoteError } from './connection.js';
@@ -57,6 +58,14 @@ export interface RawLogBatch {
 const LOG_QUEUE_BYTES = 8 * 1024 * 1024;
 
 export type PongInfo = Omit<Pong, 'type'>;
+
+/** What startService() resolves with. */
+export interface StartedService {
+  /** The service once its process was spawned (its pid, its state). */
+  service: ServiceInfo;
+  /** The errors of the service's newer, invalid definition (it started with its last valid one); empty: none. */
+  configErrors: string[];
+}
 
 function isUndelivered(err: unknown): boolean {
   return err instanceof AdiError && err.code === 'CONNECTION_CLOSED' && (err.cause as NodeJS.ErrnoException | undefined)?.code === 'EPIPE';
@@ -116,11 +125,28 @@ export class DaemonClient {
     } catch (err) {
       if (!(err instanceof AdiError) || err.code !== 'DAEMON_NOT_RUNNING') throw err;
     }
+    return this.startDaemon(options.timeoutMs ?? 10_000);
+  }
+
+  /**
+   * Connect, starting the daemon if none answers, and resolve with its version from the handshake:
+   * when it already runs, nothing is sent but Hello, so a command's own request is the only other one.
+   */
+  async ensureConnected(options: { timeoutMs?: number } = {}): Promise<string> {
+    try {
+      return await this.daemonVersion();
+    } catch (err) {
+      if (!(err instanceof AdiError) || err.code !== 'DAEMON_NOT_RUNNING') throw err;
+    }
+    return (await this.startDaemon(options.timeoutMs ?? 10_000)).version;
+  }
+
+  private async startDaemon(timeoutMs: number): Promise<PongInfo> {
     // Loaded only when the daemon must be started: child_process (and what spawn.ts needs) is not
     // part of every command's start-up.
     const { spawnDaemon } = await import('./spawn.js');
     const spawned = spawnDaemon(this.paths, this.env);
-    return this.waitUntilRunning(options.timeoutMs ?? 10_000, spawned.exited, spawned.failed);
+    return this.waitUntilRunning(timeoutMs, spawned.exited, spawned.failed);
   }
 
   /**
@@ -153,41 +179,47 @@ export class DaemonClient {
   }
 
   async ping(): Promise<PongInfo> {
-    const { type: _type, ...info } = await this.expect({ type: 'Ping' }, 'Pong');
+    const { type: _type, ...info } = await this.call({ type: 'Ping' });
     return info;
   }
 
   async shutdown(graceful = true): Promise<void> {
-    await this.expect({ type: 'Shutdown', graceful }, 'Ok');
+    await this.call({ type: 'Shutdown', graceful });
   }
 
-  /** Resolves with the errors of the service's newer definition when it is invalid (it started with its last valid one). */
-  async startService(name: string, config?: ServiceConfig | null): Promise<string[]> {
-    return (await this.expect({ type: 'StartService', name, config: config ?? null }, 'Ok')).config_errors ?? [];
+  /**
+   * Start a defined service (no config) or an ad-hoc one; resolves once its process is spawned, with
+   * the service then and, when its definition in its source is now invalid (it started with its last
+   * valid one), that definition's errors.
+   */
+  async startService(name: string, config?: ServiceConfig | null): Promise<StartedService> {
+    const { service, config_errors: errors } = await this.call({ type: 'StartService', name, config: config ?? null });
+    return { service, configErrors: errors ?? [] };
   }
 
   /** Resolves once nothing of the service remains; that may take its whole stop_timeout (up to an hour). */
   async stopService(name: string, force = false): Promise<void> {
-    await this.expect({ type: 'StopService', name, force }, 'Ok', force ? this.timeoutMs : STOP_WAIT_MS);
+    await this.call({ type: 'StopService', name, force }, force ? this.timeoutMs : STOP_WAIT_MS);
   }
 
-  async restartService(name: string): Promise<void> {
-    await this.expect({ type: 'RestartService', name }, 'Ok', STOP_WAIT_MS);
+  /** Resolves with the service once its new process is spawned. */
+  async restartService(name: string): Promise<ServiceInfo> {
+    return (await this.call({ type: 'RestartService', name }, STOP_WAIT_MS)).service;
   }
 
   /** The listing with the daemon's reports: the definitions' errors and what is degraded. */
   async listServicesReport(): Promise<Omit<Services, 'type'>> {
-    const { type: _type, ...rest } = await this.expect({ type: 'ListServices' }, 'Services');
+    const { type: _type, ...rest } = await this.call({ type: 'ListServices' });
     return rest;
   }
 
   async listServices(): Promise<ServiceInfo[]> {
-    return (await this.expect({ type: 'ListServices' }, 'Services')).list;
+    return (await this.call({ type: 'ListServices' })).list;
   }
 
-  /** Re-read the services file. The report is absent from a daemon older than it. */
-  async reload(): Promise<ReloadReport | null> {
-    return (await this.expect({ type: 'Reload' }, 'Ok')).reload ?? null;
+  /** Re-read the services file. */
+  async reload(): Promise<ReloadReport> {
+    return (await this.call({ type: 'Reload' })).reload;
   }
 
   /**
@@ -245,21 +277,12 @@ export class DaemonClient {
 
   /** Run a command as the plugin user (or as the daemon's user without separation). */
   async run(command: string, args: string[] = [], options: { timeoutSecs?: number; maxOutputBytes?: number } = {}): Promise<CommandResult> {
-    return this.expect(
-      { type: 'Run', command, args, timeout_secs: options.timeoutSecs ?? null, max_output_bytes: options.maxOutputBytes ?? null },
-      'CommandResult',
-      commandWaitMs(options.timeoutSecs),
-    );
+    return this.call({ type: 'Run', command, args, timeout_secs: options.timeoutSecs ?? null, max_output_bytes: options.maxOutputBytes ?? null }, commandWaitMs(options.timeoutSecs));
   }
 
   /** Run an approved command as root through ADI_ROOT_USER's sudo. A refusal throws SUDO_DENIED. */
   async sudoRun(command: string, args: string[], reason: string, options: { timeoutSecs?: number; maxOutputBytes?: number } = {}): Promise<CommandResult> {
-    const response = await this.request(
-      { type: 'SudoRun', command, args, reason, timeout_secs: options.timeoutSecs ?? null, max_output_bytes: options.maxOutputBytes ?? null },
-      commandWaitMs(options.timeoutSecs),
-    );
-    if (response.type === 'SudoDenied') throw new AdiError('SUDO_DENIED', response.reason);
-    return this.check(response, 'CommandResult');
+    return this.call({ type: 'SudoRun', command, args, reason, timeout_secs: options.timeoutSecs ?? null, max_output_bytes: options.maxOutputBytes ?? null }, commandWaitMs(options.timeoutSecs));
   }
 
   /** Close the connection; pending calls fail with CONNECTION_CLOSED. The client may be used again. */
@@ -283,13 +306,20 @@ export class DaemonClient {
     });
   }
 
-  private expect<T extends Response['type']>(request: Request, type: T, timeoutMs = this.timeoutMs): Promise<Extract<Response, { type: T }>> {
-    return this.request(request, timeoutMs).then((response) => this.check(response, type));
-  }
-
-  private check<T extends Response['type']>(response: Response, type: T): Extract<Response, { type: T }> {
-    if (response.type !== type) throw new AdiError('BAD_FRAME', `Expected ${type} from the daemon, got ${response.type}.`);
-    return response as Extract<Response, { type: T }>;
+  /**
+   * Send a request and resolve with the answer the request table (protocol/requests.ts) declares for
+   * it; an Error rejects with its code, any other answer is BAD_FRAME. Not for streams (ServiceLogs).
+   */
+  async call<R extends Exclude<Request, { type: 'Hello' | 'ServiceLogs' }>>(request: R, timeoutMs = this.timeoutMs): Promise<AnswerTo<R['type']>> {
+    const response = await this.request(request, timeoutMs);
+    const spec = REQUESTS[request.type];
+    if (response.type !== spec.answer) throw new AdiError('BAD_FRAME', `Expected ${spec.answer} from the daemon in answer to ${request.type}, got ${response.type}.`);
+    for (const field of spec.carries ?? []) {
+      if ((response as unknown as Record<string, unknown>)[field] === undefined) {
+        throw new AdiError('BAD_FRAME', `The daemon's ${spec.answer} to ${request.type} lacks its "${field}" (a daemon of another version? run 'adi daemon start' to replace it).`);
+      }
+    }
+    return response as AnswerTo<R['type']>;
   }
 
   private token(): string | null {

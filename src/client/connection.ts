@@ -12,7 +12,7 @@
 import type net from 'node:net';
 import { AdiError, isErrorCode } from '../core/errors.js';
 import type { Endpoint } from '../core/paths.js';
-import { DEFAULT_MAX_FRAME, PROTOCOL_VERSION, type Request, type Response, type Welcome } from '../protocol/types.js';
+import { DEFAULT_MAX_FRAME, PROTOCOL_VERSION, type ErrorResponse, type Request, type Response, type Welcome } from '../protocol/types.js';
 import { MAX_ID, parseResponse } from '../protocol/validate.js';
 import { connect } from '../wire/transport.js';
 import { decodeRange, encodeFrame } from '../wire/codec.js';
@@ -39,8 +39,8 @@ interface Pending {
   timeoutMs: number | null;
 }
 
-export function remoteError(response: { code: string; message: string }): AdiError {
-  const error = new AdiError(isErrorCode(response.code) ? response.code : 'INTERNAL', response.message);
+export function remoteError(response: ErrorResponse): AdiError {
+  const error = new AdiError(isErrorCode(response.code) ? response.code : 'INTERNAL', response.message, response.data !== undefined ? { data: response.data } : {});
   (error as AdiError & { remoteCode: string }).remoteCode = response.code;
   return error;
 }

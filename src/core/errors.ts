@@ -48,14 +48,31 @@ export function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === 'string' && CODE_SET.has(value);
 }
 
+/**
+ * Facts about an error for programs, beside the message for people; travels as the Error frame's
+ * `data`. Only the fields that apply are set.
+ */
+export interface ErrorData {
+  /** The operating system's error name behind it (ENOENT, EACCES, ...), e.g. why a spawn failed. */
+  errno?: string;
+}
+
 export class AdiError extends Error {
   readonly code: ErrorCode;
+  readonly data: ErrorData | undefined;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; data?: ErrorData }) {
     super(message, options);
     this.name = 'AdiError';
     this.code = code;
+    this.data = options?.data ?? errnoOf(options?.cause);
   }
+}
+
+/** The errno name of a Node system error (a failed spawn, open, connect). */
+function errnoOf(cause: unknown): ErrorData | undefined {
+  const errno = (cause as NodeJS.ErrnoException | undefined)?.code;
+  return typeof errno === 'string' && /^E[A-Z0-9]+$/.test(errno) ? { errno } : undefined;
 }
 
 /** Wrap anything thrown into an AdiError, keeping the original as `cause`. */

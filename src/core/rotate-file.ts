@@ -11,7 +11,8 @@ export function rotatedPath(file: string, index: number): string {
   return `${file}.${index}`;
 }
 
-function ignoreMissing(fn: () => void): void {
+/** Run a file operation; a missing file is not an error (rotation steps over gaps). */
+export function ignoreMissing(fn: () => void): void {
   try {
     fn();
   } catch (err) {

@@ -185,8 +185,10 @@ export class Executor {
         return deny(`${file} is not safe to run as root for a plugin: ${untrusted}.`);
       }
       // An approval covers the files it was given: changed since (by hand, a half-written update), nothing runs.
-      // null from approvedFiles means "unchanged": only a missing check denies by default.
-      const changed = options.approvedFiles !== undefined ? options.approvedFiles(sep.active) : `The daemon cannot check that plugin ${identity.plugin ?? '?'}'s files are those approved.`;
+      const changed =
+        options.approvedFiles === undefined
+          ? `The daemon cannot check that plugin ${identity.plugin ?? '?'}'s files are those approved.`
+          : options.approvedFiles(sep.active);
       if (changed !== null) return deny(changed);
     }
 

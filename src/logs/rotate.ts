@@ -5,15 +5,8 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
+import { ignoreMissing } from '../core/rotate-file.js';
 import { segmentPaths } from './store.js';
-
-function ignoreMissing(fn: () => void): void {
-  try {
-    fn();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-}
 
 /**
  * Shift the rotated segments up by one and move the live one to `.1`. Renaming onto `.maxFiles`

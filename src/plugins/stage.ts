@@ -84,9 +84,10 @@ function installAccount(name: string, say: (line: string) => void): { uid: numbe
     let nologin = '/usr/sbin/nologin';
     if (!fs.existsSync(nologin)) nologin = '/bin/false';
     const r = spawnSync(useradd, ['--system', '--user-group', '--no-create-home', '--home-dir', '/nonexistent', '--shell', nologin, '--comment', 'adi plugin installs (unprivileged)', name], { encoding: 'utf8', env: { PATH: SECURE_PATH }, timeout: 60_000 });
-    if (r.status !== 0) throw new AdiError('BAD_CONFIG', `Could not create the unprivileged account ${name} for plugin installs: ${(r.stderr || r.stdout).trim()}`);
-    say(`Created the unprivileged account ${name}: plugin packages are unpacked and their dependencies fetched as it, never as root.`);
+    // Two installs at once may both find no account: the one whose useradd loses uses the winner's.
     entry = lookupUser(name);
+    if (r.status !== 0 && entry === null) throw new AdiError('BAD_CONFIG', `Could not create the unprivileged account ${name} for plugin installs: ${(r.stderr || r.stdout).trim()}`);
+    if (r.status === 0) say(`Created the unprivileged account ${name}: plugin packages are unpacked and their dependencies fetched as it, never as root.`);
     if (entry === null) throw new AdiError('BAD_CONFIG', `The account ${name} was created but cannot be looked up.`);
   }
   if (entry.uid === 0 || entry.gid === 0) throw new AdiError('BAD_CONFIG', `The install account ${name} has uid or gid 0; it must be unprivileged.`);

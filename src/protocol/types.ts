@@ -2,6 +2,10 @@
 // MessagePack map has exactly these keys, and nothing is renamed between the socket and the code.
 // docs/protocol.md is the normative description; keep the two in step.
 
+import type { ErrorData } from '../core/errors.js';
+
+export type { ErrorData };
+
 /** Bumped on any incompatible change to frames, envelopes or variants. */
 export const PROTOCOL_VERSION = 1;
 
@@ -217,8 +221,10 @@ export interface Ok {
   reload?: ReloadReport;
   /** In the answer to a StartService by name: the errors of the service's newer, invalid definition (it runs its last valid one). */
   config_errors?: string[];
+  /** In the answer to StartService and RestartService: the service once its process is spawned. */
+  service?: ServiceInfo;
 }
-export interface ErrorResponse { type: 'Error'; code: string; message: string }
+export interface ErrorResponse { type: 'Error'; code: string; message: string; data?: ErrorData }
 export interface Services {
   type: 'Services';
   list: ServiceInfo[];
@@ -245,6 +251,7 @@ export interface CommandResult {
   /** The signal that ended the command, if one did (exit_code is then 128 + its number). */
   signal?: string | null;
 }
+/** The executor's refusal of a SudoRun; it travels as an Error with code SUDO_DENIED, never as a frame of its own. */
 export interface SudoDenied { type: 'SudoDenied'; reason: string }
 
 export type Response =
@@ -255,15 +262,10 @@ export type Response =
   | Services
   | LogBatch
   | StreamEnd
-  | CommandResult
-  | SudoDenied;
+  | CommandResult;
 
 export type ResponseType = Response['type'];
-export type ResponseOf<T extends ResponseType> = Extract<Response, { type: T }>;
 
 export const RESPONSE_TYPES: readonly ResponseType[] = [
-  'Welcome', 'Pong', 'Ok', 'Error', 'Services', 'LogBatch', 'StreamEnd', 'CommandResult', 'SudoDenied',
+  'Welcome', 'Pong', 'Ok', 'Error', 'Services', 'LogBatch', 'StreamEnd', 'CommandResult',
 ];
-
-/** What travels: a request or response with the id that ties them together. */
-export type Envelope<T> = T & { id: number };

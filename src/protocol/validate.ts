@@ -10,6 +10,7 @@ import {
   RESPONSE_TYPES,
   PLUGIN_SOCKET_STATES,
   SERVICE_STATES,
+  type ErrorData,
   type HealthCheck,
   type PluginSocketStatus,
   type ReloadReport,
@@ -162,11 +163,12 @@ class Fields {
   }
 
   name(key: string): string {
-    const v = this.string(key, 64);
+    // Too long is a bad name like any other: BAD_SERVICE_NAME, not a generic BAD_REQUEST.
+    const v = this.string(key);
     if (!NAME_PATTERN.test(v) || v.includes('..')) {
       throw new AdiError(
         'BAD_SERVICE_NAME',
-        `${this.where}.${key} ${JSON.stringify(v)} is not a valid name: use 1-64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit, with no '..'.`,
+        `${this.where}.${key} ${JSON.stringify(v.length > 64 ? `${v.slice(0, 64)}…` : v)} is not a valid name${v.length > 64 ? ` (${v.length} characters)` : ''}: use 1-64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit, with no '..'.`,
       );
     }
     return v;
@@ -423,6 +425,13 @@ function validateReloadReport(value: unknown): ReloadReport {
   };
 }
 
+/** An Error's data: known fields are checked, unknown ones dropped (a newer daemon may send more). */
+function validateErrorData(value: unknown): ErrorData {
+  if (!isPlainObject(value)) fail(`Error.data must be a map, got ${describe(value)}.`);
+  const errno = new Fields(value, 'Error.data').optString('errno', 64);
+  return errno == null ? {} : { errno };
+}
+
 /** Client side: check a response frame. Throws BAD_FRAME for anything that is not a valid response. */
 export function parseResponse(value: unknown): { id: number; response: Response } {
   try {
@@ -452,12 +461,21 @@ export function parseResponse(value: unknown): { id: number; response: Response 
       case 'Ok': {
         const reload = f.raw('reload');
         const config = f.optStringArray('config_errors', REPORT_ITEMS, REPORT_CHARS);
-        response = { type: 'Ok', ...(reload === undefined || reload === null ? {} : { reload: validateReloadReport(reload) }), ...(config !== undefined ? { config_errors: config } : {}) };
+        const service = f.raw('service');
+        response = {
+          type: 'Ok',
+          ...(reload === undefined || reload === null ? {} : { reload: validateReloadReport(reload) }),
+          ...(config !== undefined ? { config_errors: config } : {}),
+          ...(service === undefined || service === null ? {} : { service: validateServiceInfo(service, 'Ok.service') }),
+        };
         break;
       }
       case 'Error':
-        response = { type: 'Error', code: f.string('code', 64), message: f.string('message', LIMITS.string) };
+      {
+        const data = f.raw('data');
+        response = { type: 'Error', code: f.string('code', 64), message: f.string('message', LIMITS.string), ...(data === undefined || data === null ? {} : { data: validateErrorData(data) }) };
         break;
+      }
       case 'Services': {
         const list = f.raw('list');
         if (!Array.isArray(list)) fail('Services.list must be an array.');
@@ -485,9 +503,6 @@ export function parseResponse(value: unknown): { id: number; response: Response 
           stderr: f.bytes('stderr'),
           signal: f.optString('signal', 32) ?? null,
         };
-        break;
-      case 'SudoDenied':
-        response = { type: 'SudoDenied', reason: f.string('reason', LIMITS.string) };
         break;
     }
     return { id, response };

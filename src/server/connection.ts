@@ -16,7 +16,8 @@ import { WriteBatch } from '../wire/batch.js';
 import { FrameDecoder } from '../wire/framing.js';
 import { ANONYMOUS, type Identity } from '../core/identity.js';
 import { type DaemonState, type RequestContext } from './context.js';
-import { routeFor, type Access } from './dispatch.js';
+import { handlerFor } from './dispatch.js';
+import { REQUESTS, type Access } from '../protocol/requests.js';
 
 export interface ConnectionLimits {
   maxFrame: number;
@@ -89,7 +90,7 @@ function streamShare(): number {
   return Math.max(STREAM_MIN_ROOM, Math.min(STREAM_MAX_ROOM, Math.floor(STREAM_BUDGET / Math.max(1, activeStreams.size))));
 }
 
-/** Connection-level errors use id 0, which clients reserve for Hello. */
+/** Connection-level errors use id 0, which clients reserve for Hello: every Error with id 0 closes the connection. */
 const CONNECTION_ID = 0;
 
 const ACCESS_RANK: Record<Access, number> = { anyone: 0, plugin: 1, admin: 2 };
@@ -288,7 +289,13 @@ export class Connection {
     const parsed = parseRequest(value);
     if (!parsed.ok) {
       this.sendError(parsed.id ?? CONNECTION_ID, parsed.error);
-      if (parsed.id === null) this.abort('request without a valid id');
+      // An error with id 0 cannot be told from a connection-level one: the connection ends with it.
+      if (parsed.id === null || parsed.id === CONNECTION_ID) this.abort(parsed.id === null ? 'request without a valid id' : 'an invalid request with id 0');
+      return;
+    }
+    if (parsed.id === CONNECTION_ID && parsed.request.type !== 'Hello') {
+      this.sendError(CONNECTION_ID, new AdiError('BAD_REQUEST', `Id 0 is reserved for Hello and connection-level errors; send ${parsed.request.type} with an id from 1 to 4294967295.`));
+      this.abort('a request other than Hello with id 0');
       return;
     }
     this.onRequest(parsed.id, parsed.request);
@@ -306,18 +313,13 @@ export class Connection {
       this.refuse(id, request, new AdiError('UNAUTHORIZED', `Send Hello first: only Ping is answered before the handshake.`));
       return;
     }
-    if (request.type === 'Cancel') {
-      const target = this.inFlight.get(request.target);
-      target?.cancel(new AdiError('CANCELLED', `Request ${request.target} was cancelled by the client.`));
-      this.send(id, { type: 'Ok' });
-      return;
-    }
     // A Ping meets the handshake deadline as Hello does: a status check may stay connected without one.
     if (this.handshakeTimer !== null && request.type === 'Ping') {
       clearTimeout(this.handshakeTimer);
       this.handshakeTimer = null;
     }
-    if (this.isShuttingDown() && request.type !== 'Ping') {
+    // A Cancel still ends a stream while the daemon stops: the client is tidying up, not starting work.
+    if (this.isShuttingDown() && request.type !== 'Ping' && request.type !== 'Cancel') {
       this.sendError(id, new AdiError('SHUTTING_DOWN', 'The daemon is shutting down; try again once it has restarted.'));
       return;
     }
@@ -325,16 +327,22 @@ export class Connection {
       this.sendError(id, new AdiError('BAD_REQUEST', `Request id ${id} is already in flight on this connection; use a new id.`));
       return;
     }
-    const route = routeFor(request.type);
-    if (IDENTITY_RANK[this.identity.kind] < ACCESS_RANK[route.access]) {
+    const access = REQUESTS[request.type].access;
+    if (IDENTITY_RANK[this.identity.kind] < ACCESS_RANK[access]) {
       const code = this.identity.kind === 'anonymous' ? 'UNAUTHORIZED' : 'PERMISSION_DENIED';
-      this.refuse(id, request, new AdiError(code, `${request.type} needs the ${route.access} identity; this connection is ${this.identity.label}.`));
+      this.refuse(id, request, new AdiError(code, `${request.type} needs the ${access} identity; this connection is ${this.identity.label}.`));
+      return;
+    }
+    if (request.type === 'Cancel') {
+      const target = this.inFlight.get(request.target);
+      target?.cancel(new AdiError('CANCELLED', `Request ${request.target} was cancelled by the client.`));
+      this.send(id, { type: 'Ok' });
       return;
     }
     const ctx = new InFlight(this.daemon, this.identity, id, this);
     let result: Promise<Response> | Response;
     try {
-      result = route.handler(request as never, ctx);
+      result = handlerFor(request.type)(request as never, ctx);
     } catch (err) {
       this.send(id, this.errorResponse(request, err));
       return;
@@ -361,7 +369,7 @@ export class Connection {
     if ((error.code === 'PERMISSION_DENIED' || error.code === 'UNAUTHORIZED') && request.type !== 'Run' && request.type !== 'SudoRun') {
       this.daemon.executor.auditRefused(this.identity, request, error);
     }
-    return { type: 'Error', code: error.code, message: error.message };
+    return errorFrame(error);
   }
 
   /** Refused for want of identity or permission: answered, and audited (anonymous callers included). */
@@ -403,6 +411,7 @@ export class Connection {
   private onHello(id: number, protocol: number, token: string | null): void {
     if (this.greeted) {
       this.sendError(id, new AdiError('BAD_REQUEST', 'Hello was already sent on this connection.'));
+      if (id === CONNECTION_ID) this.abort('a second Hello');
       return;
     }
     if (protocol !== PROTOCOL_VERSION) {
@@ -472,7 +481,7 @@ export class Connection {
   }
 
   private sendError(id: number, error: AdiError): void {
-    this.send(id, { type: 'Error', code: error.code, message: error.message });
+    this.send(id, errorFrame(error));
   }
 
   /** Pause reading while too much is in flight or unsent, so one client cannot grow the daemon. */
@@ -515,6 +524,10 @@ export class Connection {
     runHooks(this.afterFlush);
     this.afterFlush = [];
   }
+}
+
+function errorFrame(error: AdiError): Response {
+  return error.data === undefined ? { type: 'Error', code: error.code, message: error.message } : { type: 'Error', code: error.code, message: error.message, data: error.data };
 }
 
 function runHooks(hooks: readonly (() => void)[]): void {

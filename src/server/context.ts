@@ -2,6 +2,7 @@
 // Handlers never touch the socket; the connection module owns framing and ids.
 
 import type { Paths } from '../core/paths.js';
+import type { AnswerTo } from '../protocol/requests.js';
 import type { PluginSocketStatus, RequestOf, RequestType, Response } from '../protocol/types.js';
 import type { Executor } from '../executor/executor.js';
 import type { ReloadResult, ServiceManager } from '../services/manager.js';
@@ -73,5 +74,5 @@ export interface RequestContext {
   afterSend(fn: () => void): void;
 }
 
-/** One handler per request kind; what it returns is the final frame for the request's id. */
-export type Handler<T extends RequestType> = (request: RequestOf<T>, ctx: RequestContext) => Promise<Response> | Response;
+/** One handler per request kind; what it returns is the final frame for the request's id: the answer the request table declares. */
+export type Handler<T extends RequestType> = (request: RequestOf<T>, ctx: RequestContext) => Promise<AnswerTo<T>> | AnswerTo<T>;

@@ -17,10 +17,11 @@ import { Recovery } from './recovery.js';
 import { describeConflict, loadSources, type CurrentOwner, type NameConflict, type ServiceDefinition, type ServiceSource } from './registry.js';
 import { ResourceSampler } from '../system/resources.js';
 import type { ServicePrivilege } from '../system/run-as.js';
+import type { Clock } from './runtime.js';
 import { Service, type ServiceHost } from './service.js';
 import { FileSource } from './sources/file-source.js';
 import { OwnerRecord } from './sources/owners.js';
-import { StateJournal, type WantedService } from './state-file.js';
+import { StateRecorder, type StateEntry, type WantedService } from './state-file.js';
 
 export type { NameConflict, ServiceDefinition, ServiceSource } from './registry.js';
 
@@ -40,6 +41,8 @@ export interface ServiceManagerOptions {
   privilege?: ServicePrivilege;
   /** Why a new run may not start now (the daemon's descriptor reserve, fd-budget.ts), or null. */
   spawnRefusal?: () => string | null;
+  /** What services time their restarts and stops with; absent: the real clock. */
+  clock?: Clock;
 }
 
 /**
@@ -78,23 +81,12 @@ export class ServiceManager {
   private readonly retiring = new Set<Service>();
   private readonly host: ServiceHost;
   private closed = false;
-  private stateWriteScheduled = false;
-  /** Why the state file cannot be written now (a full disk, say), or null. */
-  private stateError: string | null = null;
   /** The definition sources' errors at the last load (init or reload), for status and listings. */
   private sourceErrors: string[] = [];
   /** Names the sources define invalidly, with their errors, at the last load. */
   private invalidDefinitions = new Map<string, string[]>();
-  private stateClosed = false;
-  /** The state file (crash recovery): only what changed is written, see state-file.ts. */
-  private readonly state: StateJournal;
-  /** Services whose runs or intent changed since the last state write. */
-  private readonly changedServices = new Set<Service>();
-  /** Names whose `wanted` record may have changed since the last state write. */
-  private readonly changedNames = new Set<string>();
-  private recoveryChanged = false;
-  /** The next state write looks at everything (the first one, and the first after loading). */
-  private stateWholeNeeded = true;
+  /** The state file (crash recovery): the runs of services and of recovery, and the wanted names. */
+  private readonly state: StateRecorder<Service | Recovery>;
   /** Reloads run one at a time. */
   private reloading: Promise<unknown> = Promise.resolve();
   /** What the previous daemon left (crash recovery); its entries stay in the state file until gone. */
@@ -121,7 +113,12 @@ export class ServiceManager {
     this.paths = opts.paths;
     this.log = opts.log;
     this.sources = [new FileSource(opts.paths.servicesFile), ...(opts.sources ?? [])];
-    this.state = new StateJournal(opts.paths.stateFile);
+    this.state = new StateRecorder<Service | Recovery>(opts.paths.stateFile, {
+      owners: () => [...this.services.values(), ...this.retiring, this.recovery],
+      names: () => [...[...this.services.values(), ...this.retiring].map((s) => s.name), ...this.restoring.keys()],
+      runsOf: (owner) => (owner instanceof Recovery ? owner.pending() : this.runsOf(owner)),
+      wanted: (name) => this.wantedRecord(name),
+    }, opts.log);
     this.ownerRecord = new OwnerRecord(opts.paths.dataDir, opts.log);
     this.instance = daemonInstance(opts.paths.dataDir);
     this.spawnRefusal = opts.spawnRefusal;
@@ -134,7 +131,8 @@ export class ServiceManager {
       home: opts.home ?? os.homedir(),
       scanner: new ProcScanner(),
       ...(opts.privilege !== undefined ? { privilege: opts.privilege } : {}),
-      runsChanged: () => this.scheduleStateWrite(),
+      ...(opts.clock !== undefined ? { clock: opts.clock } : {}),
+      runsChanged: () => this.state.schedule(),
       accepting: () => !this.closed,
     };
   }
@@ -154,15 +152,12 @@ export class ServiceManager {
         log: this.log,
         scanner: this.host.scanner,
         instance: this.instance,
-        settled: () => {
-          this.recoveryChanged = true;
-          this.scheduleStateWrite();
-        },
+        settled: () => this.state.changed(this.recovery),
       });
       for (const w of this.recovery.wanted.values()) this.restoring.set(w.name, w);
       await this.loadInitial();
       // Services and the restored names are all known now: the next write records every one of them.
-      this.stateWholeNeeded = true;
+      this.state.everything();
     } finally {
       this.loaded?.();
     }
@@ -226,7 +221,7 @@ export class ServiceManager {
     const auto = starting.filter((s) => s.def.auto_start).length;
     await Promise.all(starting.map((s) => this.autoStart(s).finally(() => {
       this.restoring.delete(s.name);
-      this.nameChanged(s.name);
+      this.state.nameChanged(s.name);
     })));
     this.log.info(`services: ${this.services.size} defined, ${auto} auto-started${starting.length > auto ? `, ${starting.length - auto} restored after a crash` : ''}`);
   }
@@ -442,10 +437,9 @@ export class ServiceManager {
     await this.sweepMarked();
     for (const s of services) s.close();
     // A whole snapshot: what a clean stop leaves is one small file with both lists empty.
-    this.stateWholeNeeded = true;
-    this.writeStateNow(true);
+    this.state.everything();
+    this.state.write(true);
     // Final: nothing runs any more, and a late callback must not recreate a directory being removed.
-    this.stateClosed = true;
     this.state.close();
     this.resources.close();
   }
@@ -498,7 +492,8 @@ export class ServiceManager {
 
   /** What is degraded now (the state file cannot be written), for status and listings. */
   problems(): string[] {
-    return this.stateError === null ? [] : [`crash-recovery state ${this.paths.stateFile} cannot be written: ${this.stateError} (services run; after a crash of the daemon they are found by their marker instead)`];
+    const error = this.state.problem;
+    return error === null ? [] : [`crash-recovery state ${this.paths.stateFile} cannot be written: ${error} (services run; after a crash of the daemon they are found by their marker instead)`];
   }
 
   private noteSourceErrors(errors: readonly string[], invalid: ReadonlyMap<string, string[]>): void {
@@ -533,59 +528,16 @@ export class ServiceManager {
   }
 
   private serviceChanged(service: Service): void {
-    this.changedServices.add(service);
-    this.nameChanged(service.name);
+    this.state.changed(service, service.name);
   }
 
-  private nameChanged(name: string): void {
-    this.changedNames.add(name);
-    this.scheduleStateWrite();
-  }
-
-  private scheduleStateWrite(): void {
-    if (this.stateWriteScheduled) return;
-    this.stateWriteScheduled = true;
-    // Coalesced: 100 services spawning at once write the file once.
-    setImmediate(() => {
-      this.stateWriteScheduled = false;
-      this.writeStateNow();
-    });
-  }
-
-  /** Record what changed since the last write (everything when `stateWholeNeeded`); `snapshot`: compact too. */
-  private writeStateNow(snapshot = false): void {
-    if (this.stateClosed) return;
-    if (this.stateWholeNeeded) {
-      this.stateWholeNeeded = false;
-      for (const s of [...this.services.values(), ...this.retiring]) {
-        this.changedServices.add(s);
-        this.changedNames.add(s.name);
-      }
-      for (const name of this.restoring.keys()) this.changedNames.add(name);
-      this.recoveryChanged = true;
-    }
-    try {
-      for (const s of this.changedServices) {
-        // A service removed by a reload is recorded until it has stopped (retiring); one replaced or
-        // forgotten has no runs left to record.
-        const tracked = this.services.get(s.name) === s || this.retiring.has(s);
-        this.state.setRuns(s, tracked ? s.stateEntries().map((e) => ({ ...e, stop_timeout: s.def.config.stop_timeout })) : []);
-      }
-      for (const name of this.changedNames) this.state.setWanted(name, this.wantedRecord(name));
-      if (this.recoveryChanged) this.state.setRuns(this.recovery, this.recovery.pending());
-      this.changedServices.clear();
-      this.changedNames.clear();
-      this.recoveryChanged = false;
-      if (snapshot) this.state.compact();
-      else this.state.flush();
-      if (this.stateError !== null) {
-        this.stateError = null;
-        this.log.info(`services: ${this.paths.stateFile} is written again`);
-      }
-    } catch (err) {
-      if (this.stateError === null) this.log.warn(`services: cannot write ${this.paths.stateFile}: ${err instanceof Error ? err.message : String(err)}`);
-      this.stateError = err instanceof Error ? err.message : String(err);
-    }
+  /**
+   * A service's runs for the state file. One removed by a reload is recorded until it has stopped
+   * (retiring); one replaced or forgotten has no runs left to record.
+   */
+  private runsOf(s: Service): StateEntry[] {
+    const tracked = this.services.get(s.name) === s || this.retiring.has(s);
+    return tracked ? s.stateEntries().map((e) => ({ ...e, stop_timeout: s.def.config.stop_timeout })) : [];
   }
 
   /** The `wanted` record of a name, or null when no service of that name should be running. */

@@ -1,16 +1,11 @@
-// One supervised service: its definition, its current run (process), and the state machine
-//
-//   stopped/failed --start--> starting --ready--> running --exit--> (restart policy)
-//                                                   |                  |-- at once ----> starting
-//                                                   |                  |-- later ------> backoff --> starting
-//                                                   |                  '-- limit hit --> failed
-//                                                   '--user stop--> stopping --> stopped
+// One supervised service: its definition, its current run (process), and the driving of its state
+// machine (lifecycle.ts: the states, the transitions and what each means). Processes and time come
+// through a Spawner and a Clock (runtime.ts), so the machine is tested with fakes too.
 //
 // User operations (start, stop, restart, redefine) run one at a time through a queue, so a stop never
 // races a start; automatic restarts go through the same queue. Exits are seen through the child's
 // 'exit' event at once. A forced stop during a graceful one skips the rest of the grace period.
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import type { Readable } from 'node:stream';
 import { AdiError } from '../core/errors.js';
@@ -20,9 +15,11 @@ import type { Logger } from '../core/logger.js';
 import { processKey } from './config.js';
 import { ProbeLoop, type ProbeContext, type ProbeResult } from './health.js';
 import { buildLaunch, newRunId, type Launch } from './launch.js';
-import { readProcStat, terminate, type ProcScanner, type RunTarget, type Termination } from '../system/process-group.js';
+import type { ProcScanner, RunTarget, Termination } from '../system/process-group.js';
 import type { ServiceDefinition } from './registry.js';
+import { isActiveState, next, restartDue, type ExitOutcome, type LifeEvent } from './lifecycle.js';
 import { RestartPolicy } from './restart-policy.js';
+import { realClock, realSpawner, type Clock, type RunProcess, type Spawner } from './runtime.js';
 import type { ServicePrivilege } from '../system/run-as.js';
 import type { StateEntry } from './state-file.js';
 
@@ -43,17 +40,23 @@ export interface ServiceHost {
   runsChanged(): void;
   /** False once the manager shuts down: no automatic restarts then. */
   accepting(): boolean;
+  /** Starts and ends processes; absent: real child processes. */
+  readonly spawner?: Spawner;
+  /** Absent: the real clock. */
+  readonly clock?: Clock;
 }
 
 /** A ready line longer than this without '\n' is not waited for further (bounded buffer). */
 const READY_LINE_MAX = 4096;
 /** After SIGKILL the exit event follows within ms; this bounds the wait in case it never comes. */
 const EXIT_EVENT_WAIT_MS = 2000;
+/** The grace handed to a termination whose SIGKILL our clock decides (escalate()): longer than any stop_timeout. */
+const UNTIL_ESCALATED_MS = 2 ** 31 - 1;
 
 interface Run {
   /** The ADI_SERVICE_ID marker. */
   id: string;
-  child: ChildProcess;
+  child: RunProcess;
   pid: number;
   pgid: number;
   startedAt: number;
@@ -120,7 +123,7 @@ export class Service {
   private exitCode: number | null = null;
   private exitSignal: string | null = null;
   private readonly policy: RestartPolicy;
-  private backoffTimer: NodeJS.Timeout | null = null;
+  private backoffTimer: unknown = null;
   /** The user's intent: up after a user start, down after a user stop. Automatic restarts need it up. */
   private wantUp = false;
   private queue: Promise<unknown> = Promise.resolve();
@@ -130,8 +133,12 @@ export class Service {
   private restarting = false;
   private closed = false;
   private logErrorReported = false;
+  private readonly spawner: Spawner;
+  private readonly clock: Clock;
 
   constructor(def: ServiceDefinition, sourceIndex: number | null, private readonly host: ServiceHost) {
+    this.spawner = host.spawner ?? realSpawner;
+    this.clock = host.clock ?? realClock;
     this.name = def.name;
     this.definition = def;
     this.sourceIndex = sourceIndex;
@@ -149,14 +156,14 @@ export class Service {
 
   /** A process is (or is about to be) running for it, or a restart is pending. */
   isActive(): boolean {
-    return this.current === 'starting' || this.current === 'running' || this.current === 'backoff' || this.current === 'stopping';
+    return isActiveState(this.current);
   }
 
   get log(): ServiceLog {
     return this.serviceLog;
   }
 
-  info(now = Date.now()): ServiceInfo {
+  info(now = this.clock.now()): ServiceInfo {
     const run = this.run !== null && !this.run.exited ? this.run : null;
     return {
       name: this.name,
@@ -198,14 +205,14 @@ export class Service {
    * the service shows as stopping meanwhile, and a forced stop cuts the grace period short.
    */
   awaitPrevious(termination: Termination): void {
-    this.setState('stopping');
+    this.apply({ type: 'previous' });
     this.enqueue(async () => {
       this.stopping = termination;
       try {
         await termination.done;
       } finally {
         this.stopping = null;
-        if (this.current === 'stopping') this.setState('stopped');
+        this.apply({ type: 'previous-gone' });
       }
     }).catch(() => undefined);
   }
@@ -302,7 +309,7 @@ export class Service {
 
   private clearBackoff(): void {
     if (this.backoffTimer !== null) {
-      clearTimeout(this.backoffTimer);
+      this.clock.clearTimer(this.backoffTimer);
       this.backoffTimer = null;
     }
   }
@@ -328,17 +335,16 @@ export class Service {
     for (const l of this.lingering.values()) targets.push(runTarget(l.run));
 
     if (run === null && targets.length === 0) {
-      if (this.current === 'backoff' || this.current === 'starting' || this.current === 'running' || this.current === 'stopping') this.setState('stopped');
+      this.apply({ type: 'stopped' });
       return this.info();
     }
 
-    const grace = Math.round(this.definition.config.stop_timeout * 1000);
     if (run !== null) {
-      this.setState('stopping');
+      this.apply({ type: 'stop' });
       this.stopProbes(run);
       this.serviceLog.note(force ? `stopping pid ${run.pid} (SIGKILL)` : `stopping pid ${run.pid} (SIGTERM, SIGKILL after ${this.definition.config.stop_timeout}s)`);
     }
-    const termination = terminate(targets, { graceMs: grace, force, scanner: this.host.scanner });
+    const termination = this.endRuns(targets, force);
     this.stopping = termination;
     let result;
     try {
@@ -349,7 +355,7 @@ export class Service {
     // Everything is dead now; the other terminations (liveness kill, leftover sweeps) end at once.
     run?.killing?.escalate();
     for (const l of this.lingering.values()) l.termination.escalate();
-    if (run !== null) await within(run.exitEvent, EXIT_EVENT_WAIT_MS);
+    if (run !== null) await this.within(run.exitEvent, EXIT_EVENT_WAIT_MS);
     await Promise.all([...this.lingering.values()].map((l) => l.termination.done.catch(() => undefined)));
 
     if (result.remaining.length > 0) {
@@ -358,10 +364,8 @@ export class Service {
     if (run !== null) {
       this.serviceLog.note(result.killed ? 'stopped (SIGKILL was needed)' : 'stopped');
       this.host.log.info(`service ${this.name} stopped${result.killed ? ' (SIGKILL was needed)' : ''}`);
-      this.setState('stopped');
-    } else if (this.current !== 'failed') {
-      this.setState('stopped');
     }
+    this.apply({ type: 'stopped' });
     this.host.runsChanged();
     return this.info();
   }
@@ -370,7 +374,7 @@ export class Service {
   // Runs
 
   private fail(message: string): AdiError {
-    this.setState('failed');
+    this.apply({ type: 'spawn-failed' });
     this.lastError = message;
     this.serviceLog.note(message);
     this.host.log.warn(`service ${this.name}: ${message}`);
@@ -412,23 +416,14 @@ export class Service {
       throw this.fail(`cannot start ${shown}: working directory ${launch.cwd}: ${errnoText(err)}`);
     }
 
-    let child: ChildProcess;
+    let child: RunProcess;
     try {
-      child = spawn(launch.file, launch.args, launch.options);
+      child = await this.spawner.start(launch);
     } catch (err) {
       auditFailure(errnoText(err));
       throw this.fail(`cannot start ${shown}: ${errnoText(err)}`);
     }
-    try {
-      await new Promise<void>((resolve, reject) => {
-        child.once('spawn', resolve);
-        child.once('error', reject);
-      });
-    } catch (err) {
-      auditFailure(errnoText(err));
-      throw this.fail(`cannot start ${shown}: ${errnoText(err)}`);
-    }
-    const pid = child.pid as number;
+    const pid = child.pid;
     this.host.scanner?.invalidate();
     if (privileged) this.host.privilege?.auditPrivileged({ service: this.name, argv: launch.command, result: { pid } });
 
@@ -442,7 +437,7 @@ export class Service {
       pid,
       // detached: the child called setsid(), so it leads its own group.
       pgid: pid,
-      startedAt: Date.now(),
+      startedAt: this.clock.now(),
       starttime: null,
       launch,
       exited: false,
@@ -455,26 +450,26 @@ export class Service {
     // exit_code / exit_signal keep describing the last run that ended, while this one runs.
     this.run = run;
 
-    child.on('error', (err) => this.host.log.warn(`service ${this.name} (pid ${pid}): ${err.message}`));
-    child.once('exit', (code, signal) => {
+    child.onError((err) => this.host.log.warn(`service ${this.name} (pid ${pid}): ${err.message}`));
+    child.onExit((code, signal) => {
       exitResolve();
       this.onExit(run, code, signal);
     });
     this.pipeOutput(child.stdout, 'out');
     this.pipeOutput(child.stderr, 'err');
 
-    this.setState(run.readyPending > 0 ? 'starting' : 'running');
+    this.apply({ type: 'spawned', readyPending: run.readyPending > 0 });
     const as = launch.runAs.mode === 'self' ? '' : ` as ${launch.runAs.user}`;
     this.serviceLog.note(`started pid ${pid}${as}${automatic ? ` (restart ${this.restartCount})` : ''}: ${launch.command.join(' ')}`);
     this.host.runsChanged();
-    void readProcStat(pid).then((stat) => {
-      if (stat !== null && !run.exited) {
-        run.starttime = stat.starttime;
+    void this.spawner.starttime(pid).then((starttime) => {
+      if (starttime !== null && !run.exited) {
+        run.starttime = starttime;
         this.host.runsChanged();
       }
     });
 
-    if (config.ready_notify && launch.readyFd !== null) this.watchReadyFd(run, child.stdio[launch.readyFd] as Readable | null);
+    if (config.ready_notify && launch.readyFd !== null) this.watchReadyFd(run, child.stream(launch.readyFd));
     if (config.readiness !== null) {
       const probe = new ProbeLoop('readiness', config.readiness, probeContext(launch), {
         onReady: () => this.readyStep(run, 'readiness check passed'),
@@ -542,7 +537,7 @@ export class Service {
     run.readyPending--;
     this.serviceLog.note(what);
     if (run.readyPending > 0) return;
-    if (this.current === 'starting') this.setState('running');
+    this.apply({ type: 'ready' });
     this.startLiveness(run);
   }
 
@@ -569,10 +564,7 @@ export class Service {
     this.lastError = reason;
     this.serviceLog.note(`${reason}; stopping pid ${run.pid}`);
     this.host.log.warn(`service ${this.name}: ${reason}`);
-    run.killing = terminate([runTarget(run)], {
-      graceMs: Math.round(this.definition.config.stop_timeout * 1000),
-      scanner: this.host.scanner,
-    });
+    run.killing = this.endRuns([runTarget(run)], false);
     run.killing.done.catch(() => undefined);
   }
 
@@ -597,37 +589,62 @@ export class Service {
     this.host.runsChanged();
 
     const reason = run.killReason ?? how;
-    const config = this.definition.config;
-    // restart_on_failure restarts any exit the user did not ask for, code 0 included: a service is
-    // meant to keep running (PM2 and systemd's Restart=always treat a clean exit the same way).
-    if (!config.restart_on_failure || !this.wantUp || this.closed || !this.host.accepting()) {
-      const clean = code === 0 && run.killReason === null;
-      this.lastError = clean ? this.lastError : reason;
-      this.setState(clean ? 'stopped' : 'failed');
+    const outcome = this.exitOutcome(run, code);
+    this.lastError = outcome.restart === 'no' && outcome.clean ? this.lastError : reason;
+    if (outcome.restart === 'give-up') this.lastError = `${reason}; gave up after ${outcome.restartsInWindow} restarts in ${outcome.windowSecs}s`;
+    this.apply({ type: 'exit', outcome });
+    if (outcome.restart === 'no') {
       this.host.log.info(`service ${this.name} ${reason}; not restarted`);
-      return;
-    }
-    this.lastError = reason;
-    const now = Date.now();
-    const decision = this.policy.onExit(now - run.startedAt, now);
-    if (decision.action === 'give-up') {
-      this.lastError = `${reason}; gave up after ${decision.restartsInWindow} restarts in ${decision.windowSecs}s`;
-      this.setState('failed');
+    } else if (outcome.restart === 'give-up') {
       this.serviceLog.note(`gave up: ${this.lastError}`);
       this.host.log.warn(`service ${this.name} failed: ${this.lastError}`);
-      return;
     }
-    if (decision.delayMs === 0) {
-      this.setState('starting');
-      this.scheduleAutoRestart();
-      return;
+  }
+
+  /** What becomes of a run that exited unasked: the user's intent, restart_on_failure, the restart policy. */
+  private exitOutcome(run: Run, code: number | null): ExitOutcome {
+    // restart_on_failure restarts any exit the user did not ask for, code 0 included: a service is
+    // meant to keep running (PM2 and systemd's Restart=always treat a clean exit the same way).
+    if (!this.definition.config.restart_on_failure || !this.wantUp || this.closed || !this.host.accepting()) {
+      return { restart: 'no', clean: code === 0 && run.killReason === null };
     }
-    this.setState('backoff');
-    this.serviceLog.note(`restarting in ${decision.delayMs}ms`);
-    this.backoffTimer = setTimeout(() => {
-      this.backoffTimer = null;
-      this.scheduleAutoRestart();
-    }, decision.delayMs);
+    const now = this.clock.now();
+    const decision = this.policy.onExit(now - run.startedAt, now);
+    if (decision.action === 'give-up') return { restart: 'give-up', restartsInWindow: decision.restartsInWindow, windowSecs: decision.windowSecs };
+    return { restart: 'after', delayMs: decision.delayMs };
+  }
+
+  /** Feed the state machine an event and carry out what it asks. */
+  private apply(event: LifeEvent): void {
+    const { state, effects } = next(this.current, event);
+    this.setState(state);
+    for (const effect of effects) {
+      if (effect.delayMs === 0) {
+        this.scheduleAutoRestart();
+        continue;
+      }
+      this.serviceLog.note(`restarting in ${effect.delayMs}ms`);
+      this.clearBackoff();
+      this.backoffTimer = this.clock.setTimer(effect.delayMs, () => {
+        this.backoffTimer = null;
+        this.scheduleAutoRestart();
+      });
+    }
+  }
+
+  /**
+   * End the processes of `targets`: SIGTERM, then SIGKILL once stop_timeout has passed on our clock (or
+   * at once when forced). The termination polls until everything is gone.
+   */
+  private endRuns(targets: readonly RunTarget[], force: boolean, defer = false): Termination {
+    const grace = Math.round(this.definition.config.stop_timeout * 1000);
+    const now = force || grace <= 0;
+    const termination = this.spawner.stop(targets, { graceMs: now ? 0 : UNTIL_ESCALATED_MS, force: now, scanner: this.host.scanner, defer });
+    if (!now) {
+      const timer = this.clock.setTimer(grace, () => termination.escalate());
+      void termination.done.catch(() => undefined).finally(() => this.clock.clearTimer(timer));
+    }
+    return termination;
   }
 
   private scheduleAutoRestart(): void {
@@ -640,7 +657,7 @@ export class Service {
     // A user stop or start since the decision wins.
     if (!this.wantUp || this.closed || !this.host.accepting()) return;
     if (this.run !== null && !this.run.exited) return;
-    if (this.current !== 'backoff' && this.current !== 'starting') return;
+    if (!restartDue(this.current)) return;
     this.restartCount++;
     try {
       await this.spawnRun(true);
@@ -650,12 +667,8 @@ export class Service {
   }
 
   private sweep(run: Run): void {
-    const termination = run.killing ?? terminate([runTarget(run)], {
-      graceMs: Math.round(this.definition.config.stop_timeout * 1000),
-      scanner: this.host.scanner,
-      // The /proc scan waits for the next turn: the restart's spawn must not wait for it.
-      defer: true,
-    });
+    // The /proc scan waits for the next turn (defer): the restart's spawn must not wait for it.
+    const termination = run.killing ?? this.endRuns([runTarget(run)], false, true);
     this.lingering.set(run.id, { run, termination });
     termination.done.then(
       (result) => {
@@ -666,6 +679,15 @@ export class Service {
       this.lingering.delete(run.id);
       this.host.runsChanged();
     });
+  }
+
+  /** Wait for `p`, at most `ms` (the timer is cleared either way, so it never holds the loop). */
+  private within(p: Promise<void>, ms: number): Promise<void> {
+    let timer: unknown;
+    const timeout = new Promise<void>((resolve) => {
+      timer = this.clock.setTimer(ms, resolve);
+    });
+    return Promise.race([p, timeout]).finally(() => this.clock.clearTimer(timer));
   }
 
   private setState(state: ServiceState): void {
@@ -703,13 +725,4 @@ function probeContext(launch: Launch): ProbeContext {
 function runTarget(run: Run): RunTarget {
   const via = run.launch.signalVia;
   return { pgid: run.pgid, marker: run.id, leaderAlive: () => !run.exited, ...(via !== null ? { signalVia: via } : {}) };
-}
-
-/** Wait for `p`, at most `ms` (the timer is cleared either way, so it never holds the loop). */
-function within(p: Promise<void>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }

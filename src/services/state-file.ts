@@ -291,3 +291,103 @@ export class StateJournal {
     this.fd = null;
   }
 }
+
+/** What a StateRecorder reads from the daemon when it writes. */
+export interface StateSource<O extends object> {
+  /** Every run owner and every name that may be wanted (for a whole write). */
+  owners(): Iterable<O>;
+  names(): Iterable<string>;
+  /** An owner's runs that may still have processes (empty once it is forgotten). */
+  runsOf(owner: O): StateEntry[];
+  /** The `wanted` record of a name, or null when no service of that name should be running. */
+  wanted(name: string): WantedService | null;
+}
+
+/**
+ * Keeps the state file in step with the daemon: owners (services, recovery's leftovers) and names report
+ * that they changed, and one write per event-loop turn records what they are now (only theirs, unless
+ * a whole write is due: the first one, and after `everything()`). A write that fails is reported once
+ * and retried with the next change; `problem` says why meanwhile.
+ */
+export class StateRecorder<O extends object> {
+  private readonly journal: StateJournal;
+  private readonly changedOwners = new Set<O>();
+  private readonly changedNames = new Set<string>();
+  private whole = true;
+  private scheduled = false;
+  private closed = false;
+  private error: string | null = null;
+
+  constructor(
+    private readonly file: string,
+    private readonly source: StateSource<O>,
+    private readonly log: { info(message: string): void; warn(message: string): void },
+  ) {
+    this.journal = new StateJournal(file);
+  }
+
+  /** Why the file cannot be written now (a full disk, say), or null. */
+  get problem(): string | null {
+    return this.error;
+  }
+
+  /** An owner's runs changed, and so may the `wanted` record of `name`. */
+  changed(owner: O, name?: string): void {
+    this.changedOwners.add(owner);
+    if (name !== undefined) this.changedNames.add(name);
+    this.schedule();
+  }
+
+  /** A name's `wanted` record may have changed. */
+  nameChanged(name: string): void {
+    this.changedNames.add(name);
+    this.schedule();
+  }
+
+  /** The next write looks at every owner and name. */
+  everything(): void {
+    this.whole = true;
+  }
+
+  /** A write is due (coalesced: 100 services spawning at once write the file once). */
+  schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.write();
+    });
+  }
+
+  /** Record what changed since the last write; `snapshot`: a whole new snapshot (compacted) too. */
+  write(snapshot = false): void {
+    if (this.closed) return;
+    if (this.whole) {
+      this.whole = false;
+      for (const o of this.source.owners()) this.changedOwners.add(o);
+      for (const name of this.source.names()) this.changedNames.add(name);
+    }
+    try {
+      for (const o of this.changedOwners) this.journal.setRuns(o, this.source.runsOf(o));
+      for (const name of this.changedNames) this.journal.setWanted(name, this.source.wanted(name));
+      this.changedOwners.clear();
+      this.changedNames.clear();
+      if (snapshot) this.journal.compact();
+      else this.journal.flush();
+      if (this.error !== null) {
+        this.error = null;
+        this.log.info(`services: ${this.file} is written again`);
+      }
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      if (this.error === null) this.log.warn(`services: cannot write ${this.file}: ${message}`);
+      this.error = message;
+    }
+  }
+
+  /** Final: nothing is written afterwards (a late callback must not recreate a directory being removed). */
+  close(): void {
+    this.closed = true;
+    this.journal.close();
+  }
+}

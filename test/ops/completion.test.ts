@@ -1,14 +1,14 @@
-// `adi completion bash|zsh|fish`: each script is run by its real shell where installed. bash: the
-// completion function is called as bash would, with COMP_WORDS / COMP_CWORD set. fish: `complete -C`
-// asks fish itself. zsh: completion needs an interactive line editor, so the script's syntax is checked
-// with `zsh -n` and its function run with zsh's completion builtins replaced by printers.
+// `adi completion bash|zsh|fish`: each script is run by its real shell where installed, and calls the
+// real `adi __complete` (an `adi` on PATH that runs this checkout). bash: the completion function is
+// called as bash would, with COMP_WORDS / COMP_CWORD set. fish: `complete -C` asks fish itself. zsh:
+// completion needs an interactive line editor, so the script's syntax is checked with `zsh -n` and its
+// function run with zsh's completion builtins replaced by printers.
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { optionsFromUsage } from '../../src/cli/completion.js';
 import { ADI, adi, daemonPids } from '../helpers/env.js';
 import { have, home, shq } from './helpers.js';
 
@@ -35,10 +35,31 @@ function bashComplete(file: string, words: string[], env: NodeJS.ProcessEnv): st
 }
 
 describe('adi completion', () => {
-  test('options are read from each command\'s usage', () => {
-    const o = optionsFromUsage('Usage: adi x [-n N] [--json]\n  -f, --follow    Follow\n  --since TIME  From\n  --env K=V  Env');
-    assert.deepEqual(o.options, ['--env', '--follow', '--help', '--json', '--since', '-f', '-n']);
-    assert.deepEqual(o.valued, ['--env', '--since', '-n']);
+  test('__complete: commands, options, values and arguments come from the command specs', async () => {
+    const h = home();
+    const ask = async (...words: string[]): Promise<string[]> => {
+      const r = await adi(['__complete', ...words], h.env);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stderr, '');
+      return r.stdout.split('\n').filter((l) => l !== '');
+    };
+    assert.deepEqual(await ask('daemon', 'st'), ['words', 'start\tStart the daemon in the background, or start a service: start NAME [-- COMMAND ARGS...]',
+      'stop\tStop the daemon and all its services, or one service: stop NAME [--force]', 'status\tShow whether the daemon runs: pid, version, uptime, socket (exit 3 when not)']);
+    // Options before or after arguments; a valued option's value is not an argument.
+    assert.deepEqual((await ask('daemon', 'logs', 'web', '-n', '5', '--f')).map((l) => l.split('\t')[0]), ['words', '--follow']);
+    assert.deepEqual((await ask('daemon', 'logs', '-')).map((l) => l.split('\t')[0]).sort(),
+      ['--all', '--follow', '--help', '--lines', '--raw', '--since', '--stderr', '-a', '-f', '-n', 'words']);
+    assert.deepEqual(await ask('daemon', 'logs', '--since', ''), ['words']);
+    assert.deepEqual(await ask('daemon', 'start', '--cwd', ''), ['dirs']);
+    assert.deepEqual(await ask('daemon', 'start', 'web', '--', ''), ['files']);
+    assert.deepEqual(await ask('plugin', 'install', ''), ['files']);
+    // Hidden options stay hidden; a command with no arguments completes none.
+    assert.deepEqual((await ask('daemon', 'run', '--')).map((l) => l.split('\t')[0]), ['words', '--help']);
+    assert.deepEqual(await ask('daemon', 'status', ''), ['words']);
+    assert.deepEqual(await ask('nope', ''), ['words']);
+    // No daemon: no service names, and none is started by completing.
+    assert.deepEqual(await ask('daemon', 'stop', ''), ['words']);
+    assert.deepEqual(daemonPids(h.home), []);
   });
 
   test('bash: `adi daemon st<TAB>` gives start, status, stop; options and service names complete', async () => {
@@ -69,11 +90,17 @@ describe('adi completion', () => {
     assert.deepEqual(bashComplete(file, ['adi', 'daemon', 'stop', 'web', ''], env), []);
     assert.deepEqual(bashComplete(file, ['adi', 'daemon', 'logs', '-n', ''], env), []);
     assert.deepEqual(bashComplete(file, ['adi', 'daemon', 'logs', '-n', '5', 'we'], env), ['web']);
+    // A name already given is not offered again.
+    assert.deepEqual(bashComplete(file, ['adi', 'daemon', 'logs', 'web', ''], env), ['worker']);
+    // Options after the argument, and after `--` the shell's own file completion.
+    assert.deepEqual(bashComplete(file, ['adi', 'daemon', 'stop', 'web', '--f'], env), ['--force']);
+    assert.deepEqual(bashComplete(file, ['adi', 'daemon', 'start', 'x', '--', ''], env), []);
+    // What the scripts of earlier versions call.
     const listed = await adi(['completion', '--list-services'], h.env);
     assert.equal(listed.stdout, 'web\nworker\n');
   });
 
-  test('--list-services prints nothing and starts nothing when no daemon runs', async () => {
+  test('adi completion names a shell; --list-services prints nothing and starts nothing when no daemon runs', async () => {
     const h = home();
     const r = await adi(['completion', '--list-services'], h.env);
     assert.equal(r.code, 0);
@@ -91,7 +118,7 @@ describe('adi completion', () => {
     assert.match(text, /^#compdef adi$/m);
     if (!have('zsh')) {
       t.diagnostic('zsh is not installed: the script was checked for its structure only');
-      assert.match(text, /_adi\(\) \{[\s\S]*compdef _adi adi/);
+      assert.match(text, /_adi\(\) \{[\s\S]*__complete[\s\S]*compdef _adi adi/);
       return;
     }
     const file = path.join(h.home, '_adi');
@@ -105,9 +132,10 @@ describe('adi completion', () => {
       "compadd() { local -a w; while (( $# )); do case $1 in -a) shift; w+=(${(P)1}); shift;; --) shift; w+=(\"$@\"); break;; -*) shift;; *) w+=(\"$1\"); shift;; esac; done; print -l -- $w; }",
       '_files() { print -- FILES; }',
     ].join('\n');
+    const env = { ...h.env, PATH: `${adiOnPath(h.home)}:${h.env['PATH'] ?? ''}` };
     const run = (words: string[]): string[] => {
       const code = `${stubs}\nsource ${shq(file)}\nwords=(${words.map(shq).join(' ')}); CURRENT=${words.length}\n_adi`;
-      const r = spawnSync('zsh', ['-f', '-c', code], { env: h.env, encoding: 'utf8' });
+      const r = spawnSync('zsh', ['-f', '-c', code], { env, encoding: 'utf8' });
       assert.equal(r.status, 0, r.stderr);
       return r.stdout.split('\n').filter((l) => l !== '');
     };
@@ -122,7 +150,7 @@ describe('adi completion', () => {
     const text = await script('fish', h.env);
     if (!have('fish')) {
       t.diagnostic('fish is not installed: the script was checked for its structure only');
-      assert.match(text, /^complete -c adi -n '__adi_at daemon' -a 'start'/m);
+      assert.match(text, /^complete -c adi -f -a '\(__adi_complete\)'$/m);
       return;
     }
     const file = path.join(h.home, 'adi.fish');

@@ -163,8 +163,14 @@ setInterval(() => {}, 1000);
     const second = path.join(t.home, 'probe2-src');
     writePlugin(first, { name: 'probe', service: { name: 'probe-svc', command: 'serve', privileged_commands: ['/usr/bin/id -u'] }, cli: probe });
     writePlugin(second, { name: 'probe2', service: { name: 'probe2-svc', command: 'serve' }, cli: `process.env.PROBE_ROLE = 'second';\n${probe}` });
-    for (const src of [first, second]) assert.equal((await adi(['plugin', 'install', src, '--yes'], t.env)).code, 0);
-    for (const svc of ['probe-svc', 'probe2-svc']) assert.equal((await adi(['daemon', 'start', svc], t.env)).code, 0);
+    for (const src of [first, second]) {
+      const r = await adi(['plugin', 'install', src, '--yes'], t.env, { timeoutMs: 120_000 });
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+    }
+    for (const svc of ['probe-svc', 'probe2-svc']) {
+      const r = await adi(['daemon', 'start', svc], t.env);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+    }
     const result = async (svc: string): Promise<Record<string, string> | null> => {
       const line = /RESULT (.*)/.exec((await adi(['daemon', 'logs', svc, '-n', '50'], t.env)).stdout)?.[1];
       return line === undefined ? null : (JSON.parse(line) as Record<string, string>);

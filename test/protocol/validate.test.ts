@@ -146,7 +146,8 @@ describe('parseResponse', () => {
       { type: 'StreamEnd' },
       { type: 'StreamEnd', cursor: '0123456789abcdef.1.2' },
       { type: 'CommandResult', exit_code: 0, stdout: Buffer.from([0, 255, 10]), stderr: Buffer.alloc(0), signal: null },
-      { type: 'SudoDenied', reason: 'not approved' },
+      { type: 'Error', code: 'SPAWN_FAILED', message: 'no', data: { errno: 'ENOENT' } },
+      { type: 'Ok', service: { name: 'a', state: 'running', pid: 1, uptime_secs: 0, restarts: 0, last_error: null, exit_code: null, exit_signal: null, source: 'adhoc', cpu_percent: null, memory_bytes: null } },
       {
         type: 'Services',
         list: [

@@ -13,6 +13,7 @@ import { MemoryLogger } from '../../src/core/logger.js';
 import { ServiceManager, type ServiceManagerOptions } from '../../src/services/manager.js';
 import { isAlive } from '../../src/system/alive.js';
 import { environHas, liveProcesses } from '../helpers/proc.js';
+import { realClock, type Clock } from '../../src/services/runtime.js';
 
 // Compiled to dist/test/services/: the fixtures stay in test/fixtures/ at the project root.
 export const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/', import.meta.url));
@@ -26,12 +27,39 @@ export function nodeService(name: string, args: string[] = [], extra: Partial<Se
   return { command: process.execPath, args: [fixture(name), ...args], ...extra };
 }
 
+/** The real clock, counting the timers set through it and not yet fired or cleared. */
+export interface CountingClock extends Clock {
+  pending(): number;
+}
+
+export function countingClock(): CountingClock {
+  const live = new Set<unknown>();
+  return {
+    now: () => realClock.now(),
+    setTimer(ms, fn) {
+      const timer = realClock.setTimer(ms, () => {
+        live.delete(timer);
+        fn();
+      });
+      live.add(timer);
+      return timer;
+    },
+    clearTimer(timer) {
+      live.delete(timer);
+      realClock.clearTimer(timer);
+    },
+    pending: () => live.size,
+  };
+}
+
 export interface TestEnv {
   dir: string;
   paths: Paths;
   log: MemoryLogger;
   tag: string;
   manager: ServiceManager;
+  /** The services' clock: tells whether any restart or stop timer is pending. */
+  clock: CountingClock;
   /** Write services.toml. */
   writeServices(text: string): void;
   /** Stop everything, check nothing of ours is left, remove the temp dir. */
@@ -43,13 +71,15 @@ export function makeEnv(opts: Partial<ServiceManagerOptions> = {}): TestEnv {
   const paths = resolvePaths({ env: { XDG_DATA_HOME: path.join(dir, 'data'), XDG_CONFIG_HOME: path.join(dir, 'config') }, home: dir });
   const log = new MemoryLogger();
   const tag = path.basename(dir);
-  const manager = new ServiceManager({ paths, log, env: { ...process.env, ADI_TEST_TAG: tag }, home: dir, ...opts });
+  const clock = countingClock();
+  const manager = new ServiceManager({ paths, log, env: { ...process.env, ADI_TEST_TAG: tag }, home: dir, clock, ...opts });
   return {
     dir,
     paths,
     log,
     tag,
     manager,
+    clock,
     writeServices(text: string) {
       fs.mkdirSync(paths.configDir, { recursive: true });
       fs.writeFileSync(paths.servicesFile, text);

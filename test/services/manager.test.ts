@@ -46,7 +46,7 @@ void describe('ServiceManager processes', () => {
   });
 
   void it('gives up on a crash loop after max_restarts and stays failed', async () => {
-    const { manager, log } = setup();
+    const { manager, log, clock } = setup();
     const started = Date.now();
     await manager.start('crashy', nodeService('crasher.js', ['7'], { max_restarts: 3 }));
     const info = await waitState(manager, 'crashy', 'failed');
@@ -57,8 +57,8 @@ void describe('ServiceManager processes', () => {
     assert.match(info.last_error ?? '', /exited with code 7; gave up after 3 restarts in 60s/);
     // Backoff 0 + 100 + 200 ms: seconds, not minutes (generous bound).
     assert.ok(Date.now() - started < 8000);
-    // Stays failed: no timer restarts it.
-    await new Promise((r) => setTimeout(r, 400));
+    // Stays failed: once the last run's sweep is over no timer is left that could restart it.
+    await waitFor(() => clock.pending() === 0 || undefined, 'no pending timer');
     assert.equal(manager.get('crashy')?.state, 'failed');
     assert.equal(manager.get('crashy')?.restarts, 3);
     assert.ok(log.lines.some((l) => l.includes('crashy failed')));
@@ -102,19 +102,20 @@ void describe('ServiceManager processes', () => {
   });
 
   void it('a stop during backoff cancels the pending restart for good', async () => {
-    const { manager } = setup();
+    const { manager, clock } = setup();
     await manager.start('bk', { command: '/bin/sh', args: ['-c', 'exit 1'], max_restarts: 50 });
     await waitState(manager, 'bk', 'backoff');
     const restarts = manager.get('bk')?.restarts;
     const stopped = await manager.stop('bk', false);
     assert.equal(stopped.state, 'stopped');
-    await new Promise((r) => setTimeout(r, 500));
+    // The backoff timer went with the stop: nothing is left that could restart it.
+    await waitFor(() => clock.pending() === 0 || undefined, 'no pending timer');
     assert.equal(manager.get('bk')?.state, 'stopped');
     assert.equal(manager.get('bk')?.restarts, restarts);
   });
 
   void it('stops a SIGTERM ignorer with grandchildren (one double-forked) within stop_timeout, leaving nothing', async () => {
-    const { manager, tag } = setup();
+    const { manager, tag, clock } = setup();
     await manager.start('stubborn', nodeService('ignore-term.js', [], { stop_timeout: 2 }));
     const pidsLine = await waitFor(async () => texts(await manager.tail('stubborn', 10), 'out').find((l) => l.startsWith('{')), 'the fixture to print its pids');
     const pids = JSON.parse(pidsLine) as { main: number; child: number; orphan: number };
@@ -131,8 +132,8 @@ void describe('ServiceManager processes', () => {
     assert.ok(took < 8000, `stop took ${took} ms`);
     for (const pid of Object.values(pids)) assert.equal(isAlive(pid), false, `pid ${pid} must be gone`);
     assert.deepEqual(taggedPids(tag), []);
-    // A user stop is never followed by a restart.
-    await new Promise((r) => setTimeout(r, 200));
+    // A user stop is never followed by a restart: no timer is left that could start it.
+    await waitFor(() => clock.pending() === 0 || undefined, 'no pending timer');
     assert.equal(manager.get('stubborn')?.state, 'stopped');
     assert.equal(manager.get('stubborn')?.restarts, 0);
   });
@@ -143,8 +144,7 @@ void describe('ServiceManager processes', () => {
     await waitFor(async () => texts(await manager.tail('f', 10), 'out').find((l) => l.startsWith('{')), 'pids');
     const t0 = Date.now();
     const graceful = manager.stop('f', false);
-    await new Promise((r) => setTimeout(r, 100));
-    assert.equal(manager.get('f')?.state, 'stopping');
+    assert.equal((await waitState(manager, 'f', 'stopping')).state, 'stopping');
     const forced = await manager.stop('f', true);
     assert.equal(forced.state, 'stopped');
     assert.equal((await graceful).state, 'stopped');

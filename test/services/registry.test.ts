@@ -233,7 +233,7 @@ command = 7
     const adhoc = await manager.start('x', { command: '/bin/sleep', args: ['1000'] });
     writeServices('[x]\ncommand = "/bin/sleep"\nargs = ["5"]\n');
     const r1 = await manager.reload();
-    assert.match(r1.errors.join('\n'), /service "x" belongs to the running ad-hoc service; the definition in \S+services.toml is not loaded: stop it/);
+    assert.match(r1.conflicts.join('\n'), /service "x" belongs to the running ad-hoc service; the definition in \S+services.toml is not loaded: stop it/);
     assert.equal(manager.get('x')?.pid, adhoc.pid);
     assert.match(manager.get('x')?.conflicts?.join('\n') ?? '', /the definition in \S+services.toml is not loaded/, 'shown with the service, not only logged');
     assert.equal(manager.conflicts().length, 1);

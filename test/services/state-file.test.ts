@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, it } from 'node:test';
-import { journalFile, readStateFile, StateJournal, writeStateFile, type StateEntry, type WantedService } from '../../src/services/state-file.js';
+import { journalFile, readStateFile, StateJournal, StateRecorder, writeStateFile, type StateEntry, type WantedService } from '../../src/services/state-file.js';
+import { MemoryLogger } from '../../src/core/logger.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -159,5 +160,59 @@ describe('state file: snapshot and journal', () => {
     j.flush();
     assert.deepEqual(sortByPid(readStateFile(file)?.services ?? []), [entry('a', 100, 9), entry('b', 200)]);
     j.close();
+  });
+});
+
+void describe('StateRecorder', () => {
+  void it('writes what changed once per turn, the whole state first, and reports a failing write once', async () => {
+    const file = stateFile();
+    const runs = new Map<object, StateEntry[]>();
+    const wanted = new Map<string, WantedService>();
+    const a = {};
+    const b = {};
+    runs.set(a, [entry('a', 100)]);
+    wanted.set('a', { name: 'a', source: 'file' });
+    const log = new MemoryLogger();
+    const recorder = new StateRecorder<object>(file, {
+      owners: () => runs.keys(),
+      names: () => wanted.keys(),
+      runsOf: (o) => runs.get(o) ?? [],
+      wanted: (name) => wanted.get(name) ?? null,
+    }, log);
+    const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+    // The first write is whole: `a` is recorded without having reported a change.
+    recorder.schedule();
+    await turn();
+    assert.deepEqual(readStateFile(file)?.services, [entry('a', 100)]);
+    assert.deepEqual(readStateFile(file)?.wanted, [{ name: 'a', source: 'file' }]);
+
+    // Only what reports a change is looked at again.
+    runs.set(b, [entry('b', 200)]);
+    runs.set(a, []);
+    wanted.delete('a');
+    recorder.changed(b, 'b');
+    await turn();
+    assert.deepEqual(sortByPid(readStateFile(file)?.services ?? []), [entry('a', 100), entry('b', 200)]);
+    recorder.changed(a, 'a');
+    await turn();
+    assert.deepEqual(readStateFile(file)?.services, [entry('b', 200)]);
+    assert.deepEqual(readStateFile(file)?.wanted, []);
+    assert.equal(recorder.problem, null);
+
+    // A directory where the snapshot goes: every write fails, reported once, and then recovers.
+    recorder.close();
+    const broken = new StateRecorder<object>(file, { owners: () => [], names: () => [], runsOf: () => [], wanted: () => null }, log);
+    fs.rmSync(file);
+    fs.mkdirSync(file);
+    broken.write();
+    broken.write(true);
+    assert.match(broken.problem ?? '', /EISDIR|EEXIST|ENOTEMPTY|directory/i);
+    assert.equal(log.lines.filter((l) => l.startsWith('WARN') && l.includes('cannot write')).length, 1);
+    fs.rmdirSync(file);
+    broken.write(true);
+    assert.equal(broken.problem, null);
+    assert.ok(log.lines.some((l) => l.includes('is written again')));
+    broken.close();
   });
 });

@@ -1,56 +1,35 @@
-// `adi completion bash|zsh|fish`: print a completion script. `adi completion --list-services` (hidden,
-// used by the scripts) prints the daemon's service names, one a line, and nothing when no daemon
-// answers: it never starts one, and gives up quickly, since a person is waiting on a TAB.
+// `adi completion bash|zsh|fish`: print a completion script. The scripts call the hidden
+// `adi __complete` (src/cli/complete.ts) for every answer.
 
-import { DaemonClient } from '../../client/client.js';
 import { AdiError } from '../../core/errors.js';
-import { packageVersion } from '../../core/version.js';
-import { parseCommandArgs, type CliIO, type Command } from '../command.js';
-import { bashScript, buildSpec, fishScript, zshScript, type TableInput } from '../completion.js';
-import { commandTable } from '../table.js';
+import { defineCommand } from '../command.js';
+import { serviceNames } from '../complete.js';
+import { bashScript, fishScript, zshScript } from '../completion.js';
 
-const SHELLS = { bash: bashScript, zsh: zshScript, fish: fishScript } as const;
+const SCRIPTS = { bash: bashScript, zsh: zshScript, fish: fishScript } as const;
 
-/** The command table with every command's usage (loads each command module once). */
-async function tableWithUsage(): Promise<TableInput> {
-  const { groups, commands, top } = commandTable();
-  const load = async (entries: Record<string, { summary: string; load: () => Promise<{ command: Command }> }>) =>
-    Object.fromEntries(await Promise.all(Object.entries(entries).map(async ([name, e]) => [name, { summary: e.summary, usage: (await e.load()).command.usage }] as const)));
-  return { groups, commands: await load(commands), top: await load(top) };
-}
-
-async function listServices(io: CliIO): Promise<number> {
-  const client = new DaemonClient({ env: io.env, clientName: `adi-completion/${packageVersion()}`, connectTimeoutMs: 300, timeoutMs: 1500 });
-  try {
-    const names = (await client.listServices()).map((s) => s.name);
-    if (names.length > 0) io.stdout.write(`${names.join('\n')}\n`);
-  } catch {
-    // No daemon, another user's, or slow: complete nothing rather than print an error into a prompt.
-  } finally {
-    client.close();
-  }
-  return 0;
-}
-
-export const command: Command = {
+export const command = defineCommand({
   name: 'completion',
-  summary: 'Print a shell completion script',
-  usage: `Usage: adi completion bash|zsh|fish
-
-Prints a script that completes adi's commands, options and, when the daemon runs, service names.
+  usage: 'adi completion bash|zsh|fish',
+  args: [{ name: 'SHELL', choices: Object.keys(SCRIPTS), optional: true }],
+  options: {
+    // What the scripts of earlier versions call; a saved one keeps completing service names.
+    'list-services': { type: 'boolean', hidden: true, help: "The daemon's service names, one a line; nothing when none runs" },
+  },
+  description: `Prints a script that completes adi's commands, options and, when the daemon runs, service names.
   bash:  source <(adi completion bash)        in ~/.bashrc
   zsh:   source <(adi completion zsh)         in ~/.zshrc, after compinit
   fish:  adi completion fish | source         in ~/.config/fish/config.fish
-The script calls adi to list the services, so it follows the adi found on PATH.`,
-  async run(argv, io) {
-    const { values, positionals } = parseCommandArgs('completion', argv, { 'list-services': { type: 'boolean' } });
-    if (values['list-services'] === true) return listServices(io);
-    const shell = positionals[0];
-    if (positionals.length !== 1 || shell === undefined || !Object.hasOwn(SHELLS, shell)) {
-      throw new AdiError('BAD_ARGUMENT', `Name one shell: bash, zsh or fish. See 'adi completion --help'.`);
+The script calls adi for each completion, so it follows the adi found on PATH.`,
+  async run({ values, positionals }, io) {
+    if (values['list-services'] === true) {
+      const names = await serviceNames(io);
+      if (names.length > 0) io.stdout.write(`${names.join('\n')}\n`);
+      return 0;
     }
-    const script = SHELLS[shell as keyof typeof SHELLS](buildSpec(await tableWithUsage()));
-    io.stdout.write(script);
+    const shell = positionals[0];
+    if (shell === undefined) throw new AdiError('BAD_ARGUMENT', "Name one shell: bash, zsh or fish. See 'adi completion --help'.");
+    io.stdout.write(SCRIPTS[shell as keyof typeof SCRIPTS]);
     return 0;
   },
-};
+});

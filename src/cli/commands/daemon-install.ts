@@ -8,15 +8,22 @@ import { AdiError } from '../../core/errors.js';
 import { resolvePaths } from '../../core/paths.js';
 import { bootPlan, systemdBooted, writeBootFile, type BootPlan, type BootScope } from '../boot.js';
 import { cliEntry, packageVersion } from '../../core/version.js';
-import { parseCommandArgs, type CliIO, type Command } from '../command.js';
+import { defineCommand, type CliIO } from '../command.js';
 import { cliClient } from '../daemon-client.js';
 import { withProgress } from '../progress.js';
 
 export const BOOT_OPTIONS = {
-  user: { type: 'boolean' },
-  system: { type: 'boolean' },
-  now: { type: 'boolean' },
-  root: { type: 'string' },
+  user: {
+    type: 'boolean',
+    help: 'For you, at login (default): $XDG_CONFIG_HOME/systemd/user/adi-daemon.service, or ~/Library/LaunchAgents/adi-daemon.plist. No root needed.',
+  },
+  system: {
+    type: 'boolean',
+    help: `At boot, before anyone logs in: /etc/systemd/system/adi-daemon.service, or /Library/LaunchDaemons/adi-daemon.plist
+      (run with sudo). The daemon runs as the user who ran sudo (User=), or as root when root runs it directly.`,
+  },
+  now: { type: 'boolean', help: 'Enable and start it now (systemctl enable --now / launchctl bootstrap)' },
+  root: { type: 'string', value: 'DIR', complete: 'dir', help: 'With --system: write under DIR instead of / (packaging, tests)' },
 } as const;
 
 export interface BootValues {
@@ -82,28 +89,18 @@ function inUnit(pid: number): boolean {
 
 const scopeFlag = (plan: BootPlan): string => `--${plan.scope}`;
 
-export const command: Command = {
+export const command = defineCommand({
   name: 'daemon install',
-  summary: 'Start the daemon at login or boot (systemd user/system unit, launchd agent)',
-  usage: `Usage: adi daemon install [--user | --system] [--now] [--root DIR]
-
-Makes the platform's service manager run 'adi daemon run' and restart it if it dies (not after
+  args: [],
+  options: BOOT_OPTIONS,
+  description: `Makes the platform's service manager run 'adi daemon run' and restart it if it dies (not after
 'adi daemon stop'). Linux: a systemd unit; macOS: a launchd property list. Then prints the one
-command that enables it, or runs it with --now.
-  --user      For you, at login (default): $XDG_CONFIG_HOME/systemd/user/adi-daemon.service, or
-              ~/Library/LaunchAgents/adi-daemon.plist. No root needed.
-  --system    At boot, before anyone logs in: /etc/systemd/system/adi-daemon.service, or
-              /Library/LaunchDaemons/adi-daemon.plist (run with sudo). The daemon runs as the user who
-              ran sudo (User=), or as root when root runs it directly.
-  --now       Enable and start it now (systemctl enable --now / launchctl bootstrap)
-  --root DIR  With --system: write under DIR instead of / (packaging, tests)
-
-The unit carries the data-directory variables that are set (XDG_DATA_HOME, XDG_CONFIG_HOME,
+command that enables it, or runs it with --now.`,
+  notes: `The unit carries the data-directory variables that are set (XDG_DATA_HOME, XDG_CONFIG_HOME,
 ADI_DAEMON_SOCKET, ADI_DAEMON_PID, ADI_DAEMON_LOG, ADI_USER, ADI_ROOT_USER) and PATH, so the daemon
 finds what it finds from this shell. Install again after changing them.
 'adi daemon uninstall' removes it.`,
-  async run(argv, io) {
-    const { values } = parseCommandArgs('daemon install', argv, BOOT_OPTIONS, false);
+  async run({ values }, io) {
     const plan = planFor('daemon install', values, io);
     let changed: boolean;
     try {
@@ -164,4 +161,4 @@ finds what it finds from this shell. Install again after changing them.
     }
     return 0;
   },
-};
+});

@@ -1,41 +1,38 @@
 import type { DaemonClient, LogEntry, RawLogBatch } from '../../client/client.js';
 import { AdiError } from '../../core/errors.js';
 import { checkName } from '../../core/paths.js';
-import { parseCommandArgs, type CliIO, type Command } from '../command.js';
+import { defineCommand, type CliIO } from '../command.js';
 import { connectedClient } from '../daemon-client.js';
 import { entryPrefix, formatBatch, keepEntry, lastLines, mergeByTime, parseSince, safeText, servicePrefix, useColour, type LineFilter, type SourcedEntry } from '../log-view.js';
 
 /** Lines read per service when a filter is given without -n: filters look further back than 100 lines. */
 const FILTER_LINES = 10_000;
 
-export const command: Command = {
+export const command = defineCommand({
   name: 'daemon logs',
-  summary: "Show a service's log",
-  usage: `Usage: adi daemon logs NAME... [-n N] [-f] [--since TIME] [--stderr] [--raw]
-       adi daemon logs --all [-n N] [-f] [--since TIME] [--stderr] [--raw]
-
-Prints the last N lines (default 100; 10 with -f) of the service's stdout and stderr, each prefixed by
+  usage: `adi daemon logs NAME... [options]
+       adi daemon logs --all [options]`,
+  args: [{ name: 'NAME', variadic: true, optional: true, service: true }],
+  options: {
+    all: { type: 'boolean', short: 'a', help: 'Every service the daemon knows' },
+    lines: {
+      type: 'string', short: 'n', value: 'N',
+      help: "How many of the services' own lines (the supervisor's [sys] notes between them are shown too and not counted)",
+    },
+    follow: { type: 'boolean', short: 'f', help: 'Keep printing new lines as they are written (Ctrl-C to stop)' },
+    since: {
+      type: 'string', value: 'TIME',
+      help: `Only lines from TIME on: 30s, 10m, 2h, 1d (ago) or 2024-05-01T12:00:00Z; reads up to ${FILTER_LINES} lines per service unless -n says otherwise`,
+    },
+    stderr: { type: 'boolean', help: "Only the services' stderr lines" },
+    raw: { type: 'boolean', help: "The services' bytes as written, control characters included" },
+  },
+  description: `Prints the last N lines (default 100; 10 with -f) of the service's stdout and stderr, each prefixed by
 its timestamp; stderr lines are marked [err], the supervisor's own notes [sys]. Several services (or
 --all) are merged by time, each line prefixed by its service (coloured on a terminal unless NO_COLOR
 is set). Control characters a service wrote are shown visibly (ESC as ^[), so its output cannot
-move the cursor or retitle the terminal; --raw prints its bytes as they are.
-  -a, --all         Every service the daemon knows
-  -n, --lines N     How many of the services' own lines (the supervisor's [sys] notes between them
-                    are shown too and not counted)
-  -f, --follow      Keep printing new lines as they are written (Ctrl-C to stop)
-  --since TIME      Only lines from TIME on: 30s, 10m, 2h, 1d (ago) or 2024-05-01T12:00:00Z; reads up to
-                    ${FILTER_LINES} lines per service unless -n says otherwise
-  --stderr          Only the services' stderr lines
-  --raw             The services' bytes as written, control characters included`,
-  async run(argv, io) {
-    const { values, positionals } = parseCommandArgs('daemon logs', argv, {
-      lines: { type: 'string', short: 'n' },
-      follow: { type: 'boolean', short: 'f' },
-      all: { type: 'boolean', short: 'a' },
-      since: { type: 'string' },
-      stderr: { type: 'boolean' },
-      raw: { type: 'boolean' },
-    });
+move the cursor or retitle the terminal; --raw prints its bytes as they are.`,
+  async run({ values, positionals }, io) {
     if (values.all === true && positionals.length > 0) throw new AdiError('BAD_ARGUMENT', "Give service names or --all, not both. See 'adi daemon logs --help'.");
     if (values.all !== true && positionals.length === 0) throw new AdiError('BAD_ARGUMENT', "Name a service, or give --all. See 'adi daemon logs --help'.");
     const names = positionals.map((n) => checkName('service', n));
@@ -77,7 +74,7 @@ move the cursor or retitle the terminal; --raw prints its bytes as they are.
       client.close();
     }
   },
-};
+});
 
 class View {
   private readonly colour: boolean;

@@ -1,27 +1,20 @@
-import { parseCommandArgs, type Command } from '../command.js';
+import { defineCommand } from '../command.js';
 import { connectedClient } from '../daemon-client.js';
 
-export const command: Command = {
+export const command = defineCommand({
   name: 'daemon reload',
-  summary: 'Re-read the services file',
-  usage: `Usage: adi daemon reload
-
-Re-reads ~/.config/adi/services.toml (or $XDG_CONFIG_HOME/adi/services.toml). Services whose
+  args: [],
+  options: {},
+  description: `Re-reads ~/.config/adi/services.toml (or $XDG_CONFIG_HOME/adi/services.toml). Services whose
 definition did not change are not touched; changed ones are restarted; removed ones are stopped.
 A service whose new definition is invalid (or a file that cannot be parsed at all) changes nothing:
 the service keeps its last valid definition, and keeps running. Each error is printed (file,
 service, field, hint) and the exit status is 1. SIGHUP to the daemon reloads too (errors go to the
 daemon log and to 'adi daemon status').`,
-  async run(argv, io) {
-    parseCommandArgs('daemon reload', argv, {}, false);
+  async run(_args, io) {
     const client = await connectedClient(io);
     try {
       const report = await client.reload();
-      if (report === null) {
-        // A daemon older than reload reports.
-        io.stdout.write('services file reloaded\n');
-        return 0;
-      }
       const parts: string[] = [];
       for (const [what, names] of [['added', report.added], ['changed', report.changed], ['removed', report.removed]] as const) {
         if (names.length > 0) parts.push(`${what} ${names.join(', ')}`);
@@ -41,4 +34,4 @@ daemon log and to 'adi daemon status').`,
       client.close();
     }
   },
-};
+});

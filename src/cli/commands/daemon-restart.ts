@@ -1,27 +1,22 @@
-import { AdiError } from '../../core/errors.js';
 import { checkName } from '../../core/paths.js';
-import { parseCommandArgs, type Command } from '../command.js';
+import { defineCommand } from '../command.js';
 import { connectedClient } from '../daemon-client.js';
 
-export const command: Command = {
+export const command = defineCommand({
   name: 'daemon restart',
-  summary: 'Restart a service',
-  usage: `Usage: adi daemon restart NAME
-
-Stops the service (SIGTERM, then SIGKILL after its stop timeout) and starts it again. Its automatic
+  args: [{ name: 'NAME', service: true }],
+  options: {},
+  description: `Stops the service (SIGTERM, then SIGKILL after its stop timeout) and starts it again. Its automatic
 restart count starts again from 0.`,
-  async run(argv, io) {
-    const { positionals } = parseCommandArgs('daemon restart', argv, {});
-    if (positionals.length !== 1) throw new AdiError('BAD_ARGUMENT', `Expected one service name, got ${positionals.length}. See 'adi daemon restart --help'.`);
+  async run({ positionals }, io) {
     const name = checkName('service', positionals[0]);
     const client = await connectedClient(io);
     try {
-      await client.restartService(name);
-      const info = (await client.listServices()).find((s) => s.name === name);
-      io.stdout.write(`restarted ${name}${info?.pid != null ? ` (pid ${info.pid})` : ''}\n`);
+      const info = await client.restartService(name);
+      io.stdout.write(`restarted ${name}${info.pid != null ? ` (pid ${info.pid})` : ''}\n`);
       return 0;
     } finally {
       client.close();
     }
   },
-};
+});

@@ -1,7 +1,7 @@
 import { AdiError } from '../../core/errors.js';
 import type { ServiceInfo } from '../../protocol/types.js';
 import type { DaemonClient } from '../../client/client.js';
-import { parseCommandArgs, type CliIO, type Command } from '../command.js';
+import { defineCommand, type CliIO } from '../command.js';
 import { connectedClient } from '../daemon-client.js';
 import { formatBytes, formatDuration } from '../output.js';
 import { writeReports } from '../reports.js';
@@ -30,35 +30,37 @@ export function servicesTable(list: ServiceInfo[]): string {
   return [line(header), ...rows.map(line)].join('\n') + '\n';
 }
 
-const USAGE = `Usage: adi daemon services [--json] [--watch [--interval SECS] [--count N]]
+/** The options of a watch (`adi daemon top` has them too). */
+export const WATCH_OPTIONS = {
+  json: {
+    type: 'boolean',
+    help: `Print the array of ServiceInfo objects (see docs/protocol.md); cpu_percent and memory_bytes are numbers,
+      null when the service does not run; name conflicts go to stderr (and are in each service's "conflicts")`,
+  },
+  interval: { type: 'string', value: 'SECS', help: 'Seconds between refreshes (default 2)' },
+  count: { type: 'string', value: 'N', help: 'Stop after N refreshes' },
+} as const;
 
-Lists every service the daemon knows: name, state, pid, CPU % (of one core, since the previous
+export const command = defineCommand({
+  name: 'daemon services',
+  args: [],
+  options: {
+    json: WATCH_OPTIONS.json,
+    watch: {
+      type: 'boolean', short: 'w',
+      help: 'Refresh every interval until Ctrl-C: in place on a terminal; otherwise (a pipe or a file) one timestamped table, or with --json one array per line, per interval',
+    },
+    interval: WATCH_OPTIONS.interval,
+    count: WATCH_OPTIONS.count,
+  },
+  description: `Lists every service the daemon knows: name, state, pid, CPU % (of one core, since the previous
 listing or, the first time, since the service started), memory (resident, the whole process group),
 uptime, automatic restarts and last error.
-  --json            Print the array of ServiceInfo objects (see docs/protocol.md); cpu_percent and
-                    memory_bytes are numbers, null when the service does not run; name conflicts
-                    go to stderr (and are in each service's "conflicts")
 
 A name defined by more than one source (services.toml, plugins) is listed under the table with
-the definitions that were not loaded.
-  -w, --watch       Refresh every interval until Ctrl-C: in place on a terminal; otherwise (a pipe
-                    or a file) one timestamped table, or with --json one array per line, per interval
-  --interval SECS   Seconds between refreshes (default 2)
-  --count N         Stop after N refreshes
-
-'adi daemon top' is 'adi daemon services --watch'.`;
-
-export const command: Command = {
-  name: 'daemon services',
-  summary: 'List services',
-  usage: USAGE,
-  async run(argv, io) {
-    const { values } = parseCommandArgs('daemon services', argv, {
-      json: { type: 'boolean' },
-      watch: { type: 'boolean', short: 'w' },
-      interval: { type: 'string' },
-      count: { type: 'string' },
-    }, false);
+the definitions that were not loaded.`,
+  notes: "'adi daemon top' is 'adi daemon services --watch'.",
+  async run({ values }, io) {
     if (values.watch !== true && (values.interval !== undefined || values.count !== undefined)) {
       throw new AdiError('BAD_ARGUMENT', "--interval and --count go with --watch. See 'adi daemon services --help'.");
     }
@@ -80,7 +82,7 @@ export const command: Command = {
       client.close();
     }
   },
-};
+});
 
 export interface WatchOptions {
   json: boolean;

@@ -2,40 +2,41 @@ import { AdiError } from '../../core/errors.js';
 import type { DaemonClient, PongInfo } from '../../client/client.js';
 import { spawnDaemon } from '../../client/spawn.js';
 import { packageVersion } from '../../core/version.js';
-import { parseCommandArgs, type CliIO, type Command } from '../command.js';
+import { defineCommand, type CliIO } from '../command.js';
 import { cliClient } from '../daemon-client.js';
 import { withProgress } from '../progress.js';
 
-const USAGE = `Usage:
-  adi daemon start                      Start the daemon in the background (does nothing if it runs)
-  adi daemon start NAME                 Start the service NAME (from services.toml or a plugin)
-  adi daemon start NAME [options] -- COMMAND [ARGS...]
-                                        Start an ad-hoc service running COMMAND
-
-Options for an ad-hoc service:
-  --env K=V            Set an environment variable (repeatable)
-  --cwd DIR            Working directory
-  --no-restart         Do not restart it when it exits
-  --max-restarts N     Automatic restarts allowed within the restart window (default 5)
-  --stop-timeout SECS  Seconds between SIGTERM and SIGKILL on stop (default 10)
-
-A daemon started from another version of adi is stopped and replaced.
-Exit status 1 when the daemon runs but plugin services cannot reach it (with privilege separation,
-its plugin socket could not be bound: the cause is printed, and 'adi daemon status' shows it too).`;
-
-export const command: Command = {
+export const command = defineCommand({
   name: 'daemon start',
-  summary: 'Start the daemon, or a service',
-  usage: USAGE,
-  async run(argv, io) {
-    if (argv.length > 0 && !argv[0]?.startsWith('-')) {
+  usage: `adi daemon start                      Start the daemon in the background (does nothing if it runs)
+       adi daemon start NAME                 Start the service NAME (from services.toml or a plugin)
+       adi daemon start NAME [options] -- COMMAND [ARGS...]
+                                             Start an ad-hoc service running COMMAND`,
+  args: [{ name: 'NAME', optional: true, service: true }],
+  commandLine: 'COMMAND [ARGS...]',
+  options: {
+    env: { type: 'string', multiple: true, value: 'K=V', help: 'Set an environment variable' },
+    cwd: { type: 'string', value: 'DIR', complete: 'dir', help: 'Working directory' },
+    'no-restart': { type: 'boolean', help: 'Do not restart it when it exits' },
+    'max-restarts': { type: 'string', value: 'N', help: 'Automatic restarts allowed within the restart window (default 5)' },
+    'stop-timeout': { type: 'string', value: 'SECS', help: 'Seconds between SIGTERM and SIGKILL on stop (default 10)' },
+  },
+  description: 'The options describe an ad-hoc service, and go before or after NAME.',
+  notes: `A daemon started from another version of adi is stopped and replaced.
+Exit status 1 when the daemon runs but plugin services cannot reach it (with privilege separation,
+its plugin socket could not be bound: the cause is printed, and 'adi daemon status' shows it too).`,
+  async run({ values, positionals, commandLine }, io) {
+    const name = positionals[0];
+    if (name !== undefined) {
       const { startService } = await import('./service-start.js');
-      return startService(argv, io);
+      return startService({ name, values, commandLine }, io);
     }
-    parseCommandArgs('daemon start', argv, {}, false);
+    if (commandLine !== null || Object.keys(values).length > 0) {
+      throw new AdiError('BAD_ARGUMENT', "An ad-hoc service needs a name: 'adi daemon start NAME [options] -- COMMAND [ARGS...]'.");
+    }
     return startDaemon(io);
   },
-};
+});
 
 async function startDaemon(io: CliIO): Promise<number> {
   const client = cliClient(io);

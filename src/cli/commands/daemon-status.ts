@@ -1,7 +1,7 @@
 import { AdiError } from '../../core/errors.js';
 import type { PluginSocketStatus } from '../../protocol/types.js';
 import { packageVersion } from '../../core/version.js';
-import { parseCommandArgs, type Command } from '../command.js';
+import { defineCommand } from '../command.js';
 import { cliClient } from '../daemon-client.js';
 import { formatDuration } from '../output.js';
 import { writeReports } from '../reports.js';
@@ -19,20 +19,18 @@ export function pluginSocketLine(status: PluginSocketStatus | undefined): string
   }
 }
 
-export const command: Command = {
+export const command = defineCommand({
   name: 'daemon status',
-  summary: 'Show whether the daemon runs',
-  usage: `Usage: adi daemon status [--json]
-
-Prints the daemon's pid, version, uptime and socket; with privilege separation, the plugin socket
+  args: [],
+  options: { json: { type: 'boolean', help: 'Print one JSON object (fields above) instead of lines' } },
+  description: `Prints the daemon's pid, version, uptime and socket; with privilege separation, the plugin socket
 (and why it does not listen, when it cannot be bound); and any service name defined by more than
 one source. Errors in services.toml (as last loaded) and what is degraded (a state file that cannot
 be written, a full disk) are listed too, on stderr. Exit status 0 when it runs, 3 when it does not.
 --json prints an object: running, pid, version, uptime_secs, socket, separation, plugin_socket
 ({ state: pending|listening|failed, address, error }; null without separation or when not running),
 conflicts (one line per conflicting name), config_errors and problems.`,
-  async run(argv, io) {
-    const { values } = parseCommandArgs('daemon status', argv, { json: { type: 'boolean' } }, false);
+  async run({ values }, io) {
     const client = cliClient(io);
     const socket = client.paths.socket.display;
     try {
@@ -72,4 +70,4 @@ conflicts (one line per conflicting name), config_errors and problems.`,
       throw err;
     }
   },
-};
+});

@@ -1,22 +1,24 @@
 import { AdiError } from '../../core/errors.js';
-import { parseCommandArgs, type Command } from '../command.js';
+import { defineCommand } from '../command.js';
 import { cliClient } from '../daemon-client.js';
 import { withProgress } from '../progress.js';
 import { DAEMON_STOP_WAIT_MS, waitForExit } from './daemon-start.js';
 
-export const command: Command = {
+export const command = defineCommand({
   name: 'daemon stop',
-  summary: 'Stop the daemon, or a service',
-  usage: `Usage:
-  adi daemon stop              Stop the daemon gracefully: every service is stopped first; waits until it has exited
-  adi daemon stop NAME         Stop one service (SIGTERM to its process group, SIGKILL after its stop timeout)
-  adi daemon stop NAME --force Stop one service with SIGKILL at once`,
-  async run(argv, io) {
-    if (argv.length > 0 && !argv[0]?.startsWith('-')) {
+  usage: `adi daemon stop              Stop the daemon gracefully: every service is stopped first; waits until it has exited
+       adi daemon stop NAME         Stop one service (SIGTERM to its process group, SIGKILL after its stop timeout)
+       adi daemon stop NAME --force Stop one service with SIGKILL at once`,
+  args: [{ name: 'NAME', optional: true, service: true }],
+  options: { force: { type: 'boolean', help: 'With NAME: SIGKILL at once, without waiting for its stop timeout' } },
+  description: '',
+  async run({ values, positionals }, io) {
+    const name = positionals[0];
+    if (name !== undefined) {
       const { stopService } = await import('./service-stop.js');
-      return stopService(argv, io);
+      return stopService(name, values.force === true, io);
     }
-    parseCommandArgs('daemon stop', argv, {}, false);
+    if (values.force === true) throw new AdiError('BAD_ARGUMENT', "--force stops one service: 'adi daemon stop NAME --force'.");
     const client = cliClient(io);
     let pid: number;
     try {
@@ -40,4 +42,4 @@ export const command: Command = {
     io.stdout.write(`adi daemon stopped (pid ${pid})\n`);
     return 0;
   },
-};
+});

@@ -1,15 +1,20 @@
 // `adi daemon top`: the services table, refreshed in place (an alias of `adi daemon services --watch`).
-import type { Command } from '../command.js';
-import { command as services } from './daemon-services.js';
+import { defineCommand } from '../command.js';
+import { connectedClient } from '../daemon-client.js';
+import { watchOptions, watchServices, WATCH_OPTIONS } from './daemon-services.js';
 
-export const command: Command = {
+export const command = defineCommand({
   name: 'daemon top',
-  summary: 'Live view of the services with CPU and memory',
-  usage: `Usage: adi daemon top [--interval SECS] [--count N] [--json]
-
-The same as 'adi daemon services --watch': refreshes the services table (CPU %, memory, state) in place
+  args: [],
+  options: WATCH_OPTIONS,
+  description: `The same as 'adi daemon services --watch': refreshes the services table (CPU %, memory, state) in place
 until Ctrl-C.`,
-  run(argv, io) {
-    return services.run(['--watch', ...argv], io);
+  async run({ values }, io) {
+    const client = await connectedClient(io);
+    try {
+      return await watchServices(client, io, watchOptions(values));
+    } finally {
+      client.close();
+    }
   },
-};
+});

@@ -2,23 +2,23 @@
 
 import { AdiError } from '../../core/errors.js';
 import { removeBootFiles } from '../boot.js';
-import { parseCommandArgs, type Command } from '../command.js';
+import { defineCommand } from '../command.js';
 import { withProgress } from '../progress.js';
-import { BOOT_OPTIONS, planFor, runManagerCommand } from './daemon-install.js';
+import { planFor, runManagerCommand } from './daemon-install.js';
 
-export const command: Command = {
+export const command = defineCommand({
   name: 'daemon uninstall',
-  summary: 'Stop starting the daemon at login or boot',
-  usage: `Usage: adi daemon uninstall [--user | --system] [--now] [--root DIR]
-
-Removes the systemd unit (and its enable link) or launchd property list that 'adi daemon install'
+  args: [],
+  options: {
+    user: { type: 'boolean', help: 'The unit for you (default)' },
+    system: { type: 'boolean', help: 'The unit for the whole machine (run with sudo)' },
+    now: { type: 'boolean', help: 'Have the service manager stop the daemon first (systemctl disable --now / launchctl bootout)' },
+    root: { type: 'string', value: 'DIR', complete: 'dir', help: 'With --system: the files under DIR instead of /' },
+  },
+  description: `Removes the systemd unit (and its enable link) or launchd property list that 'adi daemon install'
 wrote. A daemon that runs keeps running until 'adi daemon stop'; with --now the service manager stops
-it first (systemctl disable --now / launchctl bootout), which stops its services too.
-  --user      The unit for you (default)
-  --system    The unit for the whole machine (run with sudo)
-  --root DIR  With --system: the files under DIR instead of /`,
-  async run(argv, io) {
-    const { values } = parseCommandArgs('daemon uninstall', argv, BOOT_OPTIONS, false);
+it first (systemctl disable --now / launchctl bootout), which stops its services too.`,
+  async run({ values }, io) {
     const plan = planFor('daemon uninstall', values, io);
     if (values.now === true) {
       for (const step of plan.disable) {
@@ -51,4 +51,4 @@ it first (systemctl disable --now / launchctl bootout), which stops its services
     }
     return 0;
   },
-};
+});

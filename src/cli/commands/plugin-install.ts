@@ -1,8 +1,7 @@
-import { AdiError } from '../../core/errors.js';
 import { resolvePaths } from '../../core/paths.js';
 import { installPlugin, type InstallResult } from '../../plugins/install.js';
 import { PROMPT_QUESTION, isYes } from '../../plugins/prompt.js';
-import { parseCommandArgs, type CliIO, type Command } from '../command.js';
+import { defineCommand, type CliIO } from '../command.js';
 import { cliClient } from '../daemon-client.js';
 
 /**
@@ -49,12 +48,17 @@ async function daemonOwners(client: ReturnType<typeof cliClient>): Promise<Map<s
   return owners;
 }
 
-export const command: Command = {
+export const command = defineCommand({
   name: 'plugin install',
-  summary: 'Install a plugin: install <folder | file.tgz | npm package> [--yes]',
-  usage: `Usage: adi plugin install <folder | file.tgz | npm package spec> [--yes] [--allow-non-registry-deps]
-
-Installs a plugin (a folder or npm package whose package.json has an "adi" key; see docs/plugins.md)
+  args: [{ name: '<folder | file.tgz | npm package spec>', complete: 'file' }],
+  options: {
+    yes: { type: 'boolean', short: 'y', help: 'Approve the requested privileged commands without asking (for scripts)' },
+    'allow-non-registry-deps': {
+      type: 'boolean',
+      help: 'Allow git, file, link, URL and alias dependency specs (still fetched unprivileged, without scripts)',
+    },
+  },
+  description: `Installs a plugin (a folder or npm package whose package.json has an "adi" key; see docs/plugins.md)
 into the plugins folder, and tells a running daemon, which then lists the plugin's service as stopped
 until it is started (adi daemon start NAME).
 
@@ -70,20 +74,8 @@ If the plugin requests root access (privileged_commands), each pattern is shown 
 and you are asked "Allow? [y/N]". The default is No. Without a terminal, the answer is read from stdin;
 no answer refuses. An update asks again whenever its version, its patterns or its files differ from
 those approved, and says which; only an identical package does not ask. If you refuse an update, the
-installed version and its approval stay.
-
-Options:
-  --yes, -y                  Approve the requested privileged commands without asking (for scripts)
-  --allow-non-registry-deps  Allow git, file, link, URL and alias dependency specs (still fetched
-                             unprivileged, without scripts)`,
-  async run(argv, io) {
-    const { values, positionals } = parseCommandArgs('plugin install', argv, {
-      yes: { type: 'boolean', short: 'y' },
-      'allow-non-registry-deps': { type: 'boolean' },
-    });
-    if (positionals.length !== 1) {
-      throw new AdiError('BAD_ARGUMENT', `Give exactly one plugin to install (a folder, a .tgz or an npm package). See 'adi plugin install --help'.`);
-    }
+installed version and its approval stay.`,
+  async run({ values, positionals }, io) {
     const paths = resolvePaths({ env: io.env });
     const say = (line: string): void => {
       io.stdout.write(`${line}\n`);
@@ -148,4 +140,4 @@ Options:
       return 0;
     }
   },
-};
+});

@@ -4,7 +4,7 @@ import { listInstalled } from '../../plugins/installed.js';
 import { pluginsRoot } from '../../plugins/location.js';
 import { serviceOwners } from '../../plugins/owners.js';
 import { samePatterns } from '../../plugins/prompt.js';
-import { parseCommandArgs, type Command } from '../command.js';
+import { defineCommand } from '../command.js';
 
 export interface PluginListEntry {
   name: string;
@@ -23,18 +23,16 @@ export interface PluginListEntry {
   conflicts: string[];
 }
 
-export const command: Command = {
+export const command = defineCommand({
   name: 'plugin list',
-  summary: 'List installed plugins: version, service, approved root access',
-  usage: `Usage: adi plugin list [--json]
-
-Lists the installed plugins with their version, the service each defines and the privileged command
+  args: [],
+  options: { json: { type: 'boolean', help: 'Print a JSON array (fields above) instead of a table' } },
+  description: `Lists the installed plugins with their version, the service each defines and the privileged command
 patterns approved for it. --json prints an array of objects:
   { name, version, service, requested_patterns, approved_patterns, approved_version, dir, error, conflicts }
 A service name defined by more than one source (services.toml, another plugin) is a conflict: the
 list shows it (CONFLICT) and \`conflicts\` names the other owners.`,
-  async run(argv, io) {
-    const { values } = parseCommandArgs('plugin list', argv, { json: { type: 'boolean' } }, false);
+  async run({ values }, io) {
     const paths = resolvePaths({ env: io.env });
     const loc = pluginsRoot(paths);
     const owners = serviceOwners(paths, loc);
@@ -79,4 +77,4 @@ list shows it (CONFLICT) and \`conflicts\` names the other owners.`,
     io.stdout.write([line(header), ...rows.map(line)].join('\n') + '\n');
     return 0;
   },
-};
+});

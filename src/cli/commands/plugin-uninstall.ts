@@ -1,19 +1,15 @@
-import { AdiError } from '../../core/errors.js';
 import { checkName, resolvePaths } from '../../core/paths.js';
 import { installedService, uninstallPlugin } from '../../plugins/install.js';
-import { parseCommandArgs, type Command } from '../command.js';
+import { defineCommand } from '../command.js';
 import { cliClient } from '../daemon-client.js';
 
-export const command: Command = {
+export const command = defineCommand({
   name: 'plugin uninstall',
-  summary: 'Remove a plugin: stop its service, delete its files and its approval',
-  usage: `Usage: adi plugin uninstall NAME
-
-Stops the plugin's service (when the daemon runs), removes the plugin's folder and its approval of
+  args: [{ name: 'NAME' }],
+  options: {},
+  description: `Stops the plugin's service (when the daemon runs), removes the plugin's folder and its approval of
 privileged commands, and tells the daemon, which forgets the service.`,
-  async run(argv, io) {
-    const { positionals } = parseCommandArgs('plugin uninstall', argv, {});
-    if (positionals.length !== 1) throw new AdiError('BAD_ARGUMENT', "Give the name of one plugin. See 'adi plugin list'.");
+  async run({ positionals }, io) {
     const name = checkName('plugin', positionals[0]);
     const paths = resolvePaths({ env: io.env });
     const service = installedService(paths, name);
@@ -40,4 +36,4 @@ privileged commands, and tells the daemon, which forgets the service.`,
       client.close();
     }
   },
-};
+});

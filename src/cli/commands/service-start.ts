@@ -3,7 +3,7 @@
 import { AdiError } from '../../core/errors.js';
 import { checkName } from '../../core/paths.js';
 import type { ServiceConfig } from '../../protocol/types.js';
-import { parseCommandArgs, type CliIO } from '../command.js';
+import type { CliIO } from '../command.js';
 import { connectedClient } from '../daemon-client.js';
 
 function positiveNumber(flag: string, value: string, integer: boolean): number {
@@ -14,25 +14,20 @@ function positiveNumber(flag: string, value: string, integer: boolean): number {
   return n;
 }
 
-export async function startService(argv: string[], io: CliIO): Promise<number> {
-  const split = argv.indexOf('--');
-  const before = split >= 0 ? argv.slice(0, split) : argv;
-  const commandLine = split >= 0 ? argv.slice(split + 1) : [];
-  const { values, positionals } = parseCommandArgs('daemon start', before, {
-    env: { type: 'string', multiple: true },
-    cwd: { type: 'string' },
-    'no-restart': { type: 'boolean' },
-    'max-restarts': { type: 'string' },
-    'stop-timeout': { type: 'string' },
-  });
-  if (positionals.length !== 1) {
-    throw new AdiError('BAD_ARGUMENT', `Expected one service name before '--', got ${positionals.length}. See 'adi daemon start --help'.`);
-  }
-  const name = checkName('service', positionals[0]);
+/** What `adi daemon start NAME` was given (parsed by the spec in daemon-start.ts). */
+export interface StartArgs {
+  name: string;
+  values: { env?: string[]; cwd?: string; 'no-restart'?: boolean; 'max-restarts'?: string; 'stop-timeout'?: string };
+  /** The words after `--`, or null without `--`. */
+  commandLine: string[] | null;
+}
+
+export async function startService({ name: typed, values, commandLine }: StartArgs, io: CliIO): Promise<number> {
+  const name = checkName('service', typed);
   const hasOptions = values.env !== undefined || values.cwd !== undefined || values['no-restart'] !== undefined ||
     values['max-restarts'] !== undefined || values['stop-timeout'] !== undefined;
   let config: ServiceConfig | null = null;
-  if (split >= 0) {
+  if (commandLine !== null) {
     const [command, ...args] = commandLine;
     if (command === undefined || command === '') {
       throw new AdiError('BAD_ARGUMENT', `Nothing after '--': give the command to run, e.g. 'adi daemon start ${name} -- /bin/sleep 1000'.`);
@@ -56,12 +51,11 @@ export async function startService(argv: string[], io: CliIO): Promise<number> {
   }
   const client = await connectedClient(io);
   try {
-    const errors = await client.startService(name, config);
+    const { service, configErrors: errors } = await client.startService(name, config);
     if (errors.length > 0) {
       io.stderr.write(`${name} runs its last valid definition: its definition now is invalid (fix it, then run 'adi daemon reload'):\n${errors.map((e) => `  ${e}`).join('\n')}\n`);
     }
-    const info = (await client.listServices()).find((s) => s.name === name);
-    io.stdout.write(`started ${name}${info?.pid != null ? ` (pid ${info.pid})` : ''}\n`);
+    io.stdout.write(`started ${name}${service.pid != null ? ` (pid ${service.pid})` : ''}\n`);
     return 0;
   } finally {
     client.close();

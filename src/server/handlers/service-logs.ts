@@ -4,12 +4,12 @@
 // or leaves. Frames are produced only as fast as the client reads them (ctx.streamRoom): a slow or
 // paused follower holds a bounded share of memory and never slows the service or other clients.
 
-import type { Response } from '../../protocol/types.js';
+import type { StreamEnd } from '../../protocol/types.js';
 import { LogReader } from '../../logs/reader.js';
 import { requireOwnService } from '../access.js';
 import type { Handler } from '../context.js';
 
-export const handleServiceLogs: Handler<'ServiceLogs'> = async (req, ctx): Promise<Response> => {
+export const handleServiceLogs: Handler<'ServiceLogs'> = async (req, ctx): Promise<StreamEnd> => {
   const { daemon } = ctx;
   // A service's output may hold the admin's secrets: a plugin reads only its own services' logs.
   requireOwnService(daemon, ctx.identity, req.name, 'read the logs of');

@@ -12,8 +12,9 @@ export const handleStartService: Handler<'StartService'> = async (req, { daemon,
       throw new AdiError('PERMISSION_DENIED', `Service ${JSON.stringify(req.name)} is privileged (it runs as root); only the admin may start it.`);
     }
   }
-  await daemon.services.start(req.name, req.config ?? null);
+  const started = await daemon.services.start(req.name, req.config ?? null);
+  const service = daemon.services.get(req.name) ?? started;
   // Started with its last valid definition while the file holds a broken newer one: say so.
   const errors = req.config == null ? daemon.services.definitionErrors(req.name) : [];
-  return errors.length === 0 ? { type: 'Ok' } : { type: 'Ok', config_errors: errors.slice(0, 50).map(wireText) };
+  return errors.length === 0 ? { type: 'Ok', service } : { type: 'Ok', service, config_errors: errors.slice(0, 50).map(wireText) };
 };
