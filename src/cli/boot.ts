@@ -1,4 +1,4 @@
-// Boot integration (issue 8): a systemd unit on Linux, a launchd property list on macOS, that run
+// Boot integration: a systemd unit on Linux, a launchd property list on macOS, that run
 // `adi daemon run` and restart it if it dies. Only text and file placement live here; the command
 // module (cli/commands/daemon-install.ts) decides what to print and runs systemctl / launchctl.
 //

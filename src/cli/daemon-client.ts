@@ -1,5 +1,5 @@
 // How CLI commands reach the daemon: a DaemonClient from the CLI's environment; for commands that need
-// the daemon, start it when it is not running (the seed's "auto-start daemon when needed") and say in
+// the daemon, start it when it is not running and say in
 // one line, once, when it is of another version.
 
 import { DaemonClient } from '../client/client.js';

@@ -26,7 +26,7 @@ function daemonLog(env: NodeJS.ProcessEnv): string {
 
 const OTHER_VERSION = "hint: the daemon may be of another version: 'adi daemon status' shows it, 'adi daemon start' replaces it.";
 
-/** The next step for each code (issue 8: every error names one). `log` is the daemon's log file. */
+/** The next step for each code (every error names one). `log` is the daemon's log file. */
 function hintText(code: ErrorCode, log: () => string): string | null {
   switch (code) {
     case 'DAEMON_NOT_RUNNING':

@@ -1,4 +1,4 @@
-// DaemonClient: the API plugins and the CLI use to talk to the daemon (the seed's "Daemon Client").
+// DaemonClient: the API plugins and the CLI use to talk to the daemon.
 // One persistent, multiplexed connection, opened on first use and reopened after the daemon restarts;
 // every call has a timeout; failures are AdiError with a stable code.
 

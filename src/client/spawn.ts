@@ -1,4 +1,4 @@
-// Starting the daemon in the background (the seed's start_daemon / spawn_background): the same node
+// Starting the daemon in the background: the same node
 // binary runs `adi daemon run --background`, detached in its own session, its output appended to the
 // daemon log. The caller then waits until the daemon answers a ping, not until a file appears.
 //

@@ -1,5 +1,4 @@
-// Every file location the daemon and its clients use, and the environment overrides for each (the
-// seed's "Internal Configuration" and "Socket Paths"). Nothing else in the code builds a path from the
+// Every file location the daemon and its clients use, and the environment overrides for each. Nothing else in the code builds a path from the
 // environment, so one read of this file answers "where does adi keep X?".
 
 import crypto from 'node:crypto';
@@ -162,7 +161,7 @@ export function checkName(kind: 'service' | 'plugin', name: unknown): string {
 }
 
 /**
- * The second socket, for plugin services running as ADI_USER (design section 4): they cannot enter the
+ * The second socket, for plugin services running as ADI_USER: they cannot enter the
  * admin's data dir (0700, often inside a 0700 home), so it lives in a per-admin directory outside it —
  * `/run/adi-daemon-<uid>/` for a root daemon, `/tmp/adi-daemon-<uid>/` otherwise (no other writable
  * place is shared by every user). The file name carries a hash of the data dir, so daemons of several

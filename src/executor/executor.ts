@@ -1,4 +1,4 @@
-// Run and SudoRun (the seed's "Command Execution", issue 4 items 1, 2 and 5): who a command runs as,
+// Run and SudoRun: who a command runs as,
 // who may run what as root, and the audit trail of both. Handlers call this; it knows nothing of sockets.
 //
 //   Run      as ADI_USER when separation is active (directly by uid/gid when the daemon is root, else

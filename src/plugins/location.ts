@@ -1,4 +1,4 @@
-// Where installed plugins live, and the file layout that lets the plugin user run them (issue 5 item 4).
+// Where installed plugins live, and the file layout that lets the plugin user run them.
 // The whole rule is pluginsRoot(); everything that reads or writes plugins asks it.
 //
 //   embedded (no separation)   <data dir>/plugins/<name>/            plugins run as the admin, who can

@@ -1,5 +1,5 @@
-// A plugin's manifest: its package.json, with the seed's "Plugin Manifest" / "Plugin Integration"
-// fields under the key `adi` (the seed's `[package.metadata.plugin.service]`):
+// A plugin's manifest: its package.json, with the plugin
+// fields under the key `adi`:
 //
 //   {
 //     "name": "hello-plugin", "version": "1.0.0", "type": "module",
@@ -13,7 +13,7 @@
 //     } }
 //   }
 //
-// The service runs `<node> <plugin dir>/<bin> <command> [args...]` (the seed: "Plugin subcommand to
+// The service runs `<node> <plugin dir>/<bin> <command> [args...]` ("Plugin subcommand to
 // run as service") in the plugin's folder. Every field is checked, and each error names the field
 // (`adi.service.command`, `bin`, ...) and says why: the manifest comes from whoever wrote the plugin.
 

@@ -1,4 +1,4 @@
-// The install prompt for privileged commands, in the seed's words ("Plugin Manifest"):
+// The install prompt for privileged commands:
 //
 //   This plugin requests root access for:
 //     - iptables -t nat *

@@ -1,6 +1,6 @@
-// The daemon's second source of service definitions (the seed's ServiceRegistry `plugins`): every
+// The daemon's second source of service definitions: every
 // installed plugin whose manifest has a service. Its service is never privileged, never auto-started
-// (the seed: "Starts services on-demand when plugins request them") and carries the plugin's name, the
+// (on demand, when a plugin asks) and carries the plugin's name, the
 // identity its token and its approvals are tied to. Read at start and on every reload, so installing
 // or removing a plugin (which reloads the daemon) needs no restart.
 

@@ -1,4 +1,4 @@
-// The wire protocol's types. They are the wire: field names are the seed's (snake_case), a frame's
+// The wire protocol's types. They are the wire: field names are snake_case, a frame's
 // MessagePack map has exactly these keys, and nothing is renamed between the socket and the code.
 // docs/protocol.md is the normative description; keep the two in step.
 
@@ -33,7 +33,7 @@ export interface HealthCheck {
 }
 
 /**
- * How to run a service: the seed's ServiceConfig. Only `command` is required on the wire; the other
+ * How to run a service. Only `command` is required on the wire; the other
  * fields have the defaults documented in docs/protocol.md.
  */
 export interface ServiceConfig {

@@ -16,7 +16,7 @@ export interface DaemonState {
   /** Date.now() when the daemon started. */
   readonly startedAt: number;
   readonly services: ServiceManager;
-  /** Run and SudoRun (issue 4): identity rules, limits, audit. */
+  /** Run and SudoRun: identity rules, limits, audit. */
   readonly executor: Executor;
   /** Whether privilege separation (the adi / adi-root users) is active, as last checked. */
   separation(): boolean;

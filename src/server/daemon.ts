@@ -1,4 +1,4 @@
-// The daemon's lifecycle (the seed's DaemonServer::run): take the single-instance lock, bind the
+// The daemon's lifecycle: take the single-instance lock, bind the
 // socket, write the pid and token files, start the services, serve, and on a signal or a Shutdown
 // request stop every service before removing what it created and exiting.
 
@@ -76,7 +76,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   const { log, lock, server, adminToken, reserve, problems: daemonProblems } = begun;
   const auth = new Authenticator(adminToken);
   const version = packageVersion();
-  // Run / SudoRun and who services run as (issue 4): separation is checked now and on every reload.
+  // Run / SudoRun and who services run as: separation is checked now and on every reload.
   const settings = executorSettingsFromEnv();
   for (const w of settings.warnings) log.warn(w);
   const audit = new AuditLog(auditFile(paths), log, settings.audit);

@@ -1,4 +1,4 @@
-// The plugin socket (issue 4 item 5): plugin services run as ADI_USER and cannot reach the admin socket
+// The plugin socket: plugin services run as ADI_USER and cannot reach the admin socket
 // (0600, in the admin's 0700 data dir), so with privilege separation the daemon also listens on a
 // second socket they can reach. What a connection may do is still decided by its token alone: on this
 // socket only plugin tokens are accepted (the admin token is not, see daemon.ts), so reaching the

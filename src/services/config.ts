@@ -1,4 +1,4 @@
-// A service's configuration: defaults, validation and normalisation of the seed's ServiceConfig (plus
+// A service's configuration: defaults, validation and normalisation of a ServiceConfig (plus
 // the health and log fields). The services file, plugin manifests and ad-hoc StartService requests all
 // pass through validateServiceConfig, so a definition means the same wherever it came from, and two
 // definitions can be compared (reload) by their normalised form.

@@ -1,4 +1,4 @@
-// Health checks (the seed's HealthManager, made event-driven): exits are seen at once through the child's
+// Health checks, event-driven: exits are seen at once through the child's
 // 'exit' event, so what is left here are the optional probes — readiness (the service counts as
 // `starting` until it passes) and liveness (failing `failure_threshold` times in a row restarts the
 // service). Each probe is a command (argv, no shell), a TCP connect or an HTTP GET. A timer exists only

@@ -1,4 +1,4 @@
-// The seed's ServiceManager: holds every known service (from the services file, plugins, or ad-hoc
+// The service manager: holds every known service (from the services file, plugins, or ad-hoc
 // StartService requests) and is what the request handlers call. Per-service behaviour lives in
 // service.ts; where definitions come from in registry.ts and sources/; this file is the bookkeeping
 // between them: lookups, reload, auto_start, shutdown and the state file.

@@ -1,4 +1,4 @@
-// Where service definitions come from (the seed's ServiceRegistry): the user's services file and, from
+// Where service definitions come from: the user's services file and, from
 // the plugins issue on, installed plugins. Each source is a small module with one `load()`; the registry
 // asks them all and merges the answers. Ad-hoc services (StartService with a config) never pass through
 // here: the manager keeps them.
@@ -12,7 +12,7 @@ export interface ServiceDefinition {
   source: SourceKind | 'adhoc';
   /** Normalised (see validateServiceConfig). */
   config: NormalizedConfig;
-  /** Start when the daemon starts (the seed's DaemonConfig.auto_start). */
+  /** Start when the daemon starts. */
   auto_start: boolean;
   /** Where it was defined, for messages: the file path, "plugin <name>", or "StartService". */
   origin: string;

@@ -1,4 +1,4 @@
-// When to restart a service that exited on its own. systemd's model, with PM2's crash loop (issue 2584:
+// When to restart a service that exited on its own. systemd's model, with PM2's crash loop (
 // 40,000 restarts) and supervisord's slow first restart (1 s, growing linearly) as the cautionary tales:
 //
 // - the first restart after a crash is immediate (0 ms): a one-off crash costs only the spawn;

@@ -1,4 +1,4 @@
-// The privileged_commands pattern language (issue 4 item 3, design section 4). A pattern is split into
+// The privileged_commands pattern language. A pattern is split into
 // tokens once, when it is approved, and then matched against an argv one argument per token. It is
 // never matched against a command line as one string: sudo's manual warns that its own wildcards match
 // spaces and slashes, so `iptables -L *` in sudoers also matches `iptables -L x -F`. Here an argument
@@ -158,7 +158,7 @@ const RUNS_ANYTHING = new Set([
 
 /**
  * Plain-language lines for the install prompt: what the pattern grants, and the pitfalls it carries.
- * The seed's own `iptables -t nat *` also grants `--modprobe=/tmp/x`, which runs /tmp/x as root.
+ * The common example `iptables -t nat *` also grants `--modprobe=/tmp/x`, which runs /tmp/x as root.
  */
 export function explainPattern(p: CompiledPattern): string[] {
   const lines: string[] = [];

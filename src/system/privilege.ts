@@ -1,4 +1,4 @@
-// The seed's privilege model, made true (design section 4): whether the two users are set up, and the
+// The privilege model: whether the two users are set up, and the
 // exact argv used to act as them. The daemon runs as its admin (or root), never as ADI_USER; the admin
 // may become ADI_USER or ADI_ROOT_USER through the sudoers file `adi daemon setup` writes, and only
 // ADI_ROOT_USER may become root.

@@ -1,5 +1,4 @@
-// Command resolution for Run, SudoRun and privileged_commands patterns (design section 4: "commands
-// resolve to an absolute path through a fixed secure PATH"). The caller's PATH is never consulted: a
+// Command resolution for Run, SudoRun and privileged_commands patterns. The caller's PATH is never consulted: a
 // plugin that puts its own `iptables` first in its PATH must not get it run as root.
 
 import fs from 'node:fs';

@@ -1,4 +1,4 @@
-// CPU and memory per service (issue 8): summed over every process of each run — its process group plus,
+// CPU and memory per service: summed over every process of each run — its process group plus,
 // on Linux, every process carrying the run's ADI_SERVICE_ID marker (the same membership the stop sweep
 // uses, see process-group.ts). Sampled lazily: a sample is taken when someone lists the services, and
 // CPU % is the time used between two samples. An idle daemon that nobody watches never samples.

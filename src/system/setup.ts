@@ -1,4 +1,4 @@
-// `adi daemon setup`: the seed's "Setup (one-time)", made idempotent, validated and reversible.
+// `adi daemon setup`: the one-time setup, made idempotent, validated and reversible.
 // It creates ADI_USER and ADI_ROOT_USER as system users without a login shell, installs one sudoers
 // file (checked with `visudo -c` before it goes live), and records what it created in a root-owned
 // manifest so that `--remove` deletes exactly that and never a user that existed before.

@@ -46,7 +46,7 @@ export function planFor(commandName: string, values: BootValues, io: CliIO): Boo
   const uid = process.getuid?.() ?? -1;
   const account = os.userInfo();
   const sudoUser = io.env['SUDO_USER'];
-  // System scope: the daemon runs as the admin who set it up (design section 4): the sudo caller, or
+  // System scope: the daemon runs as the admin who set it up: the sudo caller, or
   // the current user, or root when root installs it directly.
   const runAs = scope !== 'system' ? null : uid === 0 ? (sudoUser && sudoUser !== 'root' ? sudoUser : null) : account.username;
   const home = io.env['HOME'] || account.homedir;

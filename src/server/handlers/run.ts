@@ -1,4 +1,4 @@
-// Run (issue 4 item 1): the executor runs the command as ADI_USER (with separation) or as the daemon's
+// Run: the executor runs the command as ADI_USER (with separation) or as the daemon's
 // user, audits it, and kills it when the client cancels or leaves (ctx.signal).
 
 import type { Handler } from '../context.js';

@@ -1,4 +1,4 @@
-// SudoRun (issue 4 items 2 and 5): the admin may run anything (root-equivalent after setup anyway); a
+// SudoRun: the admin may run anything (root-equivalent after setup anyway); a
 // plugin only what its own approved privileged_commands allow — never another plugin's. The executor
 // applies the rules and audits every attempt; its refusal travels as an Error with code SUDO_DENIED.
 
