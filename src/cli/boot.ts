@@ -49,7 +49,7 @@ export interface BootInputs {
   /** User scope on macOS: the uid of the gui domain. */
   uid?: number;
   /** Prefix for the system locations (like systemctl --root), for packaging and tests. */
-  root?: string;
+  root?: string | undefined;
   /** The adi version, noted in the file's header. */
   version?: string;
   /** The daemon's log directory (launchd's stdout/stderr file goes there). */

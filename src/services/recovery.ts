@@ -29,7 +29,7 @@ const MARKER_PATTERN = /^[0-9a-f]{16,128}$/;
 export interface RecoveryOptions {
   stateFile: string;
   log: Logger;
-  scanner?: ProcScanner;
+  scanner?: ProcScanner | undefined;
   /** Called when the previous run's processes of a service are all gone (the state file shrinks). */
   settled?: () => void;
   /** After SIGKILL, how long to keep confirming (default: terminate's). */

@@ -114,8 +114,8 @@ export interface TerminateOptions {
   graceMs: number;
   force?: boolean;
   /** After SIGKILL, how long to keep confirming before giving up (a process in D state, say). */
-  killWaitMs?: number;
-  scanner?: ProcScanner;
+  killWaitMs?: number | undefined;
+  scanner?: ProcScanner | undefined;
   /** Start on the next event-loop turn, so whatever the caller does next (a restart's spawn) goes first. */
   defer?: boolean;
 }

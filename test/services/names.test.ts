@@ -15,6 +15,12 @@ import { ServiceManager } from '../../src/services/manager.js';
 import { loadSources, type ServiceDefinition, type ServiceSource } from '../../src/services/registry.js';
 import { makeEnv, type TestEnv } from './helpers.js';
 
+/** A definition as the services file gives it: no plugin. */
+function withoutPlugin(d: ServiceDefinition): ServiceDefinition {
+  const { plugin: _plugin, ...rest } = d;
+  return rest;
+}
+
 function def(name: string, plugin: string, args: string[] = ['1000']): ServiceDefinition {
   const config = validateServiceConfig({ command: '/bin/sleep', args }).config;
   assert.ok(config !== null);
@@ -33,7 +39,7 @@ function plugins(initial: ServiceDefinition[]): ServiceSource & { defs: ServiceD
 
 void describe('loadSources: who owns a name', () => {
   void it('the services file owns a name a plugin also defines; the plugin definition is not loaded', async () => {
-    const file: ServiceSource = { kind: 'file', load: () => Promise.resolve({ definitions: [{ ...def('web', 'x'), source: 'file', origin: '/cfg/services.toml', plugin: undefined }], errors: [] }) };
+    const file: ServiceSource = { kind: 'file', load: () => Promise.resolve({ definitions: [{ ...withoutPlugin(def('web', 'x')), source: 'file', origin: '/cfg/services.toml' }], errors: [] }) };
     for (const order of [[file, plugins([def('web', 'aaa')])], [plugins([def('web', 'aaa')]), file]]) {
       const snap = await loadSources(order);
       assert.equal(snap.definitions.get('web')?.source, 'file');

@@ -25,7 +25,7 @@ function entry(name: string, pid: number, starttime: number | null = null): Stat
   return { name, pid, pgid: pid, marker: `${pid.toString(16).padStart(8, '0')}${'0'.repeat(24)}`, starttime, started_at: 1000, stop_timeout: 2 };
 }
 
-const adhoc = (name: string): WantedService => ({ name, source: 'adhoc', config: { command: '/bin/sleep', args: ['1000'] } as unknown as WantedService['config'] });
+const adhoc = (name: string): WantedService => ({ name, source: 'adhoc', config: { command: '/bin/sleep', args: ['1000'] } as unknown as NonNullable<WantedService['config']> });
 
 const sortByPid = (entries: StateEntry[]): StateEntry[] => [...entries].sort((a, b) => a.pid - b.pid);
 
