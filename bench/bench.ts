@@ -107,8 +107,17 @@ export function machine(): { cpus: string; cpu: string; ram: string; node: strin
 /** The commit measured, with "+changes" when the tree differs from it; "unknown" outside a git checkout. */
 function gitCommit(): string {
   try {
-    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== '';
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+    const dirty =
+      execFileSync('git', ['status', '--porcelain'], {
+        cwd: ROOT,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim() !== '';
     return dirty ? `${head}+changes` : head;
   } catch {
     return 'unknown';
@@ -241,7 +250,9 @@ async function main(): Promise<number> {
   } else {
     process.stdout.write(`\n${renderTable(rows)}\n\n`);
     process.stdout.write(`machine: ${info.cpus} x ${info.cpu}, ${info.ram}, Node ${info.node}, ${info.kernel}\n`);
-    process.stdout.write(`load average before ${info.load_before}, after ${info.load_after}; ${info.duration_s} s; ${info.mode} run of ${info.commit}\n`);
+    process.stdout.write(
+      `load average before ${info.load_before}, after ${info.load_after}; ${info.duration_s} s; ${info.mode} run of ${info.commit}\n`,
+    );
   }
   // A missed target is a finding, not a failure of the benchmark.
   return 0;

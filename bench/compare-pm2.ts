@@ -25,7 +25,17 @@ export interface CompareOptions {
 }
 
 function skipped(group: string, why: string): Row[] {
-  return [{ group, metric: `not measured: ${why}`, value: NaN, unit: 'ms', baselineLabel: null, baseline: null, target: null }];
+  return [
+    {
+      group,
+      metric: `not measured: ${why}`,
+      value: NaN,
+      unit: 'ms',
+      baselineLabel: null,
+      baseline: null,
+      target: null,
+    },
+  ];
 }
 
 export async function comparePm2(h: Harness, opts: CompareOptions): Promise<Row[]> {
@@ -37,14 +47,23 @@ export async function comparePm2(h: Harness, opts: CompareOptions): Promise<Row[
   opts.say('installing PM2 into a temporary folder');
   // npm with the user's environment (its cache), never with the benchmark's HOME.
   const npmCli = process.env['npm_execpath'];
-  const npm = npmCli !== undefined && npmCli.endsWith('.js') ? { file: process.execPath, args: [npmCli] } : { file: 'npm', args: [] };
-  const install = await h.run(npm.file, [...npm.args, 'install', '--prefix', dir, 'pm2', '--no-audit', '--no-fund', '--loglevel=error'], { timeoutMs: 300_000, env: process.env }).catch((err: unknown) => ({
-    code: -1,
-    stdout: '',
-    stderr: err instanceof Error ? err.message : String(err),
-    ms: 0,
-  }));
-  if (install.code !== 0 || !fs.existsSync(bin)) return skipped('PM2', `npm install pm2 failed: ${install.stderr.trim().split('\n').slice(-1)[0] ?? ''}`);
+  const npm =
+    npmCli !== undefined && npmCli.endsWith('.js')
+      ? { file: process.execPath, args: [npmCli] }
+      : { file: 'npm', args: [] };
+  const install = await h
+    .run(npm.file, [...npm.args, 'install', '--prefix', dir, 'pm2', '--no-audit', '--no-fund', '--loglevel=error'], {
+      timeoutMs: 300_000,
+      env: process.env,
+    })
+    .catch((err: unknown) => ({
+      code: -1,
+      stdout: '',
+      stderr: err instanceof Error ? err.message : String(err),
+      ms: 0,
+    }));
+  if (install.code !== 0 || !fs.existsSync(bin))
+    return skipped('PM2', `npm install pm2 failed: ${install.stderr.trim().split('\n').slice(-1)[0] ?? ''}`);
 
   h.onCleanup(async () => {
     await h.run(process.execPath, [bin, 'kill'], { env, timeoutMs: 60_000 }).catch(() => undefined);
@@ -66,7 +85,8 @@ export async function comparePm2(h: Harness, opts: CompareOptions): Promise<Row[
   fs.writeFileSync(jobFile, JSON.stringify(job));
   opts.say('PM2: RPC, restarts, list, memory');
   const run = await h.run(process.execPath, [WORKER, jobFile], { env, timeoutMs: 600_000 });
-  if (run.code !== 0 || !fs.existsSync(job.out)) return skipped('PM2', `worker failed: ${run.stderr.trim().split('\n').slice(-3).join(' / ')}`);
+  if (run.code !== 0 || !fs.existsSync(job.out))
+    return skipped('PM2', `worker failed: ${run.stderr.trim().split('\n').slice(-3).join(' / ')}`);
   const { rows } = JSON.parse(fs.readFileSync(job.out, 'utf8')) as { rows: Row[] };
 
   opts.say('PM2: `pm2 ping` wall time');

@@ -42,12 +42,20 @@ class XmlRpc {
     const body = `<?xml version="1.0"?><methodCall><methodName>${method}</methodName><params></params></methodCall>`;
     return new Promise((resolve, reject) => {
       const req = http.request(
-        { socketPath: this.socketPath, path: '/RPC2', method: 'POST', agent: this.agent, headers: { 'Content-Type': 'text/xml', 'Content-Length': Buffer.byteLength(body) } },
+        {
+          socketPath: this.socketPath,
+          path: '/RPC2',
+          method: 'POST',
+          agent: this.agent,
+          headers: { 'Content-Type': 'text/xml', 'Content-Length': Buffer.byteLength(body) },
+        },
         (res) => {
           let text = '';
           res.setEncoding('utf8');
           res.on('data', (d: string) => (text += d));
-          res.on('end', () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`${method}: HTTP ${res.statusCode}`))));
+          res.on('end', () =>
+            res.statusCode === 200 ? resolve(text) : reject(new Error(`${method}: HTTP ${res.statusCode}`)),
+          );
         },
       );
       req.setTimeout(30_000, () => req.destroy(new Error(`${method}: timeout`)));
@@ -65,7 +73,17 @@ export async function compareSupervisord(h: Harness, opts: CompareOptions): Prom
   const supervisord = onPath('supervisord');
   const supervisorctl = onPath('supervisorctl');
   if (supervisord === null || supervisorctl === null) {
-    return [{ group: 'supervisord', metric: 'not measured: supervisord is not on PATH', value: NaN, unit: 'ms', baselineLabel: null, baseline: null, target: null }];
+    return [
+      {
+        group: 'supervisord',
+        metric: 'not measured: supervisord is not on PATH',
+        value: NaN,
+        unit: 'ms',
+        baselineLabel: null,
+        baseline: null,
+        target: null,
+      },
+    ];
   }
   const dir = path.join(h.home, 'supervisord');
   fs.mkdirSync(path.join(dir, 'logs'), { recursive: true });
@@ -90,7 +108,8 @@ export async function compareSupervisord(h: Harness, opts: CompareOptions): Prom
       program('sl', ['/bin/sleep', '100000'], `numprocs=${n}\nprocess_name=%(program_name)s-%(process_num)04d\n`),
     ].join('\n'),
   );
-  const ctl = (args: string[]): Promise<{ code: number | null; ms: number }> => h.run(supervisorctl, ['-c', conf, ...args], { capture: false });
+  const ctl = (args: string[]): Promise<{ code: number | null; ms: number }> =>
+    h.run(supervisorctl, ['-c', conf, ...args], { capture: false });
   h.onCleanup(async () => {
     await ctl(['shutdown']).catch(() => undefined);
     try {
@@ -102,7 +121,18 @@ export async function compareSupervisord(h: Harness, opts: CompareOptions): Prom
   const version = (await h.run(supervisord, ['--version'])).stdout.trim();
   const group = `supervisord ${version}`;
   const started = await h.run(supervisord, ['-c', conf]);
-  if (started.code !== 0) return [{ group, metric: `not measured: supervisord failed to start: ${started.stderr.trim()}`, value: NaN, unit: 'ms', baselineLabel: null, baseline: null, target: null }];
+  if (started.code !== 0)
+    return [
+      {
+        group,
+        metric: `not measured: supervisord failed to start: ${started.stderr.trim()}`,
+        value: NaN,
+        unit: 'ms',
+        baselineLabel: null,
+        baseline: null,
+        target: null,
+      },
+    ];
   await waitUntil(() => fs.existsSync(pidFile) && fs.existsSync(sock), 15_000, 'supervisord to listen');
   const pid = Number(fs.readFileSync(pidFile, 'utf8'));
   const rpc = new XmlRpc(sock);
@@ -110,7 +140,13 @@ export async function compareSupervisord(h: Harness, opts: CompareOptions): Prom
   const rows: Row[] = [];
   try {
     opts.say(`supervisord: waiting for ${n + 2} programs to run`);
-    await waitUntil(async () => ((await rpc.call('supervisor.getAllProcessInfo')).match(/<string>RUNNING<\/string>/g) ?? []).length >= n + 2, 180_000, 'supervisord programs', 200);
+    await waitUntil(
+      async () =>
+        ((await rpc.call('supervisor.getAllProcessInfo')).match(/<string>RUNNING<\/string>/g) ?? []).length >= n + 2,
+      180_000,
+      'supervisord programs',
+      200,
+    );
     await waitForStamp('binary', stamp('binary'), 1);
     await waitForStamp('node', stamp('node'), 1);
 
@@ -120,9 +156,28 @@ export async function compareSupervisord(h: Harness, opts: CompareOptions): Prom
     await rpcLat('supervisor.getState', 50);
     // supervisord is slow per call: a tenth of the daemon's sample count keeps this section short.
     const per = Math.max(20, Math.round(opts.counts.pingSamples / 10));
-    const [svLat, eLat] = await alternate<number[]>(opts.counts.pingRounds, [() => rpcLat('supervisor.getState', per), () => echoLat(small, per)]);
-    rows.push({ group, metric: 'RPC ping p50 (XML-RPC supervisor.getState)', value: quantile((svLat ?? []).flat(), 0.5), unit: 'us', baselineLabel: 'raw echo p50', baseline: quantile((eLat ?? []).flat(), 0.5), target: null });
-    rows.push({ group, metric: 'RPC ping p99', value: quantile((svLat ?? []).flat(), 0.99), unit: 'us', baselineLabel: 'raw echo p99', baseline: quantile((eLat ?? []).flat(), 0.99), target: null });
+    const [svLat, eLat] = await alternate<number[]>(opts.counts.pingRounds, [
+      () => rpcLat('supervisor.getState', per),
+      () => echoLat(small, per),
+    ]);
+    rows.push({
+      group,
+      metric: 'RPC ping p50 (XML-RPC supervisor.getState)',
+      value: quantile((svLat ?? []).flat(), 0.5),
+      unit: 'us',
+      baselineLabel: 'raw echo p50',
+      baseline: quantile((eLat ?? []).flat(), 0.5),
+      target: null,
+    });
+    rows.push({
+      group,
+      metric: 'RPC ping p99',
+      value: quantile((svLat ?? []).flat(), 0.99),
+      unit: 'us',
+      baselineLabel: 'raw echo p99',
+      baseline: quantile((eLat ?? []).flat(), 0.99),
+      target: null,
+    });
 
     opts.say('supervisord: `supervisorctl pid` wall time');
     const ctlPid = async (): Promise<number> => {
@@ -132,7 +187,16 @@ export async function compareSupervisord(h: Harness, opts: CompareOptions): Prom
     };
     await ctlPid();
     const [ctlMs, floorMs] = await alternate<number>(opts.counts.cliRuns, [ctlPid, () => nodeFloorMs(h)]);
-    rows.push({ group, metric: '`supervisorctl pid` wall time', value: median(ctlMs ?? []), unit: 'ms', baselineLabel: '`node -e 0`', baseline: median(floorMs ?? []), target: null, note: `median of ${opts.counts.cliRuns}` });
+    rows.push({
+      group,
+      metric: '`supervisorctl pid` wall time',
+      value: median(ctlMs ?? []),
+      unit: 'ms',
+      baselineLabel: '`node -e 0`',
+      baseline: median(floorMs ?? []),
+      target: null,
+      note: `median of ${opts.counts.cliRuns}`,
+    });
 
     opts.say('supervisord: crash-to-restart');
     for (const kind of ['binary', 'node'] as StampKind[]) {
@@ -172,7 +236,15 @@ export async function compareSupervisord(h: Harness, opts: CompareOptions): Prom
       target: null,
       note: `median of ${opts.counts.listSamples}`,
     });
-    rows.push({ group, metric: `supervisord RSS, ${n + 2} processes`, value: rssBytes(pid) / 2 ** 20, unit: 'MB', baselineLabel: 'idle `node`', baseline: opts.idleNodeMB, target: null });
+    rows.push({
+      group,
+      metric: `supervisord RSS, ${n + 2} processes`,
+      value: rssBytes(pid) / 2 ** 20,
+      unit: 'MB',
+      baselineLabel: 'idle `node`',
+      baseline: opts.idleNodeMB,
+      target: null,
+    });
   } finally {
     echo.close();
     rpc.close();

@@ -30,10 +30,13 @@ function timeUs(count: number, once: () => void): number {
 export function benchDigest(files: number, samples: number): Row[] {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'adi-bench-digest-'));
   try {
-    const paths = resolvePaths({ env: { HOME: home, ADI_USER: 'adi-nouser-bench', ADI_ROOT_USER: 'adi-nouser-bench-root' } });
+    const paths = resolvePaths({
+      env: { HOME: home, ADI_USER: 'adi-nouser-bench', ADI_ROOT_USER: 'adi-nouser-bench-root' },
+    });
     const dir = path.join(paths.pluginsDir, 'hello-plugin');
     fs.mkdirSync(dir, { recursive: true });
-    for (const f of ['package.json', 'cli.js', 'README.md']) fs.copyFileSync(path.join(ROOT, 'examples', 'hello-plugin', f), path.join(dir, f));
+    for (const f of ['package.json', 'cli.js', 'README.md'])
+      fs.copyFileSync(path.join(ROOT, 'examples', 'hello-plugin', f), path.join(dir, f));
     const chunk = 'x'.repeat(2048);
     for (let i = 0; i < files; i++) {
       const pkg = path.join(dir, 'node_modules', `dep${Math.floor(i / 20)}`);
@@ -42,10 +45,15 @@ export function benchDigest(files: number, samples: number): Row[] {
     }
     const pattern = '/usr/bin/id -u';
     writeApproval(paths, {
-      plugin: 'hello-plugin', version: '1.0.0', patterns: [pattern], approved_at: new Date().toISOString(),
-      files_digest: filesDigest(dir), tree_digest: installedDigest(dir),
+      plugin: 'hello-plugin',
+      version: '1.0.0',
+      patterns: [pattern],
+      approved_at: new Date().toISOString(),
+      files_digest: filesDigest(dir),
+      tree_digest: installedDigest(dir),
     });
-    if (approvedFilesProblem(paths, 'hello-plugin', false) !== null) throw new Error('bench: the digest check refused its own plugin');
+    if (approvedFilesProblem(paths, 'hello-plugin', false) !== null)
+      throw new Error('bench: the digest check refused its own plugin');
 
     // What SudoRun already did per call, for the same request.
     const before = (): void => {
@@ -70,7 +78,7 @@ export function benchDigest(files: number, samples: number): Row[] {
         metric: `SudoRun approved-files check, cached (plugin of ${entries} files)`,
         value: cached,
         unit: 'us',
-        baselineLabel: 'SudoRun\'s other checks',
+        baselineLabel: "SudoRun's other checks",
         baseline,
         target: null,
         note: `one lstat per entry; a touched file ${uncachedOne.toFixed(0)} us; cold (all hashed) ${cold.toFixed(0)} us`,

@@ -71,15 +71,26 @@ export class Harness {
   }
 
   /** Run a command to completion (bounded by timeoutMs), capturing its output and wall time. */
-  run(file: string, args: string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv; capture?: boolean } = {}): Promise<RunResult> {
+  run(
+    file: string,
+    args: string[],
+    options: { timeoutMs?: number; env?: NodeJS.ProcessEnv; capture?: boolean } = {},
+  ): Promise<RunResult> {
     const timeoutMs = options.timeoutMs ?? 30_000;
     return new Promise((resolve, reject) => {
       const t0 = nowNs();
-      const child = this.spawn(file, args, { env: options.env ?? this.env, stdio: ['ignore', options.capture === false ? 'ignore' : 'pipe', options.capture === false ? 'ignore' : 'pipe'] });
+      const child = this.spawn(file, args, {
+        env: options.env ?? this.env,
+        stdio: ['ignore', options.capture === false ? 'ignore' : 'pipe', options.capture === false ? 'ignore' : 'pipe'],
+      });
       let stdout = '';
       let stderr = '';
-      child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d.length + stdout.length < 1 << 20 ? d : ''));
-      child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d.length + stderr.length < 1 << 20 ? d : ''));
+      child.stdout
+        ?.setEncoding('utf8')
+        .on('data', (d: string) => (stdout += d.length + stdout.length < 1 << 20 ? d : ''));
+      child.stderr
+        ?.setEncoding('utf8')
+        .on('data', (d: string) => (stderr += d.length + stderr.length < 1 << 20 ? d : ''));
       const timer = setTimeout(() => {
         child.kill('SIGKILL');
         reject(new Error(`${path.basename(file)} ${args.join(' ')} did not finish within ${timeoutMs} ms`));

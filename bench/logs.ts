@@ -33,7 +33,8 @@ export function seqOutput(n: number): Buffer {
 /** The segments of a log, oldest first: `[NAME.log.N, NAME.idx.N]` .. `[NAME.log, NAME.idx]`. */
 function segments(base: string): Array<[string, string]> {
   const out: Array<[string, string]> = [];
-  for (let k = MAX_FILES; k >= 1; k--) if (fs.existsSync(`${base}.idx.${k}`)) out.push([`${base}.log.${k}`, `${base}.idx.${k}`]);
+  for (let k = MAX_FILES; k >= 1; k--)
+    if (fs.existsSync(`${base}.idx.${k}`)) out.push([`${base}.log.${k}`, `${base}.idx.${k}`]);
   out.push([`${base}.log`, `${base}.idx`]);
   return out;
 }
@@ -70,7 +71,13 @@ interface Capture {
   lost: number;
 }
 
-async function daemonRound(h: Harness, client: DaemonClient, name: string, n: number, expected: Buffer): Promise<Capture> {
+async function daemonRound(
+  h: Harness,
+  client: DaemonClient,
+  name: string,
+  n: number,
+  expected: Buffer,
+): Promise<Capture> {
   const stamp = path.join(h.scratch, `${name}.start`);
   await client.startService(name, {
     command: '/bin/bash',
@@ -101,9 +108,20 @@ async function daemonRound(h: Harness, client: DaemonClient, name: string, n: nu
     captured = stdoutOf(base);
   }
   const { bytes, lastMs } = captured;
-  await waitUntil(async () => (await client.listServices()).find((s) => s.name === name)?.state === 'stopped', 30_000, `${name} to exit`, 50);
+  await waitUntil(
+    async () => (await client.listServices()).find((s) => s.name === name)?.state === 'stopped',
+    30_000,
+    `${name} to exit`,
+    50,
+  );
   // Lines lost: the expected lines not found, in order, in what was captured.
-  const lost = bytes.equals(expected) ? 0 : n - bytes.toString('latin1').split('\n').filter((l, i) => l === String(i + 1)).length;
+  const lost = bytes.equals(expected)
+    ? 0
+    : n -
+      bytes
+        .toString('latin1')
+        .split('\n')
+        .filter((l, i) => l === String(i + 1)).length;
   for (const [data, idx] of segments(base)) for (const f of [data, idx]) fs.rmSync(f, { force: true });
   return { ms: lastMs - stampMs(stamp), lost };
 }
@@ -112,7 +130,11 @@ async function floorRound(h: Harness, n: number): Promise<number> {
   const start = path.join(h.scratch, 'floor.start');
   const end = path.join(h.scratch, 'floor.end');
   const out = path.join(h.scratch, 'floor.out');
-  const r = await h.run('/bin/bash', ['-c', `echo $EPOCHREALTIME > ${start}; seq 1 ${n} | cat > ${out}; echo $EPOCHREALTIME > ${end}`], { timeoutMs: 180_000 });
+  const r = await h.run(
+    '/bin/bash',
+    ['-c', `echo $EPOCHREALTIME > ${start}; seq 1 ${n} | cat > ${out}; echo $EPOCHREALTIME > ${end}`],
+    { timeoutMs: 180_000 },
+  );
   if (r.code !== 0) throw new Error(`floor: exit ${r.code}: ${r.stderr}`);
   fs.rmSync(out, { force: true });
   return stampMs(end) - stampMs(start);
@@ -140,8 +162,18 @@ export async function benchLogs(h: Harness, client: DaemonClient, lines: number,
 
   // A tail people read: 100,000 lines of a service that wrote more.
   const tailLines = Math.min(100_000, lines);
-  await client.startService('tailed', { command: 'seq', args: ['1', String(tailLines * 2)], restart_on_failure: false, log_max_bytes: 1024 * MiB });
-  await waitUntil(async () => (await client.listServices()).find((s) => s.name === 'tailed')?.state === 'stopped', 60_000, 'tailed to finish', 20);
+  await client.startService('tailed', {
+    command: 'seq',
+    args: ['1', String(tailLines * 2)],
+    restart_on_failure: false,
+    log_max_bytes: 1024 * MiB,
+  });
+  await waitUntil(
+    async () => (await client.listServices()).find((s) => s.name === 'tailed')?.state === 'stopped',
+    60_000,
+    'tailed to finish',
+    20,
+  );
   const tails: number[] = [];
   for (let i = 0; i < rounds; i++) tails.push(await tailRound(h, 'tailed', tailLines));
   const tailMs = median(tails);

@@ -61,7 +61,6 @@ export function pipelinedDaemon(client: DaemonClient, count: number, window: num
   });
 }
 
-
 export async function benchPing(client: DaemonClient, echoSocket: string, counts: PingCounts): Promise<PingResult> {
   const pong = await client.ping();
   const frameBytes = encode({ id: 123456, type: 'Pong', ...pong }).length;
@@ -85,16 +84,38 @@ export async function benchPing(client: DaemonClient, echoSocket: string, counts
       () => timed(() => pipelinedDaemon(client, counts.pipelined, counts.window)),
     ]);
     // Throughput of each round; the median round is reported.
-    const echoRate = quantile((echoMs ?? []).map((ms) => counts.pipelined / (ms / 1000)), 0.5);
-    const daemonRate = quantile((daemonMs ?? []).map((ms) => counts.pipelined / (ms / 1000)), 0.5);
+    const echoRate = quantile(
+      (echoMs ?? []).map((ms) => counts.pipelined / (ms / 1000)),
+      0.5,
+    );
+    const daemonRate = quantile(
+      (daemonMs ?? []).map((ms) => counts.pipelined / (ms / 1000)),
+      0.5,
+    );
 
     const e50 = quantile(echoLat, 0.5);
     const e99 = quantile(echoLat, 0.99);
     const d50 = quantile(daemonLat, 0.5);
     const d99 = quantile(daemonLat, 0.99);
     const rows: Row[] = [
-      { group: 'IPC', metric: 'ping() p50, DaemonClient', value: d50, unit: 'us', baselineLabel: 'raw echo p50', baseline: e50, target: { text: '≤ 1.3x', ok: d50 / e50 <= 1.3 } },
-      { group: 'IPC', metric: 'ping() p99, DaemonClient', value: d99, unit: 'us', baselineLabel: 'raw echo p99', baseline: e99, target: null },
+      {
+        group: 'IPC',
+        metric: 'ping() p50, DaemonClient',
+        value: d50,
+        unit: 'us',
+        baselineLabel: 'raw echo p50',
+        baseline: e50,
+        target: { text: '≤ 1.3x', ok: d50 / e50 <= 1.3 },
+      },
+      {
+        group: 'IPC',
+        metric: 'ping() p99, DaemonClient',
+        value: d99,
+        unit: 'us',
+        baselineLabel: 'raw echo p99',
+        baseline: e99,
+        target: null,
+      },
       {
         group: 'IPC',
         metric: `pipelined ping(), ${counts.window} in flight`,

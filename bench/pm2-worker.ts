@@ -42,7 +42,8 @@ async function main(): Promise<void> {
   const job = JSON.parse(fs.readFileSync(process.argv[2] as string, 'utf8')) as Pm2Job;
   const require = createRequire(path.join(job.pm2Dir, 'package.json'));
   const pm2 = require(path.join(job.pm2Dir, 'node_modules', 'pm2')) as Pm2Api;
-  const version = (require(path.join(job.pm2Dir, 'node_modules', 'pm2', 'package.json')) as { version: string }).version;
+  const version = (require(path.join(job.pm2Dir, 'node_modules', 'pm2', 'package.json')) as { version: string })
+    .version;
   const group = `PM2 ${version}`;
   const rows: Row[] = [];
   await call<void>((cb) => pm2.connect(cb));
@@ -55,14 +56,26 @@ async function main(): Promise<void> {
   // RPC ping against the raw echo floor, alternating.
   const echo = await EchoClient.connect(job.echoSocket);
   const small = echoFrame(64);
-  const ping = (n: number): Promise<number[]> => timeEach(n, () => call((cb) => pm2.Client.executeRemote('ping', {}, cb)));
+  const ping = (n: number): Promise<number[]> =>
+    timeEach(n, () => call((cb) => pm2.Client.executeRemote('ping', {}, cb)));
   const echoes = (frame: Buffer, n: number): Promise<number[]> => timeEach(n, () => echo.roundTrip(frame));
   await ping(200);
   await echoes(small, 200);
-  const [pm2Lat, echoLat] = await alternate<number[]>(job.pingRounds, [() => ping(job.pingSamples), () => echoes(small, job.pingSamples)]);
+  const [pm2Lat, echoLat] = await alternate<number[]>(job.pingRounds, [
+    () => ping(job.pingSamples),
+    () => echoes(small, job.pingSamples),
+  ]);
   const p50 = quantile((pm2Lat ?? []).flat(), 0.5);
   const e50 = quantile((echoLat ?? []).flat(), 0.5);
-  rows.push({ group, metric: 'RPC ping p50 (Client.executeRemote ping)', value: p50, unit: 'us', baselineLabel: 'raw echo p50', baseline: e50, target: null });
+  rows.push({
+    group,
+    metric: 'RPC ping p50 (Client.executeRemote ping)',
+    value: p50,
+    unit: 'us',
+    baselineLabel: 'raw echo p50',
+    baseline: e50,
+    target: null,
+  });
   rows.push({
     group,
     metric: 'RPC ping p99',
@@ -102,10 +115,23 @@ async function main(): Promise<void> {
   // N sleepers, then the list round trip.
   const t0 = nowNs();
   for (let i = 0; i < job.services; i++) {
-    await call<void>((cb) => pm2.start({ script: '/bin/sleep', args: ['100000'], interpreter: 'none', name: `sl-${i}`, autorestart: true }, cb));
+    await call<void>((cb) =>
+      pm2.start(
+        { script: '/bin/sleep', args: ['100000'], interpreter: 'none', name: `sl-${i}`, autorestart: true },
+        cb,
+      ),
+    );
   }
   const startS = (nowNs() - t0) / 1e9;
-  rows.push({ group, metric: `start ${job.services} processes, one pm2.start at a time`, value: startS, unit: 's', baselineLabel: null, baseline: null, target: null });
+  rows.push({
+    group,
+    metric: `start ${job.services} processes, one pm2.start at a time`,
+    value: startS,
+    unit: 's',
+    baselineLabel: null,
+    baseline: null,
+    target: null,
+  });
   await sleep(1000);
   const list = await call<unknown[]>((cb) => pm2.list(cb));
   const listFrame = echoFrame(Buffer.byteLength(JSON.stringify(list)));
@@ -123,8 +149,24 @@ async function main(): Promise<void> {
     target: null,
     note: `median of ${job.listSamples}`,
   });
-  rows.push({ group, metric: 'God daemon RSS, idle (no apps)', value: rssIdle, unit: 'MB', baselineLabel: 'idle `node`', baseline: job.idleNodeMB, target: null });
-  rows.push({ group, metric: `God daemon RSS, ${list.length} processes`, value: rssBytes(godPid) / 2 ** 20, unit: 'MB', baselineLabel: 'idle `node`', baseline: job.idleNodeMB, target: null });
+  rows.push({
+    group,
+    metric: 'God daemon RSS, idle (no apps)',
+    value: rssIdle,
+    unit: 'MB',
+    baselineLabel: 'idle `node`',
+    baseline: job.idleNodeMB,
+    target: null,
+  });
+  rows.push({
+    group,
+    metric: `God daemon RSS, ${list.length} processes`,
+    value: rssBytes(godPid) / 2 ** 20,
+    unit: 'MB',
+    baselineLabel: 'idle `node`',
+    baseline: job.idleNodeMB,
+    target: null,
+  });
   echo.close();
   fs.writeFileSync(job.out, JSON.stringify({ rows, godPid }));
   pm2.disconnect();

@@ -28,7 +28,8 @@ const BASH = ['/bin/bash', '/usr/bin/bash'].find((p) => fs.existsSync(p)) ?? nul
 
 export function stampCommand(kind: StampKind, file: string): StampCommand {
   if (kind === 'node') return { command: process.execPath, args: [path.join(FIXTURES, 'start-stamp.js'), file] };
-  if (BASH !== null) return { command: BASH, args: ['-c', 'echo "$EPOCHREALTIME $$" >> "$0"; exec sleep 100000', file] };
+  if (BASH !== null)
+    return { command: BASH, args: ['-c', 'echo "$EPOCHREALTIME $$" >> "$0"; exec sleep 100000', file] };
   return { command: '/bin/sh', args: ['-c', 'echo "$(date +%s%N) $$" >> "$0"; exec sleep 100000', file] };
 }
 
@@ -50,7 +51,16 @@ export function readStamps(kind: StampKind, file: string): Stamp[] {
       if (f.length !== 2) continue;
       const [t, pid] = f as [string, string];
       const dot = t.indexOf('.');
-      const us = dot >= 0 ? Number(t.slice(0, dot)) * 1e6 + Number(t.slice(dot + 1).padEnd(6, '0').slice(0, 6)) : Number(t) / 1000;
+      const us =
+        dot >= 0
+          ? Number(t.slice(0, dot)) * 1e6 +
+            Number(
+              t
+                .slice(dot + 1)
+                .padEnd(6, '0')
+                .slice(0, 6),
+            )
+          : Number(t) / 1000;
       out.push({ us, pid: Number(pid) });
     }
   }
@@ -67,11 +77,16 @@ function clockUs(kind: StampKind): () => number {
 /** Wait until the file holds `count` stamps; returns the last. */
 export async function waitForStamp(kind: StampKind, file: string, count: number, timeoutMs = 15_000): Promise<Stamp> {
   let last: Stamp | undefined;
-  await waitUntil(() => {
-    const stamps = readStamps(kind, file);
-    last = stamps[count - 1];
-    return stamps.length >= count;
-  }, timeoutMs, `stamp ${count} in ${path.basename(file)}`, 1);
+  await waitUntil(
+    () => {
+      const stamps = readStamps(kind, file);
+      last = stamps[count - 1];
+      return stamps.length >= count;
+    },
+    timeoutMs,
+    `stamp ${count} in ${path.basename(file)}`,
+    1,
+  );
   return last as Stamp;
 }
 
@@ -96,7 +111,12 @@ export async function killAndTimeRestart(kind: StampKind, file: string, timeoutM
  * The floor: spawn the same command directly (the daemon's spawn options) until it stamps. `wrap`
  * starts it through another program first (the rlimits bench: prlimit).
  */
-export async function spawnFloorMs(h: Harness, kind: StampKind, file: string, wrap: (c: StampCommand) => StampCommand = (c) => c): Promise<number> {
+export async function spawnFloorMs(
+  h: Harness,
+  kind: StampKind,
+  file: string,
+  wrap: (c: StampCommand) => StampCommand = (c) => c,
+): Promise<number> {
   const { command, args } = wrap(stampCommand(kind, file));
   const before = readStamps(kind, file).length;
   const now = clockUs(kind);
@@ -114,9 +134,19 @@ export async function spawnFloorMs(h: Harness, kind: StampKind, file: string, wr
   }
 }
 
-export async function benchRestart(h: Harness, client: DaemonClient, samples: number): Promise<{ rows: Row[]; floors: Record<StampKind, number> }> {
-  const files: Record<StampKind, string> = { binary: path.join(h.scratch, 'stamp-bin'), node: path.join(h.scratch, 'stamp-node') };
-  const floorFiles: Record<StampKind, string> = { binary: path.join(h.scratch, 'floor-bin'), node: path.join(h.scratch, 'floor-node') };
+export async function benchRestart(
+  h: Harness,
+  client: DaemonClient,
+  samples: number,
+): Promise<{ rows: Row[]; floors: Record<StampKind, number> }> {
+  const files: Record<StampKind, string> = {
+    binary: path.join(h.scratch, 'stamp-bin'),
+    node: path.join(h.scratch, 'stamp-node'),
+  };
+  const floorFiles: Record<StampKind, string> = {
+    binary: path.join(h.scratch, 'floor-bin'),
+    node: path.join(h.scratch, 'floor-node'),
+  };
   const names: Record<StampKind, string> = { binary: 'crash-bin', node: 'crash-node' };
 
   const adiSample = async (kind: StampKind): Promise<number> => {

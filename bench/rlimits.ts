@@ -17,11 +17,17 @@ export async function benchPrlimit(h: Harness, samples: number): Promise<Row[]> 
   for (const kind of ['binary', 'node'] as StampKind[]) {
     const direct = path.join(h.scratch, `rl-direct-${kind}`);
     const limited = path.join(h.scratch, `rl-prlimit-${kind}`);
-    const viaPrlimit = (c: { command: string; args: string[] }): { command: string; args: string[] } => ({ command: prlimit, args: [limit, '--', c.command, ...c.args] });
+    const viaPrlimit = (c: { command: string; args: string[] }): { command: string; args: string[] } => ({
+      command: prlimit,
+      args: [limit, '--', c.command, ...c.args],
+    });
     // Warm-up (page cache), not counted.
     await spawnFloorMs(h, kind, direct);
     await spawnFloorMs(h, kind, limited, viaPrlimit);
-    const [plain, wrapped] = await alternate<number>(samples, [() => spawnFloorMs(h, kind, direct), () => spawnFloorMs(h, kind, limited, viaPrlimit)]);
+    const [plain, wrapped] = await alternate<number>(samples, [
+      () => spawnFloorMs(h, kind, direct),
+      () => spawnFloorMs(h, kind, limited, viaPrlimit),
+    ]);
     const value = median(wrapped ?? []);
     rows.push({
       group: 'Plugin limits',

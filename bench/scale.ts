@@ -28,9 +28,14 @@ export class Sleepers {
   async startUpTo(n: number, deadlineMs = 300_000): Promise<void> {
     const deadline = Date.now() + deadlineMs;
     while (this.startMs.length < n) {
-      if (Date.now() > deadline) throw new Error(`starting ${n} services took over ${deadlineMs} ms (at ${this.startMs.length})`);
+      if (Date.now() > deadline)
+        throw new Error(`starting ${n} services took over ${deadlineMs} ms (at ${this.startMs.length})`);
       const t = nowNs();
-      await this.client.startService(sleeperName(this.startMs.length), { command: SLEEP, args: ['100000'], stop_timeout: 2 });
+      await this.client.startService(sleeperName(this.startMs.length), {
+        command: SLEEP,
+        args: ['100000'],
+        stop_timeout: 2,
+      });
       this.startMs.push((nowNs() - t) / 1e6);
     }
   }
@@ -61,7 +66,12 @@ export async function directSpawnMs(h: Harness, n: number): Promise<number> {
   }
 }
 
-export async function listRoundTrip(client: DaemonClient, echoSocket: string, samples: number, services: number): Promise<Row> {
+export async function listRoundTrip(
+  client: DaemonClient,
+  echoSocket: string,
+  samples: number,
+  services: number,
+): Promise<Row> {
   const list = await client.listServices();
   if (list.length < services) throw new Error(`expected ${services} services, the daemon lists ${list.length}`);
   const bytes = encode({ id: 123456, type: 'Services', list }).length;

@@ -40,7 +40,12 @@ export function median(samples: readonly number[]): number {
 }
 
 /** Wait until `check` holds, polling every `everyMs`, at most `timeoutMs`; throws naming `what` otherwise. */
-export async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string, everyMs = 5): Promise<void> {
+export async function waitUntil(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+  everyMs = 5,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
@@ -52,7 +57,10 @@ export async function waitUntil(check: () => boolean | Promise<boolean>, timeout
  * Run the variants in alternating rounds (A B, B A, A B, ...) so that drift in the machine's load
  * hits each of them alike; returns the samples of each variant, in round order.
  */
-export async function alternate<T>(rounds: number, variants: ReadonlyArray<(round: number) => Promise<T>>): Promise<T[][]> {
+export async function alternate<T>(
+  rounds: number,
+  variants: ReadonlyArray<(round: number) => Promise<T>>,
+): Promise<T[][]> {
   const out: T[][] = variants.map(() => []);
   for (let round = 0; round < rounds; round++) {
     const order = variants.map((_, i) => i);

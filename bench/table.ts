@@ -22,7 +22,8 @@ export interface Row {
 }
 
 export function ratio(row: Row): number | null {
-  if (row.baseline === null || !Number.isFinite(row.baseline) || row.baseline === 0 || !Number.isFinite(row.value)) return null;
+  if (row.baseline === null || !Number.isFinite(row.baseline) || row.baseline === 0 || !Number.isFinite(row.value))
+    return null;
   return row.value / row.baseline;
 }
 

@@ -9,14 +9,17 @@ const { existsSync } = require('node:fs');
 const path = require('node:path');
 
 const [group, command] = process.argv.slice(2);
-const own = group !== undefined && command !== undefined && /^[a-z]+$/.test(group) && /^[a-z][a-z-]*$/.test(command)
-  ? path.join(__dirname, '..', 'dist', 'cli', `${group}-${command}.cjs`)
-  : null;
+const own =
+  group !== undefined && command !== undefined && /^[a-z]+$/.test(group) && /^[a-z][a-z-]*$/.test(command)
+    ? path.join(__dirname, '..', 'dist', 'cli', `${group}-${command}.cjs`)
+    : null;
 if (own !== null && existsSync(own)) {
   require(own);
 } else {
   import('../dist/adi.mjs').catch((err) => {
-    process.stderr.write(`adi: cannot load the CLI (${err instanceof Error ? err.message : String(err)}); run 'npm run build'\n`);
+    process.stderr.write(
+      `adi: cannot load the CLI (${err instanceof Error ? err.message : String(err)}); run 'npm run build'\n`,
+    );
     process.exitCode = 1;
   });
 }

@@ -43,7 +43,7 @@ await build({
   outExtension: { '.js': '.mjs' },
   splitting: true,
   chunkNames: 'chunks/[name]-[hash]',
-  });
+});
 
 /**
  * In the file of one command, table.ts's dynamic imports of the other commands, and main.ts's of the
@@ -72,7 +72,8 @@ function onlyCommand(words, module) {
 const { COMMANDS } = await import(pathToFileURL(path.resolve('dist/src/cli/table.js')).href);
 const commands = Object.keys(COMMANDS).map((words) => {
   const file = words.replace(' ', '-');
-  if (!/^[a-z]+-[a-z][a-z-]*$/.test(file)) throw new Error(`bundle: the command '${words}' is not two words bin/adi.js can find`);
+  if (!/^[a-z]+-[a-z][a-z-]*$/.test(file))
+    throw new Error(`bundle: the command '${words}' is not two words bin/adi.js can find`);
   return { words, file, module: file };
 });
 await Promise.all(

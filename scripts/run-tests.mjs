@@ -34,5 +34,7 @@ if (files.length === 0) {
 // runs one file at a time because it measures memory and latency under load it makes itself.
 // ADI_TEST_CONCURRENCY overrides the number (1 reproduces a serial run).
 const concurrency = stress ? 1 : Number(process.env.ADI_TEST_CONCURRENCY ?? Math.max(2, os.availableParallelism() + 1));
-const result = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, ...files.sort()], { stdio: 'inherit' });
+const result = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, ...files.sort()], {
+  stdio: 'inherit',
+});
 process.exit(result.status ?? 1);

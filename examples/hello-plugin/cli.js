@@ -48,7 +48,11 @@ async function status() {
   try {
     await client.ensureRunning();
     const hello = (await client.listServices()).find((s) => s.name === 'hello');
-    console.log(hello === undefined ? 'hello: not known to the daemon' : `hello: ${hello.state}${hello.pid !== null ? ` (pid ${hello.pid})` : ''}`);
+    console.log(
+      hello === undefined
+        ? 'hello: not known to the daemon'
+        : `hello: ${hello.state}${hello.pid !== null ? ` (pid ${hello.pid})` : ''}`,
+    );
   } finally {
     client.close();
   }
@@ -57,7 +61,9 @@ async function status() {
 const [command = 'help'] = process.argv.slice(2);
 const commands = { serve, status };
 if (!(command in commands)) {
-  console.log('Usage: hello-plugin <serve | status>\n  serve   run the service (the daemon does this: adi daemon start hello)\n  status  show the state of the hello service');
+  console.log(
+    'Usage: hello-plugin <serve | status>\n  serve   run the service (the daemon does this: adi daemon start hello)\n  status  show the state of the hello service',
+  );
   process.exitCode = command === 'help' || command === '--help' ? 0 : 2;
 } else {
   commands[command]().catch((err) => {

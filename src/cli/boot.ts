@@ -22,7 +22,15 @@ export const UNIT_NAME = 'adi-daemon.service';
 export const LAUNCHD_LABEL = 'adi-daemon';
 
 /** The daemon's own settings that a boot-started daemon must see as the installer does (see paths.ts). */
-export const CARRIED_ENV = ['XDG_DATA_HOME', 'XDG_CONFIG_HOME', 'ADI_DAEMON_SOCKET', 'ADI_DAEMON_PID', 'ADI_DAEMON_LOG', 'ADI_USER', 'ADI_ROOT_USER'] as const;
+export const CARRIED_ENV = [
+  'XDG_DATA_HOME',
+  'XDG_CONFIG_HOME',
+  'ADI_DAEMON_SOCKET',
+  'ADI_DAEMON_PID',
+  'ADI_DAEMON_LOG',
+  'ADI_USER',
+  'ADI_ROOT_USER',
+] as const;
 
 /**
  * Seconds the service manager waits for the daemon to stop before killing what is left. The daemon
@@ -73,12 +81,15 @@ export interface BootPlan {
 }
 
 /** The variables written into the unit: the carried ones that are set, PATH, and HOME if it is not the account's. */
-export function carriedEnvironment(inputs: Pick<BootInputs, 'env' | 'home' | 'accountHome' | 'scope'>): Array<[string, string]> {
+export function carriedEnvironment(
+  inputs: Pick<BootInputs, 'env' | 'home' | 'accountHome' | 'scope'>,
+): Array<[string, string]> {
   const out: Array<[string, string]> = [];
   const env = inputs.env;
   // A user unit starts with the service manager's HOME (the account's); one set otherwise (tests, a
   // second data set) must be carried or the daemon would look in another data directory.
-  if (inputs.scope === 'user' && inputs.accountHome != null && inputs.home !== inputs.accountHome) out.push(['HOME', inputs.home]);
+  if (inputs.scope === 'user' && inputs.accountHome != null && inputs.home !== inputs.accountHome)
+    out.push(['HOME', inputs.home]);
   for (const key of CARRIED_ENV) {
     const value = env[key];
     if (value !== undefined && value !== '') out.push([key, value]);
@@ -87,7 +98,11 @@ export function carriedEnvironment(inputs: Pick<BootInputs, 'env' | 'home' | 'ac
   // found as they are in the installer's shell.
   if (env['PATH']) out.push(['PATH', env['PATH']]);
   for (const [key, value] of out) {
-    if (/[\n\r\0]/.test(value)) throw new AdiError('BAD_CONFIG', `${key} contains a line break or NUL byte, which a unit file cannot hold. Unset or fix ${key} and install again.`);
+    if (/[\n\r\0]/.test(value))
+      throw new AdiError(
+        'BAD_CONFIG',
+        `${key} contains a line break or NUL byte, which a unit file cannot hold. Unset or fix ${key} and install again.`,
+      );
   }
   return out;
 }
@@ -139,7 +154,10 @@ function xml(text: string): string {
 }
 
 export function launchdPlist(inputs: BootInputs): string {
-  const logFile = path.posix.join(inputs.logsDir ?? path.posix.join(inputs.home, '.local', 'share', 'adi', 'logs'), 'launchd.log');
+  const logFile = path.posix.join(
+    inputs.logsDir ?? path.posix.join(inputs.home, '.local', 'share', 'adi', 'logs'),
+    'launchd.log',
+  );
   const env = carriedEnvironment(inputs);
   const s = (v: string): string => `<string>${xml(v)}</string>`;
   const lines = [

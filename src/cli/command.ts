@@ -89,7 +89,11 @@ export function defineCommand<const O extends Record<string, OptionSpec>>(def: D
  * node:util parseArgs (strict; options before or after the arguments), with the argument count
  * checked against the spec and errors turned into BAD_ARGUMENT that point at --help.
  */
-export function parseCommand<O extends Record<string, OptionSpec>>(name: string, spec: CommandSpec & { options: O }, argv: string[]): Parsed<O> {
+export function parseCommand<O extends Record<string, OptionSpec>>(
+  name: string,
+  spec: CommandSpec & { options: O },
+  argv: string[],
+): Parsed<O> {
   let args = argv;
   let commandLine: string[] | null = null;
   const split = spec.commandLine === undefined ? -1 : argv.indexOf('--');
@@ -99,7 +103,11 @@ export function parseCommand<O extends Record<string, OptionSpec>>(name: string,
   }
   const options: Record<string, { type: 'boolean' | 'string'; short?: string; multiple?: boolean }> = {};
   for (const [key, o] of Object.entries(spec.options)) {
-    options[key] = { type: o.type, ...(o.short === undefined ? {} : { short: o.short }), ...(o.multiple === true ? { multiple: true } : {}) };
+    options[key] = {
+      type: o.type,
+      ...(o.short === undefined ? {} : { short: o.short }),
+      ...(o.multiple === true ? { multiple: true } : {}),
+    };
   }
   let parsed: { values: Record<string, unknown>; positionals: string[] };
   try {
@@ -114,7 +122,10 @@ export function parseCommand<O extends Record<string, OptionSpec>>(name: string,
   if (positionals.length > max) {
     const extra = positionals[max] as string;
     const takes = max === 0 ? 'takes no arguments' : `takes ${spec.args.map((a) => a.name).join(' ')}`;
-    throw new AdiError('BAD_ARGUMENT', `Unexpected argument '${extra}': 'adi ${name}' ${takes}. See 'adi ${name} --help'.`);
+    throw new AdiError(
+      'BAD_ARGUMENT',
+      `Unexpected argument '${extra}': 'adi ${name}' ${takes}. See 'adi ${name} --help'.`,
+    );
   }
   positionals.forEach((value, i) => {
     const arg = spec.args[Math.min(i, spec.args.length - 1)];
@@ -135,12 +146,14 @@ export function helpText(name: string, spec: CommandSpec): string {
     return a.optional === true ? `[${word}]` : word;
   });
   const visible = Object.entries(spec.options).filter(([, o]) => o.hidden !== true);
-  const usage = spec.usage ?? [
-    `adi ${name}`,
-    ...args,
-    ...(visible.length > 0 ? ['[options]'] : []),
-    ...(spec.commandLine !== undefined ? [`[-- ${spec.commandLine}]`] : []),
-  ].join(' ');
+  const usage =
+    spec.usage ??
+    [
+      `adi ${name}`,
+      ...args,
+      ...(visible.length > 0 ? ['[options]'] : []),
+      ...(spec.commandLine !== undefined ? [`[-- ${spec.commandLine}]`] : []),
+    ].join(' ');
   const lines = [`Usage: ${usage}`];
   if (spec.description !== '') lines.push('', spec.description);
   const flags = visible.map(([key, o]) => {

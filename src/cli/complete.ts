@@ -34,7 +34,8 @@ function optionWords(spec: CommandSpec, prefix: string): Completion {
   for (const [key, o] of Object.entries(spec.options)) {
     if (o.hidden === true) continue;
     words.push({ word: `--${key}`, description: brief(o.help) });
-    if (o.short !== undefined && !prefix.startsWith('--')) words.push({ word: `-${o.short}`, description: brief(o.help) });
+    if (o.short !== undefined && !prefix.startsWith('--'))
+      words.push({ word: `-${o.short}`, description: brief(o.help) });
   }
   words.push({ word: '--help', description: 'Show help' });
   return matching(prefix, words);
@@ -42,7 +43,8 @@ function optionWords(spec: CommandSpec, prefix: string): Completion {
 
 /** The option a word names (`--lines`, `-n`), or undefined. */
 function optionNamed(spec: CommandSpec, word: string): OptionSpec | undefined {
-  if (word.startsWith('--')) return Object.hasOwn(spec.options, word.slice(2)) ? spec.options[word.slice(2)] : undefined;
+  if (word.startsWith('--'))
+    return Object.hasOwn(spec.options, word.slice(2)) ? spec.options[word.slice(2)] : undefined;
   return Object.values(spec.options).find((o) => o.short !== undefined && word === `-${o.short}`);
 }
 
@@ -63,7 +65,12 @@ export async function complete(words: readonly string[], services: () => Promise
     if (second === undefined) {
       if (current.startsWith('-')) return matching(current, [{ word: '--help' }]);
       const prefix = `${first} `;
-      return matching(current, Object.entries(COMMANDS).filter(([name]) => name.startsWith(prefix)).map(([name, e]) => ({ word: name.slice(prefix.length), description: e.summary })));
+      return matching(
+        current,
+        Object.entries(COMMANDS)
+          .filter(([name]) => name.startsWith(prefix))
+          .map(([name, e]) => ({ word: name.slice(prefix.length), description: e.summary })),
+      );
     }
     const name = `${first} ${second}`;
     entry = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
@@ -97,11 +104,18 @@ export async function complete(words: readonly string[], services: () => Promise
   const last = spec.args[spec.args.length - 1];
   const arg: ArgSpec | undefined = spec.args[positionals] ?? (last?.variadic === true ? last : undefined);
   if (arg === undefined) return NOTHING;
-  if (arg.choices !== undefined) return matching(current, arg.choices.map((word) => ({ word })));
+  if (arg.choices !== undefined)
+    return matching(
+      current,
+      arg.choices.map((word) => ({ word })),
+    );
   if (arg.complete === 'file') return { kind: 'files', words: [] };
   if (arg.service === true) {
     const already = new Set(rest);
-    return matching(current, (await services()).filter((s) => !already.has(s)).map((word) => ({ word })));
+    return matching(
+      current,
+      (await services()).filter((s) => !already.has(s)).map((word) => ({ word })),
+    );
   }
   return NOTHING;
 }
@@ -111,7 +125,12 @@ export async function complete(words: readonly string[], services: () => Promise
  * since a person is waiting on a TAB.
  */
 export async function serviceNames(io: CliIO): Promise<string[]> {
-  const client = new DaemonClient({ env: io.env, clientName: `adi-completion/${packageVersion()}`, connectTimeoutMs: 300, timeoutMs: 1500 });
+  const client = new DaemonClient({
+    env: io.env,
+    clientName: `adi-completion/${packageVersion()}`,
+    connectTimeoutMs: 300,
+    timeoutMs: 1500,
+  });
   try {
     return (await client.listServices()).map((s) => s.name);
   } catch {

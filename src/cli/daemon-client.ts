@@ -15,7 +15,9 @@ export async function connectedClient(io: CliIO): Promise<DaemonClient> {
   const version = await client.ensureConnected();
   const ours = packageVersion();
   if (version !== ours) {
-    io.stderr.write(`adi: the running daemon is version ${version}, this adi is ${ours}; 'adi daemon start' replaces it.\n`);
+    io.stderr.write(
+      `adi: the running daemon is version ${version}, this adi is ${ours}; 'adi daemon start' replaces it.\n`,
+    );
   }
   return client;
 }

@@ -101,14 +101,18 @@ export function parseSince(text: string, now = Date.now()): number {
   const trimmed = text.trim();
   if (/^(\d+(\.\d+)?[smhd])+$/.test(trimmed)) {
     let ms = 0;
-    for (const [, n, unit] of trimmed.matchAll(/(\d+(?:\.\d+)?)([smhd])/g)) ms += Number(n) * (UNIT_MS[unit as string] as number);
+    for (const [, n, unit] of trimmed.matchAll(/(\d+(?:\.\d+)?)([smhd])/g))
+      ms += Number(n) * (UNIT_MS[unit as string] as number);
     return now - ms;
   }
   if (/^\d{4}-\d{2}-\d{2}/.test(trimmed)) {
     const at = Date.parse(trimmed);
     if (Number.isFinite(at)) return at;
   }
-  throw new AdiError('BAD_ARGUMENT', `--since takes a duration like 30s, 10m, 2h or 1d, or a time like 2024-05-01T12:00:00Z; got '${text}'.`);
+  throw new AdiError(
+    'BAD_ARGUMENT',
+    `--since takes a duration like 30s, 10m, 2h or 1d, or a time like 2024-05-01T12:00:00Z; got '${text}'.`,
+  );
 }
 
 export interface LineFilter {

@@ -10,7 +10,13 @@ function topHelp(version: string): string {
   const lines = [`adi ${version}`, '', 'Usage: adi <command> [options]', '', 'Commands:'];
   for (const [group, summary] of Object.entries(GROUPS)) lines.push(`  ${group.padEnd(16)} ${summary}`);
   for (const [name, entry] of Object.entries(TOP)) lines.push(`  ${name.padEnd(16)} ${entry.summary}`);
-  lines.push('', "Run 'adi daemon --help' for the daemon's commands.", 'Options:', '  --help, -h       Show help', '  --version, -v    Show the version');
+  lines.push(
+    '',
+    "Run 'adi daemon --help' for the daemon's commands.",
+    'Options:',
+    '  --help, -h       Show help',
+    '  --version, -v    Show the version',
+  );
   return lines.join('\n') + '\n';
 }
 

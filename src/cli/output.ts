@@ -24,7 +24,8 @@ function daemonLog(env: NodeJS.ProcessEnv): string {
   }
 }
 
-const OTHER_VERSION = "hint: the daemon may be of another version: 'adi daemon status' shows it, 'adi daemon start' replaces it.";
+const OTHER_VERSION =
+  "hint: the daemon may be of another version: 'adi daemon status' shows it, 'adi daemon start' replaces it.";
 
 /** The next step for each code (every error names one). `log` is the daemon's log file. */
 function hintText(code: ErrorCode, log: () => string): string | null {
@@ -78,7 +79,7 @@ function hintText(code: ErrorCode, log: () => string): string | null {
     case 'CANCELLED':
       return null;
     case 'BAD_MANIFEST':
-      return "hint: fix the package.json's \"adi\" key named above and install again.";
+      return 'hint: fix the package.json\'s "adi" key named above and install again.';
     case 'PLUGIN_NOT_FOUND':
       return 'hint: check the name; a plugin is a folder or npm package with an "adi" key in its package.json.';
     case 'INTERNAL':

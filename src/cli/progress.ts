@@ -51,7 +51,11 @@ export function startProgress(io: Pick<CliIO, 'stderr' | 'env'>, text: string): 
 }
 
 /** Run `work` with a spinner showing `text`; the line is erased whatever happens. */
-export async function withProgress<T>(io: Pick<CliIO, 'stderr' | 'env'>, text: string, work: (progress: Progress) => Promise<T>): Promise<T> {
+export async function withProgress<T>(
+  io: Pick<CliIO, 'stderr' | 'env'>,
+  text: string,
+  work: (progress: Progress) => Promise<T>,
+): Promise<T> {
   const progress = startProgress(io, text);
   try {
     return await work(progress);

@@ -8,7 +8,16 @@ import { resolvePaths, type Paths } from '../core/paths.js';
 import { formatLogLine } from '../protocol/log-line.js';
 import { countLines, LOG_STREAMS, splitBatch, type LogStreamName } from '../protocol/log-batch.js';
 import { REQUESTS, type AnswerTo } from '../protocol/requests.js';
-import type { CommandResult, Pong, ReloadReport, Request, Response, ServiceConfig, ServiceInfo, Services } from '../protocol/types.js';
+import type {
+  CommandResult,
+  Pong,
+  ReloadReport,
+  Request,
+  Response,
+  ServiceConfig,
+  ServiceInfo,
+  Services,
+} from '../protocol/types.js';
 import { packageVersion } from '../core/version.js';
 import { ClientConnection, remoteError } from './connection.js';
 
@@ -68,7 +77,11 @@ export interface StartedService {
 }
 
 function isUndelivered(err: unknown): boolean {
-  return err instanceof AdiError && err.code === 'CONNECTION_CLOSED' && (err.cause as NodeJS.ErrnoException | undefined)?.code === 'EPIPE';
+  return (
+    err instanceof AdiError &&
+    err.code === 'CONNECTION_CLOSED' &&
+    (err.cause as NodeJS.ErrnoException | undefined)?.code === 'EPIPE'
+  );
 }
 
 /**
@@ -113,7 +126,8 @@ export class DaemonClient {
       await this.ping();
       return true;
     } catch (err) {
-      if (err instanceof AdiError && (err.code === 'DAEMON_NOT_RUNNING' || err.code === 'CONNECTION_CLOSED')) return false;
+      if (err instanceof AdiError && (err.code === 'DAEMON_NOT_RUNNING' || err.code === 'CONNECTION_CLOSED'))
+        return false;
       throw err;
     }
   }
@@ -153,7 +167,11 @@ export class DaemonClient {
    * Poll with a short, growing interval until a ping is answered or the deadline passes; a daemon
    * that reports a failed start (`failed`, see spawn.ts) ends the wait at once with its reason.
    */
-  async waitUntilRunning(timeoutMs: number, exited?: Promise<number | null>, failed?: Promise<string>): Promise<PongInfo> {
+  async waitUntilRunning(
+    timeoutMs: number,
+    exited?: Promise<number | null>,
+    failed?: Promise<string>,
+  ): Promise<PongInfo> {
     const deadline = Date.now() + timeoutMs;
     let exitCode: number | null | undefined;
     void exited?.then((code) => (exitCode = code));
@@ -162,16 +180,23 @@ export class DaemonClient {
     let delay = 5;
     for (;;) {
       if (failure !== undefined) {
-        throw new AdiError('DAEMON_START_FAILED', `The daemon could not start: ${failure.replace(/\.$/, '')}. See its log: ${this.paths.logFile}`);
+        throw new AdiError(
+          'DAEMON_START_FAILED',
+          `The daemon could not start: ${failure.replace(/\.$/, '')}. See its log: ${this.paths.logFile}`,
+        );
       }
       try {
         return await this.ping();
       } catch (err) {
-        if (!(err instanceof AdiError) || (err.code !== 'DAEMON_NOT_RUNNING' && err.code !== 'CONNECTION_CLOSED')) throw err;
+        if (!(err instanceof AdiError) || (err.code !== 'DAEMON_NOT_RUNNING' && err.code !== 'CONNECTION_CLOSED'))
+          throw err;
       }
       if (Date.now() >= deadline) {
         const how = exitCode !== undefined ? ` (the daemon process exited with code ${exitCode})` : '';
-        throw new AdiError('DAEMON_START_FAILED', `The daemon did not answer within ${timeoutMs} ms${how}. See its log: ${this.paths.logFile}`);
+        throw new AdiError(
+          'DAEMON_START_FAILED',
+          `The daemon did not answer within ${timeoutMs} ms${how}. See its log: ${this.paths.logFile}`,
+        );
       }
       await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(delay * 2, 100);
@@ -228,7 +253,10 @@ export class DaemonClient {
    */
   async serviceLogs(name: string, options: LogOptions = {}): Promise<string[]> {
     const out: string[] = [];
-    for await (const batch of this.readServiceLogs(name, { lines: options.lines ?? 100, ...(options.cursor != null ? { cursor: options.cursor } : {}) })) {
+    for await (const batch of this.readServiceLogs(name, {
+      lines: options.lines ?? 100,
+      ...(options.cursor != null ? { cursor: options.cursor } : {}),
+    })) {
       for (const e of batch) out.push(formatEntry(e));
     }
     return out;
@@ -240,7 +268,9 @@ export class DaemonClient {
    * the daemon ends it. Every line arrives once: a reader that resumes from `cursor` misses none.
    */
   readServiceLogs(name: string, options: LogOptions & { follow?: boolean } = {}): LogStream {
-    return this.logStream(name, options, (batch) => splitBatch(batch).map((l) => ({ time: l.time, stream: LOG_STREAMS[l.stream] as LogStreamName, text: l.text })));
+    return this.logStream(name, options, (batch) =>
+      splitBatch(batch).map((l) => ({ time: l.time, stream: LOG_STREAMS[l.stream] as LogStreamName, text: l.text })),
+    );
   }
 
   /** readServiceLogs() with each batch as it travels, not split into lines (the fastest way to print many). */
@@ -248,14 +278,25 @@ export class DaemonClient {
     return this.logStream(name, options, (batch) => {
       let lines = 0;
       for (let i = 2; i < batch.runs.length; i += 3) lines += batch.runs[i] as number;
-      if (countLines(batch.data) !== lines || (batch.data.length > 0 && batch.data[batch.data.length - 1] !== 10)) throw new Error('log batch: its data and its runs do not agree');
+      if (countLines(batch.data) !== lines || (batch.data.length > 0 && batch.data[batch.data.length - 1] !== 10))
+        throw new Error('log batch: its data and its runs do not agree');
       return { data: batch.data, runs: batch.runs };
     });
   }
 
-  private logStream<T>(name: string, options: LogOptions & { follow?: boolean }, convert: (batch: RawLogBatch) => T): LogStream<T> {
+  private logStream<T>(
+    name: string,
+    options: LogOptions & { follow?: boolean },
+    convert: (batch: RawLogBatch) => T,
+  ): LogStream<T> {
     const follow = options.follow === true;
-    const request: Request = { type: 'ServiceLogs', name, lines: options.lines ?? (follow ? 10 : 100), follow, cursor: options.cursor ?? null };
+    const request: Request = {
+      type: 'ServiceLogs',
+      name,
+      lines: options.lines ?? (follow ? 10 : 100),
+      follow,
+      cursor: options.cursor ?? null,
+    };
     let iterator: (AsyncIterator<T> & { cursor: string | null }) | null = null;
     return {
       get cursor() {
@@ -276,13 +317,41 @@ export class DaemonClient {
   }
 
   /** Run a command as the plugin user (or as the daemon's user without separation). */
-  async run(command: string, args: string[] = [], options: { timeoutSecs?: number; maxOutputBytes?: number } = {}): Promise<CommandResult> {
-    return this.call({ type: 'Run', command, args, timeout_secs: options.timeoutSecs ?? null, max_output_bytes: options.maxOutputBytes ?? null }, commandWaitMs(options.timeoutSecs));
+  async run(
+    command: string,
+    args: string[] = [],
+    options: { timeoutSecs?: number; maxOutputBytes?: number } = {},
+  ): Promise<CommandResult> {
+    return this.call(
+      {
+        type: 'Run',
+        command,
+        args,
+        timeout_secs: options.timeoutSecs ?? null,
+        max_output_bytes: options.maxOutputBytes ?? null,
+      },
+      commandWaitMs(options.timeoutSecs),
+    );
   }
 
   /** Run an approved command as root through ADI_ROOT_USER's sudo. A refusal throws SUDO_DENIED. */
-  async sudoRun(command: string, args: string[], reason: string, options: { timeoutSecs?: number; maxOutputBytes?: number } = {}): Promise<CommandResult> {
-    return this.call({ type: 'SudoRun', command, args, reason, timeout_secs: options.timeoutSecs ?? null, max_output_bytes: options.maxOutputBytes ?? null }, commandWaitMs(options.timeoutSecs));
+  async sudoRun(
+    command: string,
+    args: string[],
+    reason: string,
+    options: { timeoutSecs?: number; maxOutputBytes?: number } = {},
+  ): Promise<CommandResult> {
+    return this.call(
+      {
+        type: 'SudoRun',
+        command,
+        args,
+        reason,
+        timeout_secs: options.timeoutSecs ?? null,
+        max_output_bytes: options.maxOutputBytes ?? null,
+      },
+      commandWaitMs(options.timeoutSecs),
+    );
   }
 
   /** Close the connection; pending calls fail with CONNECTION_CLOSED. The client may be used again. */
@@ -290,13 +359,19 @@ export class DaemonClient {
     const current = this.connection;
     this.connection = null;
     this.ready = null;
-    current?.then((c) => c.close(), () => undefined);
+    current?.then(
+      (c) => c.close(),
+      () => undefined,
+    );
   }
 
   /** Send any request and return its final response (Error responses reject). */
   request(request: Request, timeoutMs = this.timeoutMs): Promise<Response> {
     const ready = this.ready;
-    const sent = ready !== null && ready.isOpen ? ready.call(request, timeoutMs) : this.connect().then((conn) => conn.call(request, timeoutMs));
+    const sent =
+      ready !== null && ready.isOpen
+        ? ready.call(request, timeoutMs)
+        : this.connect().then((conn) => conn.call(request, timeoutMs));
     // A connection whose daemon has just gone (it exited, and we have not yet read the close) fails
     // the write with EPIPE: the request never reached anyone, so it is sent once more on a new
     // connection, which finds the restarted daemon or reports DAEMON_NOT_RUNNING.
@@ -310,13 +385,23 @@ export class DaemonClient {
    * Send a request and resolve with the answer the request table (protocol/requests.ts) declares for
    * it; an Error rejects with its code, any other answer is BAD_FRAME. Not for streams (ServiceLogs).
    */
-  async call<R extends Exclude<Request, { type: 'Hello' | 'ServiceLogs' }>>(request: R, timeoutMs = this.timeoutMs): Promise<AnswerTo<R['type']>> {
+  async call<R extends Exclude<Request, { type: 'Hello' | 'ServiceLogs' }>>(
+    request: R,
+    timeoutMs = this.timeoutMs,
+  ): Promise<AnswerTo<R['type']>> {
     const response = await this.request(request, timeoutMs);
     const spec = REQUESTS[request.type];
-    if (response.type !== spec.answer) throw new AdiError('BAD_FRAME', `Expected ${spec.answer} from the daemon in answer to ${request.type}, got ${response.type}.`);
+    if (response.type !== spec.answer)
+      throw new AdiError(
+        'BAD_FRAME',
+        `Expected ${spec.answer} from the daemon in answer to ${request.type}, got ${response.type}.`,
+      );
     for (const field of spec.carries ?? []) {
       if ((response as unknown as Record<string, unknown>)[field] === undefined) {
-        throw new AdiError('BAD_FRAME', `The daemon's ${spec.answer} to ${request.type} lacks its "${field}" (a daemon of another version? run 'adi daemon start' to replace it).`);
+        throw new AdiError(
+          'BAD_FRAME',
+          `The daemon's ${spec.answer} to ${request.type} lacks its "${field}" (a daemon of another version? run 'adi daemon start' to replace it).`,
+        );
       }
     }
     return response as AnswerTo<R['type']>;
@@ -358,7 +443,10 @@ export class DaemonClient {
     return attempt;
   }
 
-  private openLogStream<T>(request: Request, convert: (batch: RawLogBatch) => T): AsyncIterator<T> & { cursor: string | null } {
+  private openLogStream<T>(
+    request: Request,
+    convert: (batch: RawLogBatch) => T,
+  ): AsyncIterator<T> & { cursor: string | null } {
     const queue: Array<{ entries: T; bytes: number; cursor: string }> = [];
     let queued = 0;
     let paused = false;
@@ -376,10 +464,15 @@ export class DaemonClient {
       if (response.type === 'LogBatch') {
         let entries: T;
         try {
-          const data = Buffer.isBuffer(response.data) ? response.data : Buffer.from(response.data.buffer, response.data.byteOffset, response.data.byteLength);
+          const data = Buffer.isBuffer(response.data)
+            ? response.data
+            : Buffer.from(response.data.buffer, response.data.byteOffset, response.data.byteLength);
           entries = convert({ data, runs: response.runs });
         } catch (err) {
-          failure = new AdiError('BAD_FRAME', `The daemon sent an invalid response: ${err instanceof Error ? err.message : String(err)}`);
+          failure = new AdiError(
+            'BAD_FRAME',
+            `The daemon sent an invalid response: ${err instanceof Error ? err.message : String(err)}`,
+          );
           notify();
           return true;
         }
@@ -401,10 +494,15 @@ export class DaemonClient {
     const ready = this.connect().then((c) => {
       conn = c;
       // A tail always answers; a follow may wait for the first new line as long as it takes.
-      streamId = c.stream(request, (request as { follow?: boolean }).follow === true ? null : this.timeoutMs, onFrame, (err) => {
-        failure = err;
-        notify();
-      });
+      streamId = c.stream(
+        request,
+        (request as { follow?: boolean }).follow === true ? null : this.timeoutMs,
+        onFrame,
+        (err) => {
+          failure = err;
+          notify();
+        },
+      );
     });
     const resume = (): void => {
       if (paused && queued <= LOG_QUEUE_BYTES / 2) {
@@ -441,7 +539,9 @@ export class DaemonClient {
           done = true;
           (conn as ClientConnection).forget(streamId);
           // Tell the daemon to stop sending; its Ok is not awaited beyond the usual timeout.
-          await (conn as ClientConnection).call({ type: 'Cancel', target: streamId }, this.timeoutMs).catch(() => undefined);
+          await (conn as ClientConnection)
+            .call({ type: 'Cancel', target: streamId }, this.timeoutMs)
+            .catch(() => undefined);
         }
         done = true;
         return { done: true, value: undefined };

@@ -12,7 +12,14 @@
 import type net from 'node:net';
 import { AdiError, isErrorCode } from '../core/errors.js';
 import type { Endpoint } from '../core/paths.js';
-import { DEFAULT_MAX_FRAME, PROTOCOL_VERSION, type ErrorResponse, type Request, type Response, type Welcome } from '../protocol/types.js';
+import {
+  DEFAULT_MAX_FRAME,
+  PROTOCOL_VERSION,
+  type ErrorResponse,
+  type Request,
+  type Response,
+  type Welcome,
+} from '../protocol/types.js';
 import { MAX_ID, parseResponse } from '../protocol/validate.js';
 import { connect } from '../wire/transport.js';
 import { decodeRange, encodeFrame } from '../wire/codec.js';
@@ -40,7 +47,11 @@ interface Pending {
 }
 
 export function remoteError(response: ErrorResponse): AdiError {
-  const error = new AdiError(isErrorCode(response.code) ? response.code : 'INTERNAL', response.message, response.data !== undefined ? { data: response.data } : {});
+  const error = new AdiError(
+    isErrorCode(response.code) ? response.code : 'INTERNAL',
+    response.message,
+    response.data !== undefined ? { data: response.data } : {},
+  );
   (error as AdiError & { remoteCode: string }).remoteCode = response.code;
   return error;
 }
@@ -80,7 +91,9 @@ export class ClientConnection {
       }
     });
     // The cause is kept: EPIPE means the daemon had already gone when we wrote (DaemonClient retries that once).
-    socket.on('error', (err) => this.close(new AdiError('CONNECTION_CLOSED', `Connection to the daemon failed: ${err.message}`, { cause: err })));
+    socket.on('error', (err) =>
+      this.close(new AdiError('CONNECTION_CLOSED', `Connection to the daemon failed: ${err.message}`, { cause: err })),
+    );
     socket.on('close', () => this.close(new AdiError('CONNECTION_CLOSED', 'The daemon closed the connection.')));
   }
 
@@ -101,7 +114,11 @@ export class ClientConnection {
 
   private sendHello(): Promise<Welcome> {
     // The handshake is the first frame that needs an identity; its id is 0 by convention.
-    const hello = this.call({ type: 'Hello', protocol: PROTOCOL_VERSION, client: this.opts.client, token: this.opts.token() }, this.opts.timeoutMs, 0).then(
+    const hello = this.call(
+      { type: 'Hello', protocol: PROTOCOL_VERSION, client: this.opts.client, token: this.opts.token() },
+      this.opts.timeoutMs,
+      0,
+    ).then(
       (reply) => {
         if (reply.type !== 'Welcome') {
           const error = new AdiError('BAD_FRAME', `The daemon answered Hello with ${reply.type}.`);
@@ -138,7 +155,12 @@ export class ClientConnection {
    * A request whose answer is a run of frames. `onFrame` returns true on the last one. The timeout
    * covers the wait for the first frame only (null: none). Returns the id, for Cancel.
    */
-  stream(request: Request, firstFrameTimeoutMs: number | null, onFrame: FrameHandler, fail: (err: AdiError) => void): number {
+  stream(
+    request: Request,
+    firstFrameTimeoutMs: number | null,
+    onFrame: FrameHandler,
+    fail: (err: AdiError) => void,
+  ): number {
     return this.start(request, firstFrameTimeoutMs, undefined, onFrame, null, fail);
   }
 

@@ -34,7 +34,11 @@ export interface Spawned {
 export function spawnDaemon(paths: Paths, env: NodeJS.ProcessEnv): Spawned {
   ensurePrivateDir(paths.dataDir);
   fs.mkdirSync(path.dirname(paths.logFile), { recursive: true, mode: 0o700 });
-  const out = fs.openSync(paths.logFile, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600);
+  const out = fs.openSync(
+    paths.logFile,
+    fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW,
+    0o600,
+  );
   try {
     const child = spawn(process.execPath, [cliEntry(), 'daemon', 'run', '--background'], {
       detached: true,
@@ -57,7 +61,9 @@ export function spawnDaemon(paths: Paths, env: NodeJS.ProcessEnv): Spawned {
         const said = await status;
         if (said.startsWith('error: ')) return;
         const last = lastLogLine(paths.logFile);
-        resolve(`the daemon process ${code === null ? 'was killed' : `exited with code ${code}`} while starting${last !== null ? `; the last line of its log: ${last}` : ''}`);
+        resolve(
+          `the daemon process ${code === null ? 'was killed' : `exited with code ${code}`} while starting${last !== null ? `; the last line of its log: ${last}` : ''}`,
+        );
       });
     });
     child.unref();
@@ -98,7 +104,11 @@ export function lastLogLine(file: string): string | null {
     const length = Math.min(size, 8192);
     const buf = Buffer.alloc(length);
     fs.readSync(fd, buf, 0, length, size - length);
-    const lines = buf.toString('utf8').split('\n').map((l) => l.trim()).filter((l) => l !== '');
+    const lines = buf
+      .toString('utf8')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== '');
     return lines.at(-1) ?? null;
   } catch {
     return null;

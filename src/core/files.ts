@@ -13,7 +13,10 @@ export function ensurePrivateDir(dir: string): void {
 
 /** Write a file whole or not at all (temp file + rename), with the given mode. */
 export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o600): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${crypto.randomBytes(4).toString('hex')}`);
+  const tmp = path.join(
+    path.dirname(file),
+    `.${path.basename(file)}.${process.pid}.${crypto.randomBytes(4).toString('hex')}`,
+  );
   try {
     fs.writeFileSync(tmp, data, { mode, flag: 'wx' });
     fs.renameSync(tmp, file);
@@ -90,7 +93,10 @@ export const DISK_RESERVE_BYTES = 256 * 1024;
  * of CockroachDB and others). It is made again, when there is room, at the end of every start.
  */
 export class DiskReserve {
-  constructor(readonly file: string, private readonly bytes = DISK_RESERVE_BYTES) {}
+  constructor(
+    readonly file: string,
+    private readonly bytes = DISK_RESERVE_BYTES,
+  ) {}
 
   /** Make the reserve if it is missing or short; false when there is no room for it (nothing is left behind). */
   ensure(): boolean {
@@ -101,7 +107,11 @@ export class DiskReserve {
     }
     let fd: number | null = null;
     try {
-      fd = fs.openSync(this.file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW, 0o600);
+      fd = fs.openSync(
+        this.file,
+        fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW,
+        0o600,
+      );
       // Real blocks (zeros written, not a sparse file): deleting them must free space.
       const chunk = Buffer.alloc(64 * 1024);
       for (let at = 0; at < this.bytes; at += chunk.length) {

@@ -19,17 +19,30 @@ export function formatLogLine(level: Level, message: string, now = new Date()): 
 export class FileLogger implements Logger {
   private fd: number | null;
 
-  constructor(file: string | null, private readonly echo: NodeJS.WritableStream | null) {
+  constructor(
+    file: string | null,
+    private readonly echo: NodeJS.WritableStream | null,
+  ) {
     this.fd = null;
     if (file !== null) {
       // O_APPEND so that a second writer (a previous daemon's last words) never tears our lines.
-      this.fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600);
+      this.fd = fs.openSync(
+        file,
+        fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW,
+        0o600,
+      );
     }
   }
 
-  info(message: string): void { this.write('info', message); }
-  warn(message: string): void { this.write('warn', message); }
-  error(message: string): void { this.write('error', message); }
+  info(message: string): void {
+    this.write('info', message);
+  }
+  warn(message: string): void {
+    this.write('warn', message);
+  }
+  error(message: string): void {
+    this.write('error', message);
+  }
 
   private write(level: Level, message: string): void {
     const line = formatLogLine(level, message);
@@ -54,7 +67,13 @@ export class FileLogger implements Logger {
 /** A logger that keeps lines in memory, for tests of modules that log. */
 export class MemoryLogger implements Logger {
   readonly lines: string[] = [];
-  info(message: string): void { this.lines.push(`INFO ${message}`); }
-  warn(message: string): void { this.lines.push(`WARN ${message}`); }
-  error(message: string): void { this.lines.push(`ERROR ${message}`); }
+  info(message: string): void {
+    this.lines.push(`INFO ${message}`);
+  }
+  warn(message: string): void {
+    this.lines.push(`WARN ${message}`);
+  }
+  error(message: string): void {
+    this.lines.push(`ERROR ${message}`);
+  }
 }

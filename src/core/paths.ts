@@ -74,7 +74,9 @@ export function resolvePaths(inputs: PathInputs = {}): Paths {
 
   const dataHome =
     nonEmpty('XDG_DATA_HOME') ??
-    (platform === 'win32' ? (nonEmpty('LOCALAPPDATA') ?? p.join(home, 'AppData', 'Local')) : p.join(home, '.local', 'share'));
+    (platform === 'win32'
+      ? (nonEmpty('LOCALAPPDATA') ?? p.join(home, 'AppData', 'Local'))
+      : p.join(home, '.local', 'share'));
   const configHome =
     nonEmpty('XDG_CONFIG_HOME') ??
     (platform === 'win32' ? (nonEmpty('APPDATA') ?? p.join(home, 'AppData', 'Roaming')) : p.join(home, '.config'));
@@ -109,7 +111,10 @@ export function resolveEndpoint(override: string | undefined, platform: NodeJS.P
     const value = override ?? '\\\\.\\pipe\\adi-daemon';
     const address = /^\\\\[.?]\\pipe\\/i.test(value) ? value : `\\\\.\\pipe\\${value}`;
     if (address.length > 256) {
-      throw new AdiError('PATH_TOO_LONG', `The pipe name ${address} is longer than Windows allows (256). Set ADI_DAEMON_SOCKET to a shorter name.`);
+      throw new AdiError(
+        'PATH_TOO_LONG',
+        `The pipe name ${address} is longer than Windows allows (256). Set ADI_DAEMON_SOCKET to a shorter name.`,
+      );
     }
     return { kind: 'pipe', address, display: address, file: null };
   }
@@ -117,14 +122,23 @@ export function resolveEndpoint(override: string | undefined, platform: NodeJS.P
   const limit = socketPathLimit(platform);
   if (override !== undefined && override.startsWith('@')) {
     if (platform !== 'linux') {
-      throw new AdiError('BAD_CONFIG', `ADI_DAEMON_SOCKET=${override} asks for an abstract socket, which only Linux has. Set it to a file path instead.`);
+      throw new AdiError(
+        'BAD_CONFIG',
+        `ADI_DAEMON_SOCKET=${override} asks for an abstract socket, which only Linux has. Set it to a file path instead.`,
+      );
     }
     const name = override.slice(1);
     if (name === '' || name.includes('\0')) {
-      throw new AdiError('BAD_CONFIG', `ADI_DAEMON_SOCKET=${JSON.stringify(override)} needs a name after '@' with no NUL byte, e.g. @adi-daemon.`);
+      throw new AdiError(
+        'BAD_CONFIG',
+        `ADI_DAEMON_SOCKET=${JSON.stringify(override)} needs a name after '@' with no NUL byte, e.g. @adi-daemon.`,
+      );
     }
     if (Buffer.byteLength(name) > limit) {
-      throw new AdiError('PATH_TOO_LONG', `The abstract socket name @${name} is ${Buffer.byteLength(name)} bytes; Linux allows ${limit}. Set ADI_DAEMON_SOCKET to a shorter @name.`);
+      throw new AdiError(
+        'PATH_TOO_LONG',
+        `The abstract socket name @${name} is ${Buffer.byteLength(name)} bytes; Linux allows ${limit}. Set ADI_DAEMON_SOCKET to a shorter @name.`,
+      );
     }
     return { kind: 'abstract', address: `\0${name}`, display: `@${name}`, file: null };
   }
@@ -135,9 +149,10 @@ export function resolveEndpoint(override: string | undefined, platform: NodeJS.P
   }
   const bytes = Buffer.byteLength(file);
   if (bytes > limit) {
-    const hint = override === undefined
-      ? 'Set ADI_DAEMON_SOCKET to a shorter path (or XDG_DATA_HOME to a shorter directory)'
-      : 'Set ADI_DAEMON_SOCKET to a shorter path';
+    const hint =
+      override === undefined
+        ? 'Set ADI_DAEMON_SOCKET to a shorter path (or XDG_DATA_HOME to a shorter directory)'
+        : 'Set ADI_DAEMON_SOCKET to a shorter path';
     throw new AdiError(
       'PATH_TOO_LONG',
       `The socket path ${file} is ${bytes} bytes; ${platform === 'linux' ? 'Linux' : 'this platform'} allows ${limit}. ${hint}${platform === 'linux' ? ', or to @adi-daemon for an abstract socket' : ''}.`,
@@ -180,7 +195,8 @@ export function resolvePluginEndpoint(
     try {
       return resolveEndpoint(override, platform, dataDir);
     } catch (err) {
-      if (err instanceof AdiError) throw new AdiError(err.code, err.message.replaceAll('ADI_DAEMON_SOCKET', 'ADI_DAEMON_PLUGIN_SOCKET'));
+      if (err instanceof AdiError)
+        throw new AdiError(err.code, err.message.replaceAll('ADI_DAEMON_SOCKET', 'ADI_DAEMON_PLUGIN_SOCKET'));
       throw err;
     }
   }

@@ -137,7 +137,10 @@ function boundArgv(argv: readonly string[]): { argv: string[]; cut: boolean } {
 function boundResult(result: AuditResult): AuditResult {
   if ('denied' in result) return { denied: boundText(result.denied) };
   if ('error' in result) {
-    return { error: boundText(result.error), ...(result.message !== undefined ? { message: boundText(result.message) } : {}) };
+    return {
+      error: boundText(result.error),
+      ...(result.message !== undefined ? { message: boundText(result.message) } : {}),
+    };
   }
   return result;
 }
@@ -197,10 +200,17 @@ export class AuditLog implements Audit {
   private readonly buckets = new Map<string, Bucket>();
   private summaryTimer: NodeJS.Timeout | null = null;
 
-  constructor(file: string, private readonly log: Logger, options: AuditOptions = {}) {
+  constructor(
+    file: string,
+    private readonly log: Logger,
+    options: AuditOptions = {},
+  ) {
     this.file = file;
     this.maxFiles = Math.max(0, Math.min(AUDIT_MAX_FILES, Math.floor(options.maxFiles ?? AUDIT_DEFAULTS.maxFiles)));
-    this.fileBytes = Math.max(AUDIT_MIN_FILE_BYTES, Math.floor((options.maxBytes ?? AUDIT_DEFAULTS.maxBytes) / (this.maxFiles + 1)));
+    this.fileBytes = Math.max(
+      AUDIT_MIN_FILE_BYTES,
+      Math.floor((options.maxBytes ?? AUDIT_DEFAULTS.maxBytes) / (this.maxFiles + 1)),
+    );
     this.maxBytes = this.fileBytes * (this.maxFiles + 1);
     this.burst = Math.max(1, options.burst ?? AUDIT_DEFAULTS.burst);
     this.perSecond = Math.max(0, options.perSecond ?? AUDIT_DEFAULTS.perSecond);
@@ -241,7 +251,8 @@ export class AuditLog implements Audit {
     for (const [key, bucket] of this.buckets) {
       if (bucket.suppressed > 0) this.writeSummary(bucket);
       // A full bucket with nothing pending is the same as no bucket: forget it.
-      else if (bucket.tokens + ((this.now() - bucket.at) / 1000) * this.perSecond >= this.burst) this.buckets.delete(key);
+      else if (bucket.tokens + ((this.now() - bucket.at) / 1000) * this.perSecond >= this.burst)
+        this.buckets.delete(key);
     }
   }
 
@@ -255,13 +266,29 @@ export class AuditLog implements Audit {
         const overflow = '\0overflow';
         bucket = this.buckets.get(overflow);
         if (bucket === undefined) {
-          bucket = { tokens: this.burst, at: this.now(), suppressed: 0, identity: '*', action: entry.action, request: undefined, result: '*' };
+          bucket = {
+            tokens: this.burst,
+            at: this.now(),
+            suppressed: 0,
+            identity: '*',
+            action: entry.action,
+            request: undefined,
+            result: '*',
+          };
           this.buckets.set(overflow, bucket);
         }
         return bucket;
       }
     }
-    bucket = { tokens: this.burst, at: this.now(), suppressed: 0, identity: entry.identity, action: entry.action, request: entry.request, result };
+    bucket = {
+      tokens: this.burst,
+      at: this.now(),
+      suppressed: 0,
+      identity: entry.identity,
+      action: entry.action,
+      request: entry.request,
+      result,
+    };
     this.buckets.set(key, bucket);
     return bucket;
   }
@@ -282,7 +309,11 @@ export class AuditLog implements Audit {
       time: new Date(this.now()).toISOString(),
       identity: boundText(bucket.identity),
       action: 'suppressed',
-      similar: { action: bucket.action, result: bucket.result, ...(bucket.request !== undefined ? { request: bucket.request } : {}) },
+      similar: {
+        action: bucket.action,
+        result: bucket.result,
+        ...(bucket.request !== undefined ? { request: bucket.request } : {}),
+      },
       count,
       message: `${count} similar entries suppressed`,
     };
@@ -304,7 +335,9 @@ export class AuditLog implements Audit {
       }
       fs.writeSync(fd, bytes);
     } catch (err) {
-      this.log.error(`audit: could not write to ${this.file}: ${err instanceof Error ? err.message : String(err)}; lost entry: ${line.trimEnd().slice(0, 2000)}`);
+      this.log.error(
+        `audit: could not write to ${this.file}: ${err instanceof Error ? err.message : String(err)}; lost entry: ${line.trimEnd().slice(0, 2000)}`,
+      );
     } finally {
       if (fd !== null) {
         try {

@@ -19,7 +19,13 @@ import { compilePattern, matchAny, type CompiledPattern } from '../system/patter
 import type { SeparationStatus, SetupLocations } from '../system/privilege.js';
 import { resolveCommand, untrustedReason } from '../system/resolve.js';
 import { PrivilegeFacts, planCommand, type CommandPlan } from '../system/run-as.js';
-import { DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_TIMEOUT_MS, runCommand, type RunOptions, type RunOutput } from '../system/run.js';
+import {
+  DEFAULT_MAX_OUTPUT_BYTES,
+  DEFAULT_TIMEOUT_MS,
+  runCommand,
+  type RunOptions,
+  type RunOutput,
+} from '../system/run.js';
 
 export interface ExecutorLimits {
   timeoutMs: number;
@@ -83,7 +89,10 @@ export class Executor {
       maxCommands: opts.limits?.maxCommands ?? IDENTITY_DEFAULTS.maxCommands,
       outputBudgetBytes: opts.limits?.outputBudgetBytes ?? IDENTITY_DEFAULTS.outputBudgetBytes,
     };
-    this.budgets = new IdentityBudgets({ maxCommands: this.limits.maxCommands, outputBudgetBytes: this.limits.outputBudgetBytes });
+    this.budgets = new IdentityBudgets({
+      maxCommands: this.limits.maxCommands,
+      outputBudgetBytes: this.limits.outputBudgetBytes,
+    });
     this.facts = new PrivilegeFacts(this.paths, opts.locations, opts.separation);
   }
 
@@ -103,7 +112,10 @@ export class Executor {
     let as: string | undefined;
     try {
       if (identity.kind === 'anonymous') {
-        throw new AdiError('UNAUTHORIZED', 'Run needs an authenticated identity; an anonymous connection may only Ping.');
+        throw new AdiError(
+          'UNAUTHORIZED',
+          'Run needs an authenticated identity; an anonymous connection may only Ping.',
+        );
       }
       checkArgv(req.command, req.args);
       const limits = this.limitsFor(req);
@@ -112,11 +124,31 @@ export class Executor {
       const plan = this.plan(false, identity, file, req.args);
       as = plan.as;
       const out = await this.execute(identity, plan, limits, options);
-      this.audit.record({ identity: identity.label, action: 'run', argv: auditArgv, reason: null, result: { exit_code: out.exit_code, signal: out.signal }, as });
-      return { type: 'CommandResult', exit_code: out.exit_code, stdout: out.stdout, stderr: out.stderr, signal: out.signal };
+      this.audit.record({
+        identity: identity.label,
+        action: 'run',
+        argv: auditArgv,
+        reason: null,
+        result: { exit_code: out.exit_code, signal: out.signal },
+        as,
+      });
+      return {
+        type: 'CommandResult',
+        exit_code: out.exit_code,
+        stdout: out.stdout,
+        stderr: out.stderr,
+        signal: out.signal,
+      };
     } catch (err) {
       const e = toAdiError(err);
-      this.audit.record({ identity: identity.label, action: 'run', argv: auditArgv, reason: null, result: errorResult(e), ...(as !== undefined ? { as } : {}) });
+      this.audit.record({
+        identity: identity.label,
+        action: 'run',
+        argv: auditArgv,
+        reason: null,
+        result: errorResult(e),
+        ...(as !== undefined ? { as } : {}),
+      });
       throw e;
     }
   }
@@ -126,11 +158,22 @@ export class Executor {
    * through ADI_ROOT_USER's sudo otherwise. `approvedPatterns` are the calling plugin's own approved
    * privileged_commands; 'any' is honoured for the admin only.
    */
-  async sudoRun(identity: Identity, req: SudoRun, approvedPatterns: readonly string[] | 'any', options: ExecOptions = {}): Promise<CommandResult | SudoDenied> {
+  async sudoRun(
+    identity: Identity,
+    req: SudoRun,
+    approvedPatterns: readonly string[] | 'any',
+    options: ExecOptions = {},
+  ): Promise<CommandResult | SudoDenied> {
     let auditArgv: string[] = [String(req.command), ...(Array.isArray(req.args) ? req.args.map(String) : [])];
     const givenReason = typeof req.reason === 'string' ? req.reason : null;
     const deny = (why: string): SudoDenied => {
-      this.audit.record({ identity: identity.label, action: 'sudo_denied', argv: auditArgv, reason: givenReason, result: { denied: why } });
+      this.audit.record({
+        identity: identity.label,
+        action: 'sudo_denied',
+        argv: auditArgv,
+        reason: givenReason,
+        result: { denied: why },
+      });
       return { type: 'SudoDenied', reason: why };
     };
 
@@ -139,7 +182,9 @@ export class Executor {
     }
     const sep = this.facts.separation();
     if (!sep.active) {
-      return deny(`Privilege separation is not set up (${sep.reason}), so nothing may run as root. An administrator enables it with \`${SETUP_COMMAND}\`.`);
+      return deny(
+        `Privilege separation is not set up (${sep.reason}), so nothing may run as root. An administrator enables it with \`${SETUP_COMMAND}\`.`,
+      );
     }
     if (givenReason === null || givenReason.trim() === '') {
       return deny('SudoRun needs a reason: a non-empty sentence saying why root is needed (it goes to the audit log).');
@@ -162,7 +207,9 @@ export class Executor {
     if (identity.kind === 'plugin') {
       if (approvedPatterns === 'any') {
         // Defence in depth: only the admin is root-equivalent; a plugin is always held to its patterns.
-        return deny(`Plugin ${identity.plugin ?? '?'} has no blanket root access; only its approved privileged_commands may run.`);
+        return deny(
+          `Plugin ${identity.plugin ?? '?'} has no blanket root access; only its approved privileged_commands may run.`,
+        );
       }
       const compiled: CompiledPattern[] = [];
       const unusable: string[] = [];
@@ -175,7 +222,10 @@ export class Executor {
       }
       const m = matchAny(compiled, file, req.args);
       if (!m.allowed) {
-        const extra = unusable.length > 0 ? ` (${unusable.length} approved pattern(s) could not be used here: ${unusable.join('; ')})` : '';
+        const extra =
+          unusable.length > 0
+            ? ` (${unusable.length} approved pattern(s) could not be used here: ${unusable.join('; ')})`
+            : '';
         return deny(`Plugin ${identity.plugin ?? '?'} may not run this as root: ${m.reason}.${extra}`);
       }
       pattern = m.pattern;
@@ -201,11 +251,24 @@ export class Executor {
     } catch (err) {
       return deny(toAdiError(err).message);
     }
-    const base = { identity: identity.label, action: 'sudo_run' as const, argv: auditArgv, reason: givenReason, as: 'root', ...(pattern !== undefined ? { pattern } : {}) };
+    const base = {
+      identity: identity.label,
+      action: 'sudo_run' as const,
+      argv: auditArgv,
+      reason: givenReason,
+      as: 'root',
+      ...(pattern !== undefined ? { pattern } : {}),
+    };
     try {
       const out = await this.execute(identity, plan, limits, options);
       this.audit.record({ ...base, result: { exit_code: out.exit_code, signal: out.signal } });
-      return { type: 'CommandResult', exit_code: out.exit_code, stdout: out.stdout, stderr: out.stderr, signal: out.signal };
+      return {
+        type: 'CommandResult',
+        exit_code: out.exit_code,
+        stdout: out.stdout,
+        stderr: out.stderr,
+        signal: out.signal,
+      };
     } catch (err) {
       const e = toAdiError(err);
       this.audit.record({ ...base, result: errorResult(e) });
@@ -238,7 +301,12 @@ export class Executor {
   }
 
   /** Runs a planned command within its identity's budgets (TOO_MANY_COMMANDS past the maximum). */
-  private async execute(identity: Identity, plan: CommandPlan, limits: ExecutorLimits, options: ExecOptions): Promise<RunOutput> {
+  private async execute(
+    identity: Identity,
+    plan: CommandPlan,
+    limits: ExecutorLimits,
+    options: ExecOptions,
+  ): Promise<RunOutput> {
     const lease: CommandLease = this.budgets.begin(identity.label);
     let out: RunOutput;
     try {
@@ -264,8 +332,15 @@ export class Executor {
       timeoutMs = Math.min(timeoutMs, req.timeout_secs * 1000);
     }
     if (req.max_output_bytes !== undefined && req.max_output_bytes !== null) {
-      if (typeof req.max_output_bytes !== 'number' || !Number.isSafeInteger(req.max_output_bytes) || req.max_output_bytes < 0) {
-        throw new AdiError('BAD_ARGUMENT', `max_output_bytes must be a whole number of bytes, not ${String(req.max_output_bytes)}.`);
+      if (
+        typeof req.max_output_bytes !== 'number' ||
+        !Number.isSafeInteger(req.max_output_bytes) ||
+        req.max_output_bytes < 0
+      ) {
+        throw new AdiError(
+          'BAD_ARGUMENT',
+          `max_output_bytes must be a whole number of bytes, not ${String(req.max_output_bytes)}.`,
+        );
       }
       maxOutputBytes = Math.min(maxOutputBytes, req.max_output_bytes);
     }
@@ -276,7 +351,9 @@ export class Executor {
   private plan(privileged: boolean, identity: Identity, file: string, args: string[]): CommandPlan {
     const plan = planCommand(this.facts, privileged, identity.kind === 'plugin', file, args);
     if (plan.groupKiller === undefined && (plan.mode === 'sudo' || plan.mode === 'root-chain') && !this.facts.isRoot) {
-      this.log.warn('executor: no kill program in the secure PATH; a timed-out command run through sudo may outlive its limit');
+      this.log.warn(
+        'executor: no kill program in the secure PATH; a timed-out command run through sudo may outlive its limit',
+      );
     }
     return plan;
   }

@@ -16,10 +16,30 @@ const TiB = 2 ** 40;
 
 /** Each variable: where its value goes, and its range. */
 const VARIABLES = [
-  { env: 'ADI_DAEMON_MAX_COMMANDS', set: (s: ExecutorSettings, n: number) => (s.limits.maxCommands = n), min: 1, max: 4096 },
-  { env: 'ADI_DAEMON_OUTPUT_BUDGET', set: (s: ExecutorSettings, n: number) => (s.limits.outputBudgetBytes = n), min: 64 * 1024, max: TiB },
-  { env: 'ADI_DAEMON_AUDIT_MAX_BYTES', set: (s: ExecutorSettings, n: number) => (s.audit.maxBytes = n), min: AUDIT_MIN_FILE_BYTES, max: TiB },
-  { env: 'ADI_DAEMON_AUDIT_MAX_FILES', set: (s: ExecutorSettings, n: number) => (s.audit.maxFiles = n), min: 0, max: AUDIT_MAX_FILES },
+  {
+    env: 'ADI_DAEMON_MAX_COMMANDS',
+    set: (s: ExecutorSettings, n: number) => (s.limits.maxCommands = n),
+    min: 1,
+    max: 4096,
+  },
+  {
+    env: 'ADI_DAEMON_OUTPUT_BUDGET',
+    set: (s: ExecutorSettings, n: number) => (s.limits.outputBudgetBytes = n),
+    min: 64 * 1024,
+    max: TiB,
+  },
+  {
+    env: 'ADI_DAEMON_AUDIT_MAX_BYTES',
+    set: (s: ExecutorSettings, n: number) => (s.audit.maxBytes = n),
+    min: AUDIT_MIN_FILE_BYTES,
+    max: TiB,
+  },
+  {
+    env: 'ADI_DAEMON_AUDIT_MAX_FILES',
+    set: (s: ExecutorSettings, n: number) => (s.audit.maxFiles = n),
+    min: 0,
+    max: AUDIT_MAX_FILES,
+  },
 ] as const;
 
 export function executorSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): ExecutorSettings {
@@ -29,7 +49,10 @@ export function executorSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): E
     if (raw === undefined || raw === '') continue;
     const n = /^\d{1,16}$/.test(raw) ? Number(raw) : NaN;
     if (Number.isSafeInteger(n) && n >= v.min && n <= v.max) v.set(settings, n);
-    else settings.warnings.push(`${v.env}=${JSON.stringify(raw.slice(0, 40))} is ignored: expected a whole number from ${v.min} to ${v.max}; the default applies`);
+    else
+      settings.warnings.push(
+        `${v.env}=${JSON.stringify(raw.slice(0, 40))} is ignored: expected a whole number from ${v.min} to ${v.max}; the default applies`,
+      );
   }
   return settings;
 }

@@ -43,7 +43,6 @@ export interface LogFiles {
   snapshot(): LogSnapshot | null;
 }
 
-
 /** Lines that do not count (the supervisor's notes) are bounded too: a log of nothing but notes is not read whole. */
 export const MAX_UNCOUNTED = 10_000;
 
@@ -131,7 +130,11 @@ export function formatCursor(epoch: string, segment: number, record: number): st
 
 export function parseCursor(cursor: string): { epoch: string; segment: number; record: number } {
   const m = /^([0-9a-f]{16})\.(\d{1,15})\.(\d{1,15})$/.exec(cursor);
-  if (m === null) throw new AdiError('BAD_REQUEST', `Invalid log cursor ${JSON.stringify(cursor.slice(0, 80))}: use a cursor the daemon returned (LogBatch.cursor).`);
+  if (m === null)
+    throw new AdiError(
+      'BAD_REQUEST',
+      `Invalid log cursor ${JSON.stringify(cursor.slice(0, 80))}: use a cursor the daemon returned (LogBatch.cursor).`,
+    );
   return { epoch: m[1] as string, segment: Number(m[2]), record: Number(m[3]) };
 }
 
@@ -159,9 +162,18 @@ export class LogReader {
   /** The segment to open once it exists (the reader started before the log, or it is being recreated). */
   private waitingFor = 1;
 
-  private constructor(private readonly log: LogFiles, snap: LogSnapshot | null, options: ReaderOptions) {
+  private constructor(
+    private readonly log: LogFiles,
+    snap: LogSnapshot | null,
+    options: ReaderOptions,
+  ) {
     this.epoch = snap?.epoch ?? '';
-    this.end = options.bounded === true ? (snap === null ? { segment: 0, record: 0 } : { segment: snap.segment, record: snap.records }) : null;
+    this.end =
+      options.bounded === true
+        ? snap === null
+          ? { segment: 0, record: 0 }
+          : { segment: snap.segment, record: snap.records }
+        : null;
   }
 
   /**
@@ -185,7 +197,12 @@ export class LogReader {
     return LogReader.start(log, snap, pos, options);
   }
 
-  private static start(log: LogFiles, snap: LogSnapshot | null, pos: { epoch: string; segment: number; record: number } | null, options: ReaderOptions): LogReader {
+  private static start(
+    log: LogFiles,
+    snap: LogSnapshot | null,
+    pos: { epoch: string; segment: number; record: number } | null,
+    options: ReaderOptions,
+  ): LogReader {
     const reader = new LogReader(log, snap, options);
     if (snap === null) {
       // No log yet: everything written from now on is new.
@@ -199,7 +216,10 @@ export class LogReader {
       reader.seek(snap, { segment: 1, record: 0, offset: 0 });
     } else {
       if (pos.segment > snap.segment || (pos.segment === snap.segment && pos.record > snap.records)) {
-        throw new AdiError('BAD_REQUEST', `The log cursor ${formatCursor(pos.epoch, pos.segment, pos.record)} points past the end of the log.`);
+        throw new AdiError(
+          'BAD_REQUEST',
+          `The log cursor ${formatCursor(pos.epoch, pos.segment, pos.record)} points past the end of the log.`,
+        );
       }
       reader.seek(snap, { ...pos, offset: 0 });
     }
@@ -333,7 +353,8 @@ export class LogReader {
     const first = recs[0] as IndexRecord;
     let n = 1;
     const budget = Math.max(limit - out.bytes, 1);
-    while (n < recs.length && (recs[n] as IndexRecord).start + (recs[n] as IndexRecord).len - first.start <= budget) n++;
+    while (n < recs.length && (recs[n] as IndexRecord).start + (recs[n] as IndexRecord).len - first.start <= budget)
+      n++;
     const last = recs[n - 1] as IndexRecord;
     // Into a scratch buffer: the batch copies what it keeps, so a reader makes no garbage per read.
     const data = readInto(seg.dataFd, last.start + last.len - first.start, first.start);

@@ -69,7 +69,11 @@ const MAX_RECORD_BYTES = 1024 * 1024;
 // user, or root's). O_NONBLOCK: a FIFO planted there fails to open instead of blocking the daemon; it
 // has no effect on regular files.
 const OPEN_FLAGS =
-  fs.constants.O_RDWR | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
+  fs.constants.O_RDWR |
+  fs.constants.O_APPEND |
+  fs.constants.O_CREAT |
+  fs.constants.O_NOFOLLOW |
+  fs.constants.O_NONBLOCK;
 
 const LF = 0x0a;
 const STREAM_CODE: Record<LogStream, number> = { out: OUT, err: ERR };
@@ -132,7 +136,10 @@ export class ServiceLog {
       throw new AdiError('BAD_CONFIG', `log max bytes must be a positive integer, got ${maxBytes}`);
     }
     if (!Number.isSafeInteger(maxFiles) || maxFiles < 0 || maxFiles > MAX_ROTATED_FILES) {
-      throw new AdiError('BAD_CONFIG', `log max files must be an integer from 0 to ${MAX_ROTATED_FILES}, got ${maxFiles}`);
+      throw new AdiError(
+        'BAD_CONFIG',
+        `log max files must be an integer from 0 to ${MAX_ROTATED_FILES}, got ${maxFiles}`,
+      );
     }
     this.maxBytes = Math.min(maxBytes, MAX_SEGMENT_BYTES);
     this.maxFiles = maxFiles;
@@ -201,7 +208,8 @@ export class ServiceLog {
     const reader = await LogReader.tail(this, Math.min(Math.floor(lines), MAX_TAIL_LINES));
     try {
       const out: string[] = [];
-      for (let batch = reader.next(1 << 20); batch !== null; batch = reader.next(1 << 20)) for (const line of splitBatch(batch)) out.push(formatLine(line));
+      for (let batch = reader.next(1 << 20); batch !== null; batch = reader.next(1 << 20))
+        for (const line of splitBatch(batch)) out.push(formatLine(line));
       return out;
     } finally {
       reader.close();
@@ -247,13 +255,23 @@ export class ServiceLog {
   snapshot(): LogSnapshot | null {
     // A closed log (a stopped service's) is read from disk, not reopened: it holds no fds.
     if (this.dataFd === null || this.header === null) return this.peek();
-    return { epoch: this.header.epoch, segment: this.header.id, records: this.records, size: this.size, openOut: this.open[OUT] as number, openErr: this.open[ERR] as number };
+    return {
+      epoch: this.header.epoch,
+      segment: this.header.id,
+      records: this.records,
+      size: this.size,
+      openOut: this.open[OUT] as number,
+      openErr: this.open[ERR] as number,
+    };
   }
 
   private peek(): LogSnapshot | null {
     let fd: number;
     try {
-      fd = fs.openSync(segmentPaths(this.base, 0).index, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+      fd = fs.openSync(
+        segmentPaths(this.base, 0).index,
+        fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK,
+      );
     } catch {
       return null;
     }
@@ -261,8 +279,16 @@ export class ServiceLog {
       const header = decodeHeader(readAt(fd, HEADER_BYTES, 0));
       if (header === null) return null;
       const records = Math.max(0, Math.floor((fs.fstatSync(fd).size - HEADER_BYTES) / RECORD_BYTES));
-      const last = records > 0 ? decodeRecord(readAt(fd, RECORD_BYTES, HEADER_BYTES + (records - 1) * RECORD_BYTES), 0) : null;
-      return { epoch: header.epoch, segment: header.id, records, size: last === null ? 0 : last.start + last.len, openOut: NONE, openErr: NONE };
+      const last =
+        records > 0 ? decodeRecord(readAt(fd, RECORD_BYTES, HEADER_BYTES + (records - 1) * RECORD_BYTES), 0) : null;
+      return {
+        epoch: header.epoch,
+        segment: header.id,
+        records,
+        size: last === null ? 0 : last.start + last.len,
+        openOut: NONE,
+        openErr: NONE,
+      };
     } catch {
       return null;
     } finally {
@@ -319,14 +345,26 @@ export class ServiceLog {
   /** Append one record (data then index). False when it could not be stored (the error is recorded). */
   private append(s: number, data: Buffer, time: number, flags: number): boolean {
     // A cut (no bytes) never rotates: rotation itself writes cuts into the segment it ends.
-    if (data.length > 0 && this.records > 0 && this.size + data.length + HEADER_BYTES + (this.records + 1) * RECORD_BYTES > this.maxBytes) {
+    if (
+      data.length > 0 &&
+      this.records > 0 &&
+      this.size + data.length + HEADER_BYTES + (this.records + 1) * RECORD_BYTES > this.maxBytes
+    ) {
       if (!this.rotate(time)) return false;
     }
     const dataFd = this.dataFd;
     const indexFd = this.indexFd;
     if (dataFd === null || indexFd === null) return false;
     const start = this.size;
-    encodeRecord(this.record, 0, { time, start, len: data.length, stream: s, flags, openOut: this.open[OUT] as number, openErr: this.open[ERR] as number });
+    encodeRecord(this.record, 0, {
+      time,
+      start,
+      len: data.length,
+      stream: s,
+      flags,
+      openOut: this.open[OUT] as number,
+      openErr: this.open[ERR] as number,
+    });
     try {
       if (data.length > 0) writeAll(dataFd, data);
       writeAll(indexFd, this.record);

@@ -100,7 +100,9 @@ export function newEpoch(): string {
 
 /** Paths of segment `k` back from the live one (0: live). */
 export function segmentPaths(base: string, k: number): { data: string; index: string } {
-  return k === 0 ? { data: `${base}.log`, index: `${base}.idx` } : { data: `${base}.log.${k}`, index: `${base}.idx.${k}` };
+  return k === 0
+    ? { data: `${base}.log`, index: `${base}.idx` }
+    : { data: `${base}.log.${k}`, index: `${base}.idx.${k}` };
 }
 
 /** Read exactly `len` bytes at `pos` (fewer only at end of file). */

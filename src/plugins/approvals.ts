@@ -37,14 +37,23 @@ export function readApproval(paths: Paths, plugin: string): Approval | null {
   }
   try {
     const v = JSON.parse(raw) as Partial<Approval>;
-    if (v.plugin !== plugin || typeof v.version !== 'string' || !Array.isArray(v.patterns) || !v.patterns.every((p) => typeof p === 'string')) {
+    if (
+      v.plugin !== plugin ||
+      typeof v.version !== 'string' ||
+      !Array.isArray(v.patterns) ||
+      !v.patterns.every((p) => typeof p === 'string')
+    ) {
       return null;
     }
-    const digest = (d: unknown): string | undefined => (typeof d === 'string' && /^[0-9a-f]{64}$/.test(d) ? d : undefined);
+    const digest = (d: unknown): string | undefined =>
+      typeof d === 'string' && /^[0-9a-f]{64}$/.test(d) ? d : undefined;
     const files = digest(v.files_digest);
     const tree = digest(v.tree_digest);
     return {
-      plugin, version: v.version, patterns: v.patterns, approved_at: String(v.approved_at ?? ''),
+      plugin,
+      version: v.version,
+      patterns: v.patterns,
+      approved_at: String(v.approved_at ?? ''),
       ...(files !== undefined ? { files_digest: files } : {}),
       ...(tree !== undefined ? { tree_digest: tree } : {}),
     };

@@ -54,11 +54,17 @@ function hashFile(file: string): string {
  * The digest of the tree at `root`. `exclude` leaves paths out (and everything below them).
  * With `cache`, a file whose metadata is unchanged is not read again.
  */
-export function treeDigest(root: string, exclude: (rel: string) => boolean, cache?: { old: Map<string, CachedFile> | undefined; next: Map<string, CachedFile> }): string {
+export function treeDigest(
+  root: string,
+  exclude: (rel: string) => boolean,
+  cache?: { old: Map<string, CachedFile> | undefined; next: Map<string, CachedFile> },
+): string {
   const hash = crypto.createHash('sha256');
   const walk = (dirRel: string): void => {
     const dir = dirRel === '' ? root : path.join(root, dirRel);
-    const entries = fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const entries = fs
+      .readdirSync(dir, { withFileTypes: true })
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const entry of entries) {
       const rel = dirRel === '' ? entry.name : `${dirRel}/${entry.name}`;
       if (exclude(rel)) continue;
@@ -72,9 +78,14 @@ export function treeDigest(root: string, exclude: (rel: string) => boolean, cach
       const st = fs.lstatSync(full);
       if (st.isFile()) {
         const known = cache?.old?.get(full);
-        const h = known !== undefined && known.size === st.size && known.mtimeMs === st.mtimeMs && known.ino === st.ino && known.ctimeMs === st.ctimeMs
-          ? known.hash
-          : hashFile(full);
+        const h =
+          known !== undefined &&
+          known.size === st.size &&
+          known.mtimeMs === st.mtimeMs &&
+          known.ino === st.ino &&
+          known.ctimeMs === st.ctimeMs
+            ? known.hash
+            : hashFile(full);
         cache?.next.set(full, { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, ctimeMs: st.ctimeMs, hash: h });
         hash.update(`f\0${rel}\0${(st.mode & 0o7111).toString(8)}\0${h}\n`);
       } else if (st.isSymbolicLink()) {

@@ -30,8 +30,15 @@ import { readApproval, removeApproval, writeApproval, type Approval } from './ap
 import { filesDigest, installedDigest } from './digest.js';
 import { listInstalled, readInstalled } from './installed.js';
 import {
-  ensurePluginsRoot, ensureRuntime, linkAdiDaemon, makeTreeReadable, pluginDir, pluginsRoot, unreachableAncestors,
-  type LocationInputs, type PluginLocation,
+  ensurePluginsRoot,
+  ensureRuntime,
+  linkAdiDaemon,
+  makeTreeReadable,
+  pluginDir,
+  pluginsRoot,
+  unreachableAncestors,
+  type LocationInputs,
+  type PluginLocation,
 } from './location.js';
 import { isRegistrySpec, readManifest, type PluginManifest } from './manifest.js';
 import { serviceOwners } from './owners.js';
@@ -82,7 +89,8 @@ type SourceKind = 'folder' | 'tarball' | 'registry';
 const REGISTRY_SOURCE = /^((?:@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*)(?:@(.*))?$/;
 
 function classify(source: string, cwd: string, allowNonRegistry: boolean): { kind: SourceKind; target: string } {
-  const looksLikePath = source.startsWith('.') || source.startsWith('/') || source.startsWith('~') || /\.(tgz|tar\.gz)$/i.test(source);
+  const looksLikePath =
+    source.startsWith('.') || source.startsWith('/') || source.startsWith('~') || /\.(tgz|tar\.gz)$/i.test(source);
   const full = path.resolve(cwd, source);
   let st: fs.Stats | null = null;
   try {
@@ -92,12 +100,20 @@ function classify(source: string, cwd: string, allowNonRegistry: boolean): { kin
   }
   if (st?.isDirectory()) return { kind: 'folder', target: full };
   if (st?.isFile()) return { kind: 'tarball', target: full };
-  if (looksLikePath) throw new AdiError('BAD_ARGUMENT', `${full} does not exist: give a plugin folder, a .tgz file or an npm package name.`);
+  if (looksLikePath)
+    throw new AdiError(
+      'BAD_ARGUMENT',
+      `${full} does not exist: give a plugin folder, a .tgz file or an npm package name.`,
+    );
   // npm would read it as an option.
-  if (source.startsWith('-')) throw new AdiError('BAD_ARGUMENT', `${JSON.stringify(source)} is not a folder, a .tgz file or a package name.`);
+  if (source.startsWith('-'))
+    throw new AdiError('BAD_ARGUMENT', `${JSON.stringify(source)} is not a folder, a .tgz file or a package name.`);
   const m = REGISTRY_SOURCE.exec(source);
   if (!allowNonRegistry && (m === null || (m[2] !== undefined && !isRegistrySpec(m[2])))) {
-    throw new AdiError('BAD_ARGUMENT', `${JSON.stringify(source)} is not a folder, a .tgz file or a registry package (name, name@version or name@range); git, URL and alias specs are refused unless --allow-non-registry-deps is given.`);
+    throw new AdiError(
+      'BAD_ARGUMENT',
+      `${JSON.stringify(source)} is not a folder, a .tgz file or a registry package (name, name@version or name@range); git, URL and alias specs are refused unless --allow-non-registry-deps is given.`,
+    );
   }
   return { kind: 'registry', target: source };
 }
@@ -110,7 +126,11 @@ function checkBin(m: PluginManifest, staged: string): void {
   } catch {
     ok = false;
   }
-  if (!ok) throw new AdiError('BAD_MANIFEST', `Invalid plugin manifest ${m.file}:\n  field "bin": ${m.bin} is not a file in the package`);
+  if (!ok)
+    throw new AdiError(
+      'BAD_MANIFEST',
+      `Invalid plugin manifest ${m.file}:\n  field "bin": ${m.bin} is not a file in the package`,
+    );
 }
 
 /** What differs between an approval and what is being installed, in words; empty when nothing does. */
@@ -120,10 +140,18 @@ function approvalChanges(old: Approval, version: string, patterns: readonly stri
   if (!samePatterns(old.patterns, patterns)) {
     const added = patterns.filter((p) => !old.patterns.includes(p));
     const removed = old.patterns.filter((p) => !patterns.includes(p));
-    const parts = [...(added.length > 0 ? [`added ${added.map((p) => JSON.stringify(p)).join(', ')}`] : []), ...(removed.length > 0 ? [`removed ${removed.map((p) => JSON.stringify(p)).join(', ')}`] : [])];
+    const parts = [
+      ...(added.length > 0 ? [`added ${added.map((p) => JSON.stringify(p)).join(', ')}`] : []),
+      ...(removed.length > 0 ? [`removed ${removed.map((p) => JSON.stringify(p)).join(', ')}`] : []),
+    ];
     changes.push(`the privileged commands (${parts.join('; ')})`);
   }
-  if (old.files_digest !== digest) changes.push(old.files_digest === undefined ? "the plugin's own files (not recorded by the earlier approval)" : "the plugin's own files changed");
+  if (old.files_digest !== digest)
+    changes.push(
+      old.files_digest === undefined
+        ? "the plugin's own files (not recorded by the earlier approval)"
+        : "the plugin's own files changed",
+    );
   return changes;
 }
 
@@ -138,7 +166,9 @@ export async function installPlugin(opts: InstallOptions): Promise<InstallResult
   if (loc.shared) {
     const blocked = unreachableAncestors(loc.dir);
     if (blocked.length > 0) {
-      opts.say(`warning: ${paths.adiUser} cannot reach ${loc.dir}: ${blocked.join(', ')} ${blocked.length > 1 ? 'are' : 'is'} closed to other users (chmod o+x)`);
+      opts.say(
+        `warning: ${paths.adiUser} cannot reach ${loc.dir}: ${blocked.join(', ')} ${blocked.length > 1 ? 'are' : 'is'} closed to other users (chmod o+x)`,
+      );
     }
   }
 
@@ -154,7 +184,11 @@ export async function installPlugin(opts: InstallOptions): Promise<InstallResult
     // 1-2. The package's own files, checked, into the admin's staging folder.
     let totals;
     if (kind === 'folder') {
-      totals = copyChecked(target, staged, { what: target, limits, skip: (rel) => rel === 'node_modules' || rel === '.git' });
+      totals = copyChecked(target, staged, {
+        what: target,
+        limits,
+        skip: (rel) => rel === 'node_modules' || rel === '.git',
+      });
     } else {
       const s = getStage();
       const tgz = kind === 'tarball' ? takeTarball(s, target, limits) : await packFromRegistry(s, target);
@@ -168,7 +202,10 @@ export async function installPlugin(opts: InstallOptions): Promise<InstallResult
     checkBin(manifest, staged);
     if (manifest.nonRegistry.length > 0 && !allowNonRegistry) {
       const list = manifest.nonRegistry.map((d) => `  ${d.field}.${d.name}: ${JSON.stringify(d.spec)}`).join('\n');
-      throw new AdiError('BAD_MANIFEST', `Refused: ${display} has dependencies that do not come from the npm registry:\n${list}\nadi fetches dependencies only as registry versions or ranges. Nothing was installed. (--allow-non-registry-deps allows them; npm still runs unprivileged, with no scripts and adi's own configuration.)`);
+      throw new AdiError(
+        'BAD_MANIFEST',
+        `Refused: ${display} has dependencies that do not come from the npm registry:\n${list}\nadi fetches dependencies only as registry versions or ranges. Nothing was installed. (--allow-non-registry-deps allows them; npm still runs unprivileged, with no scripts and adi's own configuration.)`,
+      );
     }
     const name = manifest.name;
     const final = pluginDir(loc, name);
@@ -180,10 +217,15 @@ export async function installPlugin(opts: InstallOptions): Promise<InstallResult
       const other = opts.otherOwners?.get(service);
       if (other !== undefined && other !== `plugin ${name}`) owners.push(other);
       if (owners.length > 0) {
-        throw new AdiError('SERVICE_EXISTS', `Refused: ${name} defines the service "${service}", which ${owners.join(' and ')} already define${owners.length > 1 ? '' : 's'}. A service name has one owner; nothing was installed.`);
+        throw new AdiError(
+          'SERVICE_EXISTS',
+          `Refused: ${name} defines the service "${service}", which ${owners.join(' and ')} already define${owners.length > 1 ? '' : 's'}. A service name has one owner; nothing was installed.`,
+        );
       }
     }
-    opts.say(`${existing === null ? 'Installing' : 'Updating'} ${name} ${manifest.version}${previousVersion !== null ? ` (installed: ${previousVersion})` : ''} from ${target}`);
+    opts.say(
+      `${existing === null ? 'Installing' : 'Updating'} ${name} ${manifest.version}${previousVersion !== null ? ` (installed: ${previousVersion})` : ''} from ${target}`,
+    );
 
     // 4. Approval, before any dependency is fetched and before anything is installed.
     const requested = manifest.service?.privileged_commands ?? [];
@@ -192,10 +234,13 @@ export async function installPlugin(opts: InstallOptions): Promise<InstallResult
     let approval: ApprovalOutcome = 'none';
     if (requested.length > 0) {
       const prompt = approvalLines(requested, undefined, final);
-      const changes = existing !== null && old !== null ? approvalChanges(old, manifest.version, requested, ownDigest) : null;
+      const changes =
+        existing !== null && old !== null ? approvalChanges(old, manifest.version, requested, ownDigest) : null;
       if (changes !== null && changes.length === 0) {
         approval = 'unchanged';
-        opts.say(`The package and its privileged commands are exactly those you approved for ${name} ${old?.version ?? ''}; not asking again:`);
+        opts.say(
+          `The package and its privileged commands are exactly those you approved for ${name} ${old?.version ?? ''}; not asking again:`,
+        );
         for (const p of requested) opts.say(`  - ${p}`);
       } else if (opts.yes) {
         approval = 'yes';
@@ -203,12 +248,18 @@ export async function installPlugin(opts: InstallOptions): Promise<InstallResult
         for (const line of prompt) opts.say(line);
         opts.say('Allowed by --yes.');
       } else {
-        if (changes !== null) opts.say(`Changed since your approval of ${name} ${old?.version ?? ''}: ${changes.join('; ')}. Root access needs your approval again.`);
+        if (changes !== null)
+          opts.say(
+            `Changed since your approval of ${name} ${old?.version ?? ''}: ${changes.join('; ')}. Root access needs your approval again.`,
+          );
         const allowed = await opts.ask(`${prompt.join('\n')}\n`);
         if (!allowed) {
-          throw new AdiError('CANCELLED', existing !== null
-            ? `Not updated: root access was not approved. ${name} ${previousVersion ?? ''} stays installed with its earlier approval.`
-            : `Not installed: root access was not approved.`);
+          throw new AdiError(
+            'CANCELLED',
+            existing !== null
+              ? `Not updated: root access was not approved. ${name} ${previousVersion ?? ''} stays installed with its earlier approval.`
+              : `Not installed: root access was not approved.`,
+          );
         }
         approval = 'asked';
       }
@@ -220,23 +271,29 @@ export async function installPlugin(opts: InstallOptions): Promise<InstallResult
       opts.say(`Fetching the dependencies of ${name} (npm as ${s.user}, no scripts)...`);
       const modules = await fetchDependencies(s, name, manifest.dependencies, manifest.optionalDependencies);
       if (modules !== null) {
-        copyChecked(modules, path.join(staged, 'node_modules'), { what: `the dependencies of ${name}`, limits, already: totals, skip: (rel) => rel === '.package-lock.json' });
+        copyChecked(modules, path.join(staged, 'node_modules'), {
+          what: `the dependencies of ${name}`,
+          limits,
+          already: totals,
+          skip: (rel) => rel === '.package-lock.json',
+        });
       }
     }
     if (loc.shared) ensureRuntime(loc);
     linkAdiDaemon(loc, staged);
     if (loc.shared) makeTreeReadable(staged);
 
-    const newApproval: Approval | null = requested.length === 0
-      ? null
-      : {
-        plugin: name,
-        version: manifest.version,
-        patterns: [...requested],
-        approved_at: approval === 'unchanged' && old !== null ? old.approved_at : new Date().toISOString(),
-        files_digest: ownDigest,
-        tree_digest: installedDigest(staged),
-      };
+    const newApproval: Approval | null =
+      requested.length === 0
+        ? null
+        : {
+            plugin: name,
+            version: manifest.version,
+            patterns: [...requested],
+            approved_at: approval === 'unchanged' && old !== null ? old.approved_at : new Date().toISOString(),
+            files_digest: ownDigest,
+            tree_digest: installedDigest(staged),
+          };
     commit(paths, loc, name, staged, old, newApproval);
     return {
       name,
@@ -258,7 +315,14 @@ export async function installPlugin(opts: InstallOptions): Promise<InstallResult
  * Swap the staged plugin in and set its approval. The old approval goes first: if anything stops
  * half-way, there is no approval rather than an old one next to new code.
  */
-function commit(paths: Paths, loc: PluginLocation, name: string, staged: string, old: Approval | null, next: Approval | null): void {
+function commit(
+  paths: Paths,
+  loc: PluginLocation,
+  name: string,
+  staged: string,
+  old: Approval | null,
+  next: Approval | null,
+): void {
   const final = pluginDir(loc, name);
   const backup = fs.existsSync(final) ? fs.mkdtempSync(path.join(loc.dir, `.old-${name}-`)) : null;
   if (old !== null) removeApproval(paths, name);
@@ -294,7 +358,8 @@ export function uninstallPlugin(paths: Paths, name: string, location?: LocationI
   const dir = pluginDir(loc, name);
   const hadFiles = fs.existsSync(dir);
   const hadApproval = readApproval(paths, name) !== null;
-  if (!hadFiles && !hadApproval) throw new AdiError('PLUGIN_NOT_FOUND', `No plugin named ${name} is installed (in ${loc.dir}).`);
+  if (!hadFiles && !hadApproval)
+    throw new AdiError('PLUGIN_NOT_FOUND', `No plugin named ${name} is installed (in ${loc.dir}).`);
   // Approval first: a plugin whose files could not all be removed must not keep root access.
   removeApproval(paths, name);
   if (hadFiles) {
@@ -304,7 +369,8 @@ export function uninstallPlugin(paths: Paths, name: string, location?: LocationI
     fs.rmSync(trash, { recursive: true, force: true });
   }
   // The last plugin gone: its runtime copy of adi-daemon goes too (the next install makes a new one).
-  if (listInstalled(loc, { resolve: (cmd) => cmd }).length === 0) fs.rmSync(path.join(loc.dir, '.runtime'), { recursive: true, force: true });
+  if (listInstalled(loc, { resolve: (cmd) => cmd }).length === 0)
+    fs.rmSync(path.join(loc.dir, '.runtime'), { recursive: true, force: true });
   return { name, removedFiles: hadFiles, removedApproval: hadApproval };
 }
 

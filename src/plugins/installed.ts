@@ -39,10 +39,20 @@ export function readInstalled(loc: PluginLocation, name: string, options: Manife
   try {
     const manifest = readManifest(dir, options);
     if (manifest.name !== name) {
-      return { name, dir, manifest: null, error: `its package.json names it ${JSON.stringify(manifest.name)}, not ${JSON.stringify(name)}` };
+      return {
+        name,
+        dir,
+        manifest: null,
+        error: `its package.json names it ${JSON.stringify(manifest.name)}, not ${JSON.stringify(name)}`,
+      };
     }
     return { name, dir, manifest, error: null };
   } catch (err) {
-    return { name, dir, manifest: null, error: err instanceof AdiError || err instanceof Error ? err.message : String(err) };
+    return {
+      name,
+      dir,
+      manifest: null,
+      error: err instanceof AdiError || err instanceof Error ? err.message : String(err),
+    };
   }
 }

@@ -50,7 +50,11 @@ export interface LocationInputs {
 export function pluginsRoot(paths: Paths, inputs: LocationInputs = {}): PluginLocation {
   const active = inputs.separation !== undefined ? inputs.separation() : separationStatus(paths).active;
   if (!active) {
-    return { dir: paths.pluginsDir, shared: false, reason: 'privilege separation is not set up: plugins run as the daemon\'s user' };
+    return {
+      dir: paths.pluginsDir,
+      shared: false,
+      reason: "privilege separation is not set up: plugins run as the daemon's user",
+    };
   }
   return {
     dir: sharedPluginsDir(paths.adiUser, inputs.stateDir),
@@ -87,7 +91,10 @@ export function ensurePluginsRoot(loc: PluginLocation): void {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     if (process.getuid?.() !== 0) {
-      throw new AdiError('PERMISSION_DENIED', `The plugins folder ${loc.dir} does not exist; \`sudo adi daemon setup\` creates it for the admin. Run it again, then install.`);
+      throw new AdiError(
+        'PERMISSION_DENIED',
+        `The plugins folder ${loc.dir} does not exist; \`sudo adi daemon setup\` creates it for the admin. Run it again, then install.`,
+      );
     }
     fs.mkdirSync(loc.dir, { recursive: true, mode: SHARED_DIR_MODE });
     fs.chmodSync(loc.dir, SHARED_DIR_MODE);
@@ -96,7 +103,10 @@ export function ensurePluginsRoot(loc: PluginLocation): void {
   if (!st.isDirectory()) throw new AdiError('BAD_CONFIG', `${loc.dir} is not a directory.`);
   const uid = process.getuid?.();
   if (uid !== undefined && st.uid !== uid) {
-    throw new AdiError('PERMISSION_DENIED', `The plugins folder ${loc.dir} belongs to uid ${st.uid}, not to you (uid ${uid}). \`sudo adi daemon setup\` gives it to the admin who runs the daemon.`);
+    throw new AdiError(
+      'PERMISSION_DENIED',
+      `The plugins folder ${loc.dir} belongs to uid ${st.uid}, not to you (uid ${uid}). \`sudo adi daemon setup\` gives it to the admin who runs the daemon.`,
+    );
   }
   if ((st.mode & 0o022) !== 0 || (st.mode & 0o005) !== 0o005) fs.chmodSync(loc.dir, SHARED_DIR_MODE);
 }
@@ -183,7 +193,9 @@ function findPackageDir(fromDir: string, name: string): string | null {
 }
 
 function dependenciesOf(pkgDir: string): string[] {
-  const pkg = JSON.parse(fs.readFileSync(path.join(pkgDir, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+  const pkg = JSON.parse(fs.readFileSync(path.join(pkgDir, 'package.json'), 'utf8')) as {
+    dependencies?: Record<string, string>;
+  };
   return Object.keys(pkg.dependencies ?? {});
 }
 
@@ -216,8 +228,16 @@ export function ensureRuntime(loc: PluginLocation): boolean {
       if (seen.has(dep)) continue;
       seen.add(dep);
       const dir = findPackageDir(from, dep);
-      if (dir === null) throw new AdiError('INTERNAL', `adi-daemon's dependency ${dep} is not installed next to ${source}; reinstall adi.`);
-      fs.cpSync(dir, path.join(tmp, 'node_modules', dep), { recursive: true, dereference: false, filter: (src) => path.basename(src) !== 'node_modules' || src === dir });
+      if (dir === null)
+        throw new AdiError(
+          'INTERNAL',
+          `adi-daemon's dependency ${dep} is not installed next to ${source}; reinstall adi.`,
+        );
+      fs.cpSync(dir, path.join(tmp, 'node_modules', dep), {
+        recursive: true,
+        dereference: false,
+        filter: (src) => path.basename(src) !== 'node_modules' || src === dir,
+      });
       for (const next of dependenciesOf(dir)) queue.push([dir, next]);
     }
     fs.writeFileSync(path.join(tmp, STAMP_FILE), stamp);

@@ -22,17 +22,38 @@ import path from 'node:path';
 import { AdiError } from '../core/errors.js';
 import { compilePattern } from '../system/patterns.js';
 import { NAME_PATTERN } from '../core/paths.js';
-import { describe, formatFieldError, isPlainObject, validateServiceConfig, type FieldError, type NormalizedConfig } from '../services/config.js';
+import {
+  describe,
+  formatFieldError,
+  isPlainObject,
+  validateServiceConfig,
+  type FieldError,
+  type NormalizedConfig,
+} from '../services/config.js';
 
 /** A package.json larger than this is not a manifest anyone wrote by hand. */
 export const MAX_MANIFEST_BYTES = 1024 * 1024;
 
 /** The service fields a manifest may give besides name, command, args and privileged_commands. */
 const PASSED_FIELDS = [
-  'restart_on_failure', 'max_restarts', 'stop_timeout', 'ready_notify', 'readiness', 'liveness', 'log_max_bytes', 'log_max_files',
-  'pids_max', 'memory_max',
+  'restart_on_failure',
+  'max_restarts',
+  'stop_timeout',
+  'ready_notify',
+  'readiness',
+  'liveness',
+  'log_max_bytes',
+  'log_max_files',
+  'pids_max',
+  'memory_max',
 ] as const;
-const SERVICE_FIELDS: ReadonlySet<string> = new Set(['name', 'command', 'args', 'privileged_commands', ...PASSED_FIELDS]);
+const SERVICE_FIELDS: ReadonlySet<string> = new Set([
+  'name',
+  'command',
+  'args',
+  'privileged_commands',
+  ...PASSED_FIELDS,
+]);
 /** Fields a plugin may not set, with the reason shown. */
 const REFUSED_FIELDS: Readonly<Record<string, string>> = {
   privileged: 'a plugin service never runs privileged; request specific commands with privileged_commands',
@@ -100,7 +121,8 @@ export function displayProblem(text: string): string | null {
     if ((c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069) || c === 0x200e || c === 0x200f || c === 0x061c) {
       return `it contains the bidirectional control ${hex}, which reorders what is shown`;
     }
-    if ((c >= 0x200b && c <= 0x200d) || c === 0x2060 || c === 0xfeff) return `it contains the invisible character ${hex}`;
+    if ((c >= 0x200b && c <= 0x200d) || c === 0x2060 || c === 0xfeff)
+      return `it contains the invisible character ${hex}`;
   }
   return null;
 }
@@ -134,12 +156,20 @@ export function readManifest(dir: string, options: ManifestOptions = {}): Plugin
   try {
     const st = fs.statSync(real);
     if (!st.isFile()) throw new AdiError('BAD_MANIFEST', `${file} is not a regular file.`);
-    if (st.size > MAX_MANIFEST_BYTES) throw new AdiError('BAD_MANIFEST', `${file} is ${st.size} bytes; a manifest may have at most ${MAX_MANIFEST_BYTES}.`);
+    if (st.size > MAX_MANIFEST_BYTES)
+      throw new AdiError(
+        'BAD_MANIFEST',
+        `${file} is ${st.size} bytes; a manifest may have at most ${MAX_MANIFEST_BYTES}.`,
+      );
     text = fs.readFileSync(real, 'utf8');
   } catch (err) {
     if (err instanceof AdiError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new AdiError('BAD_MANIFEST', `${file} does not exist: a plugin is a folder (or npm package) with a package.json.`);
+    if (code === 'ENOENT')
+      throw new AdiError(
+        'BAD_MANIFEST',
+        `${file} does not exist: a plugin is a folder (or npm package) with a package.json.`,
+      );
     throw new AdiError('BAD_MANIFEST', `Cannot read ${file}: ${code ?? (err as Error).message}`);
   }
   let pkg: unknown;
@@ -157,13 +187,21 @@ export function parseManifest(pkg: unknown, file: string, options: ManifestOptio
   const fail = (field: string, message: string): void => {
     errors.push({ field, message });
   };
-  if (!isPlainObject(pkg)) throw manifestError(file, [{ field: '(package.json)', message: `expected a JSON object, got ${describe(pkg)}` }]);
+  if (!isPlainObject(pkg))
+    throw manifestError(file, [{ field: '(package.json)', message: `expected a JSON object, got ${describe(pkg)}` }]);
 
   const name = pkg.name;
   if (typeof name !== 'string') fail('name', `is required: the plugin's name (a string), got ${describe(name)}`);
-  else if (name.startsWith('@')) fail('name', `scoped package names (${JSON.stringify(name)}) cannot be plugin names yet: publish it under a plain name`);
+  else if (name.startsWith('@'))
+    fail(
+      'name',
+      `scoped package names (${JSON.stringify(name)}) cannot be plugin names yet: publish it under a plain name`,
+    );
   else if (!NAME_PATTERN.test(name) || name.includes('..')) {
-    fail('name', `${JSON.stringify(name)} is not a valid plugin name: use 1-64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit, with no '..'`);
+    fail(
+      'name',
+      `${JSON.stringify(name)} is not a valid plugin name: use 1-64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit, with no '..'`,
+    );
   }
   // Every string a person reads in the prompt, the list or a message is checked for what a terminal
   // would not show as it is.
@@ -178,16 +216,20 @@ export function parseManifest(pkg: unknown, file: string, options: ManifestOptio
     fail('version', `is required: a version string like "1.0.0", got ${describe(version)}`);
   }
   shown('version', version);
-  if (pkg.description !== undefined && typeof pkg.description !== 'string') fail('description', `expected a string, got ${describe(pkg.description)}`);
+  if (pkg.description !== undefined && typeof pkg.description !== 'string')
+    fail('description', `expected a string, got ${describe(pkg.description)}`);
   shown('description', pkg.description);
   // npm would install these from the package's own folders or tarball, which is not where adi gets
   // dependencies (the registry, into a folder of its own).
   for (const key of ['workspaces', 'bundleDependencies', 'bundledDependencies'] as const) {
     const v = pkg[key];
     if (v === undefined || v === false || (Array.isArray(v) && v.length === 0)) continue;
-    fail(key, key === 'workspaces'
-      ? 'a plugin cannot be a workspace root: publish each package on its own'
-      : 'bundled dependencies ship code from the package instead of the registry; list them in "dependencies" instead');
+    fail(
+      key,
+      key === 'workspaces'
+        ? 'a plugin cannot be a workspace root: publish each package on its own'
+        : 'bundled dependencies ship code from the package instead of the registry; list them in "dependencies" instead',
+    );
   }
 
   const adi = pkg.adi;
@@ -200,11 +242,17 @@ export function parseManifest(pkg: unknown, file: string, options: ManifestOptio
     }
   }
 
-  const bin = service !== null || pkg.bin !== undefined ? parseBin(pkg.bin, typeof name === 'string' ? name : '', errors, service !== null) : null;
+  const bin =
+    service !== null || pkg.bin !== undefined
+      ? parseBin(pkg.bin, typeof name === 'string' ? name : '', errors, service !== null)
+      : null;
 
   if (bin !== null) shown(typeof pkg.bin === 'string' ? 'bin' : 'bin (its path)', bin);
 
-  const deps: Record<'dependencies' | 'optionalDependencies', Record<string, string>> = { dependencies: {}, optionalDependencies: {} };
+  const deps: Record<'dependencies' | 'optionalDependencies', Record<string, string>> = {
+    dependencies: {},
+    optionalDependencies: {},
+  };
   const nonRegistry: NonRegistryDependency[] = [];
   for (const key of ['dependencies', 'optionalDependencies'] as const) {
     const value = pkg[key];
@@ -214,7 +262,10 @@ export function parseManifest(pkg: unknown, file: string, options: ManifestOptio
       continue;
     }
     if ('adi-daemon' in value) {
-      fail(`${key}.adi-daemon`, 'adi-daemon must be a peerDependency: adi provides its own package to the plugin, never a copy from the registry');
+      fail(
+        `${key}.adi-daemon`,
+        'adi-daemon must be a peerDependency: adi provides its own package to the plugin, never a copy from the registry',
+      );
     }
     for (const [dep, spec] of Object.entries(value)) {
       const why = displayProblem(dep);
@@ -235,8 +286,15 @@ export function parseManifest(pkg: unknown, file: string, options: ManifestOptio
 
   if (errors.length > 0) throw manifestError(file, errors);
   return {
-    name: name as string, version: version as string, bin, service, hasDependencies, file,
-    dependencies: deps.dependencies, optionalDependencies: deps.optionalDependencies, nonRegistry,
+    name: name as string,
+    version: version as string,
+    bin,
+    service,
+    hasDependencies,
+    file,
+    dependencies: deps.dependencies,
+    optionalDependencies: deps.optionalDependencies,
+    nonRegistry,
   };
 }
 
@@ -246,7 +304,10 @@ function parseService(raw: unknown, errors: FieldError[], options: ManifestOptio
     errors.push({ field: field(f), message });
   };
   if (!isPlainObject(raw)) {
-    errors.push({ field: 'adi.service', message: `expected an object with at least "name" and "command", got ${describe(raw)}` });
+    errors.push({
+      field: 'adi.service',
+      message: `expected an object with at least "name" and "command", got ${describe(raw)}`,
+    });
     return null;
   }
   const before = errors.length;
@@ -264,9 +325,12 @@ function parseService(raw: unknown, errors: FieldError[], options: ManifestOptio
   const name = raw.name;
   shown('name', name);
   shown('command', raw.command);
-  if (name === undefined) fail('name', 'is required: the service\'s name');
+  if (name === undefined) fail('name', "is required: the service's name");
   else if (typeof name !== 'string' || !NAME_PATTERN.test(name) || name.includes('..')) {
-    fail('name', `${typeof name === 'string' ? JSON.stringify(name) : describe(name)} is not a valid service name: use 1-64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit, with no '..'`);
+    fail(
+      'name',
+      `${typeof name === 'string' ? JSON.stringify(name) : describe(name)} is not a valid service name: use 1-64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit, with no '..'`,
+    );
   }
 
   const command = raw.command;
@@ -280,7 +344,8 @@ function parseService(raw: unknown, errors: FieldError[], options: ManifestOptio
     if (!Array.isArray(raw.args)) fail('args', `expected an array of strings, got ${describe(raw.args)}`);
     else {
       raw.args.forEach((a: unknown, i) => {
-        if (typeof a !== 'string' || a.includes('\0')) fail(`args[${i}]`, `expected a string without NUL, got ${describe(a)}`);
+        if (typeof a !== 'string' || a.includes('\0'))
+          fail(`args[${i}]`, `expected a string without NUL, got ${describe(a)}`);
         else shown(`args[${i}]`, a);
       });
       args = raw.args.filter((a): a is string => typeof a === 'string');
@@ -290,7 +355,11 @@ function parseService(raw: unknown, errors: FieldError[], options: ManifestOptio
   let privileged: string[] = [];
   if (raw.privileged_commands !== undefined) {
     const pc = raw.privileged_commands;
-    if (!Array.isArray(pc)) fail('privileged_commands', `expected an array of strings (command patterns like "iptables -t nat -L"), got ${describe(pc)}`);
+    if (!Array.isArray(pc))
+      fail(
+        'privileged_commands',
+        `expected an array of strings (command patterns like "iptables -t nat -L"), got ${describe(pc)}`,
+      );
     else {
       pc.forEach((p: unknown, i) => {
         if (typeof p !== 'string') {
@@ -330,7 +399,11 @@ function parseBin(raw: unknown, pkgName: string, errors: FieldError[], required:
   let chosen: unknown;
   let field = 'bin';
   if (raw === undefined) {
-    if (required) errors.push({ field: 'bin', message: 'is required for a plugin with a service: the script whose subcommand runs it, e.g. "cli.js"' });
+    if (required)
+      errors.push({
+        field: 'bin',
+        message: 'is required for a plugin with a service: the script whose subcommand runs it, e.g. "cli.js"',
+      });
     return null;
   }
   if (typeof raw === 'string') chosen = raw;
@@ -343,7 +416,10 @@ function parseBin(raw: unknown, pkgName: string, errors: FieldError[], required:
       chosen = raw[keys[0] as string];
       field = `bin.${keys[0] as string}`;
     } else {
-      errors.push({ field: 'bin', message: `has ${keys.length} entries and none is named like the package (${JSON.stringify(pkgName)}): name the plugin's own bin after it` });
+      errors.push({
+        field: 'bin',
+        message: `has ${keys.length} entries and none is named like the package (${JSON.stringify(pkgName)}): name the plugin's own bin after it`,
+      });
       return null;
     }
   } else {
@@ -366,8 +442,13 @@ function parseBin(raw: unknown, pkgName: string, errors: FieldError[], required:
  * The service's raw config (ServiceConfig fields) for a plugin installed at `dir`: the plugin's bin
  * run by `node` with the subcommand, in the plugin's folder, never privileged.
  */
-export function serviceConfig(m: PluginManifest, dir: string, node: string = process.execPath): Record<string, unknown> {
-  if (m.service === null || m.bin === null) throw new AdiError('BAD_MANIFEST', `${m.file}: the plugin ${m.name} defines no service.`);
+export function serviceConfig(
+  m: PluginManifest,
+  dir: string,
+  node: string = process.execPath,
+): Record<string, unknown> {
+  if (m.service === null || m.bin === null)
+    throw new AdiError('BAD_MANIFEST', `${m.file}: the plugin ${m.name} defines no service.`);
   return {
     ...m.service.fields,
     command: node,
@@ -380,6 +461,10 @@ export function serviceConfig(m: PluginManifest, dir: string, node: string = pro
 /** serviceConfig, validated and normalised (throws BAD_MANIFEST naming the fields). */
 export function normalizedServiceConfig(m: PluginManifest, dir: string, node?: string): NormalizedConfig {
   const result = validateServiceConfig(serviceConfig(m, dir, node), { plugin: true });
-  if (result.config === null) throw manifestError(m.file, result.errors.map((e) => ({ field: `adi.service.${e.field}`, message: e.message })));
+  if (result.config === null)
+    throw manifestError(
+      m.file,
+      result.errors.map((e) => ({ field: `adi.service.${e.field}`, message: e.message })),
+    );
   return result.config;
 }

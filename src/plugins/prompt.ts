@@ -20,7 +20,8 @@ export const PROMPT_QUESTION = 'Allow? [y/N] ';
  * Commands that run whatever code or command they are given: shells, interpreters and launchers. As
  * root, such a pattern grants whatever its script says, not a fixed action.
  */
-const RUNS_CODE = /^(?:sh|bash|dash|zsh|ksh|mksh|pdksh|ash|csh|tcsh|fish|busybox|node|nodejs|deno|bun|python[0-9.]*|pypy[0-9.]*|perl[0-9.]*|ruby[0-9.]*|irb|php[0-9.]*|lua[0-9.]*|luajit|tclsh[0-9.]*|wish[0-9.]*|expect|awk|gawk|mawk|nawk|env|xargs|find|sudo|su|doas|nice|nohup|timeout|stdbuf|setsid|chroot|flock|ionice|taskset|unshare|nsenter|strace|ltrace|gdb|script|watch|make|java|jshell|Rscript|R|pwsh|elixir|erl|escript|guile|racket|sbcl|julia|ts-node|tsx|npx|npm|yarn|pnpm)$/;
+const RUNS_CODE =
+  /^(?:sh|bash|dash|zsh|ksh|mksh|pdksh|ash|csh|tcsh|fish|busybox|node|nodejs|deno|bun|python[0-9.]*|pypy[0-9.]*|perl[0-9.]*|ruby[0-9.]*|irb|php[0-9.]*|lua[0-9.]*|luajit|tclsh[0-9.]*|wish[0-9.]*|expect|awk|gawk|mawk|nawk|env|xargs|find|sudo|su|doas|nice|nohup|timeout|stdbuf|setsid|chroot|flock|ionice|taskset|unshare|nsenter|strace|ltrace|gdb|script|watch|make|java|jshell|Rscript|R|pwsh|elixir|erl|escript|guile|racket|sbcl|julia|ts-node|tsx|npx|npm|yarn|pnpm)$/;
 
 /**
  * Why a pattern runs code shipped by the plugin as root, in words, or null: its command is a shell,
@@ -49,7 +50,11 @@ export function pluginCodeWarning(c: CompiledPattern, pluginDir: string | null):
  * The lines shown before the question (no trailing newline on any). `pluginDir` is where the plugin
  * will be installed, to recognise patterns that name its files.
  */
-export function approvalLines(patterns: readonly string[], resolve?: (cmd: string) => string, pluginDir: string | null = null): string[] {
+export function approvalLines(
+  patterns: readonly string[],
+  resolve?: (cmd: string) => string,
+  pluginDir: string | null = null,
+): string[] {
   const lines = [PROMPT_HEADER];
   for (const p of patterns) {
     lines.push(`  - ${p}`);

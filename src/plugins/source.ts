@@ -19,7 +19,10 @@ export interface PluginSourceOptions extends LocationInputs {
 export class PluginSource implements ServiceSource {
   readonly kind = 'plugin' as const;
 
-  constructor(private readonly paths: Paths, private readonly options: PluginSourceOptions = {}) {}
+  constructor(
+    private readonly paths: Paths,
+    private readonly options: PluginSourceOptions = {},
+  ) {}
 
   async load(): Promise<SourceResult> {
     const loc = pluginsRoot(this.paths, this.options);
@@ -33,7 +36,9 @@ export class PluginSource implements ServiceSource {
       try {
         ensureRuntime(loc);
       } catch (err) {
-        errors.push(`plugins: cannot refresh the adi-daemon runtime in ${loc.dir}: ${err instanceof Error ? err.message : String(err)}`);
+        errors.push(
+          `plugins: cannot refresh the adi-daemon runtime in ${loc.dir}: ${err instanceof Error ? err.message : String(err)}`,
+        );
       }
     }
     for (const plugin of plugins) {
@@ -43,9 +48,12 @@ export class PluginSource implements ServiceSource {
         continue;
       }
       if (plugin.manifest.service === null) continue;
-      const result = validateServiceConfig(serviceConfig(plugin.manifest, plugin.dir, this.options.node), { plugin: true });
+      const result = validateServiceConfig(serviceConfig(plugin.manifest, plugin.dir, this.options.node), {
+        plugin: true,
+      });
       if (result.config === null) {
-        for (const e of result.errors) errors.push(`${origin}: service "${plugin.manifest.service.name}": ${formatFieldError(e)}`);
+        for (const e of result.errors)
+          errors.push(`${origin}: service "${plugin.manifest.service.name}": ${formatFieldError(e)}`);
         continue;
       }
       definitions.push({

@@ -37,8 +37,16 @@ export const DEFAULT_REGISTRY = 'https://registry.npmjs.org/';
 
 /** The admin's network settings npm needs (proxies, extra CA certificates), passed on as they are. */
 const PASSED_VARS = [
-  'HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy',
-  'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'SSL_CERT_DIR', 'GIT_SSL_CAINFO',
+  'HTTPS_PROXY',
+  'https_proxy',
+  'HTTP_PROXY',
+  'http_proxy',
+  'NO_PROXY',
+  'no_proxy',
+  'NODE_EXTRA_CA_CERTS',
+  'SSL_CERT_FILE',
+  'SSL_CERT_DIR',
+  'GIT_SSL_CAINFO',
 ];
 
 export interface Stage {
@@ -72,25 +80,52 @@ function isRoot(): boolean {
 
 /** The account tools run as when we are root: found, or created as a locked system account. */
 function installAccount(name: string, say: (line: string) => void): { uid: number; gid: number } {
-  if (!/^[a-z_][a-z0-9_-]{0,30}$/.test(name)) throw new AdiError('BAD_CONFIG', `ADI_INSTALL_USER=${JSON.stringify(name)} is not a valid user name.`);
+  if (!/^[a-z_][a-z0-9_-]{0,30}$/.test(name))
+    throw new AdiError('BAD_CONFIG', `ADI_INSTALL_USER=${JSON.stringify(name)} is not a valid user name.`);
   let entry = lookupUser(name);
   if (entry === null) {
     let useradd: string;
     try {
       useradd = resolveCommand('useradd');
     } catch {
-      throw new AdiError('BAD_CONFIG', `The unprivileged account ${name}, which fetches plugin dependencies, does not exist and useradd is not installed to create it.`);
+      throw new AdiError(
+        'BAD_CONFIG',
+        `The unprivileged account ${name}, which fetches plugin dependencies, does not exist and useradd is not installed to create it.`,
+      );
     }
     let nologin = '/usr/sbin/nologin';
     if (!fs.existsSync(nologin)) nologin = '/bin/false';
-    const r = spawnSync(useradd, ['--system', '--user-group', '--no-create-home', '--home-dir', '/nonexistent', '--shell', nologin, '--comment', 'adi plugin installs (unprivileged)', name], { encoding: 'utf8', env: { PATH: SECURE_PATH }, timeout: 60_000 });
+    const r = spawnSync(
+      useradd,
+      [
+        '--system',
+        '--user-group',
+        '--no-create-home',
+        '--home-dir',
+        '/nonexistent',
+        '--shell',
+        nologin,
+        '--comment',
+        'adi plugin installs (unprivileged)',
+        name,
+      ],
+      { encoding: 'utf8', env: { PATH: SECURE_PATH }, timeout: 60_000 },
+    );
     // Two installs at once may both find no account: the one whose useradd loses uses the winner's.
     entry = lookupUser(name);
-    if (r.status !== 0 && entry === null) throw new AdiError('BAD_CONFIG', `Could not create the unprivileged account ${name} for plugin installs: ${(r.stderr || r.stdout).trim()}`);
-    if (r.status === 0) say(`Created the unprivileged account ${name}: plugin packages are unpacked and their dependencies fetched as it, never as root.`);
+    if (r.status !== 0 && entry === null)
+      throw new AdiError(
+        'BAD_CONFIG',
+        `Could not create the unprivileged account ${name} for plugin installs: ${(r.stderr || r.stdout).trim()}`,
+      );
+    if (r.status === 0)
+      say(
+        `Created the unprivileged account ${name}: plugin packages are unpacked and their dependencies fetched as it, never as root.`,
+      );
     if (entry === null) throw new AdiError('BAD_CONFIG', `The account ${name} was created but cannot be looked up.`);
   }
-  if (entry.uid === 0 || entry.gid === 0) throw new AdiError('BAD_CONFIG', `The install account ${name} has uid or gid 0; it must be unprivileged.`);
+  if (entry.uid === 0 || entry.gid === 0)
+    throw new AdiError('BAD_CONFIG', `The install account ${name} has uid or gid 0; it must be unprivileged.`);
   return { uid: entry.uid, gid: entry.gid };
 }
 
@@ -98,7 +133,8 @@ function installAccount(name: string, say: (line: string) => void): { uid: numbe
 function registryFrom(env: NodeJS.ProcessEnv): string {
   const chosen = env.ADI_NPM_REGISTRY ?? env.npm_config_registry ?? DEFAULT_REGISTRY;
   // A line of our config file: a newline would let it add settings.
-  if (!/^https?:\/\/[^\s]+$/.test(chosen)) throw new AdiError('BAD_CONFIG', `The npm registry ${JSON.stringify(chosen)} is not an http(s) URL.`);
+  if (!/^https?:\/\/[^\s]+$/.test(chosen))
+    throw new AdiError('BAD_CONFIG', `The npm registry ${JSON.stringify(chosen)} is not an http(s) URL.`);
   return chosen;
 }
 
@@ -106,7 +142,8 @@ function registryFrom(env: NodeJS.ProcessEnv): string {
 function cafileLine(env: NodeJS.ProcessEnv): string[] {
   const file = env.ADI_NPM_CAFILE ?? env.npm_config_cafile;
   if (file === undefined || file === '') return [];
-  if (!path.isAbsolute(file) || /[\0\n\r]/.test(file)) throw new AdiError('BAD_CONFIG', `The npm CA file ${JSON.stringify(file)} is not an absolute path.`);
+  if (!path.isAbsolute(file) || /[\0\n\r]/.test(file))
+    throw new AdiError('BAD_CONFIG', `The npm CA file ${JSON.stringify(file)} is not an absolute path.`);
   return [`cafile=${file}`];
 }
 
@@ -121,8 +158,12 @@ export function openStage(options: StageOptions): Stage {
     const work = path.join(outer, 'work');
     fs.mkdirSync(work, { mode: 0o700 });
     const proj = path.join(work, 'proj');
-    for (const d of [proj, path.join(work, 'home'), path.join(work, 'tmp'), path.join(work, 'cache')]) fs.mkdirSync(d, { mode: 0o700 });
-    fs.writeFileSync(path.join(proj, 'package.json'), '{ "name": "adi-plugin-fetch", "version": "0.0.0", "private": true }\n');
+    for (const d of [proj, path.join(work, 'home'), path.join(work, 'tmp'), path.join(work, 'cache')])
+      fs.mkdirSync(d, { mode: 0o700 });
+    fs.writeFileSync(
+      path.join(proj, 'package.json'),
+      '{ "name": "adi-plugin-fetch", "version": "0.0.0", "private": true }\n',
+    );
     let git = '/nonexistent/adi-git-disabled';
     if (options.allowGit) {
       try {
@@ -133,25 +174,33 @@ export function openStage(options: StageOptions): Stage {
     }
     const userconfig = path.join(work, 'npmrc');
     const globalconfig = path.join(work, 'npmrc-global');
-    fs.writeFileSync(userconfig, [
-      `registry=${registryFrom(options.env)}`,
-      `git=${git}`,
-      'ignore-scripts=true',
-      'script-shell=/bin/false',
-      'bin-links=false',
-      'install-links=false',
-      'package-lock=false',
-      'save=false',
-      'audit=false',
-      'fund=false',
-      'update-notifier=false',
-      'strict-ssl=true',
-      `cache=${path.join(work, 'cache')}`,
-      ...cafileLine(options.env),
-      '',
-    ].join('\n'));
+    fs.writeFileSync(
+      userconfig,
+      [
+        `registry=${registryFrom(options.env)}`,
+        `git=${git}`,
+        'ignore-scripts=true',
+        'script-shell=/bin/false',
+        'bin-links=false',
+        'install-links=false',
+        'package-lock=false',
+        'save=false',
+        'audit=false',
+        'fund=false',
+        'update-notifier=false',
+        'strict-ssl=true',
+        `cache=${path.join(work, 'cache')}`,
+        ...cafileLine(options.env),
+        '',
+      ].join('\n'),
+    );
     fs.writeFileSync(globalconfig, '');
-    const env: Record<string, string> = { PATH: SECURE_PATH, HOME: path.join(work, 'home'), LANG: 'C.UTF-8', TMPDIR: path.join(work, 'tmp') };
+    const env: Record<string, string> = {
+      PATH: SECURE_PATH,
+      HOME: path.join(work, 'home'),
+      LANG: 'C.UTF-8',
+      TMPDIR: path.join(work, 'tmp'),
+    };
     for (const v of PASSED_VARS) {
       const value = options.env[v];
       if (value !== undefined && value !== '' && !/[\0\n]/.test(value)) env[v] = value;
@@ -164,7 +213,15 @@ export function openStage(options: StageOptions): Stage {
       work,
       proj,
       env,
-      npmArgs: [`--userconfig=${userconfig}`, `--globalconfig=${globalconfig}`, `--prefix=${proj}`, '--ignore-scripts', '--no-bin-links', '--no-audit', '--no-fund'],
+      npmArgs: [
+        `--userconfig=${userconfig}`,
+        `--globalconfig=${globalconfig}`,
+        `--prefix=${proj}`,
+        '--ignore-scripts',
+        '--no-bin-links',
+        '--no-audit',
+        '--no-fund',
+      ],
       close: () => fs.rmSync(outer, { recursive: true, force: true }),
     };
   } catch (err) {
@@ -195,7 +252,13 @@ export interface ToolResult {
 }
 
 /** Run a tool as the account, in `cwd`, with the stage's environment only. */
-export function runAsStage(stage: Stage, file: string, args: string[], cwd: string, maxStdout = KEEP_OUTPUT): Promise<ToolResult> {
+export function runAsStage(
+  stage: Stage,
+  file: string,
+  args: string[],
+  cwd: string,
+  maxStdout = KEEP_OUTPUT,
+): Promise<ToolResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, {
       cwd,
@@ -223,7 +286,13 @@ export function runAsStage(stage: Stage, file: string, args: string[], cwd: stri
     const timer = setTimeout(() => child.kill('SIGKILL'), TOOL_TIMEOUT_MS);
     child.on('error', (err) => {
       clearTimeout(timer);
-      reject(new AdiError('BAD_CONFIG', `${path.basename(file)} could not run as ${stage.user} (${err.message}); it and the folders above it must be readable by that account.`, { cause: err }));
+      reject(
+        new AdiError(
+          'BAD_CONFIG',
+          `${path.basename(file)} could not run as ${stage.user} (${err.message}); it and the folders above it must be readable by that account.`,
+          { cause: err },
+        ),
+      );
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
@@ -250,7 +319,7 @@ function runNpm(stage: Stage, args: string[], maxStdout?: number): Promise<ToolR
 }
 
 function failed(what: string, r: ToolResult): string {
-  const how = r.code !== null ? `exit ${r.code}` : r.signal ?? 'killed';
+  const how = r.code !== null ? `exit ${r.code}` : (r.signal ?? 'killed');
   return `${what} failed (${how}):\n${r.tail.trim().split('\n').slice(-15).join('\n')}`;
 }
 
@@ -260,9 +329,11 @@ export async function packFromRegistry(stage: Stage, spec: string): Promise<stri
   fs.mkdirSync(dest, { mode: 0o700 });
   handOver(stage, dest);
   const r = await runNpm(stage, ['pack', spec, `--pack-destination=${dest}`, '--json'], 1024 * 1024);
-  if (r.code !== 0) throw new AdiError('BAD_ARGUMENT', `${failed(`npm pack ${spec} (as ${stage.user})`, r)}\nNothing was installed.`);
+  if (r.code !== 0)
+    throw new AdiError('BAD_ARGUMENT', `${failed(`npm pack ${spec} (as ${stage.user})`, r)}\nNothing was installed.`);
   const files = fs.readdirSync(dest).filter((f) => f.endsWith('.tgz'));
-  if (files.length !== 1) throw new AdiError('INTERNAL', `npm pack ${spec} produced ${files.length} files; expected one .tgz.`);
+  if (files.length !== 1)
+    throw new AdiError('INTERNAL', `npm pack ${spec} produced ${files.length} files; expected one .tgz.`);
   return path.join(dest, files[0] as string);
 }
 
@@ -275,7 +346,11 @@ export function takeTarball(stage: Stage, file: string, limits: TreeLimits = DEF
   try {
     const st = fs.fstatSync(fd);
     if (!st.isFile()) throw new AdiError('BAD_ARGUMENT', `${file} is not a regular file.`);
-    const tooBig = (): AdiError => new AdiError('BAD_MANIFEST', `Refused: ${file} is larger than ${limits.maxFileBytes} bytes; a plugin package may have at most that. Nothing was installed.`);
+    const tooBig = (): AdiError =>
+      new AdiError(
+        'BAD_MANIFEST',
+        `Refused: ${file} is larger than ${limits.maxFileBytes} bytes; a plugin package may have at most that. Nothing was installed.`,
+      );
     if (st.size > limits.maxFileBytes) throw tooBig();
     const dest = path.join(stage.work, 'package.tgz');
     copyFromFd(fd, dest, st.size, 0o600, tooBig);
@@ -291,15 +366,30 @@ export function takeTarball(stage: Stage, file: string, limits: TreeLimits = DEF
  * limits), then extract it as the account into `work/package` without its first path component
  * (npm's `package/`). Returns that folder.
  */
-export async function unpack(stage: Stage, tgz: string, display: string, limits: TreeLimits = DEFAULT_TREE_LIMITS): Promise<string> {
+export async function unpack(
+  stage: Stage,
+  tgz: string,
+  display: string,
+  limits: TreeLimits = DEFAULT_TREE_LIMITS,
+): Promise<string> {
   let tar: string;
   try {
     tar = resolveCommand('tar');
   } catch {
     throw new AdiError('BAD_CONFIG', 'tar is not installed; it is needed to unpack plugin packages.');
   }
-  const list = await runAsStage(stage, tar, ['--list', '--verbose', '--numeric-owner', '--gzip', '--file', tgz], stage.work, (limits.maxEntries + 1) * 600);
-  if (list.overflow) throw new AdiError('BAD_MANIFEST', `Refused: ${display} lists more than ${limits.maxEntries} entries. Nothing was installed.`);
+  const list = await runAsStage(
+    stage,
+    tar,
+    ['--list', '--verbose', '--numeric-owner', '--gzip', '--file', tgz],
+    stage.work,
+    (limits.maxEntries + 1) * 600,
+  );
+  if (list.overflow)
+    throw new AdiError(
+      'BAD_MANIFEST',
+      `Refused: ${display} lists more than ${limits.maxEntries} entries. Nothing was installed.`,
+    );
   if (list.code !== 0) throw new AdiError('BAD_MANIFEST', failed(`Reading ${display} (tar --list)`, list));
   let entries = 0;
   let bytes = 0;
@@ -308,7 +398,11 @@ export async function unpack(stage: Stage, tgz: string, display: string, limits:
     const m = /^(\S)\S*\s+\S+\s+(\d+)\s+\S+\s+\S+\s+(.*)$/.exec(line);
     const type = m?.[1] ?? line[0] ?? '?';
     const name = m?.[3] ?? line;
-    const refuse = (why: string): AdiError => new AdiError('BAD_MANIFEST', `Refused: ${display} contains ${JSON.stringify(name)}, ${why}. Nothing was installed.`);
+    const refuse = (why: string): AdiError =>
+      new AdiError(
+        'BAD_MANIFEST',
+        `Refused: ${display} contains ${JSON.stringify(name)}, ${why}. Nothing was installed.`,
+      );
     if (type === 'l') throw refuse('a symbolic link (plugins may not contain links)');
     if (type === 'h') throw refuse('a hard link (plugins may not contain links)');
     if ((type !== '-' && type !== 'd') || m === null) throw refuse('a special file (FIFO, socket or device)');
@@ -319,16 +413,38 @@ export async function unpack(stage: Stage, tgz: string, display: string, limits:
     if (size > limits.maxFileBytes) throw refuse(`${size} bytes long (at most ${limits.maxFileBytes} per file)`);
     bytes += size;
     entries++;
-    if (bytes > limits.maxBytes) throw new AdiError('BAD_MANIFEST', `Refused: ${display} unpacks to more than ${limits.maxBytes} bytes. Nothing was installed.`);
-    if (entries > limits.maxEntries) throw new AdiError('BAD_MANIFEST', `Refused: ${display} has more than ${limits.maxEntries} entries. Nothing was installed.`);
+    if (bytes > limits.maxBytes)
+      throw new AdiError(
+        'BAD_MANIFEST',
+        `Refused: ${display} unpacks to more than ${limits.maxBytes} bytes. Nothing was installed.`,
+      );
+    if (entries > limits.maxEntries)
+      throw new AdiError(
+        'BAD_MANIFEST',
+        `Refused: ${display} has more than ${limits.maxEntries} entries. Nothing was installed.`,
+      );
   }
   const out = path.join(stage.work, 'package');
   fs.mkdirSync(out, { mode: 0o700 });
   handOver(stage, out);
-  const x = await runAsStage(stage, tar, [
-    '--extract', '--gzip', '--file', tgz, '--directory', out, '--strip-components=1',
-    '--no-same-owner', '--no-same-permissions', '--no-overwrite-dir', '--delay-directory-restore',
-  ], stage.work);
+  const x = await runAsStage(
+    stage,
+    tar,
+    [
+      '--extract',
+      '--gzip',
+      '--file',
+      tgz,
+      '--directory',
+      out,
+      '--strip-components=1',
+      '--no-same-owner',
+      '--no-same-permissions',
+      '--no-overwrite-dir',
+      '--delay-directory-restore',
+    ],
+    stage.work,
+  );
   if (x.code !== 0) throw new AdiError('BAD_MANIFEST', failed(`Unpacking ${display} (tar)`, x));
   return out;
 }
@@ -337,16 +453,32 @@ export async function unpack(stage: Stage, tgz: string, display: string, limits:
  * npm install of `dependencies` and `optionalDependencies` (already checked) into work/proj, as the
  * account. Returns work/proj/node_modules (or null when npm installed nothing).
  */
-export async function fetchDependencies(stage: Stage, plugin: string, dependencies: Record<string, string>, optional: Record<string, string>): Promise<string | null> {
-  const pkg = { name: 'adi-plugin-deps', version: '0.0.0', private: true, dependencies, optionalDependencies: optional };
+export async function fetchDependencies(
+  stage: Stage,
+  plugin: string,
+  dependencies: Record<string, string>,
+  optional: Record<string, string>,
+): Promise<string | null> {
+  const pkg = {
+    name: 'adi-plugin-deps',
+    version: '0.0.0',
+    private: true,
+    dependencies,
+    optionalDependencies: optional,
+  };
   const file = path.join(stage.proj, 'package.json');
   fs.rmSync(file, { force: true });
   fs.writeFileSync(file, `${JSON.stringify(pkg, null, 2)}\n`, { mode: 0o644 });
   handOver(stage, file);
   const r = await runNpm(stage, ['install', '--omit=dev', '--omit=peer', '--legacy-peer-deps']);
   if (r.code !== 0) {
-    const names = [...Object.entries(dependencies), ...Object.entries(optional)].map(([n, s]) => `${n}@${s}`).join(', ');
-    throw new AdiError('BAD_ARGUMENT', `${failed(`Fetching the dependencies of ${plugin} (${names}) with npm as ${stage.user}`, r)}\nNothing was installed.`);
+    const names = [...Object.entries(dependencies), ...Object.entries(optional)]
+      .map(([n, s]) => `${n}@${s}`)
+      .join(', ');
+    throw new AdiError(
+      'BAD_ARGUMENT',
+      `${failed(`Fetching the dependencies of ${plugin} (${names}) with npm as ${stage.user}`, r)}\nNothing was installed.`,
+    );
   }
   const modules = path.join(stage.proj, 'node_modules');
   return fs.existsSync(modules) ? modules : null;

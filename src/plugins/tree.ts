@@ -51,7 +51,10 @@ export interface CopyTotals {
 }
 
 function refuse(what: string, rel: string, why: string): AdiError {
-  return new AdiError('BAD_MANIFEST', `Refused: ${what} contains ${JSON.stringify(rel)}, ${why}. Nothing was installed.`);
+  return new AdiError(
+    'BAD_MANIFEST',
+    `Refused: ${what} contains ${JSON.stringify(rel)}, ${why}. Nothing was installed.`,
+  );
 }
 
 export const NOFOLLOW_READ = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
@@ -71,7 +74,11 @@ function openedPath(fd: number): string | null {
 
 /** Copy what `fd` holds to a new file `dest` with `mode`; refuses more than `size` bytes. */
 export function copyFromFd(fd: number, dest: string, size: number, mode: number, tooBig: () => Error): void {
-  const out = fs.openSync(dest, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, mode);
+  const out = fs.openSync(
+    dest,
+    fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW,
+    mode,
+  );
   try {
     const buf = Buffer.allocUnsafe(Math.min(Math.max(size, 1), 1024 * 1024));
     let copied = 0;
@@ -105,14 +112,18 @@ export function copyChecked(from: string, to: string, options: CopyOptions): Cop
       if (options.skip?.(rel) === true) continue;
       totals.entries++;
       if (totals.entries > limits.maxEntries) {
-        throw new AdiError('BAD_MANIFEST', `Refused: ${options.what} has more than ${limits.maxEntries} files and folders. Nothing was installed.`);
+        throw new AdiError(
+          'BAD_MANIFEST',
+          `Refused: ${options.what} has more than ${limits.maxEntries} files and folders. Nothing was installed.`,
+        );
       }
       const src = path.join(from, rel);
       const dest = path.join(to, rel);
       const st = fs.lstatSync(src);
       if (st.isSymbolicLink()) throw refuse(options.what, rel, 'a symbolic link (plugins may not contain links)');
       if (st.isDirectory()) {
-        if (depth + 1 > limits.maxDepth) throw refuse(options.what, rel, `a folder nested more than ${limits.maxDepth} deep`);
+        if (depth + 1 > limits.maxDepth)
+          throw refuse(options.what, rel, `a folder nested more than ${limits.maxDepth} deep`);
         fs.mkdirSync(dest, { mode: 0o755 });
         stack.push({ rel, depth: depth + 1 });
         continue;
@@ -124,12 +135,25 @@ export function copyChecked(from: string, to: string, options: CopyOptions): Cop
   return totals;
 }
 
-function copyFile(src: string, dest: string, st: fs.Stats, expected: string, rel: string, totals: CopyTotals, limits: TreeLimits, what: string): void {
+function copyFile(
+  src: string,
+  dest: string,
+  st: fs.Stats,
+  expected: string,
+  rel: string,
+  totals: CopyTotals,
+  limits: TreeLimits,
+  what: string,
+): void {
   if ((st.mode & 0o6000) !== 0) throw refuse(what, rel, 'a set-uid or set-gid file');
   if (st.nlink > 1) throw refuse(what, rel, `a hard link (${st.nlink} names for one file)`);
-  if (st.size > limits.maxFileBytes) throw refuse(what, rel, `${st.size} bytes long (at most ${limits.maxFileBytes} per file)`);
+  if (st.size > limits.maxFileBytes)
+    throw refuse(what, rel, `${st.size} bytes long (at most ${limits.maxFileBytes} per file)`);
   if (totals.bytes + st.size > limits.maxBytes) {
-    throw new AdiError('BAD_MANIFEST', `Refused: ${what} is larger than ${limits.maxBytes} bytes. Nothing was installed.`);
+    throw new AdiError(
+      'BAD_MANIFEST',
+      `Refused: ${what} is larger than ${limits.maxBytes} bytes. Nothing was installed.`,
+    );
   }
   let fd: number;
   try {
@@ -142,12 +166,22 @@ function copyFile(src: string, dest: string, st: fs.Stats, expected: string, rel
   try {
     // The same file as checked above, still a plain file of the same size.
     const fst = fs.fstatSync(fd);
-    if (!fst.isFile() || fst.ino !== st.ino || fst.dev !== st.dev || fst.size !== st.size || fst.nlink > 1 || (fst.mode & 0o6000) !== 0) {
+    if (
+      !fst.isFile() ||
+      fst.ino !== st.ino ||
+      fst.dev !== st.dev ||
+      fst.size !== st.size ||
+      fst.nlink > 1 ||
+      (fst.mode & 0o6000) !== 0
+    ) {
       throw refuse(what, rel, 'a file that changed while it was being copied');
     }
     const real = openedPath(fd);
-    if (real !== null && real !== expected) throw refuse(what, rel, `a path that led elsewhere (${JSON.stringify(real)}) while it was being copied`);
-    copyFromFd(fd, dest, fst.size, (fst.mode & 0o100) !== 0 ? 0o755 : 0o644, () => refuse(what, rel, 'a file that grew while it was being copied'));
+    if (real !== null && real !== expected)
+      throw refuse(what, rel, `a path that led elsewhere (${JSON.stringify(real)}) while it was being copied`);
+    copyFromFd(fd, dest, fst.size, (fst.mode & 0o100) !== 0 ? 0o755 : 0o644, () =>
+      refuse(what, rel, 'a file that grew while it was being copied'),
+    );
   } finally {
     fs.closeSync(fd);
   }

@@ -22,7 +22,9 @@ export interface LogBatchData {
 
 /** The lines of a batch (views into its data). Throws if data and runs disagree. */
 export function splitBatch(batch: LogBatchData): LogLine[] {
-  const data = Buffer.isBuffer(batch.data) ? batch.data : Buffer.from(batch.data.buffer, batch.data.byteOffset, batch.data.byteLength);
+  const data = Buffer.isBuffer(batch.data)
+    ? batch.data
+    : Buffer.from(batch.data.buffer, batch.data.byteOffset, batch.data.byteLength);
   const out: LogLine[] = [];
   let at = 0;
   for (let i = 0; i + 2 < batch.runs.length; i += 3) {

@@ -4,16 +4,7 @@
 // test checks docs/protocol.md's tables against it. A new request is one entry here, its fields in
 // types.ts and validate.ts, and one handler.
 
-import type {
-  CommandResult,
-  Ok,
-  Pong,
-  RequestType,
-  ResponseType,
-  Services,
-  StreamEnd,
-  Welcome,
-} from './types.js';
+import type { CommandResult, Ok, Pong, RequestType, ResponseType, Services, StreamEnd, Welcome } from './types.js';
 
 /** Who may send a request: anyone (even before Hello), a plugin service (and the admin), or only the admin. */
 export type Access = 'anyone' | 'plugin' | 'admin';

@@ -14,7 +14,14 @@ export const DEFAULT_MAX_FRAME = 16 * 1024 * 1024;
 
 export type ServiceState = 'starting' | 'running' | 'backoff' | 'stopping' | 'stopped' | 'failed';
 
-export const SERVICE_STATES: readonly ServiceState[] = ['starting', 'running', 'backoff', 'stopping', 'stopped', 'failed'];
+export const SERVICE_STATES: readonly ServiceState[] = [
+  'starting',
+  'running',
+  'backoff',
+  'stopping',
+  'stopped',
+  'failed',
+];
 
 /** A health probe: exactly one of `command`, `tcp`, `http`. */
 export interface HealthCheck {
@@ -101,12 +108,30 @@ export interface Hello {
   token?: string | null;
 }
 
-export interface Ping { type: 'Ping' }
-export interface Shutdown { type: 'Shutdown'; graceful: boolean }
-export interface StartService { type: 'StartService'; name: string; config?: ServiceConfig | null }
-export interface StopService { type: 'StopService'; name: string; force: boolean }
-export interface RestartService { type: 'RestartService'; name: string }
-export interface ListServices { type: 'ListServices' }
+export interface Ping {
+  type: 'Ping';
+}
+export interface Shutdown {
+  type: 'Shutdown';
+  graceful: boolean;
+}
+export interface StartService {
+  type: 'StartService';
+  name: string;
+  config?: ServiceConfig | null;
+}
+export interface StopService {
+  type: 'StopService';
+  name: string;
+  force: boolean;
+}
+export interface RestartService {
+  type: 'RestartService';
+  name: string;
+}
+export interface ListServices {
+  type: 'ListServices';
+}
 export interface ServiceLogs {
   type: 'ServiceLogs';
   name: string;
@@ -133,9 +158,14 @@ export interface SudoRun {
   max_output_bytes?: number | null;
 }
 /** Ends the stream started by request `target` on this connection (answered by Ok). */
-export interface Cancel { type: 'Cancel'; target: number }
+export interface Cancel {
+  type: 'Cancel';
+  target: number;
+}
 /** Re-read the services file. */
-export interface Reload { type: 'Reload' }
+export interface Reload {
+  type: 'Reload';
+}
 
 export type Request =
   | Hello
@@ -155,8 +185,18 @@ export type RequestType = Request['type'];
 export type RequestOf<T extends RequestType> = Extract<Request, { type: T }>;
 
 export const REQUEST_TYPES: readonly RequestType[] = [
-  'Hello', 'Ping', 'Shutdown', 'StartService', 'StopService', 'RestartService', 'ListServices',
-  'ServiceLogs', 'Run', 'SudoRun', 'Cancel', 'Reload',
+  'Hello',
+  'Ping',
+  'Shutdown',
+  'StartService',
+  'StopService',
+  'RestartService',
+  'ListServices',
+  'ServiceLogs',
+  'Run',
+  'SudoRun',
+  'Cancel',
+  'Reload',
 ];
 
 // ---------------------------------------------------------------------------------------------------
@@ -224,7 +264,12 @@ export interface Ok {
   /** In the answer to StartService and RestartService: the service once its process is spawned. */
   service?: ServiceInfo;
 }
-export interface ErrorResponse { type: 'Error'; code: string; message: string; data?: ErrorData }
+export interface ErrorResponse {
+  type: 'Error';
+  code: string;
+  message: string;
+  data?: ErrorData;
+}
 export interface Services {
   type: 'Services';
   list: ServiceInfo[];
@@ -240,9 +285,17 @@ export interface Services {
  * stdout, 1 stderr, 2 the supervisor's note), count] saying, in order, when each line ended and where it
  * came from. `cursor` is the position after these lines, to resume from.
  */
-export interface LogBatch { type: 'LogBatch'; data: Uint8Array; runs: number[]; cursor: string }
+export interface LogBatch {
+  type: 'LogBatch';
+  data: Uint8Array;
+  runs: number[];
+  cursor: string;
+}
 /** The end of a stream. A ServiceLogs stream gives the position after its last line. */
-export interface StreamEnd { type: 'StreamEnd'; cursor?: string | null }
+export interface StreamEnd {
+  type: 'StreamEnd';
+  cursor?: string | null;
+}
 export interface CommandResult {
   type: 'CommandResult';
   exit_code: number;
@@ -252,20 +305,22 @@ export interface CommandResult {
   signal?: string | null;
 }
 /** The executor's refusal of a SudoRun; it travels as an Error with code SUDO_DENIED, never as a frame of its own. */
-export interface SudoDenied { type: 'SudoDenied'; reason: string }
+export interface SudoDenied {
+  type: 'SudoDenied';
+  reason: string;
+}
 
-export type Response =
-  | Welcome
-  | Pong
-  | Ok
-  | ErrorResponse
-  | Services
-  | LogBatch
-  | StreamEnd
-  | CommandResult;
+export type Response = Welcome | Pong | Ok | ErrorResponse | Services | LogBatch | StreamEnd | CommandResult;
 
 export type ResponseType = Response['type'];
 
 export const RESPONSE_TYPES: readonly ResponseType[] = [
-  'Welcome', 'Pong', 'Ok', 'Error', 'Services', 'LogBatch', 'StreamEnd', 'CommandResult',
+  'Welcome',
+  'Pong',
+  'Ok',
+  'Error',
+  'Services',
+  'LogBatch',
+  'StreamEnd',
+  'CommandResult',
 ];

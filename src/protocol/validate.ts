@@ -56,7 +56,10 @@ function describe(value: unknown): string {
 }
 
 class Fields {
-  constructor(private readonly obj: Obj, private readonly where: string) {}
+  constructor(
+    private readonly obj: Obj,
+    private readonly where: string,
+  ) {}
 
   private has(key: string): boolean {
     return Object.prototype.hasOwnProperty.call(this.obj, key);
@@ -68,7 +71,8 @@ class Fields {
 
   string(key: string, max: number = LIMITS.string, { nonEmpty = false } = {}): string {
     const v = this.value(key);
-    if (typeof v !== 'string') fail(`${this.where}.${key} must be a string, got ${v === undefined ? 'nothing' : describe(v)}.`);
+    if (typeof v !== 'string')
+      fail(`${this.where}.${key} must be a string, got ${v === undefined ? 'nothing' : describe(v)}.`);
     if (v.length > max) fail(`${this.where}.${key} is longer than ${max} characters.`);
     if (nonEmpty && v.length === 0) fail(`${this.where}.${key} must not be empty.`);
     if (v.includes('\0')) fail(`${this.where}.${key} must not contain a NUL character.`);
@@ -83,7 +87,8 @@ class Fields {
 
   bool(key: string): boolean {
     const v = this.value(key);
-    if (typeof v !== 'boolean') fail(`${this.where}.${key} must be a boolean, got ${v === undefined ? 'nothing' : describe(v)}.`);
+    if (typeof v !== 'boolean')
+      fail(`${this.where}.${key} must be a boolean, got ${v === undefined ? 'nothing' : describe(v)}.`);
     return v;
   }
 
@@ -93,7 +98,8 @@ class Fields {
 
   int(key: string, min: number, max: number): number {
     const v = this.value(key);
-    if (typeof v !== 'number' || !Number.isInteger(v)) fail(`${this.where}.${key} must be an integer, got ${v === undefined ? 'nothing' : describe(v)}.`);
+    if (typeof v !== 'number' || !Number.isInteger(v))
+      fail(`${this.where}.${key} must be an integer, got ${v === undefined ? 'nothing' : describe(v)}.`);
     if (v < min || v > max) fail(`${this.where}.${key} must be between ${min} and ${max}, got ${v}.`);
     return v;
   }
@@ -106,7 +112,8 @@ class Fields {
 
   number(key: string, min: number, max: number): number {
     const v = this.value(key);
-    if (typeof v !== 'number' || !Number.isFinite(v)) fail(`${this.where}.${key} must be a number, got ${v === undefined ? 'nothing' : describe(v)}.`);
+    if (typeof v !== 'number' || !Number.isFinite(v))
+      fail(`${this.where}.${key} must be a number, got ${v === undefined ? 'nothing' : describe(v)}.`);
     if (v < min || v > max) fail(`${this.where}.${key} must be between ${min} and ${max}, got ${v}.`);
     return v;
   }
@@ -119,7 +126,8 @@ class Fields {
 
   stringArray(key: string, maxItems: number, maxEach: number): string[] {
     const v = this.value(key);
-    if (!Array.isArray(v)) fail(`${this.where}.${key} must be an array of strings, got ${v === undefined ? 'nothing' : describe(v)}.`);
+    if (!Array.isArray(v))
+      fail(`${this.where}.${key} must be an array of strings, got ${v === undefined ? 'nothing' : describe(v)}.`);
     if (v.length > maxItems) fail(`${this.where}.${key} has more than ${maxItems} items.`);
     v.forEach((item, i) => {
       if (typeof item !== 'string') fail(`${this.where}.${key}[${i}] must be a string, got ${describe(item)}.`);
@@ -135,26 +143,31 @@ class Fields {
 
   bytes(key: string): Uint8Array {
     const v = this.value(key);
-    if (!(v instanceof Uint8Array)) fail(`${this.where}.${key} must be binary (bin), got ${v === undefined ? 'nothing' : describe(v)}.`);
+    if (!(v instanceof Uint8Array))
+      fail(`${this.where}.${key} must be binary (bin), got ${v === undefined ? 'nothing' : describe(v)}.`);
     return v;
   }
 
   /** [time, stream, count] triples of a LogBatch. */
   logRuns(key: string): number[] {
     const v = this.value(key);
-    if (!Array.isArray(v) || v.length % 3 !== 0) fail(`${this.where}.${key} must be an array of [time, stream, count] triples.`);
+    if (!Array.isArray(v) || v.length % 3 !== 0)
+      fail(`${this.where}.${key} must be an array of [time, stream, count] triples.`);
     for (let i = 0; i < v.length; i += 3) {
       const [time, stream, count] = [v[i], v[i + 1], v[i + 2]] as unknown[];
       if (typeof time !== 'number' || !Number.isFinite(time)) fail(`${this.where}.${key}[${i}] must be a time in ms.`);
-      if (stream !== 0 && stream !== 1 && stream !== 2) fail(`${this.where}.${key}[${i + 1}] must be a stream: 0, 1 or 2.`);
-      if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) fail(`${this.where}.${key}[${i + 2}] must be a line count.`);
+      if (stream !== 0 && stream !== 1 && stream !== 2)
+        fail(`${this.where}.${key}[${i + 1}] must be a stream: 0, 1 or 2.`);
+      if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0)
+        fail(`${this.where}.${key}[${i + 2}] must be a line count.`);
     }
     return v as number[];
   }
 
   map(key: string): Obj {
     const v = this.value(key);
-    if (!isPlainObject(v)) fail(`${this.where}.${key} must be a map, got ${v === undefined ? 'nothing' : describe(v)}.`);
+    if (!isPlainObject(v))
+      fail(`${this.where}.${key} must be a map, got ${v === undefined ? 'nothing' : describe(v)}.`);
     return v;
   }
 
@@ -176,14 +189,28 @@ class Fields {
 }
 
 const SERVICE_CONFIG_KEYS = new Set([
-  'command', 'args', 'env', 'working_dir', 'restart_on_failure', 'max_restarts', 'privileged', 'stop_timeout',
-  'ready_notify', 'readiness', 'liveness', 'log_max_bytes', 'log_max_files', 'pids_max', 'memory_max',
+  'command',
+  'args',
+  'env',
+  'working_dir',
+  'restart_on_failure',
+  'max_restarts',
+  'privileged',
+  'stop_timeout',
+  'ready_notify',
+  'readiness',
+  'liveness',
+  'log_max_bytes',
+  'log_max_files',
+  'pids_max',
+  'memory_max',
 ]);
 const HEALTH_KEYS = new Set(['command', 'tcp', 'http', 'interval_secs', 'timeout_secs', 'failure_threshold']);
 
 function noUnknownKeys(obj: Obj, allowed: Set<string>, where: string): void {
   for (const key of Object.keys(obj)) {
-    if (!allowed.has(key)) fail(`${where} has an unknown field ${JSON.stringify(key)}; known fields: ${[...allowed].join(', ')}.`);
+    if (!allowed.has(key))
+      fail(`${where} has an unknown field ${JSON.stringify(key)}; known fields: ${[...allowed].join(', ')}.`);
   }
 }
 
@@ -234,7 +261,8 @@ export function validateServiceConfig(value: unknown, where = 'config'): Service
     if (entries.length > LIMITS.envEntries) fail(`${where}.env has more than ${LIMITS.envEntries} entries.`);
     const clean: Record<string, string> = {};
     for (const [k, v] of entries) {
-      if (k === '' || k.includes('=') || k.includes('\0')) fail(`${where}.env key ${JSON.stringify(k)} is not a valid variable name.`);
+      if (k === '' || k.includes('=') || k.includes('\0'))
+        fail(`${where}.env key ${JSON.stringify(k)} is not a valid variable name.`);
       if (typeof v !== 'string') fail(`${where}.env.${k} must be a string, got ${describe(v)}.`);
       if (v.includes('\0')) fail(`${where}.env.${k} must not contain a NUL character.`);
       clean[k] = v;
@@ -275,19 +303,26 @@ const RESPONSE_SET: ReadonlySet<string> = new Set(RESPONSE_TYPES);
 
 /** The outcome of checking one decoded request frame: the id is kept even when the rest is bad, so the Error can carry it. */
 export type ParsedRequest =
-  | { ok: true; id: number; request: Request }
-  | { ok: false; id: number | null; error: AdiError };
+  { ok: true; id: number; request: Request } | { ok: false; id: number | null; error: AdiError };
 
 export const MAX_ID = 0xffffffff;
 
 export function parseRequest(value: unknown): ParsedRequest {
   if (!isPlainObject(value)) {
-    return { ok: false, id: null, error: new AdiError('BAD_REQUEST', `A request must be a map with "id" and "type", got ${describe(value)}.`) };
+    return {
+      ok: false,
+      id: null,
+      error: new AdiError('BAD_REQUEST', `A request must be a map with "id" and "type", got ${describe(value)}.`),
+    };
   }
   const rawId = value['id'];
   const id = typeof rawId === 'number' && Number.isInteger(rawId) && rawId >= 0 && rawId <= MAX_ID ? rawId : null;
   if (id === null) {
-    return { ok: false, id: null, error: new AdiError('BAD_REQUEST', `request.id must be an integer from 0 to ${MAX_ID}.`) };
+    return {
+      ok: false,
+      id: null,
+      error: new AdiError('BAD_REQUEST', `request.id must be an integer from 0 to ${MAX_ID}.`),
+    };
   }
   try {
     return { ok: true, id, request: validateRequestBody(value) };
@@ -300,13 +335,21 @@ function validateRequestBody(obj: Obj): Request {
   const type = obj['type'];
   if (typeof type !== 'string') fail(`request.type must be a string naming the request, e.g. "Ping".`);
   if (!REQUEST_SET.has(type)) {
-    throw new AdiError('UNKNOWN_REQUEST', `Unknown request type ${JSON.stringify(type.slice(0, 64))}; known: ${REQUEST_TYPES.join(', ')}.`);
+    throw new AdiError(
+      'UNKNOWN_REQUEST',
+      `Unknown request type ${JSON.stringify(type.slice(0, 64))}; known: ${REQUEST_TYPES.join(', ')}.`,
+    );
   }
   const f = new Fields(obj, type);
   switch (type as RequestType) {
     case 'Hello': {
       const token = f.optString('token', LIMITS.token);
-      return { type: 'Hello', protocol: f.int('protocol', 0, MAX_ID), client: f.string('client', LIMITS.clientName), token: token ?? null };
+      return {
+        type: 'Hello',
+        protocol: f.int('protocol', 0, MAX_ID),
+        client: f.string('client', LIMITS.clientName),
+        token: token ?? null,
+      };
     }
     case 'Ping':
       return { type: 'Ping' };
@@ -362,9 +405,11 @@ function validateServiceInfo(value: unknown, where: string): ServiceInfo {
   if (!isPlainObject(value)) fail(`${where} must be a map.`);
   const f = new Fields(value, where);
   const state = f.string('state', 32);
-  if (!(SERVICE_STATES as readonly string[]).includes(state)) fail(`${where}.state ${JSON.stringify(state)} is not a service state.`);
+  if (!(SERVICE_STATES as readonly string[]).includes(state))
+    fail(`${where}.state ${JSON.stringify(state)} is not a service state.`);
   const source = f.string('source', 32);
-  if (source !== 'file' && source !== 'plugin' && source !== 'adhoc') fail(`${where}.source ${JSON.stringify(source)} is unknown.`);
+  if (source !== 'file' && source !== 'plugin' && source !== 'adhoc')
+    fail(`${where}.source ${JSON.stringify(source)} is unknown.`);
   return {
     name: f.string('name', 64),
     state: state as ServiceInfo['state'],
@@ -392,7 +437,8 @@ function validatePluginSocket(value: unknown): PluginSocketStatus | undefined {
   if (!isPlainObject(value)) fail(`Pong.plugin_socket must be a map, got ${describe(value)}.`);
   const f = new Fields(value, 'Pong.plugin_socket');
   const state = f.string('state', 32);
-  if (!(PLUGIN_SOCKET_STATES as readonly string[]).includes(state)) fail(`Pong.plugin_socket.state ${JSON.stringify(state)} is unknown.`);
+  if (!(PLUGIN_SOCKET_STATES as readonly string[]).includes(state))
+    fail(`Pong.plugin_socket.state ${JSON.stringify(state)} is unknown.`);
   return {
     state: state as PluginSocketStatus['state'],
     address: f.optString('address', 4096) ?? null,
@@ -408,7 +454,10 @@ const NAMES = 100_000;
 function reports(f: Fields): { config_errors?: string[]; problems?: string[] } {
   const config = f.optStringArray('config_errors', REPORT_ITEMS, REPORT_CHARS);
   const problems = f.optStringArray('problems', REPORT_ITEMS, REPORT_CHARS);
-  return { ...(config !== undefined ? { config_errors: config } : {}), ...(problems !== undefined ? { problems } : {}) };
+  return {
+    ...(config !== undefined ? { config_errors: config } : {}),
+    ...(problems !== undefined ? { problems } : {}),
+  };
 }
 
 function validateReloadReport(value: unknown): ReloadReport {
@@ -443,7 +492,12 @@ export function parseResponse(value: unknown): { id: number; response: Response 
     let response: Response;
     switch (type as ResponseType) {
       case 'Welcome':
-        response = { type: 'Welcome', protocol: f.int('protocol', 0, MAX_ID), version: f.string('version', 100), identity: f.string('identity', 200) };
+        response = {
+          type: 'Welcome',
+          protocol: f.int('protocol', 0, MAX_ID),
+          version: f.string('version', 100),
+          identity: f.string('identity', 200),
+        };
         break;
       case 'Pong':
         response = {
@@ -470,10 +524,14 @@ export function parseResponse(value: unknown): { id: number; response: Response 
         };
         break;
       }
-      case 'Error':
-      {
+      case 'Error': {
         const data = f.raw('data');
-        response = { type: 'Error', code: f.string('code', 64), message: f.string('message', LIMITS.string), ...(data === undefined || data === null ? {} : { data: validateErrorData(data) }) };
+        response = {
+          type: 'Error',
+          code: f.string('code', 64),
+          message: f.string('message', LIMITS.string),
+          ...(data === undefined || data === null ? {} : { data: validateErrorData(data) }),
+        };
         break;
       }
       case 'Services': {
@@ -488,7 +546,12 @@ export function parseResponse(value: unknown): { id: number; response: Response 
         break;
       }
       case 'LogBatch':
-        response = { type: 'LogBatch', data: f.bytes('data'), runs: f.logRuns('runs'), cursor: f.string('cursor', 100) };
+        response = {
+          type: 'LogBatch',
+          data: f.bytes('data'),
+          runs: f.logRuns('runs'),
+          cursor: f.string('cursor', 100),
+        };
         break;
       case 'StreamEnd': {
         const cursor = f.optString('cursor', 100);

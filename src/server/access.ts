@@ -19,5 +19,8 @@ export function ownsService(daemon: DaemonState, identity: Identity, name: strin
 export function requireOwnService(daemon: DaemonState, identity: Identity, name: string, action: string): void {
   if (ownsService(daemon, identity, name)) return;
   // An unknown name is answered like someone else's: a plugin learns nothing from the difference.
-  throw new AdiError('PERMISSION_DENIED', `${identity.label} may ${action} only its own plugin's services, and ${JSON.stringify(name)} is not one of them.`);
+  throw new AdiError(
+    'PERMISSION_DENIED',
+    `${identity.label} may ${action} only its own plugin's services, and ${JSON.stringify(name)} is not one of them.`,
+  );
 }

@@ -87,7 +87,10 @@ function runTurn(): void {
 }
 
 function streamShare(): number {
-  return Math.max(STREAM_MIN_ROOM, Math.min(STREAM_MAX_ROOM, Math.floor(STREAM_BUDGET / Math.max(1, activeStreams.size))));
+  return Math.max(
+    STREAM_MIN_ROOM,
+    Math.min(STREAM_MAX_ROOM, Math.floor(STREAM_BUDGET / Math.max(1, activeStreams.size))),
+  );
 }
 
 /** Connection-level errors use id 0, which clients reserve for Hello: every Error with id 0 closes the connection. */
@@ -226,7 +229,10 @@ export class Connection {
     private readonly isShuttingDown: () => boolean,
   ) {
     this.decoder = new FrameDecoder(limits.maxFrame);
-    this.handshakeTimer = setTimeout(() => this.abort('no Hello within the handshake timeout'), limits.handshakeTimeoutMs);
+    this.handshakeTimer = setTimeout(
+      () => this.abort('no Hello within the handshake timeout'),
+      limits.handshakeTimeoutMs,
+    );
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => {
       this.updateFlow();
@@ -266,7 +272,10 @@ export class Connection {
         this.frameTimer = null;
       }
     } else if (!this.frameTimer) {
-      this.frameTimer = setTimeout(() => this.abort('a frame did not complete within the frame timeout'), this.limits.frameTimeoutMs);
+      this.frameTimer = setTimeout(
+        () => this.abort('a frame did not complete within the frame timeout'),
+        this.limits.frameTimeoutMs,
+      );
     }
   }
 
@@ -290,11 +299,18 @@ export class Connection {
     if (!parsed.ok) {
       this.sendError(parsed.id ?? CONNECTION_ID, parsed.error);
       // An error with id 0 cannot be told from a connection-level one: the connection ends with it.
-      if (parsed.id === null || parsed.id === CONNECTION_ID) this.abort(parsed.id === null ? 'request without a valid id' : 'an invalid request with id 0');
+      if (parsed.id === null || parsed.id === CONNECTION_ID)
+        this.abort(parsed.id === null ? 'request without a valid id' : 'an invalid request with id 0');
       return;
     }
     if (parsed.id === CONNECTION_ID && parsed.request.type !== 'Hello') {
-      this.sendError(CONNECTION_ID, new AdiError('BAD_REQUEST', `Id 0 is reserved for Hello and connection-level errors; send ${parsed.request.type} with an id from 1 to 4294967295.`));
+      this.sendError(
+        CONNECTION_ID,
+        new AdiError(
+          'BAD_REQUEST',
+          `Id 0 is reserved for Hello and connection-level errors; send ${parsed.request.type} with an id from 1 to 4294967295.`,
+        ),
+      );
       this.abort('a request other than Hello with id 0');
       return;
     }
@@ -310,7 +326,11 @@ export class Connection {
         break;
     }
     if (!this.greeted && request.type !== 'Ping') {
-      this.refuse(id, request, new AdiError('UNAUTHORIZED', `Send Hello first: only Ping is answered before the handshake.`));
+      this.refuse(
+        id,
+        request,
+        new AdiError('UNAUTHORIZED', `Send Hello first: only Ping is answered before the handshake.`),
+      );
       return;
     }
     // A Ping meets the handshake deadline as Hello does: a status check may stay connected without one.
@@ -320,17 +340,27 @@ export class Connection {
     }
     // A Cancel still ends a stream while the daemon stops: the client is tidying up, not starting work.
     if (this.isShuttingDown() && request.type !== 'Ping' && request.type !== 'Cancel') {
-      this.sendError(id, new AdiError('SHUTTING_DOWN', 'The daemon is shutting down; try again once it has restarted.'));
+      this.sendError(
+        id,
+        new AdiError('SHUTTING_DOWN', 'The daemon is shutting down; try again once it has restarted.'),
+      );
       return;
     }
     if (this.inFlight.has(id)) {
-      this.sendError(id, new AdiError('BAD_REQUEST', `Request id ${id} is already in flight on this connection; use a new id.`));
+      this.sendError(
+        id,
+        new AdiError('BAD_REQUEST', `Request id ${id} is already in flight on this connection; use a new id.`),
+      );
       return;
     }
     const access = REQUESTS[request.type].access;
     if (IDENTITY_RANK[this.identity.kind] < ACCESS_RANK[access]) {
       const code = this.identity.kind === 'anonymous' ? 'UNAUTHORIZED' : 'PERMISSION_DENIED';
-      this.refuse(id, request, new AdiError(code, `${request.type} needs the ${access} identity; this connection is ${this.identity.label}.`));
+      this.refuse(
+        id,
+        request,
+        new AdiError(code, `${request.type} needs the ${access} identity; this connection is ${this.identity.label}.`),
+      );
       return;
     }
     if (request.type === 'Cancel') {
@@ -366,7 +396,11 @@ export class Connection {
     const error = toAdiError(err);
     if (error.code === 'INTERNAL') this.daemon.log.error(`${request.type} failed: ${error.stack ?? error.message}`);
     // A handler's refusal is audited like the dispatch's; Run and SudoRun audit all their own outcomes.
-    if ((error.code === 'PERMISSION_DENIED' || error.code === 'UNAUTHORIZED') && request.type !== 'Run' && request.type !== 'SudoRun') {
+    if (
+      (error.code === 'PERMISSION_DENIED' || error.code === 'UNAUTHORIZED') &&
+      request.type !== 'Run' &&
+      request.type !== 'SudoRun'
+    ) {
       this.daemon.executor.auditRefused(this.identity, request, error);
     }
     return errorFrame(error);
@@ -415,7 +449,13 @@ export class Connection {
       return;
     }
     if (protocol !== PROTOCOL_VERSION) {
-      this.sendError(id, new AdiError('VERSION_MISMATCH', `The daemon speaks protocol ${PROTOCOL_VERSION} (version ${this.daemon.version}); the client speaks ${protocol}. Run 'adi daemon start' from the same adi version to replace the daemon.`));
+      this.sendError(
+        id,
+        new AdiError(
+          'VERSION_MISMATCH',
+          `The daemon speaks protocol ${PROTOCOL_VERSION} (version ${this.daemon.version}); the client speaks ${protocol}. Run 'adi daemon start' from the same adi version to replace the daemon.`,
+        ),
+      );
       this.flush();
       this.socket.end();
       return;
@@ -426,7 +466,12 @@ export class Connection {
       this.handshakeTimer = null;
     }
     this.identity = this.authenticate(token);
-    this.send(id, { type: 'Welcome', protocol: PROTOCOL_VERSION, version: this.daemon.version, identity: this.identity.label });
+    this.send(id, {
+      type: 'Welcome',
+      protocol: PROTOCOL_VERSION,
+      version: this.daemon.version,
+      identity: this.identity.label,
+    });
   }
 
   private finish(id: number, response: Response): void {
@@ -527,7 +572,9 @@ export class Connection {
 }
 
 function errorFrame(error: AdiError): Response {
-  return error.data === undefined ? { type: 'Error', code: error.code, message: error.message } : { type: 'Error', code: error.code, message: error.message, data: error.data };
+  return error.data === undefined
+    ? { type: 'Error', code: error.code, message: error.message }
+    : { type: 'Error', code: error.code, message: error.message, data: error.data };
 }
 
 function runHooks(hooks: readonly (() => void)[]): void {

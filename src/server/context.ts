@@ -75,4 +75,7 @@ export interface RequestContext {
 }
 
 /** One handler per request kind; what it returns is the final frame for the request's id: the answer the request table declares. */
-export type Handler<T extends RequestType> = (request: RequestOf<T>, ctx: RequestContext) => Promise<AnswerTo<T>> | AnswerTo<T>;
+export type Handler<T extends RequestType> = (
+  request: RequestOf<T>,
+  ctx: RequestContext,
+) => Promise<AnswerTo<T>> | AnswerTo<T>;

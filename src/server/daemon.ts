@@ -20,7 +20,15 @@ import { Authenticator, newToken } from './auth.js';
 import { Connection, DEFAULT_LIMITS, type ConnectionLimits } from './connection.js';
 import type { Identity } from '../core/identity.js';
 import type { DaemonState } from './context.js';
-import { DISK_RESERVE_BYTES, DiskReserve, ensurePrivateDir, isDiskFull, removeOwnPidFile, removeStaleTemps, writeFileAtomic } from '../core/files.js';
+import {
+  DISK_RESERVE_BYTES,
+  DiskReserve,
+  ensurePrivateDir,
+  isDiskFull,
+  removeOwnPidFile,
+  removeStaleTemps,
+  writeFileAtomic,
+} from '../core/files.js';
 import { isAlive } from '../system/alive.js';
 import { journalFile } from '../services/state-file.js';
 import { acquireLock, type Lock } from './lock.js';
@@ -89,13 +97,17 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     executor,
     audit,
     // On the plugin socket only plugin tokens count: the admin token is refused there (section 8).
-    onPluginConnection: (socket) => accept(socket, (token) => auth.identifyPlugin(token, () => {
-      log.warn('a client offered the admin token on the plugin socket; it was treated as anonymous');
-    })),
+    onPluginConnection: (socket) =>
+      accept(socket, (token) =>
+        auth.identifyPlugin(token, () => {
+          log.warn('a client offered the admin token on the plugin socket; it was treated as anonymous');
+        }),
+      ),
   });
   // A reserve of descriptors for the admin (fd-budget.ts): services and other clients never take the last ones.
   const fds = new FdBudget();
-  if (fds.limit !== null) log.info(`file descriptors: limit ${fds.limit}, ${fds.reserve} kept free for admin connections`);
+  if (fds.limit !== null)
+    log.info(`file descriptors: limit ${fds.limit}, ${fds.reserve} kept free for admin connections`);
   const services = new ServiceManager({
     paths,
     log,
@@ -127,18 +139,29 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     },
   };
 
-  const limits: ConnectionLimits = { maxFrame: DEFAULT_MAX_FRAME, ...DEFAULT_LIMITS, ...limitsFromEnv(), ...options.limits };
+  const limits: ConnectionLimits = {
+    maxFrame: DEFAULT_MAX_FRAME,
+    ...DEFAULT_LIMITS,
+    ...limitsFromEnv(),
+    ...options.limits,
+  };
   /** Connections that proved to be the admin: never closed to make room. */
   const admins = new WeakSet<Connection>();
   let evicted = 0;
   let evictionLoggedAt = 0;
   function accept(socket: net.Socket, authenticate: (token: string | null) => Identity): void {
     if (fds.acceptedIntoReserve()) makeRoom();
-    const connection: Connection = new Connection(socket, state, (token) => {
-      const identity = authenticate(token);
-      if (identity.kind === 'admin') admins.add(connection);
-      return identity;
-    }, limits, () => shuttingDown);
+    const connection: Connection = new Connection(
+      socket,
+      state,
+      (token) => {
+        const identity = authenticate(token);
+        if (identity.kind === 'admin') admins.add(connection);
+        return identity;
+      },
+      limits,
+      () => shuttingDown,
+    );
     connections.add(connection);
     socket.once('close', () => connections.delete(connection));
   }
@@ -157,7 +180,9 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     }
     evicted += closed;
     if (evicted > 0 && Date.now() - evictionLoggedAt > 10_000) {
-      log.warn(`file descriptors: ${fds.inUse()} of ${fds.limit} open; closed ${evicted} non-admin connection(s) (oldest first) to keep ${fds.reserve} free for admin connections`);
+      log.warn(
+        `file descriptors: ${fds.inUse()} of ${fds.limit} open; closed ${evicted} non-admin connection(s) (oldest first) to keep ${fds.reserve} free for admin connections`,
+      );
       evictionLoggedAt = Date.now();
       evicted = 0;
     }
@@ -210,7 +235,9 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   });
   // A supervisor must outlive its own bugs: log them and keep the children supervised.
   process.on('uncaughtException', (err) => log.error(`uncaught exception: ${err.stack ?? err.message}`));
-  process.on('unhandledRejection', (err) => log.error(`unhandled rejection: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`));
+  process.on('unhandledRejection', (err) =>
+    log.error(`unhandled rejection: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`),
+  );
 
   log.info(`daemon ${version} started, pid ${process.pid}, listening on ${paths.socket.display}`);
   try {
@@ -252,7 +279,10 @@ async function begin(options: DaemonOptions): Promise<Begun | number> {
       return reserve.retryOnFull(fn, onFull);
     } catch (err) {
       if (!isDiskFull(err)) throw err;
-      throw new AdiError('DAEMON_START_FAILED', `cannot write ${what}: the disk holding ${paths.dataDir} is full (${(err as NodeJS.ErrnoException).code}) and the daemon has no disk reserve left to free; free some space, then start it again`);
+      throw new AdiError(
+        'DAEMON_START_FAILED',
+        `cannot write ${what}: the disk holding ${paths.dataDir} is full (${(err as NodeJS.ErrnoException).code}) and the daemon has no disk reserve left to free; free some space, then start it again`,
+      );
     }
   };
   write(paths.dataDir, () => {
@@ -271,8 +301,14 @@ async function begin(options: DaemonOptions): Promise<Begun | number> {
   const lock: Lock = taken;
   try {
     // What earlier attempts left when they died or failed mid-write (only ours: their pids are gone).
-    const stale = removeStaleTemps([paths.lockFile, paths.stateFile, journalFile(paths.stateFile), paths.tokenFile, paths.pidFile], isAlive);
-    if (stale.length > 0) log.info(`removed ${stale.length} temporary file(s) left by earlier attempts: ${stale.map((f) => path.basename(f)).join(', ')}`);
+    const stale = removeStaleTemps(
+      [paths.lockFile, paths.stateFile, journalFile(paths.stateFile), paths.tokenFile, paths.pidFile],
+      isAlive,
+    );
+    if (stale.length > 0)
+      log.info(
+        `removed ${stale.length} temporary file(s) left by earlier attempts: ${stale.map((f) => path.basename(f)).join(', ')}`,
+      );
 
     // The token is in place before the socket accepts anyone: a client that connects the moment the
     // socket appears must find the token it proves itself with. (The lock makes us the only daemon of
@@ -368,12 +404,18 @@ async function bindSocket(paths: Paths, log: FileLogger): Promise<net.Server> {
     }
     if (st !== null) {
       if (!st.isSocket()) {
-        throw new AdiError('BAD_CONFIG', `${endpoint.file} exists and is not a socket; move it away or set ADI_DAEMON_SOCKET to another path.`);
+        throw new AdiError(
+          'BAD_CONFIG',
+          `${endpoint.file} exists and is not a socket; move it away or set ADI_DAEMON_SOCKET to another path.`,
+        );
       }
       try {
         const probe = await connect(endpoint, 1000);
         probe.destroy();
-        throw new AdiError('SERVICE_EXISTS', `a daemon already answers at ${endpoint.display}; not starting a second one`);
+        throw new AdiError(
+          'SERVICE_EXISTS',
+          `a daemon already answers at ${endpoint.display}; not starting a second one`,
+        );
       } catch (err) {
         if (err instanceof AdiError && err.code === 'SERVICE_EXISTS') throw err;
         log.info(`removing a stale socket left at ${endpoint.file}`);
@@ -394,7 +436,10 @@ async function bindSocket(paths: Paths, log: FileLogger): Promise<net.Server> {
     await listen(server, endpoint);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      throw new AdiError('SERVICE_EXISTS', `a daemon already listens on ${endpoint.display}; not starting a second one`);
+      throw new AdiError(
+        'SERVICE_EXISTS',
+        `a daemon already listens on ${endpoint.display}; not starting a second one`,
+      );
     }
     throw err;
   }

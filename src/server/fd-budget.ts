@@ -81,7 +81,10 @@ export class FdBudget {
 /** The soft limit on open files, from /proc/self/limits; null where unknown or unlimited. */
 export function softFdLimit(): number | null {
   try {
-    const line = fs.readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+    const line = fs
+      .readFileSync('/proc/self/limits', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Max open files'));
     const soft = line?.slice('Max open files'.length).trim().split(/\s+/)[0];
     const n = Number(soft);
     return Number.isSafeInteger(n) && n > 0 ? n : null;

@@ -14,7 +14,10 @@ const OVERRIDES = {
 /** The limits the environment sets; a missing or invalid value is left out (the default applies). */
 export function limitsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<ConnectionLimits> {
   const out: Partial<ConnectionLimits> = {};
-  for (const [key, { env: name, min, max }] of Object.entries(OVERRIDES) as [keyof typeof OVERRIDES, (typeof OVERRIDES)[keyof typeof OVERRIDES]][]) {
+  for (const [key, { env: name, min, max }] of Object.entries(OVERRIDES) as [
+    keyof typeof OVERRIDES,
+    (typeof OVERRIDES)[keyof typeof OVERRIDES],
+  ][]) {
     const raw = env[name];
     if (raw === undefined || !/^\d+$/.test(raw)) continue;
     const value = Number(raw);

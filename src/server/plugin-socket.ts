@@ -49,12 +49,19 @@ export function preparePluginDir(dir: string): void {
     fs.mkdirSync(dir, { mode: PLUGIN_DIR_MODE });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
-      throw new AdiError('BAD_CONFIG', `Cannot create the plugin socket directory ${dir}: ${(err as Error).message}. Set ADI_DAEMON_PLUGIN_SOCKET to a path in a directory you own.`, { cause: err });
+      throw new AdiError(
+        'BAD_CONFIG',
+        `Cannot create the plugin socket directory ${dir}: ${(err as Error).message}. Set ADI_DAEMON_PLUGIN_SOCKET to a path in a directory you own.`,
+        { cause: err },
+      );
     }
   }
   const problem = pluginDirProblem(dir, uid);
   if (problem !== null) {
-    throw new AdiError('BAD_CONFIG', `The plugin socket directory ${dir} ${problem}; refusing to use it. Remove it, or set ADI_DAEMON_PLUGIN_SOCKET to a path in a directory only you can write.`);
+    throw new AdiError(
+      'BAD_CONFIG',
+      `The plugin socket directory ${dir} ${problem}; refusing to use it. Remove it, or set ADI_DAEMON_PLUGIN_SOCKET to a path in a directory only you can write.`,
+    );
   }
   if ((fs.lstatSync(dir).mode & 0o777) !== PLUGIN_DIR_MODE) fs.chmodSync(dir, PLUGIN_DIR_MODE);
 }
@@ -128,7 +135,11 @@ export async function bindPluginSocket(opts: PluginSocketOptions): Promise<net.S
     st = null;
   }
   if (st !== null) {
-    if (!st.isSocket()) throw new AdiError('BAD_CONFIG', `${file} exists and is not a socket; move it away or set ADI_DAEMON_PLUGIN_SOCKET.`);
+    if (!st.isSocket())
+      throw new AdiError(
+        'BAD_CONFIG',
+        `${file} exists and is not a socket; move it away or set ADI_DAEMON_PLUGIN_SOCKET.`,
+      );
     fs.rmSync(file, { force: true });
   }
   // Bound 0600 first, widened once its group is right: no moment in which the wrong users may connect.
@@ -143,7 +154,9 @@ export async function bindPluginSocket(opts: PluginSocketOptions): Promise<net.S
     fs.chownSync(file, -1, opts.gid);
   } catch (err) {
     mode = PLUGIN_SOCKET_OPEN_MODE;
-    log.info(`plugin socket: cannot give ${file} to group ${opts.gid} (${(err as NodeJS.ErrnoException).code ?? String(err)}); making it ${mode.toString(8)}: a connection still needs a plugin token to do more than Ping`);
+    log.info(
+      `plugin socket: cannot give ${file} to group ${opts.gid} (${(err as NodeJS.ErrnoException).code ?? String(err)}); making it ${mode.toString(8)}: a connection still needs a plugin token to do more than Ping`,
+    );
   }
   fs.chmodSync(file, mode);
   return server;

@@ -12,7 +12,13 @@ import type { ServicePrivilege } from '../system/run-as.js';
 import type { Authenticator } from './auth.js';
 import type { Logger } from '../core/logger.js';
 import type { PluginSocketStatus } from '../protocol/types.js';
-import { bindPluginSocket, closePluginSocket, defaultPluginPlace, describeBindError, type PluginSocketPlace } from './plugin-socket.js';
+import {
+  bindPluginSocket,
+  closePluginSocket,
+  defaultPluginPlace,
+  describeBindError,
+  type PluginSocketPlace,
+} from './plugin-socket.js';
 
 export interface SeparationOptions {
   paths: Paths;
@@ -75,7 +81,14 @@ export class DaemonSeparation {
       socketFor: (kind) => (kind === 'admin' ? paths.socket.display : this.pluginSocket),
       pluginToken: (plugin) => auth.pluginToken(plugin),
       auditPrivileged: ({ service, argv, result }) => {
-        audit.record({ identity: 'admin', action: 'privileged_service', argv, reason: `service ${service} (privileged = true)`, result, as: 'root' });
+        audit.record({
+          identity: 'admin',
+          action: 'privileged_service',
+          argv,
+          reason: `service ${service} (privileged = true)`,
+          result,
+          as: 'root',
+        });
       },
     };
   }
@@ -95,7 +108,8 @@ export class DaemonSeparation {
    */
   status(): PluginSocketStatus | null {
     if (!this.active) return null;
-    if (this.server !== null && this.place !== null) return { state: 'listening', address: this.place.endpoint.display, error: this.place.note };
+    if (this.server !== null && this.place !== null)
+      return { state: 'listening', address: this.place.endpoint.display, error: this.place.note };
     const address = this.pluginEndpoint?.display ?? null;
     if (this.failure !== null) return { state: 'failed', address, error: this.failure };
     return { state: 'pending', address, error: null };
@@ -105,7 +119,8 @@ export class DaemonSeparation {
   refresh(): Promise<void> {
     const before = this.active;
     const status = this.opts.executor.refreshSeparation();
-    if (status.active !== before) this.opts.log.info(`privilege separation is now ${status.active ? 'active' : 'inactive'}: ${status.reason}`);
+    if (status.active !== before)
+      this.opts.log.info(`privilege separation is now ${status.active ? 'active' : 'inactive'}: ${status.reason}`);
     return this.apply();
   }
 
@@ -168,7 +183,8 @@ export class DaemonSeparation {
   /** Stop listening and remove the plugin socket (daemon shutdown). */
   close(): void {
     this.closed = true;
-    if (this.server !== null && this.place !== null) closePluginSocket(this.server, this.place.endpoint, this.place.ownDir);
+    if (this.server !== null && this.place !== null)
+      closePluginSocket(this.server, this.place.endpoint, this.place.ownDir);
     this.server = null;
     this.place = null;
   }

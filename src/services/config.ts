@@ -95,10 +95,30 @@ export interface ValidationResult {
 }
 
 const CONFIG_KEYS: ReadonlySet<string> = new Set([
-  'command', 'args', 'env', 'working_dir', 'restart_on_failure', 'max_restarts', 'privileged', 'stop_timeout',
-  'ready_notify', 'readiness', 'liveness', 'log_max_bytes', 'log_max_files', 'pids_max', 'memory_max',
+  'command',
+  'args',
+  'env',
+  'working_dir',
+  'restart_on_failure',
+  'max_restarts',
+  'privileged',
+  'stop_timeout',
+  'ready_notify',
+  'readiness',
+  'liveness',
+  'log_max_bytes',
+  'log_max_files',
+  'pids_max',
+  'memory_max',
 ]);
-const HEALTH_KEYS: ReadonlySet<string> = new Set(['command', 'tcp', 'http', 'interval_secs', 'timeout_secs', 'failure_threshold']);
+const HEALTH_KEYS: ReadonlySet<string> = new Set([
+  'command',
+  'tcp',
+  'http',
+  'interval_secs',
+  'timeout_secs',
+  'failure_threshold',
+]);
 
 /** The message for a field nobody knows, with the nearest known one when it looks like a typo of it. */
 function unknownField(key: string, known: readonly string[]): string {
@@ -121,7 +141,11 @@ function editDistance(a: string, b: string): number {
   for (let i = 1; i <= a.length; i++) {
     const row = [i];
     for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min((prev[j] as number) + 1, (row[j - 1] as number) + 1, (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
+      row[j] = Math.min(
+        (prev[j] as number) + 1,
+        (row[j - 1] as number) + 1,
+        (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
     }
     prev = row;
   }
@@ -133,14 +157,21 @@ export function describe(value: unknown): string {
   if (value === null) return 'null';
   if (value === undefined) return 'nothing';
   if (Array.isArray(value)) return 'an array';
-  if (value instanceof Date || (typeof value === 'object' && value !== null && value.constructor?.name === 'TomlDate')) return 'a date';
+  if (value instanceof Date || (typeof value === 'object' && value !== null && value.constructor?.name === 'TomlDate'))
+    return 'a date';
   switch (typeof value) {
-    case 'string': return `a string ${JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value)}`;
-    case 'number': return `the number ${value}`;
-    case 'bigint': return `the integer ${value}`;
-    case 'boolean': return String(value);
-    case 'object': return 'a table';
-    default: return typeof value;
+    case 'string':
+      return `a string ${JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value)}`;
+    case 'number':
+      return `the number ${value}`;
+    case 'bigint':
+      return `the integer ${value}`;
+    case 'boolean':
+      return String(value);
+    case 'object':
+      return 'a table';
+    default:
+      return typeof value;
   }
 }
 
@@ -197,7 +228,8 @@ class Checker {
   }
 
   env(field: string, value: unknown): Record<string, string> | undefined {
-    if (!isPlainObject(value)) return this.fail(field, `expected a table of NAME = "value" strings, got ${describe(value)}`);
+    if (!isPlainObject(value))
+      return this.fail(field, `expected a table of NAME = "value" strings, got ${describe(value)}`);
     const out: Record<string, string> = {};
     let ok = true;
     for (const [key, v] of Object.entries(value)) {
@@ -222,10 +254,17 @@ class Checker {
     return ok ? out : undefined;
   }
 
-  health(field: string, value: unknown, defaults: typeof LIVENESS_DEFAULTS | typeof READINESS_DEFAULTS): NormalizedHealthCheck | null | undefined {
+  health(
+    field: string,
+    value: unknown,
+    defaults: typeof LIVENESS_DEFAULTS | typeof READINESS_DEFAULTS,
+  ): NormalizedHealthCheck | null | undefined {
     if (value === null) return null;
     if (!isPlainObject(value)) {
-      return this.fail(field, `expected a table like { tcp = 8080 }, { http = "http://127.0.0.1:8080/health" } or { command = ["check"] }, got ${describe(value)}`);
+      return this.fail(
+        field,
+        `expected a table like { tcp = 8080 }, { http = "http://127.0.0.1:8080/health" } or { command = ["check"] }, got ${describe(value)}`,
+      );
     }
     const before = this.errors.length;
     for (const key of Object.keys(value)) {
@@ -233,7 +272,10 @@ class Checker {
     }
     const kinds = ['command', 'tcp', 'http'].filter((k) => value[k] !== undefined);
     if (kinds.length !== 1) {
-      this.fail(field, kinds.length === 0 ? 'needs one of command, tcp or http' : `has ${kinds.join(' and ')}: give exactly one probe`);
+      this.fail(
+        field,
+        kinds.length === 0 ? 'needs one of command, tcp or http' : `has ${kinds.join(' and ')}: give exactly one probe`,
+      );
     }
     const out: NormalizedHealthCheck = {
       interval_secs: defaults.interval_secs,
@@ -242,12 +284,14 @@ class Checker {
     };
     if (value.command !== undefined) {
       const argv = this.stringArray(`${field}.command`, value.command);
-      if (argv !== undefined && (argv.length === 0 || argv[0] === '')) this.fail(`${field}.command`, 'needs at least the program to run');
+      if (argv !== undefined && (argv.length === 0 || argv[0] === ''))
+        this.fail(`${field}.command`, 'needs at least the program to run');
       else if (argv !== undefined) out.command = argv;
     }
     if (value.tcp !== undefined) {
       const tcp = parseTcpTarget(value.tcp);
-      if (tcp === null) this.fail(`${field}.tcp`, `expected a port number (1-65535) or "host:port", got ${describe(value.tcp)}`);
+      if (tcp === null)
+        this.fail(`${field}.tcp`, `expected a port number (1-65535) or "host:port", got ${describe(value.tcp)}`);
       else out.tcp = typeof value.tcp === 'number' ? value.tcp : `${tcp.host}:${tcp.port}`;
     }
     if (value.http !== undefined) {
@@ -308,7 +352,10 @@ export function parseTcpTarget(value: unknown): { host: string; port: number } |
  * source (an ad-hoc StartService is started by that very request). `plugin` holds the table to
  * PLUGIN_LIMITS: a plugin's service always has a process limit and smaller logs.
  */
-export function validateServiceConfig(raw: unknown, opts: { allowAutoStart?: boolean; plugin?: boolean } = {}): ValidationResult {
+export function validateServiceConfig(
+  raw: unknown,
+  opts: { allowAutoStart?: boolean; plugin?: boolean } = {},
+): ValidationResult {
   const c = new Checker();
   const plugin = opts.plugin === true;
   if (!isPlainObject(raw)) {
@@ -333,12 +380,16 @@ export function validateServiceConfig(raw: unknown, opts: { allowAutoStart?: boo
 
   const args = get('args', (f, v) => c.stringArray(f, v), [] as string[]);
   const env = get('env', (f, v) => c.env(f, v), {} as Record<string, string>);
-  const workingDir = get<string | null>('working_dir', (f, v) => {
-    if (v === null) return null;
-    const s = c.string(f, v, { nonEmpty: true });
-    if (s !== undefined && !path.isAbsolute(s)) return c.fail(f, `must be an absolute path, got ${describe(s)}`);
-    return s;
-  }, null);
+  const workingDir = get<string | null>(
+    'working_dir',
+    (f, v) => {
+      if (v === null) return null;
+      const s = c.string(f, v, { nonEmpty: true });
+      if (s !== undefined && !path.isAbsolute(s)) return c.fail(f, `must be an absolute path, got ${describe(s)}`);
+      return s;
+    },
+    null,
+  );
   const config: NormalizedConfig = {
     command,
     args,
@@ -347,14 +398,37 @@ export function validateServiceConfig(raw: unknown, opts: { allowAutoStart?: boo
     restart_on_failure: get('restart_on_failure', (f, v) => c.boolean(f, v), CONFIG_DEFAULTS.restart_on_failure),
     max_restarts: get('max_restarts', (f, v) => c.integer(f, v, 0, LIMITS.maxRestarts), CONFIG_DEFAULTS.max_restarts),
     privileged: get('privileged', (f, v) => c.boolean(f, v), CONFIG_DEFAULTS.privileged),
-    stop_timeout: get('stop_timeout', (f, v) => c.number(f, v, 0, LIMITS.stopTimeoutSecs), CONFIG_DEFAULTS.stop_timeout),
+    stop_timeout: get(
+      'stop_timeout',
+      (f, v) => c.number(f, v, 0, LIMITS.stopTimeoutSecs),
+      CONFIG_DEFAULTS.stop_timeout,
+    ),
     ready_notify: get('ready_notify', (f, v) => c.boolean(f, v), CONFIG_DEFAULTS.ready_notify),
     readiness: get<NormalizedHealthCheck | null>('readiness', (f, v) => c.health(f, v, READINESS_DEFAULTS), null),
     liveness: get<NormalizedHealthCheck | null>('liveness', (f, v) => c.health(f, v, LIVENESS_DEFAULTS), null),
-    log_max_bytes: get<number | null>('log_max_bytes', (f, v) => (v === null ? null : c.integer(f, v, LIMITS.logMinBytes, plugin ? PLUGIN_LIMITS.logMaxBytes : LIMITS.logMaxBytes)), null),
-    log_max_files: get<number | null>('log_max_files', (f, v) => (v === null ? null : c.integer(f, v, 0, plugin ? PLUGIN_LIMITS.logMaxFiles : LIMITS.logMaxFiles)), null),
-    pids_max: get<number | null>('pids_max', (f, v) => (v === null ? null : c.integer(f, v, 1, plugin ? PLUGIN_LIMITS.pidsMax : LIMITS.pidsMax)), null),
-    memory_max: get<number | null>('memory_max', (f, v) => (v === null ? null : c.integer(f, v, LIMITS.memoryMinBytes, LIMITS.memoryMaxBytes)), null),
+    log_max_bytes: get<number | null>(
+      'log_max_bytes',
+      (f, v) =>
+        v === null
+          ? null
+          : c.integer(f, v, LIMITS.logMinBytes, plugin ? PLUGIN_LIMITS.logMaxBytes : LIMITS.logMaxBytes),
+      null,
+    ),
+    log_max_files: get<number | null>(
+      'log_max_files',
+      (f, v) => (v === null ? null : c.integer(f, v, 0, plugin ? PLUGIN_LIMITS.logMaxFiles : LIMITS.logMaxFiles)),
+      null,
+    ),
+    pids_max: get<number | null>(
+      'pids_max',
+      (f, v) => (v === null ? null : c.integer(f, v, 1, plugin ? PLUGIN_LIMITS.pidsMax : LIMITS.pidsMax)),
+      null,
+    ),
+    memory_max: get<number | null>(
+      'memory_max',
+      (f, v) => (v === null ? null : c.integer(f, v, LIMITS.memoryMinBytes, LIMITS.memoryMaxBytes)),
+      null,
+    ),
   };
   if (plugin) {
     // The admin's services file may leave a service unlimited; a plugin's never is.

@@ -126,10 +126,15 @@ function tcpProbe(target: number | string, timeoutMs: number, signal?: AbortSign
       resolve(result);
     };
     const onAbort = (): void => finish({ ok: false, detail: 'cancelled' });
-    const timer = setTimeout(() => finish({ ok: false, detail: `${shown}: no connection within ${timeoutMs / 1000}s` }), timeoutMs);
+    const timer = setTimeout(
+      () => finish({ ok: false, detail: `${shown}: no connection within ${timeoutMs / 1000}s` }),
+      timeoutMs,
+    );
     signal?.addEventListener('abort', onAbort, { once: true });
     socket.once('connect', () => finish({ ok: true, detail: `${shown}: connected` }));
-    socket.once('error', (err: NodeJS.ErrnoException) => finish({ ok: false, detail: `${shown}: ${err.code ?? err.message}` }));
+    socket.once('error', (err: NodeJS.ErrnoException) =>
+      finish({ ok: false, detail: `${shown}: ${err.code ?? err.message}` }),
+    );
   });
 }
 
@@ -156,20 +161,33 @@ async function httpProbe(url: string, timeoutMs: number, signal?: AbortSignal): 
       resolve(result);
     };
     const onAbort = (): void => finish({ ok: false, detail: 'cancelled' });
-    const timer = setTimeout(() => finish({ ok: false, detail: `${shown}: no answer within ${timeoutMs / 1000}s` }), timeoutMs);
+    const timer = setTimeout(
+      () => finish({ ok: false, detail: `${shown}: no answer within ${timeoutMs / 1000}s` }),
+      timeoutMs,
+    );
     signal?.addEventListener('abort', onAbort, { once: true });
     let req: http.ClientRequest;
     try {
-      req = get(url, { signal: controller.signal, headers: { 'user-agent': 'adi-daemon-health' }, agent: false }, (res) => {
-        const status = res.statusCode ?? 0;
-        res.resume();
-        finish(status > 0 && status < 400 ? { ok: true, detail: `${shown}: status ${status}` } : { ok: false, detail: `${shown}: status ${status}` });
-      });
+      req = get(
+        url,
+        { signal: controller.signal, headers: { 'user-agent': 'adi-daemon-health' }, agent: false },
+        (res) => {
+          const status = res.statusCode ?? 0;
+          res.resume();
+          finish(
+            status > 0 && status < 400
+              ? { ok: true, detail: `${shown}: status ${status}` }
+              : { ok: false, detail: `${shown}: status ${status}` },
+          );
+        },
+      );
     } catch (err) {
       finish({ ok: false, detail: `${shown}: ${err instanceof Error ? err.message : String(err)}` });
       return;
     }
-    req.on('error', (err: NodeJS.ErrnoException) => finish({ ok: false, detail: `${shown}: ${err.code ?? err.message}` }));
+    req.on('error', (err: NodeJS.ErrnoException) =>
+      finish({ ok: false, detail: `${shown}: ${err.code ?? err.message}` }),
+    );
   });
 }
 
@@ -219,10 +237,13 @@ export class ProbeLoop {
 
   private schedule(): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      void this.tick();
-    }, Math.round(this.check.interval_secs * 1000));
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        void this.tick();
+      },
+      Math.round(this.check.interval_secs * 1000),
+    );
   }
 
   private async tick(): Promise<void> {

@@ -16,7 +16,6 @@ import type { ServiceDefinition } from './registry.js';
 import { DAEMON_INSTANCE_ENV, SERVICE_ID_ENV, SERVICE_NAME_ENV } from '../system/process-group.js';
 import { SELF, commandArgv, limitsFor, planRunAs, type RunAs, type ServicePrivilege } from '../system/run-as.js';
 
-
 /** The ADI_DAEMON_INSTANCE value of a data dir: 32 hex digits of the SHA-256 of its real path. */
 export function daemonInstance(dataDir: string): string {
   let real: string;
@@ -88,7 +87,11 @@ export function pluginOf(def: Pick<ServiceDefinition, 'source' | 'plugin'> | und
  * The rlimits a service starts under. A plugin's service always has a process limit (its config's, or
  * the plugin default), applied where it runs as ADI_USER (see limitsFor).
  */
-export function processLimits(config: Pick<NormalizedConfig, 'pids_max' | 'memory_max'>, plugin: string | null, mode: RunAs['mode']): ProcessLimits {
+export function processLimits(
+  config: Pick<NormalizedConfig, 'pids_max' | 'memory_max'>,
+  plugin: string | null,
+  mode: RunAs['mode'],
+): ProcessLimits {
   return limitsFor(mode, config.pids_max ?? (plugin !== null ? PLUGIN_LIMITS.pidsDefault : null), config.memory_max);
 }
 
@@ -100,7 +103,10 @@ export function buildLaunch(name: string, config: NormalizedConfig, ctx: LaunchC
   const plugin = pluginOf(ctx.def, name);
   if (plugin !== null && config.privileged) {
     // Also refused when the definition is loaded (registry.ts); this is the last line of defence.
-    throw new AdiError('PERMISSION_DENIED', `Service "${name}" comes from plugin ${plugin}, and a plugin's service can never be privileged.`);
+    throw new AdiError(
+      'PERMISSION_DENIED',
+      `Service "${name}" comes from plugin ${plugin}, and a plugin's service can never be privileged.`,
+    );
   }
   const p = ctx.privilege;
   const runAs = p === undefined ? SELF : planRunAs(p, config.privileged, name);
@@ -140,12 +146,18 @@ export function buildLaunch(name: string, config: NormalizedConfig, ctx: LaunchC
   let keys: string[] = [];
   if (runAs.mode === 'sudo' || runAs.mode === 'root-chain') {
     if (readyFd !== null) {
-      throw new AdiError('BAD_CONFIG', `${what} uses ready_notify, which cannot work through sudo (it closes descriptors above 2); use a readiness probe instead.`);
+      throw new AdiError(
+        'BAD_CONFIG',
+        `${what} uses ready_notify, which cannot work through sudo (it closes descriptors above 2); use a readiness probe instead.`,
+      );
     }
     keys = Object.keys(env).filter((k) => k !== 'USER' && k !== 'LOGNAME');
     const bad = keys.find((k) => k.includes(','));
     if (bad !== undefined) {
-      throw new AdiError('BAD_CONFIG', `${what}: the environment variable name ${JSON.stringify(bad)} contains ',', which sudo's --preserve-env cannot carry; rename it.`);
+      throw new AdiError(
+        'BAD_CONFIG',
+        `${what}: the environment variable name ${JSON.stringify(bad)} contains ',', which sudo's --preserve-env cannot carry; rename it.`,
+      );
     }
   }
   const argv = commandArgv(runAs, limits, file, config.args, keys, what);

@@ -101,7 +101,10 @@ function onExit(state: ServiceState, outcome: ExitOutcome): Transition {
     case 'give-up':
       return stay('failed');
     case 'after':
-      return { state: outcome.delayMs === 0 ? 'starting' : 'backoff', effects: [{ type: 'restart-after', delayMs: outcome.delayMs }] };
+      return {
+        state: outcome.delayMs === 0 ? 'starting' : 'backoff',
+        effects: [{ type: 'restart-after', delayMs: outcome.delayMs }],
+      };
   }
 }
 

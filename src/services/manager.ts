@@ -14,7 +14,14 @@ import { configKey, formatFieldError, validateServiceConfig } from './config.js'
 import { daemonInstance, pluginOf } from './launch.js';
 import { ProcScanner, scanProcessesSync, terminate } from '../system/process-group.js';
 import { Recovery } from './recovery.js';
-import { describeConflict, loadSources, type CurrentOwner, type NameConflict, type ServiceDefinition, type ServiceSource } from './registry.js';
+import {
+  describeConflict,
+  loadSources,
+  type CurrentOwner,
+  type NameConflict,
+  type ServiceDefinition,
+  type ServiceSource,
+} from './registry.js';
 import { ResourceSampler } from '../system/resources.js';
 import type { ServicePrivilege } from '../system/run-as.js';
 import type { Clock } from './runtime.js';
@@ -113,12 +120,16 @@ export class ServiceManager {
     this.paths = opts.paths;
     this.log = opts.log;
     this.sources = [new FileSource(opts.paths.servicesFile), ...(opts.sources ?? [])];
-    this.state = new StateRecorder<Service | Recovery>(opts.paths.stateFile, {
-      owners: () => [...this.services.values(), ...this.retiring, this.recovery],
-      names: () => [...[...this.services.values(), ...this.retiring].map((s) => s.name), ...this.restoring.keys()],
-      runsOf: (owner) => (owner instanceof Recovery ? owner.pending() : this.runsOf(owner)),
-      wanted: (name) => this.wantedRecord(name),
-    }, opts.log);
+    this.state = new StateRecorder<Service | Recovery>(
+      opts.paths.stateFile,
+      {
+        owners: () => [...this.services.values(), ...this.retiring, this.recovery],
+        names: () => [...[...this.services.values(), ...this.retiring].map((s) => s.name), ...this.restoring.keys()],
+        runsOf: (owner) => (owner instanceof Recovery ? owner.pending() : this.runsOf(owner)),
+        wanted: (name) => this.wantedRecord(name),
+      },
+      opts.log,
+    );
     this.ownerRecord = new OwnerRecord(opts.paths.dataDir, opts.log);
     this.instance = daemonInstance(opts.paths.dataDir);
     this.spawnRefusal = opts.spawnRefusal;
@@ -196,15 +207,25 @@ export class ServiceManager {
       if (w.source !== 'adhoc' || w.config === undefined) continue;
       const existing = this.services.get(w.name);
       if (existing !== undefined) {
-        this.log.warn(`recovery: the ad-hoc service ${w.name} ran when the previous daemon died, but ${existing.def.origin} now defines that name; the ad-hoc one is not started again`);
+        this.log.warn(
+          `recovery: the ad-hoc service ${w.name} ran when the previous daemon died, but ${existing.def.origin} now defines that name; the ad-hoc one is not started again`,
+        );
         this.restoring.delete(w.name);
         continue;
       }
-      this.services.set(w.name, this.createService({ name: w.name, source: 'adhoc', config: w.config, auto_start: false, origin: 'StartService' }, null));
+      this.services.set(
+        w.name,
+        this.createService(
+          { name: w.name, source: 'adhoc', config: w.config, auto_start: false, origin: 'StartService' },
+          null,
+        ),
+      );
     }
     for (const name of this.restoring.keys()) {
       if (!this.services.has(name)) {
-        this.log.warn(`recovery: service ${name} ran when the previous daemon died but is no longer defined; not started again`);
+        this.log.warn(
+          `recovery: service ${name} ran when the previous daemon died but is no longer defined; not started again`,
+        );
         this.restoring.delete(name);
       }
     }
@@ -219,11 +240,17 @@ export class ServiceManager {
   private async startInitial(): Promise<void> {
     const starting = [...this.services.values()].filter((s) => s.def.auto_start || this.restoring.has(s.name));
     const auto = starting.filter((s) => s.def.auto_start).length;
-    await Promise.all(starting.map((s) => this.autoStart(s).finally(() => {
-      this.restoring.delete(s.name);
-      this.state.nameChanged(s.name);
-    })));
-    this.log.info(`services: ${this.services.size} defined, ${auto} auto-started${starting.length > auto ? `, ${starting.length - auto} restored after a crash` : ''}`);
+    await Promise.all(
+      starting.map((s) =>
+        this.autoStart(s).finally(() => {
+          this.restoring.delete(s.name);
+          this.state.nameChanged(s.name);
+        }),
+      ),
+    );
+    this.log.info(
+      `services: ${this.services.size} defined, ${auto} auto-started${starting.length > auto ? `, ${starting.length - auto} restored after a crash` : ''}`,
+    );
   }
 
   /**
@@ -240,12 +267,21 @@ export class ServiceManager {
     if (result.config === null) {
       throw new AdiError('BAD_CONFIG', `service "${name}": ${result.errors.map(formatFieldError).join('; ')}`);
     }
-    const def: ServiceDefinition = { name, source: 'adhoc', config: result.config, auto_start: false, origin: 'StartService' };
+    const def: ServiceDefinition = {
+      name,
+      source: 'adhoc',
+      config: result.config,
+      auto_start: false,
+      origin: 'StartService',
+    };
     const existing = this.services.get(name);
     if (existing === undefined) {
       const contested = this.nameConflicts.find((c) => c.name === name);
       if (contested !== undefined) {
-        throw new AdiError('SERVICE_EXISTS', `The name "${name}" is claimed by ${contested.ignored.join(' and ')} (${contested.message}); choose another name.`);
+        throw new AdiError(
+          'SERVICE_EXISTS',
+          `The name "${name}" is claimed by ${contested.ignored.join(' and ')} (${contested.message}); choose another name.`,
+        );
       }
       // Refused before the service exists: a refused ad-hoc service would still hold its log open.
       const refusal = this.spawnRefusal?.() ?? null;
@@ -255,12 +291,18 @@ export class ServiceManager {
       return service.start();
     }
     if (existing.def.source !== 'adhoc') {
-      throw new AdiError('SERVICE_EXISTS', `Service "${name}" is defined in ${existing.def.origin}; start it by name without a command, or choose another name.`);
+      throw new AdiError(
+        'SERVICE_EXISTS',
+        `Service "${name}" is defined in ${existing.def.origin}; start it by name without a command, or choose another name.`,
+      );
     }
     const same = configKey(existing.def.config) === configKey(def.config);
     if (existing.isActive()) {
       if (same) return existing.start();
-      throw new AdiError('SERVICE_EXISTS', `An ad-hoc service "${name}" is already running with another definition; stop it first (adi daemon stop ${name}).`);
+      throw new AdiError(
+        'SERVICE_EXISTS',
+        `An ad-hoc service "${name}" is already running with another definition; stop it first (adi daemon stop ${name}).`,
+      );
     }
     // A stopped or failed ad-hoc service is replaced by the new definition.
     if (!same) await existing.redefine(def, null);
@@ -283,17 +325,26 @@ export class ServiceManager {
   list(): ServiceInfo[] {
     const now = Date.now();
     const all = [...this.services.values()];
-    const usage = this.resources.sample(all.map((s) => ({ name: s.name, runs: s.stateEntries() })), now);
+    const usage = this.resources.sample(
+      all.map((s) => ({ name: s.name, runs: s.stateEntries() })),
+      now,
+    );
     // info() returns a new object: the usage goes into it rather than into a copy (1,000 services per listing).
     const conflicts = this.conflictsByName();
-    return all.map((s) => withOwner(Object.assign(s.info(now), usage.get(s.name)), s.def, conflicts)).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return all
+      .map((s) => withOwner(Object.assign(s.info(now), usage.get(s.name)), s.def, conflicts))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   get(name: string): ServiceInfo | undefined {
     const s = this.services.get(name);
     if (s === undefined) return undefined;
     const now = Date.now();
-    return withOwner({ ...s.info(now), ...this.resources.sample([{ name, runs: s.stateEntries() }], now, false).get(name) }, s.def, this.conflictsByName());
+    return withOwner(
+      { ...s.info(now), ...this.resources.sample([{ name, runs: s.stateEntries() }], now, false).get(name) },
+      s.def,
+      this.conflictsByName(),
+    );
   }
 
   /** Every name conflict of the last load, one line each for the admin (sorted by name). */
@@ -337,14 +388,25 @@ export class ServiceManager {
     });
     this.noteSourceErrors(snapshot.errors, snapshot.invalid);
     const conflicts = [...snapshot.conflicts];
-    const result: ReloadResult = { added: [], removed: [], changed: [], unchanged: [], kept: [], errors: [...snapshot.errors], conflicts: [] };
+    const result: ReloadResult = {
+      added: [],
+      removed: [],
+      changed: [],
+      unchanged: [],
+      kept: [],
+      errors: [...snapshot.errors],
+      conflicts: [],
+    };
     const work: Promise<unknown>[] = [];
 
     for (const [name, service] of this.services) {
       if (service.def.source === 'adhoc' || snapshot.definitions.has(name)) continue;
       // A typo must not stop a running service: an unreadable source, or an invalid new definition,
       // leaves the service with its last valid definition.
-      if ((service.sourceIndex !== null && snapshot.failedSources.has(service.sourceIndex)) || snapshot.invalid.has(name)) {
+      if (
+        (service.sourceIndex !== null && snapshot.failedSources.has(service.sourceIndex)) ||
+        snapshot.invalid.has(name)
+      ) {
         result.kept.push(name);
         continue;
       }
@@ -352,12 +414,17 @@ export class ServiceManager {
       this.services.delete(name);
       this.retiring.add(service);
       this.serviceChanged(service);
-      work.push(service.remove()
-        .catch((err: unknown) => this.log.warn(`services: removing ${name}: ${err instanceof Error ? err.message : String(err)}`))
-        .finally(() => {
-          this.retiring.delete(service);
-          this.serviceChanged(service);
-        }));
+      work.push(
+        service
+          .remove()
+          .catch((err: unknown) =>
+            this.log.warn(`services: removing ${name}: ${err instanceof Error ? err.message : String(err)}`),
+          )
+          .finally(() => {
+            this.retiring.delete(service);
+            this.serviceChanged(service);
+          }),
+      );
     }
 
     for (const [name, def] of snapshot.definitions) {
@@ -372,7 +439,9 @@ export class ServiceManager {
       }
       if (existing.def.source === 'adhoc') {
         if (existing.isActive()) {
-          conflicts.push(describeConflict(name, 'the running ad-hoc service', [def.origin], 'stop it, then adi daemon reload'));
+          conflicts.push(
+            describeConflict(name, 'the running ad-hoc service', [def.origin], 'stop it, then adi daemon reload'),
+          );
           continue;
         }
         existing.close();
@@ -389,9 +458,13 @@ export class ServiceManager {
         continue;
       }
       result.changed.push(name);
-      work.push(existing.redefine(def, owner).catch((err: unknown) => {
-        this.log.warn(`services: restarting ${name} with its new definition: ${err instanceof Error ? err.message : String(err)}`);
-      }));
+      work.push(
+        existing.redefine(def, owner).catch((err: unknown) => {
+          this.log.warn(
+            `services: restarting ${name} with its new definition: ${err instanceof Error ? err.message : String(err)}`,
+          );
+        }),
+      );
     }
 
     await Promise.all(work);
@@ -400,8 +473,13 @@ export class ServiceManager {
     this.recordOwners();
     result.conflicts = this.conflicts();
     for (const error of [...result.errors, ...result.conflicts]) this.log.warn(`services: ${error}`);
-    if (result.kept.length > 0) this.log.warn(`services: kept the last valid definition of ${result.kept.join(', ')} (the new one is invalid or unreadable)`);
-    this.log.info(`services reloaded: ${result.added.length} added, ${result.removed.length} removed, ${result.changed.length} changed, ${result.unchanged.length} unchanged, ${result.kept.length} kept, ${result.errors.length} errors`);
+    if (result.kept.length > 0)
+      this.log.warn(
+        `services: kept the last valid definition of ${result.kept.join(', ')} (the new one is invalid or unreadable)`,
+      );
+    this.log.info(
+      `services reloaded: ${result.added.length} added, ${result.removed.length} removed, ${result.changed.length} changed, ${result.unchanged.length} unchanged, ${result.kept.length} kept, ${result.errors.length} errors`,
+    );
     for (const list of [result.added, result.removed, result.changed, result.unchanged, result.kept]) list.sort();
     return result;
   }
@@ -429,9 +507,13 @@ export class ServiceManager {
   async stopAll(): Promise<void> {
     this.closed = true;
     const services = [...this.services.values()];
-    await Promise.all(services.map((s) => s.stop(false).catch((err: unknown) => {
-      this.log.warn(`services: stopping ${s.name}: ${err instanceof Error ? err.message : String(err)}`);
-    })));
+    await Promise.all(
+      services.map((s) =>
+        s.stop(false).catch((err: unknown) => {
+          this.log.warn(`services: stopping ${s.name}: ${err instanceof Error ? err.message : String(err)}`);
+        }),
+      ),
+    );
     // Leftovers of the previous daemon whose service is no longer defined end on their own schedule.
     await this.recovery.done;
     await this.sweepMarked();
@@ -453,7 +535,9 @@ export class ServiceManager {
   private async sweepMarked(): Promise<void> {
     const left = scanProcessesSync().filter((p) => p.state !== 'Z' && p.instance === this.instance);
     if (left.length === 0) return;
-    this.log.warn(`shutdown: ${left.length} process(es) of this data dir outlived their service (pids ${left.map((p) => p.pid).join(', ')}); killing them`);
+    this.log.warn(
+      `shutdown: ${left.length} process(es) of this data dir outlived their service (pids ${left.map((p) => p.pid).join(', ')}); killing them`,
+    );
     const targets = left.map((p) => ({ pgid: NO_GROUP, marker: p.marker ?? '' }));
     // Also by pid: a process whose marker was cleared is found only as itself.
     for (const p of left) {
@@ -463,8 +547,12 @@ export class ServiceManager {
         // gone meanwhile
       }
     }
-    const result = await terminate(targets.filter((t) => t.marker !== ''), { graceMs: 0, force: true, scanner: this.host.scanner }).done;
-    if (result.remaining.length > 0) this.log.warn(`shutdown: processes ${result.remaining.join(', ')} survived SIGKILL (uninterruptible?)`);
+    const result = await terminate(
+      targets.filter((t) => t.marker !== ''),
+      { graceMs: 0, force: true, scanner: this.host.scanner },
+    ).done;
+    if (result.remaining.length > 0)
+      this.log.warn(`shutdown: processes ${result.remaining.join(', ')} survived SIGKILL (uninterruptible?)`);
   }
 
   private async autoStart(service: Service): Promise<void> {
@@ -493,11 +581,21 @@ export class ServiceManager {
   /** What is degraded now (the state file cannot be written), for status and listings. */
   problems(): string[] {
     const error = this.state.problem;
-    return error === null ? [] : [`crash-recovery state ${this.paths.stateFile} cannot be written: ${error} (services run; after a crash of the daemon they are found by their marker instead)`];
+    return error === null
+      ? []
+      : [
+          `crash-recovery state ${this.paths.stateFile} cannot be written: ${error} (services run; after a crash of the daemon they are found by their marker instead)`,
+        ];
   }
 
   private noteSourceErrors(errors: readonly string[], invalid: ReadonlyMap<string, string[]>): void {
-    this.sourceErrors = errors.length <= MAX_CONFIG_ERRORS ? [...errors] : [...errors.slice(0, MAX_CONFIG_ERRORS - 1), `… and ${errors.length - MAX_CONFIG_ERRORS + 1} more errors (see the daemon log)`];
+    this.sourceErrors =
+      errors.length <= MAX_CONFIG_ERRORS
+        ? [...errors]
+        : [
+            ...errors.slice(0, MAX_CONFIG_ERRORS - 1),
+            `… and ${errors.length - MAX_CONFIG_ERRORS + 1} more errors (see the daemon log)`,
+          ];
     this.invalidDefinitions = new Map(invalid);
   }
 
@@ -505,16 +603,23 @@ export class ServiceManager {
     const service = typeof name === 'string' ? this.services.get(name) : undefined;
     const invalid = service === undefined && typeof name === 'string' ? this.invalidDefinitions.get(name) : undefined;
     if (invalid !== undefined) {
-      throw new AdiError('BAD_CONFIG', `Service "${name}" is not loaded: its definition is invalid: ${invalid.join('; ')}. Fix it, then run \`adi daemon reload\`.`);
+      throw new AdiError(
+        'BAD_CONFIG',
+        `Service "${name}" is not loaded: its definition is invalid: ${invalid.join('; ')}. Fix it, then run \`adi daemon reload\`.`,
+      );
     }
     if (service === undefined) {
-      throw new AdiError('SERVICE_NOT_FOUND', `No service named ${JSON.stringify(name)}. See \`adi daemon services\` for the known ones, or define it in ${this.paths.servicesFile}.`);
+      throw new AdiError(
+        'SERVICE_NOT_FOUND',
+        `No service named ${JSON.stringify(name)}. See \`adi daemon services\` for the known ones, or define it in ${this.paths.servicesFile}.`,
+      );
     }
     return service;
   }
 
   private checkOpen(): void {
-    if (this.closed) throw new AdiError('SHUTTING_DOWN', 'The daemon is shutting down; services can no longer be started.');
+    if (this.closed)
+      throw new AdiError('SHUTTING_DOWN', 'The daemon is shutting down; services can no longer be started.');
   }
 
   /**

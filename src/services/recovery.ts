@@ -13,7 +13,18 @@
 import { checkName } from '../core/paths.js';
 import type { Logger } from '../core/logger.js';
 import { CONFIG_DEFAULTS, LIMITS, validateServiceConfig } from './config.js';
-import { DAEMON_INSTANCE_ENV, HAS_PROC, liveMembers, scanProcessesSync, sharedScanner, terminate, type ProcEntry, type ProcScanner, type RunTarget, type Termination } from '../system/process-group.js';
+import {
+  DAEMON_INSTANCE_ENV,
+  HAS_PROC,
+  liveMembers,
+  scanProcessesSync,
+  sharedScanner,
+  terminate,
+  type ProcEntry,
+  type ProcScanner,
+  type RunTarget,
+  type Termination,
+} from '../system/process-group.js';
 import { readProcStatSync } from '../system/proc.js';
 import { readStateFile, type StateEntry, type WantedService } from './state-file.js';
 
@@ -62,7 +73,13 @@ export class Recovery {
   private readonly terminations = new Map<string, Termination>();
   private readonly pendingEntries = new Map<string, StateEntry[]>();
 
-  private constructor(previousDaemon: number | null, wanted: Map<string, WantedService>, runs: RecoveredRun[], terminations: Map<string, { termination: Termination; entries: StateEntry[] }>, opts: RecoveryOptions) {
+  private constructor(
+    previousDaemon: number | null,
+    wanted: Map<string, WantedService>,
+    runs: RecoveredRun[],
+    terminations: Map<string, { termination: Termination; entries: StateEntry[] }>,
+    opts: RecoveryOptions,
+  ) {
     this.previousDaemon = previousDaemon;
     this.wanted = wanted;
     this.runs = runs;
@@ -70,18 +87,27 @@ export class Recovery {
     for (const [name, { termination, entries }] of terminations) {
       this.terminations.set(name, termination);
       this.pendingEntries.set(name, entries);
-      all.push(termination.done.then(
-        (result) => {
-          if (result.remaining.length > 0) {
-            // They stay in the state file, for the next start to try again.
-            opts.log.warn(`recovery: service ${name}: processes ${result.remaining.join(', ')} of the previous daemon survived SIGKILL (uninterruptible?)`);
-            return;
-          }
-          this.pendingEntries.delete(name);
-          opts.log.info(`recovery: service ${name}: the previous daemon's processes are gone${result.killed ? ' (SIGKILL was needed)' : ''}`);
-        },
-        (err: unknown) => opts.log.error(`recovery: service ${name}: ${err instanceof Error ? err.message : String(err)}`),
-      ).finally(() => opts.settled?.()));
+      all.push(
+        termination.done
+          .then(
+            (result) => {
+              if (result.remaining.length > 0) {
+                // They stay in the state file, for the next start to try again.
+                opts.log.warn(
+                  `recovery: service ${name}: processes ${result.remaining.join(', ')} of the previous daemon survived SIGKILL (uninterruptible?)`,
+                );
+                return;
+              }
+              this.pendingEntries.delete(name);
+              opts.log.info(
+                `recovery: service ${name}: the previous daemon's processes are gone${result.killed ? ' (SIGKILL was needed)' : ''}`,
+              );
+            },
+            (err: unknown) =>
+              opts.log.error(`recovery: service ${name}: ${err instanceof Error ? err.message : String(err)}`),
+          )
+          .finally(() => opts.settled?.()),
+      );
     }
     this.done = Promise.all(all).then(() => undefined);
   }
@@ -97,7 +123,11 @@ export class Recovery {
    * daemon runs before the old processes have had their SIGTERM.
    */
   static begin(opts: RecoveryOptions): Recovery {
-    const previous = readStateFile(opts.stateFile, (line) => opts.log.warn(`recovery: ${opts.stateFile}: skipped a damaged journal line ${line} (a write torn by a crash or a full disk)`));
+    const previous = readStateFile(opts.stateFile, (line) =>
+      opts.log.warn(
+        `recovery: ${opts.stateFile}: skipped a damaged journal line ${line} (a write torn by a crash or a full disk)`,
+      ),
+    );
     const previousDaemon = previous !== null && Number.isInteger(previous.daemon_pid) ? previous.daemon_pid : null;
     const wanted = parseWanted(previous?.wanted, opts.log);
     const entries = (previous?.services ?? []).filter((e) => validEntry(e, opts.log));
@@ -107,8 +137,16 @@ export class Recovery {
     if (!HAS_PROC) {
       if (entries.length === 0) return new Recovery(previousDaemon, wanted, [], new Map(), opts);
       // Without /proc no recorded pid can be proven to be the same process: none is touched.
-      opts.log.warn(`recovery: cannot verify the ${entries.length} processes the previous daemon recorded on this platform; they are left alone (pids ${entries.map((e) => e.pid).join(', ')})`);
-      return new Recovery(previousDaemon, wanted, entries.map((entry) => ({ entry, verdict: 'unknown', target: { pgid: NO_GROUP, marker: entry.marker } })), new Map(), opts);
+      opts.log.warn(
+        `recovery: cannot verify the ${entries.length} processes the previous daemon recorded on this platform; they are left alone (pids ${entries.map((e) => e.pid).join(', ')})`,
+      );
+      return new Recovery(
+        previousDaemon,
+        wanted,
+        entries.map((entry) => ({ entry, verdict: 'unknown', target: { pgid: NO_GROUP, marker: entry.marker } })),
+        new Map(),
+        opts,
+      );
     }
 
     const procs = scanProcessesSync();
@@ -119,7 +157,9 @@ export class Recovery {
     if (opts.instance !== undefined) {
       const unrecorded = unrecordedRuns(procs, opts.instance, entries, wanted);
       if (unrecorded.length > 0) {
-        opts.log.warn(`recovery: ${unrecorded.length} run(s) of the previous daemon were not in the state file (it died before recording them); found by ${DAEMON_INSTANCE_ENV} in /proc: ${unrecorded.map((r) => `${r.entry.name} pid ${r.entry.pid}`).join(', ')}`);
+        opts.log.warn(
+          `recovery: ${unrecorded.length} run(s) of the previous daemon were not in the state file (it died before recording them); found by ${DAEMON_INSTANCE_ENV} in /proc: ${unrecorded.map((r) => `${r.entry.name} pid ${r.entry.pid}`).join(', ')}`,
+        );
         runs.push(...unrecorded);
       }
     }
@@ -128,7 +168,9 @@ export class Recovery {
     const byName = new Map<string, RecoveredRun[]>();
     for (const run of runs) {
       if (run.verdict === 'reused') {
-        opts.log.info(`recovery: pid ${run.entry.pid} recorded for service ${run.entry.name} is now another process (start time differs); it is not touched`);
+        opts.log.info(
+          `recovery: pid ${run.entry.pid} recorded for service ${run.entry.name} is now another process (start time differs); it is not touched`,
+        );
       }
       const list = byName.get(run.entry.name) ?? [];
       list.push(run);
@@ -141,12 +183,20 @@ export class Recovery {
       if (live.length === 0) continue;
       found += live.length;
       const graceSecs = Math.max(...list.map((r) => graceOf(r.entry)));
-      opts.log.warn(`recovery: service ${name}: ending ${live.length} process(es) left by the previous daemon (pids ${live.map((p) => p.pid).join(', ')}; SIGTERM, SIGKILL after ${graceSecs}s)`);
-      const termination = terminate(targets, { graceMs: Math.round(graceSecs * 1000), scanner: opts.scanner, killWaitMs: opts.killWaitMs });
+      opts.log.warn(
+        `recovery: service ${name}: ending ${live.length} process(es) left by the previous daemon (pids ${live.map((p) => p.pid).join(', ')}; SIGTERM, SIGKILL after ${graceSecs}s)`,
+      );
+      const termination = terminate(targets, {
+        graceMs: Math.round(graceSecs * 1000),
+        scanner: opts.scanner,
+        killWaitMs: opts.killWaitMs,
+      });
       terminations.set(name, { termination, entries: list.map((r) => r.entry) });
     }
     if (found > 0 || wanted.size > 0) {
-      opts.log.warn(`recovery: the previous daemon${previousDaemon !== null ? ` (pid ${previousDaemon})` : ''} did not shut down cleanly: ${found} of its service processes were still running; ${wanted.size} service(s) it ran will be started again`);
+      opts.log.warn(
+        `recovery: the previous daemon${previousDaemon !== null ? ` (pid ${previousDaemon})` : ''} did not shut down cleanly: ${found} of its service processes were still running; ${wanted.size} service(s) it ran will be started again`,
+      );
     }
     return new Recovery(previousDaemon, wanted, runs, terminations, opts);
   }
@@ -178,7 +228,11 @@ export function judge(entry: StateEntry, byPid: ReadonlyMap<number, ProcEntry>):
   if (!sameStart && !sameMarker) return { entry, verdict: 'reused', target: { pgid: NO_GROUP, marker: entry.marker } };
   // The group is trusted only as the proven leader's own: while the leader lives (even as a zombie),
   // no other process can create a group of that number.
-  return { entry, verdict: 'same', target: { pgid: entry.pgid === entry.pid ? entry.pgid : NO_GROUP, marker: entry.marker } };
+  return {
+    entry,
+    verdict: 'same',
+    target: { pgid: entry.pgid === entry.pid ? entry.pgid : NO_GROUP, marker: entry.marker },
+  };
 }
 
 /**
@@ -187,11 +241,23 @@ export function judge(entry: StateEntry, byPid: ReadonlyMap<number, ProcEntry>):
  * carrying our ADI_DAEMON_INSTANCE and one run marker; its leader is the member that leads its own group
  * (the spawned process, unless it died), and its group counts only then.
  */
-export function unrecordedRuns(procs: readonly ProcEntry[], instance: string, recorded: readonly StateEntry[], wanted: ReadonlyMap<string, WantedService>): RecoveredRun[] {
+export function unrecordedRuns(
+  procs: readonly ProcEntry[],
+  instance: string,
+  recorded: readonly StateEntry[],
+  wanted: ReadonlyMap<string, WantedService>,
+): RecoveredRun[] {
   const known = new Set(recorded.map((e) => e.marker));
   const byMarker = new Map<string, ProcEntry[]>();
   for (const p of procs) {
-    if (p.state === 'Z' || p.instance !== instance || p.marker === null || known.has(p.marker) || !MARKER_PATTERN.test(p.marker)) continue;
+    if (
+      p.state === 'Z' ||
+      p.instance !== instance ||
+      p.marker === null ||
+      known.has(p.marker) ||
+      !MARKER_PATTERN.test(p.marker)
+    )
+      continue;
     const list = byMarker.get(p.marker) ?? [];
     list.push(p);
     byMarker.set(p.marker, list);
@@ -224,21 +290,27 @@ function graceFor(name: string, recorded: readonly StateEntry[], wanted: Readonl
   return wanted.get(name)?.config?.stop_timeout ?? CONFIG_DEFAULTS.stop_timeout;
 }
 
-
 function graceOf(entry: StateEntry): number {
   const t = entry.stop_timeout;
-  return typeof t === 'number' && Number.isFinite(t) && t >= 0 && t <= LIMITS.stopTimeoutSecs ? t : CONFIG_DEFAULTS.stop_timeout;
+  return typeof t === 'number' && Number.isFinite(t) && t >= 0 && t <= LIMITS.stopTimeoutSecs
+    ? t
+    : CONFIG_DEFAULTS.stop_timeout;
 }
 
 /** The file is ours (0600 in a 0700 directory), but a damaged one must not point signals anywhere odd. */
 function validEntry(e: unknown, log: Logger): e is StateEntry {
   const r = e as Partial<StateEntry> | null;
-  const ok = typeof r === 'object' && r !== null
-    && typeof r.name === 'string' && isName(r.name)
-    && Number.isSafeInteger(r.pid) && (r.pid as number) > 1
-    && Number.isSafeInteger(r.pgid)
-    && typeof r.marker === 'string' && MARKER_PATTERN.test(r.marker)
-    && (r.starttime === null || (typeof r.starttime === 'number' && Number.isFinite(r.starttime)));
+  const ok =
+    typeof r === 'object' &&
+    r !== null &&
+    typeof r.name === 'string' &&
+    isName(r.name) &&
+    Number.isSafeInteger(r.pid) &&
+    (r.pid as number) > 1 &&
+    Number.isSafeInteger(r.pgid) &&
+    typeof r.marker === 'string' &&
+    MARKER_PATTERN.test(r.marker) &&
+    (r.starttime === null || (typeof r.starttime === 'number' && Number.isFinite(r.starttime)));
   if (!ok) log.warn(`recovery: ignoring a malformed state file entry: ${JSON.stringify(e)?.slice(0, 200)}`);
   return ok;
 }

@@ -103,7 +103,11 @@ export async function loadSources(
         return await source.load();
       } catch (err) {
         // A source that throws is a bug or an I/O failure; it must not take the others down.
-        return { definitions: [], errors: [`${source.kind} source: ${err instanceof Error ? err.message : String(err)}`], failed: true };
+        return {
+          definitions: [],
+          errors: [`${source.kind} source: ${err instanceof Error ? err.message : String(err)}`],
+          failed: true,
+        };
       }
     }),
   );
@@ -115,7 +119,9 @@ export async function loadSources(
     for (const def of result.definitions) {
       if (def.source === 'plugin' && def.config.privileged) {
         // Nothing a plugin sends or ships can make a service run as root.
-        errors.push(`${def.origin}: service "${def.name}": field "privileged": a plugin's service can never be privileged (only the admin's services file may say privileged = true); this definition is ignored`);
+        errors.push(
+          `${def.origin}: service "${def.name}": field "privileged": a plugin's service can never be privileged (only the admin's services file may say privileged = true); this definition is ignored`,
+        );
         continue;
       }
       const list = claims.get(def.name);
@@ -132,18 +138,33 @@ export async function loadSources(
     if (held !== undefined && held.sourceIndex !== null && failedSources.has(held.sourceIndex)) {
       // Its owner's source could not be read this time (the manager keeps its service as it was): a
       // typo in the services file must not hand the name to a plugin.
-      conflicts.push(describeConflict(name, held.origin, list.map((c) => c.def.origin), `${held.origin} could not be read this time, and the name stays with it`));
+      conflicts.push(
+        describeConflict(
+          name,
+          held.origin,
+          list.map((c) => c.def.origin),
+          `${held.origin} could not be read this time, and the name stays with it`,
+        ),
+      );
       continue;
     }
     let winner = list[0] ?? null;
     if (list.length > 1) {
       winner = pickOwner(list, held);
-      const why = winner === null
-        ? 'a name belongs to one plugin, and none of them owned it before (uninstall all but one, then adi daemon reload)'
-        : winner.def.source === 'file'
-          ? 'the services file comes before plugins (rename or remove the other, then adi daemon reload)'
-          : `${winner.def.origin} owned it first (uninstall or rename the other, then adi daemon reload)`;
-      conflicts.push(describeConflict(name, winner?.def.origin ?? null, list.filter((c) => c !== winner).map((c) => c.def.origin), why));
+      const why =
+        winner === null
+          ? 'a name belongs to one plugin, and none of them owned it before (uninstall all but one, then adi daemon reload)'
+          : winner.def.source === 'file'
+            ? 'the services file comes before plugins (rename or remove the other, then adi daemon reload)'
+            : `${winner.def.origin} owned it first (uninstall or rename the other, then adi daemon reload)`;
+      conflicts.push(
+        describeConflict(
+          name,
+          winner?.def.origin ?? null,
+          list.filter((c) => c !== winner).map((c) => c.def.origin),
+          why,
+        ),
+      );
     }
     if (winner === null) continue;
     definitions.set(name, winner.def);
@@ -162,8 +183,9 @@ function pickOwner(list: readonly Claim[], held: CurrentOwner | undefined): Clai
 /** A NameConflict with its message; `why` says how the owner was chosen and what the admin can do. */
 export function describeConflict(name: string, owner: string | null, ignored: string[], why: string): NameConflict {
   const who = ignored.join(' and ');
-  const message = owner === null
-    ? `service "${name}": defined by ${who}, and none of these definitions is loaded: ${why}`
-    : `service "${name}" belongs to ${owner}; the definition${ignored.length > 1 ? 's' : ''} in ${who} ${ignored.length > 1 ? 'are' : 'is'} not loaded: ${why}`;
+  const message =
+    owner === null
+      ? `service "${name}": defined by ${who}, and none of these definitions is loaded: ${why}`
+      : `service "${name}" belongs to ${owner}; the definition${ignored.length > 1 ? 's' : ''} in ${who} ${ignored.length > 1 ? 'are' : 'is'} not loaded: ${why}`;
   return { name, owner, ignored, message };
 }

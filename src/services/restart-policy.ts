@@ -26,8 +26,7 @@ export const BACKOFF_BASE_MS = 100;
 export const BACKOFF_MAX_MS = 30_000;
 
 export type RestartDecision =
-  | { action: 'restart'; delayMs: number }
-  | { action: 'give-up'; restartsInWindow: number; windowSecs: number };
+  { action: 'restart'; delayMs: number } | { action: 'give-up'; restartsInWindow: number; windowSecs: number };
 
 export class RestartPolicy {
   private readonly windowMs: number;
@@ -39,7 +38,10 @@ export class RestartPolicy {
   /** Crashes in a row without a stable run; selects the backoff delay. */
   private streak = 0;
 
-  constructor(private maxRestarts: number, opts: Omit<RestartPolicyOptions, 'maxRestarts'> = {}) {
+  constructor(
+    private maxRestarts: number,
+    opts: Omit<RestartPolicyOptions, 'maxRestarts'> = {},
+  ) {
     this.windowMs = opts.windowMs ?? RESTART_WINDOW_MS;
     this.stableMs = opts.stableMs ?? STABLE_RUN_MS;
     this.baseMs = opts.backoffBaseMs ?? BACKOFF_BASE_MS;

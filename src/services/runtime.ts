@@ -4,7 +4,13 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
-import { readProcStat, terminate, type RunTarget, type Termination, type TerminateOptions } from '../system/process-group.js';
+import {
+  readProcStat,
+  terminate,
+  type RunTarget,
+  type Termination,
+  type TerminateOptions,
+} from '../system/process-group.js';
 import type { Launch } from './launch.js';
 
 export interface Clock {
@@ -42,7 +48,10 @@ export interface Spawner {
 }
 
 class ChildRun implements RunProcess {
-  constructor(private readonly child: ChildProcess, readonly pid: number) {}
+  constructor(
+    private readonly child: ChildProcess,
+    readonly pid: number,
+  ) {}
 
   get stdout(): Readable | null {
     return this.child.stdout;

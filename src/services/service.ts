@@ -136,7 +136,11 @@ export class Service {
   private readonly spawner: Spawner;
   private readonly clock: Clock;
 
-  constructor(def: ServiceDefinition, sourceIndex: number | null, private readonly host: ServiceHost) {
+  constructor(
+    def: ServiceDefinition,
+    sourceIndex: number | null,
+    private readonly host: ServiceHost,
+  ) {
     this.spawner = host.spawner ?? realSpawner;
     this.clock = host.clock ?? realClock;
     this.name = def.name;
@@ -187,7 +191,14 @@ export class Service {
     const runs: Run[] = [];
     if (this.run !== null && !this.run.exited) runs.push(this.run);
     for (const l of this.lingering.values()) if (l.run !== this.run) runs.push(l.run);
-    return runs.map((r) => ({ name: this.name, pid: r.pid, pgid: r.pgid, marker: r.id, starttime: r.starttime, started_at: r.startedAt }));
+    return runs.map((r) => ({
+      name: this.name,
+      pid: r.pid,
+      pgid: r.pgid,
+      marker: r.id,
+      starttime: r.starttime,
+      started_at: r.startedAt,
+    }));
   }
 
   /**
@@ -261,8 +272,13 @@ export class Service {
   redefine(def: ServiceDefinition, sourceIndex: number | null): Promise<boolean> {
     return this.enqueue(async () => {
       const configChanged = processKey(def.config) !== processKey(this.definition.config);
-      const logChanged = def.config.log_max_bytes !== this.definition.config.log_max_bytes || def.config.log_max_files !== this.definition.config.log_max_files;
-      const wasUp = configChanged && this.wantUp && (this.current === 'starting' || this.current === 'running' || this.current === 'backoff');
+      const logChanged =
+        def.config.log_max_bytes !== this.definition.config.log_max_bytes ||
+        def.config.log_max_files !== this.definition.config.log_max_files;
+      const wasUp =
+        configChanged &&
+        this.wantUp &&
+        (this.current === 'starting' || this.current === 'running' || this.current === 'backoff');
       if (wasUp) {
         this.restarting = true;
         try {
@@ -315,7 +331,11 @@ export class Service {
   }
 
   private async doStart(): Promise<ServiceInfo> {
-    if (this.closed || !this.host.accepting()) throw new AdiError('SHUTTING_DOWN', `Service "${this.name}" cannot start: it is being removed or the daemon is shutting down.`);
+    if (this.closed || !this.host.accepting())
+      throw new AdiError(
+        'SHUTTING_DOWN',
+        `Service "${this.name}" cannot start: it is being removed or the daemon is shutting down.`,
+      );
     this.wantUp = true;
     this.clearBackoff();
     if (this.run !== null && !this.run.exited) return this.info();
@@ -342,7 +362,11 @@ export class Service {
     if (run !== null) {
       this.apply({ type: 'stop' });
       this.stopProbes(run);
-      this.serviceLog.note(force ? `stopping pid ${run.pid} (SIGKILL)` : `stopping pid ${run.pid} (SIGTERM, SIGKILL after ${this.definition.config.stop_timeout}s)`);
+      this.serviceLog.note(
+        force
+          ? `stopping pid ${run.pid} (SIGKILL)`
+          : `stopping pid ${run.pid} (SIGTERM, SIGKILL after ${this.definition.config.stop_timeout}s)`,
+      );
     }
     const termination = this.endRuns(targets, force);
     this.stopping = termination;
@@ -359,7 +383,9 @@ export class Service {
     await Promise.all([...this.lingering.values()].map((l) => l.termination.done.catch(() => undefined)));
 
     if (result.remaining.length > 0) {
-      this.host.log.warn(`service ${this.name}: processes ${result.remaining.join(', ')} survived SIGKILL (uninterruptible?)`);
+      this.host.log.warn(
+        `service ${this.name}: processes ${result.remaining.join(', ')} survived SIGKILL (uninterruptible?)`,
+      );
     }
     if (run !== null) {
       this.serviceLog.note(result.killed ? 'stopped (SIGKILL was needed)' : 'stopped');
@@ -403,7 +429,12 @@ export class Service {
     const shown = JSON.stringify(launch.command[0]);
     const privileged = launch.runAs.mode === 'root-chain';
     const auditFailure = (message: string): void => {
-      if (privileged) this.host.privilege?.auditPrivileged({ service: this.name, argv: launch.command, result: { error: 'SPAWN_FAILED', message } });
+      if (privileged)
+        this.host.privilege?.auditPrivileged({
+          service: this.name,
+          argv: launch.command,
+          result: { error: 'SPAWN_FAILED', message },
+        });
     };
 
     // Node reports a missing cwd as ENOENT of the command, which sends people looking for the wrong
@@ -460,7 +491,9 @@ export class Service {
 
     this.apply({ type: 'spawned', readyPending: run.readyPending > 0 });
     const as = launch.runAs.mode === 'self' ? '' : ` as ${launch.runAs.user}`;
-    this.serviceLog.note(`started pid ${pid}${as}${automatic ? ` (restart ${this.restartCount})` : ''}: ${launch.command.join(' ')}`);
+    this.serviceLog.note(
+      `started pid ${pid}${as}${automatic ? ` (restart ${this.restartCount})` : ''}: ${launch.command.join(' ')}`,
+    );
     this.host.runsChanged();
     void this.spawner.starttime(pid).then((starttime) => {
       if (starttime !== null && !run.exited) {
@@ -591,7 +624,8 @@ export class Service {
     const reason = run.killReason ?? how;
     const outcome = this.exitOutcome(run, code);
     this.lastError = outcome.restart === 'no' && outcome.clean ? this.lastError : reason;
-    if (outcome.restart === 'give-up') this.lastError = `${reason}; gave up after ${outcome.restartsInWindow} restarts in ${outcome.windowSecs}s`;
+    if (outcome.restart === 'give-up')
+      this.lastError = `${reason}; gave up after ${outcome.restartsInWindow} restarts in ${outcome.windowSecs}s`;
     this.apply({ type: 'exit', outcome });
     if (outcome.restart === 'no') {
       this.host.log.info(`service ${this.name} ${reason}; not restarted`);
@@ -610,7 +644,8 @@ export class Service {
     }
     const now = this.clock.now();
     const decision = this.policy.onExit(now - run.startedAt, now);
-    if (decision.action === 'give-up') return { restart: 'give-up', restartsInWindow: decision.restartsInWindow, windowSecs: decision.windowSecs };
+    if (decision.action === 'give-up')
+      return { restart: 'give-up', restartsInWindow: decision.restartsInWindow, windowSecs: decision.windowSecs };
     return { restart: 'after', delayMs: decision.delayMs };
   }
 
@@ -639,7 +674,12 @@ export class Service {
   private endRuns(targets: readonly RunTarget[], force: boolean, defer = false): Termination {
     const grace = Math.round(this.definition.config.stop_timeout * 1000);
     const now = force || grace <= 0;
-    const termination = this.spawner.stop(targets, { graceMs: now ? 0 : UNTIL_ESCALATED_MS, force: now, scanner: this.host.scanner, defer });
+    const termination = this.spawner.stop(targets, {
+      graceMs: now ? 0 : UNTIL_ESCALATED_MS,
+      force: now,
+      scanner: this.host.scanner,
+      defer,
+    });
     if (!now) {
       const timer = this.clock.setTimer(grace, () => termination.escalate());
       void termination.done.catch(() => undefined).finally(() => this.clock.clearTimer(timer));
@@ -649,7 +689,9 @@ export class Service {
 
   private scheduleAutoRestart(): void {
     this.enqueue(() => this.autoRestart()).catch((err: unknown) => {
-      this.host.log.error(`service ${this.name}: automatic restart: ${err instanceof Error ? err.message : String(err)}`);
+      this.host.log.error(
+        `service ${this.name}: automatic restart: ${err instanceof Error ? err.message : String(err)}`,
+      );
     });
   }
 
@@ -670,15 +712,17 @@ export class Service {
     // The /proc scan waits for the next turn (defer): the restart's spawn must not wait for it.
     const termination = run.killing ?? this.endRuns([runTarget(run)], false, true);
     this.lingering.set(run.id, { run, termination });
-    termination.done.then(
-      (result) => {
-        if (result.killed) this.host.log.info(`service ${this.name}: ended leftover processes of pid ${run.pid}`);
-      },
-      () => undefined,
-    ).finally(() => {
-      this.lingering.delete(run.id);
-      this.host.runsChanged();
-    });
+    termination.done
+      .then(
+        (result) => {
+          if (result.killed) this.host.log.info(`service ${this.name}: ended leftover processes of pid ${run.pid}`);
+        },
+        () => undefined,
+      )
+      .finally(() => {
+        this.lingering.delete(run.id);
+        this.host.runsChanged();
+      });
   }
 
   /** Wait for `p`, at most `ms` (the timer is cleared either way, so it never holds the loop). */
@@ -698,11 +742,17 @@ export class Service {
   }
 
   private openLog(def: ServiceDefinition): ServiceLog {
-    return new ServiceLog(this.host.logsDir, def.name, logOptions(def, (err) => {
-      if (this.logErrorReported) return;
-      this.logErrorReported = true;
-      this.host.log.warn(`service ${this.name}: ${this.logErrorText(err) ?? err.message} (the service keeps running; its output is dropped until the log can be written)`);
-    }));
+    return new ServiceLog(
+      this.host.logsDir,
+      def.name,
+      logOptions(def, (err) => {
+        if (this.logErrorReported) return;
+        this.logErrorReported = true;
+        this.host.log.warn(
+          `service ${this.name}: ${this.logErrorText(err) ?? err.message} (the service keeps running; its output is dropped until the log can be written)`,
+        );
+      }),
+    );
   }
 
   private logErrorText(err: Error | null = this.serviceLog.lastError): string | null {
@@ -724,5 +774,10 @@ function probeContext(launch: Launch): ProbeContext {
 
 function runTarget(run: Run): RunTarget {
   const via = run.launch.signalVia;
-  return { pgid: run.pgid, marker: run.id, leaderAlive: () => !run.exited, ...(via !== null ? { signalVia: via } : {}) };
+  return {
+    pgid: run.pgid,
+    marker: run.id,
+    leaderAlive: () => !run.exited,
+    ...(via !== null ? { signalVia: via } : {}),
+  };
 }

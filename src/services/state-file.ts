@@ -71,12 +71,26 @@ export function journalFile(file: string): string {
 }
 
 /** Write a whole snapshot (no journal continues it). */
-export function writeStateFile(file: string, entries: readonly StateEntry[], wanted: readonly WantedService[] = []): void {
-  writeSnapshot(file, entries.map((e) => JSON.stringify(e)), wanted.map((w) => JSON.stringify(w)), null);
+export function writeStateFile(
+  file: string,
+  entries: readonly StateEntry[],
+  wanted: readonly WantedService[] = [],
+): void {
+  writeSnapshot(
+    file,
+    entries.map((e) => JSON.stringify(e)),
+    wanted.map((w) => JSON.stringify(w)),
+    null,
+  );
 }
 
 /** Snapshot text from records already in JSON (the journal keeps them so), one per line. Returns its bytes. */
-function writeSnapshot(file: string, entries: readonly string[], wanted: readonly string[], journal: string | null): number {
+function writeSnapshot(
+  file: string,
+  entries: readonly string[],
+  wanted: readonly string[],
+  journal: string | null,
+): number {
   const head = `{"version":${STATE_FILE_VERSION},"daemon_pid":${process.pid},"updated_at":${Date.now()}${journal === null ? '' : `,"journal":"${journal}"`}`;
   const { fd, bytes } = replaceFile(file, `${head},\n"services":[${list(entries)}],\n"wanted":[${list(wanted)}]}\n`);
   fs.closeSync(fd);
@@ -94,7 +108,15 @@ function list(items: readonly string[]): string {
 function replaceFile(file: string, text: string): { fd: number; bytes: number } {
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   const tmp = `${file}.${process.pid}.tmp`;
-  const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW, 0o600);
+  const fd = fs.openSync(
+    tmp,
+    fs.constants.O_WRONLY |
+      fs.constants.O_APPEND |
+      fs.constants.O_CREAT |
+      fs.constants.O_TRUNC |
+      fs.constants.O_NOFOLLOW,
+    0o600,
+  );
   try {
     const bytes = writeWhole(fd, text);
     fs.fchmodSync(fd, 0o600);
@@ -113,7 +135,9 @@ function writeWhole(fd: number, text: string): number {
   const data = Buffer.from(text);
   const bytes = fs.writeSync(fd, data);
   if (bytes < data.length) {
-    throw Object.assign(new Error(`ENOSPC: short write (${bytes} of ${data.length} bytes); no space left on device?`), { code: 'ENOSPC' });
+    throw Object.assign(new Error(`ENOSPC: short write (${bytes} of ${data.length} bytes); no space left on device?`), {
+      code: 'ENOSPC',
+    });
   }
   return bytes;
 }
@@ -127,7 +151,8 @@ export function readStateFile(file: string, onSkip?: (line: number) => void): St
   try {
     if (fs.statSync(file).size > MAX_STATE_FILE_BYTES) return null;
     const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as unknown;
-    if (typeof parsed !== 'object' || parsed === null || !Array.isArray((parsed as StateFileContents).services)) return null;
+    if (typeof parsed !== 'object' || parsed === null || !Array.isArray((parsed as StateFileContents).services))
+      return null;
     snapshot = parsed as StateFileContents;
   } catch {
     return null;

@@ -56,7 +56,8 @@ function bad(text: string, why: string): AdiError {
  */
 export function compilePattern(text: string, resolve: (cmd: string) => string = resolveCommand): CompiledPattern {
   if (typeof text !== 'string') throw new AdiError('BAD_ARGUMENT', 'A privileged command pattern must be a string.');
-  if (text.length > MAX_PATTERN_LENGTH) throw bad(text.slice(0, 80) + '...', `longer than ${MAX_PATTERN_LENGTH} characters.`);
+  if (text.length > MAX_PATTERN_LENGTH)
+    throw bad(text.slice(0, 80) + '...', `longer than ${MAX_PATTERN_LENGTH} characters.`);
   // Tabs separate tokens; every other control character (NUL, newline, CR, escape...) is refused: a
   // newline would also let a pattern forge a second line in a prompt or a log.
   if (hasControl(text)) throw bad(text, 'it contains a control character (NUL, newline, ...).');
@@ -79,7 +80,9 @@ export function compilePattern(text: string, resolve: (cmd: string) => string = 
     resolved = resolve(command);
   } catch (err) {
     if (err instanceof AdiError) {
-      throw new AdiError(err.code, `Privileged command pattern ${JSON.stringify(text)}: ${err.message}`, { cause: err });
+      throw new AdiError(err.code, `Privileged command pattern ${JSON.stringify(text)}: ${err.message}`, {
+        cause: err,
+      });
     }
     throw err;
   }
@@ -132,7 +135,11 @@ export function matchArgv(pattern: CompiledPattern, resolvedCommand: string, arg
 }
 
 /** The first approved pattern that allows the argv, with a reason either way. */
-export function matchAny(patterns: readonly CompiledPattern[], resolvedCommand: string, args: readonly string[]): MatchResult {
+export function matchAny(
+  patterns: readonly CompiledPattern[],
+  resolvedCommand: string,
+  args: readonly string[],
+): MatchResult {
   for (const p of patterns) {
     if (matchArgv(p, resolvedCommand, args)) {
       return { allowed: true, pattern: p.text, reason: `allowed by the approved pattern ${JSON.stringify(p.text)}` };
@@ -144,16 +151,67 @@ export function matchAny(patterns: readonly CompiledPattern[], resolvedCommand: 
     return { allowed: false, reason: `${resolvedCommand} is not among the approved privileged commands` };
   }
   const shown = same.map((p) => JSON.stringify(p.text)).join(', ');
-  return { allowed: false, reason: `the arguments match none of the approved patterns for ${resolvedCommand} (${shown}); each argument must match its own token` };
+  return {
+    allowed: false,
+    reason: `the arguments match none of the approved patterns for ${resolvedCommand} (${shown}); each argument must match its own token`,
+  };
 }
 
 // Programs that run other programs or code given as arguments: a pattern for one of them with any
 // freedom in its arguments is a grant of arbitrary code.
 const RUNS_ANYTHING = new Set([
-  'sh', 'bash', 'dash', 'zsh', 'ksh', 'fish', 'csh', 'tcsh', 'busybox', 'env', 'sudo', 'su', 'doas', 'xargs',
-  'nohup', 'nice', 'ionice', 'timeout', 'stdbuf', 'chroot', 'setsid', 'runuser', 'python', 'python3', 'perl',
-  'ruby', 'node', 'php', 'lua', 'awk', 'gawk', 'mawk', 'find', 'vim', 'vi', 'less', 'more', 'man', 'git',
-  'tar', 'rsync', 'systemd-run', 'docker', 'podman', 'crontab', 'tee', 'dd', 'cp', 'mv', 'install', 'chmod', 'chown',
+  'sh',
+  'bash',
+  'dash',
+  'zsh',
+  'ksh',
+  'fish',
+  'csh',
+  'tcsh',
+  'busybox',
+  'env',
+  'sudo',
+  'su',
+  'doas',
+  'xargs',
+  'nohup',
+  'nice',
+  'ionice',
+  'timeout',
+  'stdbuf',
+  'chroot',
+  'setsid',
+  'runuser',
+  'python',
+  'python3',
+  'perl',
+  'ruby',
+  'node',
+  'php',
+  'lua',
+  'awk',
+  'gawk',
+  'mawk',
+  'find',
+  'vim',
+  'vi',
+  'less',
+  'more',
+  'man',
+  'git',
+  'tar',
+  'rsync',
+  'systemd-run',
+  'docker',
+  'podman',
+  'crontab',
+  'tee',
+  'dd',
+  'cp',
+  'mv',
+  'install',
+  'chmod',
+  'chown',
 ]);
 
 /**
@@ -178,7 +236,9 @@ export function explainPattern(p: CompiledPattern): string[] {
   }
   const base = p.command.slice(p.command.lastIndexOf('/') + 1).replace(/[0-9.]+$/, '');
   if (RUNS_ANYTHING.has(base) && (p.rest || p.args.some((a) => a.includes('*')))) {
-    lines.push(`${base} can run other programs or write files as directed by its arguments: with wildcards this is full root access`);
+    lines.push(
+      `${base} can run other programs or write files as directed by its arguments: with wildcards this is full root access`,
+    );
   }
   return lines;
 }

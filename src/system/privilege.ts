@@ -100,14 +100,21 @@ export function lookupUser(name: string): UserEntry | null {
 export function groupExists(name: string): boolean {
   if (!/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(name)) return false;
   try {
-    const r = spawnSync(resolveCommand('getent'), ['group', name], { env: cleanEnv(), encoding: 'utf8', timeout: 10_000 });
+    const r = spawnSync(resolveCommand('getent'), ['group', name], {
+      env: cleanEnv(),
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
     if (r.status === 0) return r.stdout.split(':')[0] === name;
     if (r.status === 2) return false;
   } catch {
     // fall through to the file
   }
   try {
-    return fs.readFileSync('/etc/group', 'utf8').split('\n').some((l) => l.split(':')[0] === name);
+    return fs
+      .readFileSync('/etc/group', 'utf8')
+      .split('\n')
+      .some((l) => l.split(':')[0] === name);
   } catch {
     return false;
   }
@@ -123,19 +130,30 @@ export interface SeparationStatus {
  * Separation is active when both users exist and the sudoers file setup writes is there. Without it
  * the daemon runs everything as its own user and refuses SudoRun.
  */
-export function separationStatus(paths: Pick<Paths, 'adiUser' | 'adiRootUser'>, loc: SetupLocations = DEFAULT_LOCATIONS): SeparationStatus {
+export function separationStatus(
+  paths: Pick<Paths, 'adiUser' | 'adiRootUser'>,
+  loc: SetupLocations = DEFAULT_LOCATIONS,
+): SeparationStatus {
   const setupHint = 'run `sudo adi daemon setup` to set it up';
   if (process.platform !== 'linux') {
     return { active: false, reason: `privilege separation is only supported on Linux (this is ${process.platform})` };
   }
   const adi = lookupUser(paths.adiUser);
   const root = lookupUser(paths.adiRootUser);
-  const missing = [adi === null ? paths.adiUser : null, root === null ? paths.adiRootUser : null].filter((x) => x !== null);
+  const missing = [adi === null ? paths.adiUser : null, root === null ? paths.adiRootUser : null].filter(
+    (x) => x !== null,
+  );
   if (missing.length > 0) {
-    return { active: false, reason: `user${missing.length > 1 ? 's' : ''} ${missing.join(' and ')} do${missing.length > 1 ? '' : 'es'} not exist; ${setupHint}` };
+    return {
+      active: false,
+      reason: `user${missing.length > 1 ? 's' : ''} ${missing.join(' and ')} do${missing.length > 1 ? '' : 'es'} not exist; ${setupHint}`,
+    };
   }
   if (adi !== null && adi.uid === process.getuid?.()) {
-    return { active: false, reason: `the daemon itself runs as ${paths.adiUser}, the plugin user: nothing would separate it from plugins. Run the daemon as its admin.` };
+    return {
+      active: false,
+      reason: `the daemon itself runs as ${paths.adiUser}, the plugin user: nothing would separate it from plugins. Run the daemon as its admin.`,
+    };
   }
   const file = sudoersFilePath(paths.adiUser, loc);
   let present: boolean;
@@ -164,13 +182,38 @@ function preserveArg(envKeys: readonly string[]): string[] {
 }
 
 /** `file args...` as `user` through sudo: Run and services as ADI_USER when the daemon is not root. */
-export function sudoAsArgv(sudo: string, user: string, file: string, args: readonly string[], envKeys: readonly string[] = []): string[] {
+export function sudoAsArgv(
+  sudo: string,
+  user: string,
+  file: string,
+  args: readonly string[],
+  envKeys: readonly string[] = [],
+): string[] {
   return [sudo, '-n', ...preserveArg(envKeys), '-u', user, '--', file, ...args];
 }
 
 /** The SudoRun chain: become ADI_ROOT_USER, whose own sudo rule runs the command as root. */
-export function rootChainArgv(sudo: string, rootUser: string, file: string, args: readonly string[], envKeys: readonly string[] = []): string[] {
-  return [sudo, '-n', ...preserveArg(envKeys), '-u', rootUser, '--', sudo, '-n', ...preserveArg(envKeys), '--', file, ...args];
+export function rootChainArgv(
+  sudo: string,
+  rootUser: string,
+  file: string,
+  args: readonly string[],
+  envKeys: readonly string[] = [],
+): string[] {
+  return [
+    sudo,
+    '-n',
+    ...preserveArg(envKeys),
+    '-u',
+    rootUser,
+    '--',
+    sudo,
+    '-n',
+    ...preserveArg(envKeys),
+    '--',
+    file,
+    ...args,
+  ];
 }
 
 /**

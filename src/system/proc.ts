@@ -63,12 +63,14 @@ export function parseStatBytes(buf: Buffer, length: number): ProcStat | null {
     if (negative) at++;
     const from = at;
     let value = 0;
-    for (let c = buf[at] as number; at < length && c >= 48 && c <= 57; c = buf[++at] as number) value = value * 10 + (c - 48);
+    for (let c = buf[at] as number; at < length && c >= 48 && c <= 57; c = buf[++at] as number)
+      value = value * 10 + (c - 48);
     if (at === from) return null;
     if (negative) value = -value;
     if (field === 4) ppid = value;
     else if (field === 5) pgid = value;
-    else if (field >= 14 && field <= 17) ticks += value; // utime stime cutime cstime
+    else if (field >= 14 && field <= 17)
+      ticks += value; // utime stime cutime cstime
     else if (field === 22) starttime = value;
     else if (field === 24) rss = value;
   }
@@ -132,9 +134,12 @@ export function markersFromEnviron(environ: Buffer): Markers {
     const end = environ.indexOf(0, at);
     const stop = end === -1 ? environ.length : end;
     // The first occurrence counts, as getenv() would see it.
-    if (marker === null && startsWith(environ, at, stop, MARKER_PREFIX)) marker = environ.toString('latin1', at + MARKER_PREFIX.length, stop);
-    else if (instance === null && startsWith(environ, at, stop, INSTANCE_PREFIX)) instance = environ.toString('utf8', at + INSTANCE_PREFIX.length, stop);
-    else if (name === null && startsWith(environ, at, stop, NAME_PREFIX)) name = environ.toString('latin1', at + NAME_PREFIX.length, stop);
+    if (marker === null && startsWith(environ, at, stop, MARKER_PREFIX))
+      marker = environ.toString('latin1', at + MARKER_PREFIX.length, stop);
+    else if (instance === null && startsWith(environ, at, stop, INSTANCE_PREFIX))
+      instance = environ.toString('utf8', at + INSTANCE_PREFIX.length, stop);
+    else if (name === null && startsWith(environ, at, stop, NAME_PREFIX))
+      name = environ.toString('latin1', at + NAME_PREFIX.length, stop);
     at = stop + 1;
   }
   return { marker, instance, name };
@@ -226,7 +231,18 @@ interface Known {
 }
 
 function record(pid: number, s: ProcStat, m: Markers): ProcRecord {
-  return { pid, state: s.state, ppid: s.ppid, pgid: s.pgid, ticks: s.ticks, starttime: s.starttime, rssPages: s.rssPages, marker: m.marker, instance: m.instance, name: m.name };
+  return {
+    pid,
+    state: s.state,
+    ppid: s.ppid,
+    pgid: s.pgid,
+    ticks: s.ticks,
+    starttime: s.starttime,
+    rssPages: s.rssPages,
+    marker: m.marker,
+    instance: m.instance,
+    name: m.name,
+  };
 }
 
 /**

@@ -83,9 +83,12 @@ const SIGNAL_VIA_INTERVAL_MS = 1000;
 export function liveMembers(entries: readonly ProcEntry[], targets: readonly RunTarget[]): ProcEntry[] {
   const pgids = new Set(targets.map((t) => t.pgid));
   const markers = new Set(targets.map((t) => t.marker));
-  const live = entries.filter((e) => e.state !== 'Z' && (pgids.has(e.pgid) || (e.marker !== null && markers.has(e.marker))));
+  const live = entries.filter(
+    (e) => e.state !== 'Z' && (pgids.has(e.pgid) || (e.marker !== null && markers.has(e.marker))),
+  );
   for (const t of targets) {
-    if (t.leaderAlive?.() === true && !live.some((e) => e.pid === t.pgid)) live.push({ pid: t.pgid, pgid: t.pgid, state: 'R', marker: t.marker });
+    if (t.leaderAlive?.() === true && !live.some((e) => e.pid === t.pgid))
+      live.push({ pid: t.pgid, pgid: t.pgid, state: 'R', marker: t.marker });
   }
   return live;
 }
@@ -194,7 +197,9 @@ export function terminate(targets: readonly RunTarget[], opts: TerminateOptions)
     while (true) {
       const live = HAS_PROC
         ? liveMembers(await scanner.scan(), targets)
-        : targets.filter((t) => signalGroup(t.pgid, 0)).map((t) => ({ pid: t.pgid, pgid: t.pgid, state: 'R', marker: t.marker }));
+        : targets
+            .filter((t) => signalGroup(t.pgid, 0))
+            .map((t) => ({ pid: t.pgid, pgid: t.pgid, state: 'R', marker: t.marker }));
       if (live.length === 0) return [];
       const left = deadline - Date.now();
       if (left <= 0 || (stopOnEscalate && escalated)) return live;

@@ -68,7 +68,8 @@ function machineUnits(): { pageSize: number; clockTicks: number } {
   try {
     // auxv is in the host's byte order and word size; every 64-bit Linux Node runs on is little-endian.
     const wordBytes = /64/.test(process.arch) ? 8 : 4;
-    if (process.arch !== 's390x' && process.arch !== 'ppc64') found = parseAuxv(fs.readFileSync('/proc/self/auxv'), wordBytes);
+    if (process.arch !== 's390x' && process.arch !== 'ppc64')
+      found = parseAuxv(fs.readFileSync('/proc/self/auxv'), wordBytes);
   } catch {
     // no auxv: fall back to the values of every common Linux platform
   }
@@ -92,7 +93,14 @@ export class ProcUsageScanner {
     const { pageSize, clockTicks } = machineUnits();
     const out: ProcUsage[] = [];
     this.table.forEach('cached', (pid, stat, markers) => {
-      if (stat.state !== 'Z') out.push({ pid, pgid: stat.pgid, marker: markers.marker, cpuSecs: stat.ticks / clockTicks, rssBytes: stat.rssPages * pageSize });
+      if (stat.state !== 'Z')
+        out.push({
+          pid,
+          pgid: stat.pgid,
+          marker: markers.marker,
+          cpuSecs: stat.ticks / clockTicks,
+          rssBytes: stat.rssPages * pageSize,
+        });
     });
     return out;
   }
@@ -136,10 +144,15 @@ export class PsUsageScanner {
   scan(): ProcUsage[] {
     if (!this.running) {
       this.running = true;
-      execFile('ps', ['-axo', 'pid=,pgid=,rss=,time='], { timeout: 5000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout) => {
-        this.running = false;
-        if (err === null) this.last = parsePsOutput(stdout);
-      });
+      execFile(
+        'ps',
+        ['-axo', 'pid=,pgid=,rss=,time='],
+        { timeout: 5000, maxBuffer: 16 * 1024 * 1024 },
+        (err, stdout) => {
+          this.running = false;
+          if (err === null) this.last = parsePsOutput(stdout);
+        },
+      );
     }
     return this.last;
   }
@@ -210,7 +223,10 @@ function push<K>(map: Map<K, ProcUsage[]>, key: K, p: ProcUsage): void {
 }
 
 /** Sum of the processes of the runs (one-off; ResourceSampler indexes the table once instead). */
-export function sumRuns(procs: readonly ProcUsage[], runs: readonly RunRef[]): { cpuSecs: number; rssBytes: number; count: number } {
+export function sumRuns(
+  procs: readonly ProcUsage[],
+  runs: readonly RunRef[],
+): { cpuSecs: number; rssBytes: number; count: number } {
   return new ProcIndex(procs).sum(runs);
 }
 
@@ -228,7 +244,11 @@ export class ResourceSampler {
    * Usage per service name; services without runs (stopped) get nulls. One process-table pass.
    * `complete`: the list holds every service, so baselines of services not in it are dropped.
    */
-  sample(services: ReadonlyArray<{ name: string; runs: readonly RunRef[] }>, now = Date.now(), complete = true): Map<string, Usage> {
+  sample(
+    services: ReadonlyArray<{ name: string; runs: readonly RunRef[] }>,
+    now = Date.now(),
+    complete = true,
+  ): Map<string, Usage> {
     const result = new Map<string, Usage>();
     const active = services.filter((s) => s.runs.length > 0);
     const procs = new ProcIndex(this.scanner !== null && active.length > 0 ? this.scanner.scan() : []);

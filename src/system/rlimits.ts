@@ -36,7 +36,10 @@ export function prlimitPath(what: string): string {
   try {
     return resolveCommand('prlimit');
   } catch {
-    throw new AdiError('BAD_CONFIG', `${what} has a process or memory limit, which is applied with prlimit, and prlimit is not installed; install util-linux.`);
+    throw new AdiError(
+      'BAD_CONFIG',
+      `${what} has a process or memory limit, which is applied with prlimit, and prlimit is not installed; install util-linux.`,
+    );
   }
 }
 

@@ -17,8 +17,15 @@
 import os from 'node:os';
 import type { Argv } from './run.js';
 import {
-  DEFAULT_LOCATIONS, cleanEnv, lookupUser, rootChainArgv, separationStatus, sudoAsArgv,
-  type SeparationStatus, type SetupLocations, type UserEntry,
+  DEFAULT_LOCATIONS,
+  cleanEnv,
+  lookupUser,
+  rootChainArgv,
+  separationStatus,
+  sudoAsArgv,
+  type SeparationStatus,
+  type SetupLocations,
+  type UserEntry,
 } from './privilege.js';
 import { resolveCommand } from './resolve.js';
 import { PLUGIN_PIDS_DEFAULT, limitedArgv, type ProcessLimits } from './rlimits.js';
@@ -65,7 +72,11 @@ export interface ServicePrivilege extends RunAsFacts {
   /** The plugin's identity token (stable for the daemon's lifetime). */
   pluginToken(plugin: string): string;
   /** Audit a privileged service start. */
-  auditPrivileged(entry: { service: string; argv: readonly string[]; result: { pid: number } | { error: string; message: string } }): void;
+  auditPrivileged(entry: {
+    service: string;
+    argv: readonly string[];
+    result: { pid: number } | { error: string; message: string };
+  }): void;
 }
 
 function optionalCommand(name: string): string | null {
@@ -99,7 +110,11 @@ export class PrivilegeFacts implements RunAsFacts {
   private status: SeparationStatus;
   private entry: UserEntry | null | undefined;
 
-  constructor(paths: Pick<Paths, 'adiUser' | 'adiRootUser'>, locations: SetupLocations = DEFAULT_LOCATIONS, known?: SeparationStatus) {
+  constructor(
+    paths: Pick<Paths, 'adiUser' | 'adiRootUser'>,
+    locations: SetupLocations = DEFAULT_LOCATIONS,
+    known?: SeparationStatus,
+  ) {
     this.paths = paths;
     this.adiUser = paths.adiUser;
     this.adiRootUser = paths.adiRootUser;
@@ -159,7 +174,10 @@ export function planRunAs(p: RunAsFacts | undefined, privileged: boolean, name?:
   const sep = p?.separation();
   if (p === undefined || sep === undefined || !sep.active) {
     if (privileged) {
-      throw new AdiError('BAD_CONFIG', `${Subject} is privileged (it runs as root through ${p?.adiRootUser ?? 'adi-root'}'s sudo), but privilege separation is not set up (${sep?.reason ?? 'unknown'}). Run \`sudo adi daemon setup\`, or remove privileged = true.`);
+      throw new AdiError(
+        'BAD_CONFIG',
+        `${Subject} is privileged (it runs as root through ${p?.adiRootUser ?? 'adi-root'}'s sudo), but privilege separation is not set up (${sep?.reason ?? 'unknown'}). Run \`sudo adi daemon setup\`, or remove privileged = true.`,
+      );
     }
     return { ...SELF, user: p?.selfUser ?? 'self' };
   }
@@ -172,22 +190,31 @@ export function planRunAs(p: RunAsFacts | undefined, privileged: boolean, name?:
       user: 'root',
       wrap: (file, args, keys) => argvOf(rootChainArgv(sudo, p.adiRootUser, file, args, keys)),
       // A root daemon signals anyone itself.
-      killer: p.isRoot || kill === null ? null : (pgid, signal) => argvOf(rootChainArgv(sudo, p.adiRootUser, kill, killArgs(pgid, signal), [])),
+      killer:
+        p.isRoot || kill === null
+          ? null
+          : (pgid, signal) => argvOf(rootChainArgv(sudo, p.adiRootUser, kill, killArgs(pgid, signal), [])),
     };
   }
   if (p.isRoot) {
     const entry = p.adiEntry();
-    if (entry === null) throw new AdiError('BAD_CONFIG', `The plugin user ${p.adiUser} no longer exists; run \`sudo adi daemon setup\` again.`);
+    if (entry === null)
+      throw new AdiError(
+        'BAD_CONFIG',
+        `The plugin user ${p.adiUser} no longer exists; run \`sudo adi daemon setup\` again.`,
+      );
     return { mode: 'uid', user: p.adiUser, uid: entry.uid, gid: entry.gid, wrap: SELF.wrap, killer: null };
   }
   const sudo = p.sudo;
-  if (sudo === null) throw new AdiError('BAD_CONFIG', `sudo is not installed, so ${subject} cannot run as ${p.adiUser}; install it.`);
+  if (sudo === null)
+    throw new AdiError('BAD_CONFIG', `sudo is not installed, so ${subject} cannot run as ${p.adiUser}; install it.`);
   const kill = p.kill;
   return {
     mode: 'sudo',
     user: p.adiUser,
     wrap: (file, args, keys) => argvOf(sudoAsArgv(sudo, p.adiUser, file, args, keys)),
-    killer: kill === null ? null : (pgid, signal) => argvOf(sudoAsArgv(sudo, p.adiUser, kill, killArgs(pgid, signal), [])),
+    killer:
+      kill === null ? null : (pgid, signal) => argvOf(sudoAsArgv(sudo, p.adiUser, kill, killArgs(pgid, signal), [])),
   };
 }
 
@@ -204,7 +231,14 @@ export function limitsFor(mode: RunAsMode, pids: number | null, data: number | n
  * The argv that starts `file args` as `runAs` under `limits`: prlimit first, then the sudo chain
  * around it. `what` names the service or command when prlimit is missing.
  */
-export function commandArgv(runAs: RunAs, limits: ProcessLimits, file: string, args: readonly string[], envKeys: readonly string[], what: string): Argv {
+export function commandArgv(
+  runAs: RunAs,
+  limits: ProcessLimits,
+  file: string,
+  args: readonly string[],
+  envKeys: readonly string[],
+  what: string,
+): Argv {
   const limited = limitedArgv(limits, file, args, what);
   return runAs.wrap(limited.file, limited.args, envKeys);
 }
@@ -228,9 +262,22 @@ export interface CommandPlan {
  * through ADI_ROOT_USER's sudo). A plugin's Run gets the plugin process limit. Throws AdiError as
  * planRunAs does.
  */
-export function planCommand(facts: RunAsFacts, privileged: boolean, plugin: boolean, file: string, args: readonly string[]): CommandPlan {
+export function planCommand(
+  facts: RunAsFacts,
+  privileged: boolean,
+  plugin: boolean,
+  file: string,
+  args: readonly string[],
+): CommandPlan {
   const runAs = planRunAs(facts, privileged);
-  const argv = commandArgv(runAs, limitsFor(runAs.mode, plugin ? PLUGIN_PIDS_DEFAULT : null, null), file, args, [], 'This command');
+  const argv = commandArgv(
+    runAs,
+    limitsFor(runAs.mode, plugin ? PLUGIN_PIDS_DEFAULT : null, null),
+    file,
+    args,
+    [],
+    'This command',
+  );
   // Root becomes ADI_USER by uid/gid, without sudo to set USER and LOGNAME.
   const env = runAs.mode === 'uid' ? cleanEnv({ USER: runAs.user, LOGNAME: runAs.user }) : cleanEnv();
   const killer = runAs.killer;

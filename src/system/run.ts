@@ -86,10 +86,14 @@ export function runCommand(argv: Argv, opts: RunOptions): Promise<RunOutput> {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const maxOutput = opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
-    return Promise.reject(new AdiError('BAD_ARGUMENT', `The time limit must be a positive number of milliseconds, not ${timeoutMs}.`));
+    return Promise.reject(
+      new AdiError('BAD_ARGUMENT', `The time limit must be a positive number of milliseconds, not ${timeoutMs}.`),
+    );
   }
   if (!Number.isSafeInteger(maxOutput) || maxOutput < 0) {
-    return Promise.reject(new AdiError('BAD_ARGUMENT', `The output limit must be a whole number of bytes, not ${maxOutput}.`));
+    return Promise.reject(
+      new AdiError('BAD_ARGUMENT', `The output limit must be a whole number of bytes, not ${maxOutput}.`),
+    );
   }
   if (opts.signal?.aborted) {
     return Promise.reject(new AdiError('CANCELLED', 'The command was cancelled before it started.'));
@@ -110,7 +114,13 @@ export function runCommand(argv: Argv, opts: RunOptions): Promise<RunOutput> {
         ...(opts.gid !== undefined ? { gid: opts.gid } : {}),
       });
     } catch (err) {
-      reject(new AdiError('SPAWN_FAILED', `Could not start ${argv.file}: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
+      reject(
+        new AdiError(
+          'SPAWN_FAILED',
+          `Could not start ${argv.file}: ${err instanceof Error ? err.message : String(err)}`,
+          { cause: err },
+        ),
+      );
       return;
     }
     const stdoutStream = child.stdout;
@@ -171,26 +181,42 @@ export function runCommand(argv: Argv, opts: RunOptions): Promise<RunOutput> {
       resolve({ exit_code: exitCode, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr), signal });
     };
 
-    const timer = setTimeout(() => {
-      fail(new AdiError('COMMAND_TIMEOUT', `The command ran past its time limit (timeout_secs = ${formatSeconds(timeoutMs)}); its process group was killed.`));
-    }, Math.min(Math.ceil(timeoutMs), MAX_TIMER_MS));
+    const timer = setTimeout(
+      () => {
+        fail(
+          new AdiError(
+            'COMMAND_TIMEOUT',
+            `The command ran past its time limit (timeout_secs = ${formatSeconds(timeoutMs)}); its process group was killed.`,
+          ),
+        );
+      },
+      Math.min(Math.ceil(timeoutMs), MAX_TIMER_MS),
+    );
 
-    const onAbort = (): void => fail(new AdiError('CANCELLED', 'The command was cancelled; its process group was killed.'));
+    const onAbort = (): void =>
+      fail(new AdiError('CANCELLED', 'The command was cancelled; its process group was killed.'));
     opts.signal?.addEventListener('abort', onAbort, { once: true });
 
-    const collect = (into: Buffer[]) => (chunk: Buffer): void => {
-      if (settled) return;
-      total += chunk.length;
-      if (total > maxOutput) {
-        fail(new AdiError('OUTPUT_TOO_LARGE', `The command's output passed its size limit (max_output_bytes = ${maxOutput} bytes, stdout and stderr together); its process group was killed.`));
-        return;
-      }
-      if (opts.budget !== undefined && !opts.budget.take(chunk.length)) {
-        fail(new AdiError('OUTPUT_TOO_LARGE', opts.budget.refused));
-        return;
-      }
-      into.push(chunk);
-    };
+    const collect =
+      (into: Buffer[]) =>
+      (chunk: Buffer): void => {
+        if (settled) return;
+        total += chunk.length;
+        if (total > maxOutput) {
+          fail(
+            new AdiError(
+              'OUTPUT_TOO_LARGE',
+              `The command's output passed its size limit (max_output_bytes = ${maxOutput} bytes, stdout and stderr together); its process group was killed.`,
+            ),
+          );
+          return;
+        }
+        if (opts.budget !== undefined && !opts.budget.take(chunk.length)) {
+          fail(new AdiError('OUTPUT_TOO_LARGE', opts.budget.refused));
+          return;
+        }
+        into.push(chunk);
+      };
     stdoutStream.on('data', collect(stdout));
     stderrStream.on('data', collect(stderr));
     const streamClosed = (): void => {

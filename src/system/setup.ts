@@ -11,8 +11,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { AdiError } from '../core/errors.js';
 import {
-  ADMIN_NAME_PATTERN, DEFAULT_LOCATIONS, USER_NAME_PATTERN, cleanEnv, groupExists, lookupUser, manifestPath,
-  sharedPluginsDir, sudoersFilePath, type SetupLocations,
+  ADMIN_NAME_PATTERN,
+  DEFAULT_LOCATIONS,
+  USER_NAME_PATTERN,
+  cleanEnv,
+  groupExists,
+  lookupUser,
+  manifestPath,
+  sharedPluginsDir,
+  sudoersFilePath,
+  type SetupLocations,
 } from './privilege.js';
 import { resolveCommand } from './resolve.js';
 
@@ -100,18 +108,31 @@ export function nologinShell(): string {
 }
 
 function checkUsers(u: SetupUsers): void {
-  for (const [what, name] of [['ADI_USER', u.adiUser], ['ADI_ROOT_USER', u.adiRootUser]] as const) {
+  for (const [what, name] of [
+    ['ADI_USER', u.adiUser],
+    ['ADI_ROOT_USER', u.adiRootUser],
+  ] as const) {
     if (!USER_NAME_PATTERN.test(name)) {
-      throw new AdiError('BAD_ARGUMENT', `${what}=${JSON.stringify(name)} is not a usable user name: 1-32 characters of a-z, 0-9, '_' or '-', starting with a letter or '_'.`);
+      throw new AdiError(
+        'BAD_ARGUMENT',
+        `${what}=${JSON.stringify(name)} is not a usable user name: 1-32 characters of a-z, 0-9, '_' or '-', starting with a letter or '_'.`,
+      );
     }
     if (name === 'root') throw new AdiError('BAD_ARGUMENT', `${what} may not be root.`);
   }
   if (!ADMIN_NAME_PATTERN.test(u.adminUser)) {
-    throw new AdiError('BAD_ARGUMENT', `The admin user ${JSON.stringify(u.adminUser)} is not a user name setup can write into sudoers.`);
+    throw new AdiError(
+      'BAD_ARGUMENT',
+      `The admin user ${JSON.stringify(u.adminUser)} is not a user name setup can write into sudoers.`,
+    );
   }
-  if (u.adiUser === u.adiRootUser) throw new AdiError('BAD_ARGUMENT', `ADI_USER and ADI_ROOT_USER must differ (both are ${u.adiUser}).`);
+  if (u.adiUser === u.adiRootUser)
+    throw new AdiError('BAD_ARGUMENT', `ADI_USER and ADI_ROOT_USER must differ (both are ${u.adiUser}).`);
   if (u.adminUser === u.adiUser || u.adminUser === u.adiRootUser) {
-    throw new AdiError('BAD_ARGUMENT', `The admin user (${u.adminUser}) must not be one of the adi users: the daemon must not share the plugins' or the root helper's uid. Run setup with sudo from the admin's account, or pass --admin.`);
+    throw new AdiError(
+      'BAD_ARGUMENT',
+      `The admin user (${u.adminUser}) must not be one of the adi users: the daemon must not share the plugins' or the root helper's uid. Run setup with sudo from the admin's account, or pass --admin.`,
+    );
   }
 }
 
@@ -119,7 +140,10 @@ function requireTool(name: string, pkg: string): string {
   try {
     return resolveCommand(name);
   } catch {
-    throw new AdiError('BAD_CONFIG', `${name} is not installed (looked in the secure PATH). Install the ${pkg} package, e.g. \`apt-get install ${pkg}\`, then run setup again.`);
+    throw new AdiError(
+      'BAD_CONFIG',
+      `${name} is not installed (looked in the secure PATH). Install the ${pkg} package, e.g. \`apt-get install ${pkg}\`, then run setup again.`,
+    );
   }
 }
 
@@ -133,12 +157,17 @@ export function readManifest(file: string): SetupManifest | null {
   }
   try {
     const m = JSON.parse(raw) as Partial<SetupManifest>;
-    if (m.version !== 1 || !Array.isArray(m.created_users) || !Array.isArray(m.created_groups)) throw new Error('unknown format');
+    if (m.version !== 1 || !Array.isArray(m.created_users) || !Array.isArray(m.created_groups))
+      throw new Error('unknown format');
     const names = [...m.created_users, ...m.created_groups];
-    if (!names.every((n) => typeof n === 'string' && USER_NAME_PATTERN.test(n) && n !== 'root')) throw new Error('bad user name');
+    if (!names.every((n) => typeof n === 'string' && USER_NAME_PATTERN.test(n) && n !== 'root'))
+      throw new Error('bad user name');
     return m as SetupManifest;
   } catch (err) {
-    throw new AdiError('BAD_CONFIG', `${file} is not a valid setup record (${(err as Error).message}); fix or delete it, then run setup again.`);
+    throw new AdiError(
+      'BAD_CONFIG',
+      `${file} is not a valid setup record (${(err as Error).message}); fix or delete it, then run setup again.`,
+    );
   }
 }
 
@@ -190,7 +219,9 @@ export function planSetup(opts: SetupOptions): SetupPlan {
       createdUsers.add(user);
       if (newGroup) createdGroups.add(user);
     } else {
-      notes.push(`user ${user} exists (uid ${entry.uid}, shell ${entry.shell})${createdUsers.has(user) ? ', created by an earlier setup' : ', kept as it is'}`);
+      notes.push(
+        `user ${user} exists (uid ${entry.uid}, shell ${entry.shell})${createdUsers.has(user) ? ', created by an earlier setup' : ', kept as it is'}`,
+      );
     }
   }
 
@@ -200,16 +231,31 @@ export function planSetup(opts: SetupOptions): SetupPlan {
   if (current.content === content) {
     notes.push(`${file} is up to date`);
   } else {
-    actions.push({ kind: 'write-sudoers', file, content, replaces: current.unreadable ? 'unreadable' : current.content === null ? 'none' : 'different' });
+    actions.push({
+      kind: 'write-sudoers',
+      file,
+      content,
+      replaces: current.unreadable ? 'unreadable' : current.content === null ? 'none' : 'different',
+    });
   }
 
   const pluginsDir = sharedPluginsDir(opts.adiUser, loc.stateDir);
   const pluginsSt = lstatOrNull(pluginsDir);
   if (pluginsSt !== null && !pluginsSt.isDirectory()) {
-    throw new AdiError('BAD_CONFIG', `${pluginsDir} exists and is not a directory (a link?); remove it, then run setup again.`);
+    throw new AdiError(
+      'BAD_CONFIG',
+      `${pluginsDir} exists and is not a directory (a link?); remove it, then run setup again.`,
+    );
   }
   if (pluginsSt === null || pluginsSt.uid !== adminEntry.uid || (pluginsSt.mode & 0o7777) !== 0o755) {
-    actions.push({ kind: 'plugins-dir', dir: pluginsDir, owner: opts.adminUser, uid: adminEntry.uid, gid: adminEntry.gid, exists: pluginsSt !== null });
+    actions.push({
+      kind: 'plugins-dir',
+      dir: pluginsDir,
+      owner: opts.adminUser,
+      uid: adminEntry.uid,
+      gid: adminEntry.gid,
+      exists: pluginsSt !== null,
+    });
   } else {
     notes.push(`${pluginsDir} (installed plugins) is in place`);
   }
@@ -278,7 +324,11 @@ export function describeAction(a: SetupAction): string {
       return `create system user ${a.user} (no home, shell ${a.shell}${a.newGroup ? `, own group ${a.user}` : `, existing group ${a.user}`})`;
     case 'write-sudoers': {
       const how = a.replaces === 'none' ? 'install' : a.replaces === 'different' ? 'update' : 'install or update';
-      return `${how} ${a.file} (mode 0440, checked with visudo -c):\n${a.content.trimEnd().split('\n').map((l) => `    ${l}`).join('\n')}`;
+      return `${how} ${a.file} (mode 0440, checked with visudo -c):\n${a.content
+        .trimEnd()
+        .split('\n')
+        .map((l) => `    ${l}`)
+        .join('\n')}`;
     }
     case 'write-manifest':
       return `record what setup created in ${a.file}`;
@@ -316,7 +366,10 @@ function mustTool(name: string, args: string[], pkg = 'passwd'): ToolResult {
   const r = tool(name, args, pkg);
   if (r.status !== 0) {
     const said = (r.stderr || r.stdout).trim();
-    throw new AdiError('INTERNAL', `${name} ${args.join(' ')} failed (exit ${r.status ?? 'signal'})${said ? `: ${said}` : ''}`);
+    throw new AdiError(
+      'INTERNAL',
+      `${name} ${args.join(' ')} failed (exit ${r.status ?? 'signal'})${said ? `: ${said}` : ''}`,
+    );
   }
   return r;
 }
@@ -347,7 +400,8 @@ function preparePluginsDir(a: Extract<SetupAction, { kind: 'plugins-dir' }>): vo
   // One recursive call: the parent may be removed by a concurrent --remove of another ADI_USER.
   if (!a.exists) fs.mkdirSync(a.dir, { recursive: true, mode: 0o755 });
   const st = fs.lstatSync(a.dir);
-  if (!st.isDirectory()) throw new AdiError('BAD_CONFIG', `${a.dir} is not a directory; remove it, then run setup again.`);
+  if (!st.isDirectory())
+    throw new AdiError('BAD_CONFIG', `${a.dir} is not a directory; remove it, then run setup again.`);
   const give = (p: string): void => {
     const s = fs.lstatSync(p);
     if (s.uid !== a.uid || s.gid !== a.gid) fs.lchownSync(p, a.uid, a.gid);
@@ -366,7 +420,10 @@ function preparePluginsDir(a: Extract<SetupAction, { kind: 'plugins-dir' }>): vo
 function checkAllSudoers(): string {
   const r = tool('visudo', ['-c'], 'sudo');
   if (r.status !== 0) {
-    throw new AdiError('BAD_CONFIG', `visudo -c reports an invalid sudo configuration: ${(r.stdout + r.stderr).trim()}`);
+    throw new AdiError(
+      'BAD_CONFIG',
+      `visudo -c reports an invalid sudo configuration: ${(r.stdout + r.stderr).trim()}`,
+    );
   }
   return r.stdout + r.stderr;
 }
@@ -383,14 +440,20 @@ function installSudoers(file: string, content: string, loc: SetupLocations): voi
     fs.chownSync(tmp, 0, 0);
     const check = tool('visudo', ['-c', '-f', tmp], 'sudo');
     if (check.status !== 0) {
-      throw new AdiError('BAD_CONFIG', `visudo rejected the sudoers file setup wrote, so it was not installed: ${(check.stdout + check.stderr).trim()}`);
+      throw new AdiError(
+        'BAD_CONFIG',
+        `visudo rejected the sudoers file setup wrote, so it was not installed: ${(check.stdout + check.stderr).trim()}`,
+      );
     }
     const previous = readIfPossible(file).content;
     fs.renameSync(tmp, file);
     try {
       const all = checkAllSudoers();
       if (loc.sudoersDir === DEFAULT_LOCATIONS.sudoersDir && !all.includes(file)) {
-        throw new AdiError('BAD_CONFIG', `sudo does not read ${file}: /etc/sudoers has no \`@includedir ${dir}\` line. Add it with visudo, then run setup again.`);
+        throw new AdiError(
+          'BAD_CONFIG',
+          `sudo does not read ${file}: /etc/sudoers has no \`@includedir ${dir}\` line. Add it with visudo, then run setup again.`,
+        );
       }
     } catch (err) {
       // Put back what was there: a setup that fails must not leave sudo broken.
@@ -419,16 +482,26 @@ export function sudoRightsOf(user: string): string | null {
  */
 export function applyPlan(plan: SetupPlan, report: (line: string) => void = () => {}): number {
   if (process.getuid?.() !== 0) {
-    throw new AdiError('PERMISSION_DENIED', 'adi daemon setup changes users and sudoers: run it as root: sudo adi daemon setup');
+    throw new AdiError(
+      'PERMISSION_DENIED',
+      'adi daemon setup changes users and sudoers: run it as root: sudo adi daemon setup',
+    );
   }
   const loc = plan.locations;
   const mFile = manifestPath(plan.adiUser, loc);
-  const final = plan.actions.find((a): a is Extract<SetupAction, { kind: 'write-manifest' }> => a.kind === 'write-manifest')?.manifest;
+  const final = plan.actions.find(
+    (a): a is Extract<SetupAction, { kind: 'write-manifest' }> => a.kind === 'write-manifest',
+  )?.manifest;
   // The record as it stands on disk, extended step by step.
   const onDisk = plan.mode === 'setup' ? readManifest(mFile) : null;
-  const record: SetupManifest | null = final === undefined
-    ? null
-    : { ...final, created_users: [...(onDisk?.created_users ?? [])], created_groups: [...(onDisk?.created_groups ?? [])] };
+  const record: SetupManifest | null =
+    final === undefined
+      ? null
+      : {
+          ...final,
+          created_users: [...(onDisk?.created_users ?? [])],
+          created_groups: [...(onDisk?.created_groups ?? [])],
+        };
   const save = (): void => {
     if (record !== null) writeRootFile(mFile, serializeManifest(record), 0o644);
   };
@@ -437,7 +510,16 @@ export function applyPlan(plan: SetupPlan, report: (line: string) => void = () =
   for (const a of plan.actions) {
     switch (a.kind) {
       case 'create-user': {
-        const args = ['--system', '--no-create-home', '--home-dir', NO_HOME, '--shell', a.shell, '--comment', a.comment];
+        const args = [
+          '--system',
+          '--no-create-home',
+          '--home-dir',
+          NO_HOME,
+          '--shell',
+          a.shell,
+          '--comment',
+          a.comment,
+        ];
         args.push(...(a.newGroup ? ['--user-group'] : ['--gid', a.user]), a.user);
         mustTool('useradd', args);
         if (record !== null) {
@@ -496,7 +578,10 @@ export function applyPlan(plan: SetupPlan, report: (line: string) => void = () =
     const adiUser = manifest?.adi_user ?? plan.adiUser;
     const rights = sudoRightsOf(adiUser);
     if (rights !== null) {
-      throw new AdiError('BAD_CONFIG', `Setup is installed, but ${adiUser} can use sudo through rules outside adi's file, so plugins could escalate. Remove those rules (or pick another ADI_USER). sudo -l -U ${adiUser} says: ${rights}`);
+      throw new AdiError(
+        'BAD_CONFIG',
+        `Setup is installed, but ${adiUser} can use sudo through rules outside adi's file, so plugins could escalate. Remove those rules (or pick another ADI_USER). sudo -l -U ${adiUser} says: ${rights}`,
+      );
     }
   }
   return done;

@@ -350,7 +350,9 @@ function read(depth: number): unknown {
       return readMap(readUint(4), depth);
     default:
       // 0xc1 (never used) and the extension types 0xc7-0xc9, 0xd4-0xd8.
-      throw new MsgpackError(b === 0xc1 ? 'byte 0xc1 is never used' : `extension type 0x${b.toString(16)} is not part of the protocol`);
+      throw new MsgpackError(
+        b === 0xc1 ? 'byte 0xc1 is never used' : `extension type 0x${b.toString(16)} is not part of the protocol`,
+      );
   }
 }
 
@@ -408,7 +410,12 @@ function readString(n: number): string {
         case 3:
           return String.fromCharCode(b[from] as number, b[from + 1] as number, b[from + 2] as number);
         case 4:
-          return String.fromCharCode(b[from] as number, b[from + 1] as number, b[from + 2] as number, b[from + 3] as number);
+          return String.fromCharCode(
+            b[from] as number,
+            b[from + 1] as number,
+            b[from + 2] as number,
+            b[from + 3] as number,
+          );
         default:
           return b.toString('latin1', from, at);
       }
@@ -480,7 +487,8 @@ function readMap(n: number, depth: number): Record<string, unknown> {
     else if (b === 0xdb) key = readString(readUint(4));
     else throw new MsgpackError('a map key that is not a string');
     const value = read(depth + 1);
-    if (key === '__proto__') Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+    if (key === '__proto__')
+      Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
     else out[key] = value;
   }
   return out;

@@ -11,10 +11,18 @@ export function connect(endpoint: Endpoint, timeoutMs: number): Promise<net.Sock
     let delay = 5;
     const attempt = (): void => {
       const socket = net.createConnection({ path: endpoint.address });
-      const timer = setTimeout(() => {
-        socket.destroy();
-        reject(new AdiError('TIMEOUT', `Connecting to the daemon at ${endpoint.display} took longer than ${timeoutMs} ms.`));
-      }, Math.max(0, deadline - Date.now()));
+      const timer = setTimeout(
+        () => {
+          socket.destroy();
+          reject(
+            new AdiError(
+              'TIMEOUT',
+              `Connecting to the daemon at ${endpoint.display} took longer than ${timeoutMs} ms.`,
+            ),
+          );
+        },
+        Math.max(0, deadline - Date.now()),
+      );
       socket.once('connect', () => {
         clearTimeout(timer);
         socket.removeAllListeners('error');
@@ -29,9 +37,15 @@ export function connect(endpoint: Endpoint, timeoutMs: number): Promise<net.Sock
           delay = Math.min(delay * 2, 100);
           return;
         }
-        reject(err.code === 'EAGAIN'
-          ? new AdiError('TIMEOUT', `The daemon at ${endpoint.display} is too busy to accept a connection (its backlog stayed full for ${timeoutMs} ms).`, { cause: err })
-          : connectError(endpoint, err));
+        reject(
+          err.code === 'EAGAIN'
+            ? new AdiError(
+                'TIMEOUT',
+                `The daemon at ${endpoint.display} is too busy to accept a connection (its backlog stayed full for ${timeoutMs} ms).`,
+                { cause: err },
+              )
+            : connectError(endpoint, err),
+        );
       });
     };
     attempt();
@@ -42,12 +56,22 @@ export function connectError(endpoint: Endpoint, err: NodeJS.ErrnoException): Ad
   switch (err.code) {
     case 'ENOENT':
     case 'ECONNREFUSED':
-      return new AdiError('DAEMON_NOT_RUNNING', `The daemon is not running (nothing answers at ${endpoint.display}). Start it with 'adi daemon start'.`, { cause: err });
+      return new AdiError(
+        'DAEMON_NOT_RUNNING',
+        `The daemon is not running (nothing answers at ${endpoint.display}). Start it with 'adi daemon start'.`,
+        { cause: err },
+      );
     case 'EACCES':
     case 'EPERM':
-      return new AdiError('PERMISSION_DENIED', `Permission denied connecting to ${endpoint.display}: the daemon belongs to another user. Run adi as that user or set ADI_DAEMON_SOCKET.`, { cause: err });
+      return new AdiError(
+        'PERMISSION_DENIED',
+        `Permission denied connecting to ${endpoint.display}: the daemon belongs to another user. Run adi as that user or set ADI_DAEMON_SOCKET.`,
+        { cause: err },
+      );
     default:
-      return new AdiError('DAEMON_NOT_RUNNING', `Cannot connect to the daemon at ${endpoint.display}: ${err.message}`, { cause: err });
+      return new AdiError('DAEMON_NOT_RUNNING', `Cannot connect to the daemon at ${endpoint.display}: ${err.message}`, {
+        cause: err,
+      });
   }
 }
 

@@ -7,12 +7,24 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { bootPlan, carriedEnvironment, launchdPlist, systemdExecArg, systemdUnit, type BootInputs } from '../../src/cli/boot.js';
+import {
+  bootPlan,
+  carriedEnvironment,
+  launchdPlist,
+  systemdExecArg,
+  systemdUnit,
+  type BootInputs,
+} from '../../src/cli/boot.js';
 
 const base: BootInputs = {
   platform: 'linux',
   scope: 'user',
-  env: { PATH: '/usr/bin:/bin', XDG_DATA_HOME: '/data/with space', ADI_DAEMON_SOCKET: '@adi-test', XDG_RUNTIME_DIR: '/run/user/1' },
+  env: {
+    PATH: '/usr/bin:/bin',
+    XDG_DATA_HOME: '/data/with space',
+    ADI_DAEMON_SOCKET: '@adi-test',
+    XDG_RUNTIME_DIR: '/run/user/1',
+  },
   home: '/home/u',
   accountHome: '/home/u',
   node: process.execPath,
@@ -29,7 +41,13 @@ function have(program: string): boolean {
 describe('systemd unit', () => {
   it('runs `adi daemon run` with absolute paths, restarts on failure, lets the daemon stop its services', () => {
     const unit = systemdUnit(base);
-    assert.match(unit, new RegExp(`^ExecStart=${process.execPath.replace(/[.]/g, '\\.')} "/opt/adi 100%%/bin/adi\\.js" daemon run$`, 'm'));
+    assert.match(
+      unit,
+      new RegExp(
+        `^ExecStart=${process.execPath.replace(/[.]/g, '\\.')} "/opt/adi 100%%/bin/adi\\.js" daemon run$`,
+        'm',
+      ),
+    );
     assert.match(unit, /^Restart=on-failure$/m);
     assert.match(unit, /^KillMode=mixed$/m);
     assert.match(unit, /^TimeoutStopSec=\d+$/m);
@@ -48,10 +66,15 @@ describe('systemd unit', () => {
     assert.equal(systemdExecArg('say "hi"\\'), '"say \\"hi\\"\\\\"');
   });
 
-  it('carries HOME only when it is not the account\'s, and refuses values a unit cannot hold', () => {
-    assert.deepEqual(carriedEnvironment({ scope: 'user', env: {}, home: '/tmp/h', accountHome: '/home/u' }), [['HOME', '/tmp/h']]);
+  it("carries HOME only when it is not the account's, and refuses values a unit cannot hold", () => {
+    assert.deepEqual(carriedEnvironment({ scope: 'user', env: {}, home: '/tmp/h', accountHome: '/home/u' }), [
+      ['HOME', '/tmp/h'],
+    ]);
     assert.deepEqual(carriedEnvironment({ scope: 'user', env: {}, home: '/home/u', accountHome: '/home/u' }), []);
-    assert.throws(() => carriedEnvironment({ scope: 'user', env: { ADI_USER: 'a\nb' }, home: '/h', accountHome: '/h' }), /line break/);
+    assert.throws(
+      () => carriedEnvironment({ scope: 'user', env: { ADI_USER: 'a\nb' }, home: '/h', accountHome: '/h' }),
+      /line break/,
+    );
   });
 
   it('the system unit runs as the given user and is wanted by multi-user.target', () => {
@@ -80,7 +103,10 @@ describe('systemd unit', () => {
         const file = path.join(dir, 'adi-daemon.service');
         fs.writeFileSync(file, systemdUnit({ ...base, cli, scope, runAs: scope === 'system' ? 'root' : null }));
         const args = scope === 'user' ? ['--user', 'verify', file] : ['verify', file];
-        const r = spawnSync('systemd-analyze', args, { env: { ...process.env, XDG_RUNTIME_DIR: runtime }, encoding: 'utf8' });
+        const r = spawnSync('systemd-analyze', args, {
+          env: { ...process.env, XDG_RUNTIME_DIR: runtime },
+          encoding: 'utf8',
+        });
         assert.equal(r.status, 0, `${scope}: ${r.stderr}`);
         // verify reports some mistakes (an unknown KillMode, say) only as a warning naming the file.
         assert.doesNotMatch(r.stderr, /adi-daemon\.service/, `${scope}: ${r.stderr}`);
@@ -104,12 +130,18 @@ describe('launchd property list', () => {
     assert.match(text, /<key>Label<\/key><string>adi-daemon<\/string>/);
     assert.match(text, /<key>KeepAlive<\/key>\s*<dict>\s*<key>SuccessfulExit<\/key><false\/>\s*<\/dict>/);
     assert.match(text, /<key>RunAtLoad<\/key><true\/>/);
-    assert.match(text, /<string>\/opt\/adi 100%\/bin\/adi\.js<\/string>\s*<string>daemon<\/string>\s*<string>run<\/string>/);
+    assert.match(
+      text,
+      /<string>\/opt\/adi 100%\/bin\/adi\.js<\/string>\s*<string>daemon<\/string>\s*<string>run<\/string>/,
+    );
     assert.match(text, /<key>XDG_DATA_HOME<\/key><string>\/data\/with space<\/string>/);
     const plan = bootPlan(mac);
     assert.equal(plan.file, '/Users/u/Library/LaunchAgents/adi-daemon.plist');
     assert.equal(plan.enableShown, 'launchctl bootstrap gui/501 /Users/u/Library/LaunchAgents/adi-daemon.plist');
-    assert.match(launchdPlist({ ...mac, scope: 'system', runAs: 'alice' }), /<key>UserName<\/key><string>alice<\/string>/);
+    assert.match(
+      launchdPlist({ ...mac, scope: 'system', runAs: 'alice' }),
+      /<key>UserName<\/key><string>alice<\/string>/,
+    );
     assert.match(launchdPlist({ ...mac, env: { ADI_USER: 'a<&>b' } }), /<string>a&lt;&amp;&gt;b<\/string>/);
   });
 
@@ -118,14 +150,24 @@ describe('launchd property list', () => {
       t.diagnostic('python3 is not installed: the property list was checked as text only (the test above)');
       return;
     }
-    const r = spawnSync('python3', ['-c', 'import plistlib, sys, json; print(json.dumps(plistlib.loads(sys.stdin.buffer.read())))'], {
-      input: launchdPlist({ ...mac, env: { ...mac.env, ADI_USER: 'a<&>"b' } }),
-      encoding: 'utf8',
-    });
+    const r = spawnSync(
+      'python3',
+      ['-c', 'import plistlib, sys, json; print(json.dumps(plistlib.loads(sys.stdin.buffer.read())))'],
+      {
+        input: launchdPlist({ ...mac, env: { ...mac.env, ADI_USER: 'a<&>"b' } }),
+        encoding: 'utf8',
+      },
+    );
     assert.equal(r.status, 0, r.stderr);
     const plist = JSON.parse(r.stdout) as Record<string, unknown>;
     assert.equal(plist['Label'], 'adi-daemon');
-    assert.deepEqual(plist['ProgramArguments'], [process.execPath, '/opt/adi 100%/bin/adi.js', 'daemon', 'run', '--background']);
+    assert.deepEqual(plist['ProgramArguments'], [
+      process.execPath,
+      '/opt/adi 100%/bin/adi.js',
+      'daemon',
+      'run',
+      '--background',
+    ]);
     assert.deepEqual(plist['KeepAlive'], { SuccessfulExit: false });
     assert.equal((plist['EnvironmentVariables'] as Record<string, string>)['ADI_USER'], 'a<&>"b');
   });

@@ -27,7 +27,18 @@ async function list(h: TempHome): Promise<Map<string, ServiceInfo>> {
   return new Map((JSON.parse(r.stdout) as ServiceInfo[]).map((s) => [s.name, s]));
 }
 
-const SERVICES = ['[web]', 'command = "/bin/sleep"', 'args = ["1000"]', 'auto_start = true', '', '[worker]', 'command = "/bin/sleep"', 'args = ["1001"]', 'auto_start = true', ''].join('\n');
+const SERVICES = [
+  '[web]',
+  'command = "/bin/sleep"',
+  'args = ["1000"]',
+  'auto_start = true',
+  '',
+  '[worker]',
+  'command = "/bin/sleep"',
+  'args = ["1001"]',
+  'auto_start = true',
+  '',
+].join('\n');
 
 describe('configuration errors', () => {
   test('reload of a file with a syntax error exits non-zero, prints the error, and leaves every running service as it was', async () => {
@@ -35,7 +46,10 @@ describe('configuration errors', () => {
     assert.equal((await adi(['daemon', 'start'], h.env)).code, 0);
     const before = await list(h);
     const pids = ['web', 'worker'].map((n) => before.get(n)?.pid);
-    assert.ok(pids.every((p) => typeof p === 'number' && alive(p)), JSON.stringify([...before.values()]));
+    assert.ok(
+      pids.every((p) => typeof p === 'number' && alive(p)),
+      JSON.stringify([...before.values()]),
+    );
 
     fs.writeFileSync(h.paths.servicesFile, `${SERVICES}\n[broken\ncommand = "x"\n`);
     const r = await adi(['daemon', 'reload'], h.env);
@@ -43,14 +57,20 @@ describe('configuration errors', () => {
     assert.match(r.stderr, /services\.toml:\d+:\d+: TOML syntax error/);
     assert.match(r.stderr, /kept the last valid definition of web, worker/);
     const after = await list(h);
-    assert.deepEqual(['web', 'worker'].map((n) => after.get(n)?.pid), pids, 'same pids');
+    assert.deepEqual(
+      ['web', 'worker'].map((n) => after.get(n)?.pid),
+      pids,
+      'same pids',
+    );
     assert.ok(['web', 'worker'].every((n) => after.get(n)?.state === 'running'));
 
     // status and services show the error too (on stderr; --json keeps stdout parseable).
     const status = await adi(['daemon', 'status'], h.env);
     assert.equal(status.code, 0);
     assert.match(status.stderr, /TOML syntax error/);
-    const statusJson = JSON.parse((await adi(['daemon', 'status', '--json'], h.env)).stdout) as { config_errors: string[] };
+    const statusJson = JSON.parse((await adi(['daemon', 'status', '--json'], h.env)).stdout) as {
+      config_errors: string[];
+    };
     assert.match(statusJson.config_errors.join('\n'), /TOML syntax error/);
     const services = await adi(['daemon', 'services'], h.env);
     assert.match(services.stdout, /^NAME/);
@@ -63,7 +83,7 @@ describe('configuration errors', () => {
     assert.equal((await adi(['daemon', 'status'], h.env)).stderr, '');
   });
 
-  test('an unknown key in a running service\'s table does not stop it; the error names file, service, field and a hint', async () => {
+  test("an unknown key in a running service's table does not stop it; the error names file, service, field and a hint", async () => {
     const h = setUp(SERVICES);
     assert.equal((await adi(['daemon', 'start'], h.env)).code, 0);
     const webPid = (await list(h)).get('web')?.pid;
@@ -72,7 +92,10 @@ describe('configuration errors', () => {
     fs.writeFileSync(h.paths.servicesFile, SERVICES.replace('args = ["1000"]', 'args = ["1000"]\nstop_timeuot = 3'));
     const r = await adi(['daemon', 'reload'], h.env);
     assert.equal(r.code, 1, `${r.stdout}${r.stderr}`);
-    assert.match(r.stderr, /services\.toml: service "web": field "stop_timeuot": unknown field \(did you mean "stop_timeout"\?\)/);
+    assert.match(
+      r.stderr,
+      /services\.toml: service "web": field "stop_timeuot": unknown field \(did you mean "stop_timeout"\?\)/,
+    );
     assert.match(r.stderr, /kept the last valid definition of web/);
     const after = await list(h);
     assert.equal(after.get('web')?.pid, webPid);
@@ -100,6 +123,9 @@ describe('configuration errors', () => {
       assert.equal(stop.code, 0, stop.stderr);
       counts.push((await list(h)).size);
     }
-    assert.deepEqual(counts, names.map(() => names.length));
+    assert.deepEqual(
+      counts,
+      names.map(() => names.length),
+    );
   });
 });

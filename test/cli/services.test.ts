@@ -37,7 +37,8 @@ function serviceProcesses(name: string): number[] {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const environ = fs.readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0');
-      if (environ.includes(`HOME=${h.home}`) && environ.includes(`ADI_SERVICE_NAME=${name}`) && alive(Number(entry))) out.push(Number(entry));
+      if (environ.includes(`HOME=${h.home}`) && environ.includes(`ADI_SERVICE_NAME=${name}`) && alive(Number(entry)))
+        out.push(Number(entry));
     } catch {
       // gone
     }
@@ -55,10 +56,14 @@ describe('services through the CLI', () => {
     assert.equal(first.state, 'running');
     assert.ok(first.pid !== null && alive(first.pid));
     process.kill(first.pid, 'SIGKILL');
-    await waitFor(async () => {
-      const s = await service('sl');
-      return s.state === 'running' && s.pid !== first.pid;
-    }, 10_000, 'a new sl process');
+    await waitFor(
+      async () => {
+        const s = await service('sl');
+        return s.state === 'running' && s.pid !== first.pid;
+      },
+      10_000,
+      'a new sl process',
+    );
     const second = await service('sl');
     assert.equal(second.restarts, 1);
     assert.equal(second.exit_signal, 'SIGKILL');
@@ -69,7 +74,10 @@ describe('services through the CLI', () => {
   });
 
   test('a crash loop ends failed after max-restarts, with how it exited', async () => {
-    const r = await adi(['daemon', 'start', 'crash', '--max-restarts', '3', '--', node, path.join(FIXTURES, 'crasher.js'), '7'], h.env);
+    const r = await adi(
+      ['daemon', 'start', 'crash', '--max-restarts', '3', '--', node, path.join(FIXTURES, 'crasher.js'), '7'],
+      h.env,
+    );
     assert.equal(r.code, 0, r.stderr);
     await waitFor(async () => (await service('crash')).state === 'failed', 20_000, 'crash to fail');
     const s = await service('crash');
@@ -84,7 +92,10 @@ describe('services through the CLI', () => {
   });
 
   test('stop with --stop-timeout 2 ends a SIGTERM-ignorer and all its grandchildren', async () => {
-    const r = await adi(['daemon', 'start', 'stubborn', '--stop-timeout', '2', '--', node, path.join(FIXTURES, 'ignore-term.js')], h.env);
+    const r = await adi(
+      ['daemon', 'start', 'stubborn', '--stop-timeout', '2', '--', node, path.join(FIXTURES, 'ignore-term.js')],
+      h.env,
+    );
     assert.equal(r.code, 0, r.stderr);
     await waitFor(() => serviceProcesses('stubborn').length >= 3, 10_000, 'the service and its grandchildren');
     const pids = serviceProcesses('stubborn');
@@ -99,7 +110,10 @@ describe('services through the CLI', () => {
   });
 
   test('200,000 flooded lines come back complete and in order', async () => {
-    const r = await adi(['daemon', 'start', 'flood', '--no-restart', '--', node, path.join(FIXTURES, 'flood.js'), '200000'], h.env);
+    const r = await adi(
+      ['daemon', 'start', 'flood', '--no-restart', '--', node, path.join(FIXTURES, 'flood.js'), '200000'],
+      h.env,
+    );
     assert.equal(r.code, 0, r.stderr);
     await waitFor(async () => (await service('flood')).state === 'stopped', 60_000, 'flood to finish');
     const logs = await adi(['daemon', 'logs', 'flood', '-n', '200000'], h.env, { timeoutMs: 60_000 });
@@ -112,14 +126,22 @@ describe('services through the CLI', () => {
     assert.match(lines[0] ?? '', /^\d{4}-\d\d-\d\dT[\d:.]+Z line 1$/);
     // -n counts the service's own lines; the supervisor's notes ([sys]) show between them.
     const tail = await adi(['daemon', 'logs', 'flood', '-n', '5'], h.env);
-    const own = tail.stdout.trim().split('\n').filter((l) => !l.includes('[sys]')).map((l) => l.replace(/^\S+ /, ''));
+    const own = tail.stdout
+      .trim()
+      .split('\n')
+      .filter((l) => !l.includes('[sys]'))
+      .map((l) => l.replace(/^\S+ /, ''));
     assert.deepEqual(own, ['line 199996', 'line 199997', 'line 199998', 'line 199999', 'line 200000']);
   });
 
   test('logs -f shows new lines live', async () => {
     const script = 'let i=0; setInterval(() => console.log("tick " + (++i)), 100)';
     assert.equal((await adi(['daemon', 'start', 'ticker', '--', node, '-e', script], h.env)).code, 0);
-    const child = spawn(node, [path.resolve(FIXTURES, '..', '..', 'bin', 'adi.js'), 'daemon', 'logs', 'ticker', '-f', '-n', '0'], { env: h.env });
+    const child = spawn(
+      node,
+      [path.resolve(FIXTURES, '..', '..', 'bin', 'adi.js'), 'daemon', 'logs', 'ticker', '-f', '-n', '0'],
+      { env: h.env },
+    );
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     await waitFor(() => (out.match(/tick \d+/g) ?? []).length >= 3, 10_000, 'live lines');
@@ -129,11 +151,17 @@ describe('services through the CLI', () => {
   });
 
   test('a follower stopped with SIGSTOP does not grow the daemon', async () => {
-    const script = 'const b = "y".repeat(200) + "\\n"; function w() { while (process.stdout.write(b)); process.stdout.once("drain", w); } w();';
+    const script =
+      'const b = "y".repeat(200) + "\\n"; function w() { while (process.stdout.write(b)); process.stdout.once("drain", w); } w();';
     assert.equal((await adi(['daemon', 'start', 'gush', '--', node, '-e', script], h.env)).code, 0);
     const daemonPid = Number(fs.readFileSync(h.paths.pidFile, 'utf8'));
-    const rss = (): number => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${daemonPid}/status`, 'utf8'))?.[1]) * 1024;
-    const child = spawn(node, [path.resolve(FIXTURES, '..', '..', 'bin', 'adi.js'), 'daemon', 'logs', 'gush', '-f', '-n', '0'], { env: h.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const rss = (): number =>
+      Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${daemonPid}/status`, 'utf8'))?.[1]) * 1024;
+    const child = spawn(
+      node,
+      [path.resolve(FIXTURES, '..', '..', 'bin', 'adi.js'), 'daemon', 'logs', 'gush', '-f', '-n', '0'],
+      { env: h.env, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let got = 0;
     child.stdout.on('data', (d: Buffer) => (got += d.length));
     await waitFor(() => got > 0, 10_000, 'follower output');
@@ -148,12 +176,16 @@ describe('services through the CLI', () => {
     child.kill('SIGKILL');
     await adi(['daemon', 'stop', 'gush', '--force'], h.env);
     // The connection's output bound is 4 MiB; allow for V8's own heap growth on top.
-    assert.ok(peak - before < 64 * 1024 * 1024, `daemon RSS grew by ${((peak - before) / 1048576).toFixed(1)} MiB while the follower was stopped`);
+    assert.ok(
+      peak - before < 64 * 1024 * 1024,
+      `daemon RSS grew by ${((peak - before) / 1048576).toFixed(1)} MiB while the follower was stopped`,
+    );
   });
 
   test('a service writing 120 MB leaves the data dir bounded by the rotation cap', async () => {
     // 120 MB of output with the default 10 MiB x 5 files cap.
-    const script = 'const b = "x".repeat(1023) + "\\n"; let n = 0; function w() { while (n < 120 * 1024) { n++; if (!process.stdout.write(b)) return process.stdout.once("drain", w); } process.exit(0); } w();';
+    const script =
+      'const b = "x".repeat(1023) + "\\n"; let n = 0; function w() { while (n < 120 * 1024) { n++; if (!process.stdout.write(b)) return process.stdout.once("drain", w); } process.exit(0); } w();';
     assert.equal((await adi(['daemon', 'start', 'big', '--no-restart', '--', node, '-e', script], h.env)).code, 0);
     await waitFor(async () => (await service('big')).state !== 'running', 120_000, 'big writer to finish');
     const logsDir = h.paths.logsDir;
@@ -164,7 +196,12 @@ describe('services through the CLI', () => {
   });
 
   test('an unknown service is a clear error with a non-zero exit', async () => {
-    for (const args of [['daemon', 'stop', 'nope'], ['daemon', 'restart', 'nope'], ['daemon', 'logs', 'nope'], ['daemon', 'start', 'nope']]) {
+    for (const args of [
+      ['daemon', 'stop', 'nope'],
+      ['daemon', 'restart', 'nope'],
+      ['daemon', 'logs', 'nope'],
+      ['daemon', 'start', 'nope'],
+    ]) {
       const r = await adi(args, h.env);
       assert.notEqual(r.code, 0, args.join(' '));
       assert.match(r.stderr, /nope/);
@@ -195,12 +232,19 @@ describe('services.toml', () => {
         ].join('\n'),
       );
       assert.equal((await adi(['daemon', 'start'], other.env)).code, 0);
-      await waitFor(async () => {
-        const r = await adi(['daemon', 'services', '--json'], other.env);
-        return (JSON.parse(r.stdout) as ServiceInfo[]).some((s) => s.name === 'good' && s.state === 'running');
-      }, 10_000, 'good to run');
+      await waitFor(
+        async () => {
+          const r = await adi(['daemon', 'services', '--json'], other.env);
+          return (JSON.parse(r.stdout) as ServiceInfo[]).some((s) => s.name === 'good' && s.state === 'running');
+        },
+        10_000,
+        'good to run',
+      );
       const list = JSON.parse((await adi(['daemon', 'services', '--json'], other.env)).stdout) as ServiceInfo[];
-      assert.equal(list.some((s) => s.name === 'bad'), false);
+      assert.equal(
+        list.some((s) => s.name === 'bad'),
+        false,
+      );
       const log = fs.readFileSync(other.paths.logFile, 'utf8');
       assert.match(log, /services\.toml.*service "bad".*field "max_restarts"/);
 

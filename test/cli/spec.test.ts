@@ -23,12 +23,27 @@ const START: CommandSpec = {
 };
 
 function badArgument(fn: () => unknown, pattern: RegExp): void {
-  assert.throws(fn, (err: unknown) => err instanceof AdiError && err.code === 'BAD_ARGUMENT' && pattern.test(err.message));
+  assert.throws(
+    fn,
+    (err: unknown) => err instanceof AdiError && err.code === 'BAD_ARGUMENT' && pattern.test(err.message),
+  );
 }
 
 describe('parsing from the spec', () => {
   test('options go before or after the arguments; what follows -- is kept verbatim', () => {
-    const a = parseCommand('x', START, ['--env', 'A=1', 'web', '-f', '--env=B=2', '--', 'cmd', '--env', '-f', '--', '--help']);
+    const a = parseCommand('x', START, [
+      '--env',
+      'A=1',
+      'web',
+      '-f',
+      '--env=B=2',
+      '--',
+      'cmd',
+      '--env',
+      '-f',
+      '--',
+      '--help',
+    ]);
     assert.deepEqual(a.positionals, ['web']);
     assert.deepEqual({ ...a.values }, { env: ['A=1', 'B=2'], force: true });
     assert.deepEqual(a.commandLine, ['cmd', '--env', '-f', '--', '--help']);
@@ -38,7 +53,11 @@ describe('parsing from the spec', () => {
   });
 
   test('a command without a command line takes what follows -- as arguments', () => {
-    const spec: CommandSpec = { args: [{ name: 'NAME', variadic: true }], options: { all: { type: 'boolean', help: 'all' } }, description: '' };
+    const spec: CommandSpec = {
+      args: [{ name: 'NAME', variadic: true }],
+      options: { all: { type: 'boolean', help: 'all' } },
+      description: '',
+    };
     const p = parseCommand('x', spec, ['a', '--all', '--', '--b']);
     assert.deepEqual(p.positionals, ['a', '--b']);
     assert.equal(p.values.all, true);
@@ -47,10 +66,17 @@ describe('parsing from the spec', () => {
   test('wrong words are BAD_ARGUMENT naming the word and pointing at --help', () => {
     badArgument(() => parseCommand('daemon x', START, ['--bogus']), /--bogus.*adi daemon x --help/);
     badArgument(() => parseCommand('daemon x', START, ['a', 'b']), /Unexpected argument 'b'.*takes NAME/);
-    badArgument(() => parseCommand('daemon x', { ...START, args: [] }, ['a']), /Unexpected argument 'a'.*takes no arguments/);
+    badArgument(
+      () => parseCommand('daemon x', { ...START, args: [] }, ['a']),
+      /Unexpected argument 'a'.*takes no arguments/,
+    );
     badArgument(() => parseCommand('daemon x', { ...START, args: [{ name: 'NAME' }] }, ['-f']), /Missing NAME/);
     badArgument(() => parseCommand('daemon x', START, ['--env']), /--env/);
-    const shells: CommandSpec = { args: [{ name: 'SHELL', choices: ['bash', 'zsh', 'fish'] }], options: {}, description: '' };
+    const shells: CommandSpec = {
+      args: [{ name: 'SHELL', choices: ['bash', 'zsh', 'fish'] }],
+      options: {},
+      description: '',
+    };
     badArgument(() => parseCommand('completion', shells, ['tcsh']), /SHELL is one of bash, zsh or fish, not 'tcsh'/);
   });
 
@@ -59,7 +85,9 @@ describe('parsing from the spec', () => {
       const { command } = await entry.load();
       const { spec } = command;
       assert.equal(command.name, name, 'the table loads the module of the command it names');
-      spec.args.forEach((a, i) => assert.ok(a.variadic !== true || i === spec.args.length - 1, `${name}: only the last argument may repeat`));
+      spec.args.forEach((a, i) =>
+        assert.ok(a.variadic !== true || i === spec.args.length - 1, `${name}: only the last argument may repeat`),
+      );
       const shorts = Object.values(spec.options).flatMap((o) => (o.short === undefined ? [] : [o.short]));
       assert.equal(new Set(shorts).size, shorts.length, `${name}: short options are distinct`);
       assert.ok(!shorts.includes('h') && !Object.hasOwn(spec.options, 'help'), `${name}: -h and --help are adi's`);
@@ -77,7 +105,11 @@ describe('help and bundles from the spec', () => {
     const h = tempHome();
     try {
       for (const [name, entry] of Object.entries({ ...COMMANDS, ...TOP })) {
-        if (name.includes(' ')) assert.ok(fs.existsSync(path.join(ROOT, 'dist', 'cli', `${name.replace(' ', '-')}.cjs`)), `bundle of ${name}`);
+        if (name.includes(' '))
+          assert.ok(
+            fs.existsSync(path.join(ROOT, 'dist', 'cli', `${name.replace(' ', '-')}.cjs`)),
+            `bundle of ${name}`,
+          );
         const { spec } = (await entry.load()).command;
         const r = await adi([...name.split(' '), '--help'], h.env);
         assert.equal(r.code, 0, r.stderr);
@@ -104,7 +136,23 @@ describe('daemon start / stop: NAME and options in any order', () => {
   });
 
   test('options before NAME start an ad-hoc service; --force after or before NAME stops it', async () => {
-    const start = await adi(['daemon', 'start', '--env', 'GREETING=hi', '--no-restart', 'greeter', '--max-restarts', '2', '--', '/bin/sh', '-c', 'echo "$GREETING"; exec sleep 1000'], h.env);
+    const start = await adi(
+      [
+        'daemon',
+        'start',
+        '--env',
+        'GREETING=hi',
+        '--no-restart',
+        'greeter',
+        '--max-restarts',
+        '2',
+        '--',
+        '/bin/sh',
+        '-c',
+        'echo "$GREETING"; exec sleep 1000',
+      ],
+      h.env,
+    );
     assert.equal(start.code, 0, start.stderr);
     const list = JSON.parse((await adi(['daemon', 'services', '--json'], h.env)).stdout) as ServiceInfo[];
     const greeter = list.find((s) => s.name === 'greeter');

@@ -59,7 +59,10 @@ describe('DaemonClient', () => {
     const h = home();
     const client = new DaemonClient({ env: h.env });
     await client.ensureRunning();
-    await assert.rejects(client.stopService('nope'), (err: unknown) => err instanceof AdiError && /SERVICE_NOT_FOUND|NOT_IMPLEMENTED/.test(err.code));
+    await assert.rejects(
+      client.stopService('nope'),
+      (err: unknown) => err instanceof AdiError && /SERVICE_NOT_FOUND|NOT_IMPLEMENTED/.test(err.code),
+    );
     await assert.rejects(client.stopService('../etc'), isCode('BAD_SERVICE_NAME'));
     client.close();
   });
@@ -95,5 +98,4 @@ describe('DaemonClient', () => {
     assert.equal((await client.ping()).pid, second.pid);
     client.close();
   });
-
 });

@@ -18,7 +18,15 @@ describe('resolvePaths', () => {
 
   test('XDG_DATA_HOME, XDG_CONFIG_HOME and the ADI_* overrides win', () => {
     const p = resolvePaths({
-      env: { XDG_DATA_HOME: '/d', XDG_CONFIG_HOME: '/c', ADI_DAEMON_SOCKET: '/run/a.sock', ADI_DAEMON_PID: '/run/a.pid', ADI_DAEMON_LOG: '/var/log/a.log', ADI_USER: 'x', ADI_ROOT_USER: 'y' },
+      env: {
+        XDG_DATA_HOME: '/d',
+        XDG_CONFIG_HOME: '/c',
+        ADI_DAEMON_SOCKET: '/run/a.sock',
+        ADI_DAEMON_PID: '/run/a.pid',
+        ADI_DAEMON_LOG: '/var/log/a.log',
+        ADI_USER: 'x',
+        ADI_ROOT_USER: 'y',
+      },
       platform: 'linux',
       home: '/home/u',
     });
@@ -38,7 +46,11 @@ describe('resolvePaths', () => {
   });
 
   test('Windows uses the named pipe \\\\.\\pipe\\adi-daemon by default', () => {
-    const p = resolvePaths({ env: { LOCALAPPDATA: 'C:\\Users\\u\\AppData\\Local' }, platform: 'win32', home: 'C:\\Users\\u' });
+    const p = resolvePaths({
+      env: { LOCALAPPDATA: 'C:\\Users\\u\\AppData\\Local' },
+      platform: 'win32',
+      home: 'C:\\Users\\u',
+    });
     assert.equal(p.socket.kind, 'pipe');
     assert.equal(p.socket.address, '\\\\.\\pipe\\adi-daemon');
     assert.equal(p.dataDir, 'C:\\Users\\u\\AppData\\Local\\adi');
@@ -51,7 +63,8 @@ describe('resolvePaths', () => {
     for (const platform of ['linux', 'darwin'] as const) {
       assert.throws(
         () => resolveEndpoint(undefined, platform, long),
-        (err: unknown) => err instanceof AdiError && err.code === 'PATH_TOO_LONG' && /ADI_DAEMON_SOCKET/.test(err.message),
+        (err: unknown) =>
+          err instanceof AdiError && err.code === 'PATH_TOO_LONG' && /ADI_DAEMON_SOCKET/.test(err.message),
       );
     }
     // 107 bytes is the most Linux allows; 103 on macOS.

@@ -2,7 +2,15 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { AUDIT_MAX_ARGV_BYTES, AUDIT_MAX_LINE_BYTES, AUDIT_MAX_TEXT_BYTES, AuditLog, auditFile, formatAuditLine, type AuditEntry } from '../../src/executor/audit.js';
+import {
+  AUDIT_MAX_ARGV_BYTES,
+  AUDIT_MAX_LINE_BYTES,
+  AUDIT_MAX_TEXT_BYTES,
+  AuditLog,
+  auditFile,
+  formatAuditLine,
+  type AuditEntry,
+} from '../../src/executor/audit.js';
 import { rotatedPath } from '../../src/core/rotate-file.js';
 import { MemoryLogger } from '../../src/core/logger.js';
 import { readAudit, tempDir, testPaths } from './util.js';
@@ -19,14 +27,43 @@ void test('one JSON object per line, in <logsDir>/audit.log, mode 0600', () => {
   const log = new MemoryLogger();
   const audit = new AuditLog(auditFile(paths), log);
   assert.equal(audit.file, path.join(paths.logsDir, 'audit.log'));
-  audit.record({ identity: 'admin', action: 'run', argv: ['/usr/bin/id', '-un'], reason: null, result: { exit_code: 0, signal: null }, as: 'alice' });
-  audit.record({ identity: 'plugin:net', action: 'sudo_denied', argv: ['/usr/bin/id', '-u\nforged line'], reason: 'why\nnot', result: { denied: 'outside its patterns' } });
-  audit.record({ identity: 'plugin:net', action: 'sudo_run', argv: ['/usr/sbin/x'], reason: 'r', result: { error: 'COMMAND_TIMEOUT' }, pattern: '/usr/sbin/x' });
-  audit.record({ identity: 'admin', action: 'privileged_service', argv: ['/usr/sbin/y'], reason: null, result: { exit_code: 0, signal: null } });
+  audit.record({
+    identity: 'admin',
+    action: 'run',
+    argv: ['/usr/bin/id', '-un'],
+    reason: null,
+    result: { exit_code: 0, signal: null },
+    as: 'alice',
+  });
+  audit.record({
+    identity: 'plugin:net',
+    action: 'sudo_denied',
+    argv: ['/usr/bin/id', '-u\nforged line'],
+    reason: 'why\nnot',
+    result: { denied: 'outside its patterns' },
+  });
+  audit.record({
+    identity: 'plugin:net',
+    action: 'sudo_run',
+    argv: ['/usr/sbin/x'],
+    reason: 'r',
+    result: { error: 'COMMAND_TIMEOUT' },
+    pattern: '/usr/sbin/x',
+  });
+  audit.record({
+    identity: 'admin',
+    action: 'privileged_service',
+    argv: ['/usr/sbin/y'],
+    reason: null,
+    result: { exit_code: 0, signal: null },
+  });
   const text = fs.readFileSync(audit.file, 'utf8');
   assert.equal(text.split('\n').length, 5, 'four lines and the final newline: a newline in an argument forges nothing');
   const lines = readAudit(audit.file);
-  assert.deepEqual(lines.map((l) => l.action), ['run', 'sudo_denied', 'sudo_run', 'privileged_service']);
+  assert.deepEqual(
+    lines.map((l) => l.action),
+    ['run', 'sudo_denied', 'sudo_run', 'privileged_service'],
+  );
   assert.deepEqual(lines[1]?.argv, ['/usr/bin/id', '-u\nforged line']);
   assert.equal(lines[1]?.reason, 'why\nnot');
   assert.deepEqual(lines[1]?.result, { denied: 'outside its patterns' });
@@ -47,7 +84,13 @@ void test('appends to an existing log and tightens its mode', () => {
   fs.mkdirSync(path.dirname(file));
   fs.writeFileSync(file, '{"old":true}\n', { mode: 0o644 });
   fs.chmodSync(file, 0o644);
-  new AuditLog(file, new MemoryLogger()).record({ identity: 'admin', action: 'run', argv: ['x'], reason: null, result: { exit_code: 1, signal: null } });
+  new AuditLog(file, new MemoryLogger()).record({
+    identity: 'admin',
+    action: 'run',
+    argv: ['x'],
+    reason: null,
+    result: { exit_code: 1, signal: null },
+  });
   const text = fs.readFileSync(file, 'utf8').split('\n');
   assert.equal(text[0], '{"old":true}');
   assert.equal(fs.statSync(file).mode & 0o777, 0o600);
@@ -57,7 +100,13 @@ void test('long arguments are cut and marked, counted in bytes after escaping', 
   const root = tempDir();
   dirs.push(root);
   const file = path.join(root, 'audit.log');
-  new AuditLog(file, new MemoryLogger()).record({ identity: 'admin', action: 'run', argv: ['x', 'y'.repeat(100_000)], reason: 'z'.repeat(5000), result: { exit_code: 0, signal: null } });
+  new AuditLog(file, new MemoryLogger()).record({
+    identity: 'admin',
+    action: 'run',
+    argv: ['x', 'y'.repeat(100_000)],
+    reason: 'z'.repeat(5000),
+    result: { exit_code: 0, signal: null },
+  });
   const [line] = readAudit(file);
   assert.equal(line?.argv[0], 'x');
   assert.ok(line?.argv[1]?.startsWith('yyyy'));
@@ -70,8 +119,15 @@ void test('long arguments are cut and marked, counted in bytes after escaping', 
 void test('a line of control characters stays within its byte bound (each one escapes to six bytes)', () => {
   const ctl = '\u0001'.repeat(4096);
   const entry: AuditEntry = {
-    identity: 'anonymous', action: 'sudo_denied', argv: Array.from({ length: 256 }, () => ctl), reason: ctl,
-    result: { denied: ctl }, pattern: ctl, as: ctl, request: 'SudoRun', service: ctl,
+    identity: 'anonymous',
+    action: 'sudo_denied',
+    argv: Array.from({ length: 256 }, () => ctl),
+    reason: ctl,
+    result: { denied: ctl },
+    pattern: ctl,
+    as: ctl,
+    request: 'SudoRun',
+    service: ctl,
   };
   const line = formatAuditLine(entry);
   assert.ok(Buffer.byteLength(line) <= AUDIT_MAX_LINE_BYTES, `${Buffer.byteLength(line)} bytes`);
@@ -81,7 +137,13 @@ void test('a line of control characters stays within its byte bound (each one es
   assert.ok(parsed.argv.every((a) => [...a].every((ch) => ch === '\u0001')));
   assert.ok(Buffer.byteLength(JSON.stringify(parsed.argv)) <= AUDIT_MAX_ARGV_BYTES);
   // Multi-byte characters count by their UTF-8 size, and are never split.
-  const wide = formatAuditLine({ identity: 'admin', action: 'run', argv: ['€'.repeat(10_000)], reason: null, result: { exit_code: 0, signal: null } });
+  const wide = formatAuditLine({
+    identity: 'admin',
+    action: 'run',
+    argv: ['€'.repeat(10_000)],
+    reason: null,
+    result: { exit_code: 0, signal: null },
+  });
   const arg = (JSON.parse(wide) as { argv: string[] }).argv[0] ?? '';
   assert.ok(/^€+$/.test(arg));
   assert.ok(Buffer.byteLength(JSON.stringify([arg])) <= AUDIT_MAX_ARGV_BYTES);
@@ -96,7 +158,13 @@ void test('rotates by size: audit.log and its rotated files stay under the cap',
   assert.ok(audit.maxBytes <= 400 * 1024);
   const big = 'a'.repeat(20_000);
   for (let i = 0; i < 300; i++) {
-    audit.record({ identity: `plugin:p${i}`, action: 'run', argv: ['/bin/x', big], reason: null, result: { exit_code: i, signal: null } });
+    audit.record({
+      identity: `plugin:p${i}`,
+      action: 'run',
+      argv: ['/bin/x', big],
+      reason: null,
+      result: { exit_code: i, signal: null },
+    });
   }
   const files = [file, rotatedPath(file, 1), rotatedPath(file, 2)];
   const total = files.reduce((n, f) => n + fs.statSync(f).size, 0);
@@ -114,18 +182,36 @@ void test('repeated entries are rate limited per kind, with a summary line of ho
   const file = path.join(root, 'audit.log');
   let now = Date.parse('2026-01-01T00:00:00Z');
   const audit = new AuditLog(file, new MemoryLogger(), { burst: 5, perSecond: 2, now: () => now });
-  const denied = (identity: string): AuditEntry => ({ identity, action: 'sudo_denied', argv: ['/bin/x'], reason: 'r', result: { denied: 'no' } });
+  const denied = (identity: string): AuditEntry => ({
+    identity,
+    action: 'sudo_denied',
+    argv: ['/bin/x'],
+    reason: 'r',
+    result: { denied: 'no' },
+  });
   for (let i = 0; i < 105; i++) audit.record(denied('anonymous'));
   // Another kind (another identity, or another result) has its own allowance.
   audit.record(denied('plugin:ok'));
-  audit.record({ identity: 'anonymous', action: 'run', argv: ['/bin/x'], reason: null, result: { exit_code: 0, signal: null } });
+  audit.record({
+    identity: 'anonymous',
+    action: 'run',
+    argv: ['/bin/x'],
+    reason: null,
+    result: { exit_code: 0, signal: null },
+  });
   let lines = readAudit(file);
   assert.equal(lines.filter((l) => l.identity === 'anonymous' && l.action === 'sudo_denied').length, 5, 'the burst');
   assert.equal(lines.filter((l) => l.identity === 'plugin:ok').length, 1);
   assert.equal(lines.filter((l) => l.action === 'run').length, 1);
   audit.flush();
   lines = readAudit(file);
-  const summary = lines.at(-1) as unknown as { action: string; identity: string; count: number; message: string; similar: Record<string, string> };
+  const summary = lines.at(-1) as unknown as {
+    action: string;
+    identity: string;
+    count: number;
+    message: string;
+    similar: Record<string, string>;
+  };
   assert.equal(summary.action, 'suppressed');
   assert.equal(summary.identity, 'anonymous');
   assert.equal(summary.count, 100);
@@ -136,7 +222,10 @@ void test('repeated entries are rate limited per kind, with a summary line of ho
   for (let i = 0; i < 3; i++) audit.record(denied('anonymous'));
   audit.flush();
   lines = readAudit(file);
-  assert.deepEqual(lines.slice(-3).map((l) => l.action), ['sudo_denied', 'sudo_denied', 'suppressed']);
+  assert.deepEqual(
+    lines.slice(-3).map((l) => l.action),
+    ['sudo_denied', 'sudo_denied', 'suppressed'],
+  );
   assert.equal((lines.at(-1) as unknown as { count: number }).count, 1);
 });
 
@@ -148,7 +237,13 @@ void test('a symlink at the audit path is not followed; failures go to the daemo
   const file = path.join(root, 'audit.log');
   fs.symlinkSync(target, file);
   const log = new MemoryLogger();
-  new AuditLog(file, log).record({ identity: 'admin', action: 'run', argv: ['x'], reason: null, result: { exit_code: 0, signal: null } });
+  new AuditLog(file, log).record({
+    identity: 'admin',
+    action: 'run',
+    argv: ['x'],
+    reason: null,
+    result: { exit_code: 0, signal: null },
+  });
   assert.equal(fs.readFileSync(target, 'utf8'), '');
   assert.equal(log.lines.length, 1);
   assert.match(log.lines[0] ?? '', /^ERROR audit: could not write/);
@@ -156,6 +251,12 @@ void test('a symlink at the audit path is not followed; failures go to the daemo
   const notADir = path.join(root, 'plain-file');
   fs.writeFileSync(notADir, '');
   const log2 = new MemoryLogger();
-  new AuditLog(path.join(notADir, 'logs', 'audit.log'), log2).record({ identity: 'admin', action: 'run', argv: ['x'], reason: null, result: { exit_code: 0, signal: null } });
+  new AuditLog(path.join(notADir, 'logs', 'audit.log'), log2).record({
+    identity: 'admin',
+    action: 'run',
+    argv: ['x'],
+    reason: null,
+    result: { exit_code: 0, signal: null },
+  });
   assert.equal(log2.lines.length, 1);
 });

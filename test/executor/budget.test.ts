@@ -24,12 +24,21 @@ function executor(limits: { maxCommands?: number; outputBudgetBytes?: number }):
   const root = tempDir();
   dirs.push(root);
   const audit = new MemoryAudit();
-  const ex = new Executor({ paths: testPaths(root, 'adi-nosuch-test', 'adi-nosuch-test-root'), log: new MemoryLogger(), audit, limits, separation: { active: false, reason: 'test' } });
+  const ex = new Executor({
+    paths: testPaths(root, 'adi-nosuch-test', 'adi-nosuch-test-root'),
+    log: new MemoryLogger(),
+    audit,
+    limits,
+    separation: { active: false, reason: 'test' },
+  });
   return { ex, audit };
 }
 
 async function code(p: Promise<unknown>): Promise<string> {
-  const e = await p.then(() => null, (err: unknown) => err);
+  const e = await p.then(
+    () => null,
+    (err: unknown) => err,
+  );
   return e instanceof AdiError ? e.code : `no error (${String(e)})`;
 }
 
@@ -41,8 +50,16 @@ void test('output stays counted until the caller releases it; without a hold it 
   assert.equal(r.stdout.length, 60_000);
   assert.deepEqual(ex.usage(plugin), { commands: 0, bytes: 60_000 });
   // 60,000 held: another 60,000 do not fit, and that command is killed.
-  const e = await ex.run(plugin, run('head -c 60000 /dev/zero')).then(() => null, (err: unknown) => err);
-  assert.ok(e instanceof AdiError && e.code === 'OUTPUT_TOO_LARGE' && /plugin:p's commands passed the 100000 bytes/.test(e.message), String(e));
+  const e = await ex.run(plugin, run('head -c 60000 /dev/zero')).then(
+    () => null,
+    (err: unknown) => err,
+  );
+  assert.ok(
+    e instanceof AdiError &&
+      e.code === 'OUTPUT_TOO_LARGE' &&
+      /plugin:p's commands passed the 100000 bytes/.test(e.message),
+    String(e),
+  );
   assert.deepEqual(ex.usage(plugin), { commands: 0, bytes: 60_000 }, 'the failed command gave its bytes back at once');
   // Another identity has its own budget.
   assert.equal((await ex.run(ADMIN, run('head -c 60000 /dev/zero'))).stdout.length, 60_000);
@@ -59,11 +76,18 @@ void test('at the command maximum: TOO_MANY_COMMANDS at once, audited; the slot 
   const wait = run(`while [ ! -e ${gate}/go ]; do sleep 0.02; done`);
   const first = ex.run(plugin, wait);
   // A SudoRun denied (no separation) takes no slot.
-  assert.equal((await ex.sudoRun(plugin, { type: 'SudoRun', command: '/bin/true', args: [], reason: 'r' }, [])).type, 'SudoDenied');
+  assert.equal(
+    (await ex.sudoRun(plugin, { type: 'SudoRun', command: '/bin/true', args: [], reason: 'r' }, [])).type,
+    'SudoDenied',
+  );
   const second = ex.run(plugin, wait);
   assert.equal(await code(ex.run(plugin, run('true'))), 'TOO_MANY_COMMANDS');
   assert.deepEqual(ex.usage(plugin).commands, 2);
-  assert.ok(audit.entries.some((e) => e.identity === 'plugin:p' && 'error' in e.result && e.result.error === 'TOO_MANY_COMMANDS'));
+  assert.ok(
+    audit.entries.some(
+      (e) => e.identity === 'plugin:p' && 'error' in e.result && e.result.error === 'TOO_MANY_COMMANDS',
+    ),
+  );
   fs.writeFileSync(`${gate}/go`, '');
   await Promise.all([first, second]);
   assert.deepEqual(ex.usage(plugin), { commands: 0, bytes: 0 });

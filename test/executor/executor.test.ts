@@ -15,15 +15,29 @@ import { readAudit, tempDir, testPaths } from './util.js';
 const NO_USER = 'adi-nosuch-test';
 const NO_ROOT_USER = 'adi-nosuch-test-root';
 const plugin = (name: string): Identity => ({ kind: 'plugin', plugin: name, label: `plugin:${name}` });
-const run = (command: string, args: string[] = [], more: Partial<Run> = {}): Run => ({ type: 'Run', command, args, ...more });
-const sudo = (command: string, args: string[] = [], reason = 'test', more: Partial<SudoRun> = {}): SudoRun => ({ type: 'SudoRun', command, args, reason, ...more });
+const run = (command: string, args: string[] = [], more: Partial<Run> = {}): Run => ({
+  type: 'Run',
+  command,
+  args,
+  ...more,
+});
+const sudo = (command: string, args: string[] = [], reason = 'test', more: Partial<SudoRun> = {}): SudoRun => ({
+  type: 'SudoRun',
+  command,
+  args,
+  reason,
+  ...more,
+});
 
 const dirs: string[] = [];
 after(() => {
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
 });
 
-function setup(separation?: { active: boolean; reason: string }, limits?: { timeoutMs?: number; maxOutputBytes?: number }) {
+function setup(
+  separation?: { active: boolean; reason: string },
+  limits?: { timeoutMs?: number; maxOutputBytes?: number },
+) {
   const root = tempDir();
   dirs.push(root);
   const paths = testPaths(root, NO_USER, NO_ROOT_USER);
@@ -85,7 +99,10 @@ void test('Run resolves bare names through the secure PATH and refuses relative 
   const nul = await rejection(ex.run(plugin('p'), run('echo', ['a\0b'])));
   assert.equal(nul.code, 'BAD_ARGUMENT');
   const lines = readAudit(file);
-  assert.deepEqual(lines.map((l) => l.result.error ?? l.result.exit_code), [0, 'BAD_ARGUMENT', 'COMMAND_NOT_FOUND', 'BAD_ARGUMENT']);
+  assert.deepEqual(
+    lines.map((l) => l.result.error ?? l.result.exit_code),
+    [0, 'BAD_ARGUMENT', 'COMMAND_NOT_FOUND', 'BAD_ARGUMENT'],
+  );
   assert.ok(lines.every((l) => l.identity === 'plugin:p'));
 });
 
@@ -100,9 +117,13 @@ void test('a request can lower the limits but never raise them', async () => {
   const slow = await rejection(ex.run(ADMIN, run('/bin/sleep', ['5'], { timeout_secs: 3600 })));
   assert.equal(slow.code, 'COMMAND_TIMEOUT');
   assert.match(slow.message, /0\.4 s/);
-  const big = await rejection(ex.run(ADMIN, run('/usr/bin/head', ['-c', '200', '/dev/zero'], { max_output_bytes: 10_000_000 })));
+  const big = await rejection(
+    ex.run(ADMIN, run('/usr/bin/head', ['-c', '200', '/dev/zero'], { max_output_bytes: 10_000_000 })),
+  );
   assert.equal(big.code, 'OUTPUT_TOO_LARGE');
-  const lower = await rejection(ex.run(ADMIN, run('/usr/bin/head', ['-c', '50', '/dev/zero'], { max_output_bytes: 10 })));
+  const lower = await rejection(
+    ex.run(ADMIN, run('/usr/bin/head', ['-c', '50', '/dev/zero'], { max_output_bytes: 10 })),
+  );
   assert.match(lower.message, /max_output_bytes = 10 bytes/);
   const faster = await rejection(ex.run(ADMIN, run('/bin/sleep', ['5'], { timeout_secs: 0.1 })));
   assert.match(faster.message, /0\.1 s/);

@@ -24,7 +24,10 @@ after(async () => {
 });
 
 async function codeOf(p: Promise<unknown>): Promise<string> {
-  const e = await p.then(() => null, (err: unknown) => err);
+  const e = await p.then(
+    () => null,
+    (err: unknown) => err,
+  );
   assert.ok(e instanceof AdiError, `expected an AdiError, got ${String(e)}`);
   return e.code;
 }
@@ -44,11 +47,14 @@ test('anonymous Run, SudoRun and admin requests are refused and audited', async 
     anon.close();
   }
   const lines = since(n);
-  assert.deepEqual(lines.map((l) => [l.identity, l.action, (l as unknown as { request: string }).request]), [
-    ['anonymous', 'sudo_denied', 'SudoRun'],
-    ['anonymous', 'run', 'Run'],
-    ['anonymous', 'request_denied', 'Shutdown'],
-  ]);
+  assert.deepEqual(
+    lines.map((l) => [l.identity, l.action, (l as unknown as { request: string }).request]),
+    [
+      ['anonymous', 'sudo_denied', 'SudoRun'],
+      ['anonymous', 'run', 'Run'],
+      ['anonymous', 'request_denied', 'Shutdown'],
+    ],
+  );
   assert.deepEqual(lines[0]?.argv, ['/usr/bin/id', '-u', '\n{"forged":1}']);
   assert.equal(lines[0]?.reason, 'anonymous try');
   assert.match(String(lines[0]?.result.denied), /SudoRun needs the plugin identity; this connection is anonymous/);
@@ -62,19 +68,34 @@ test("a plugin's refused admin requests are audited: Shutdown, Reload, an ad-hoc
   try {
     assert.equal(await codeOf(plugin.shutdown()), 'PERMISSION_DENIED');
     assert.equal(await codeOf(plugin.reload()), 'PERMISSION_DENIED');
-    assert.equal(await codeOf(plugin.startService('evil', { command: '/bin/sh', args: ['-c', 'id'] })), 'PERMISSION_DENIED');
+    assert.equal(
+      await codeOf(plugin.startService('evil', { command: '/bin/sh', args: ['-c', 'id'] })),
+      'PERMISSION_DENIED',
+    );
     await admin.startService('admins', { command: '/bin/sleep', args: ['600'] });
     assert.equal(await codeOf(plugin.stopService('admins')), 'PERMISSION_DENIED');
   } finally {
     plugin.close();
   }
-  const lines = since(n).map((l) => l as unknown as { identity: string; action: string; request: string; service?: string; result: { error: string } });
-  assert.deepEqual(lines.map((l) => [l.identity, l.action, l.request, l.service ?? null, l.result.error]), [
-    ['plugin:tester', 'request_denied', 'Shutdown', null, 'PERMISSION_DENIED'],
-    ['plugin:tester', 'request_denied', 'Reload', null, 'PERMISSION_DENIED'],
-    ['plugin:tester', 'request_denied', 'StartService', 'evil', 'PERMISSION_DENIED'],
-    ['plugin:tester', 'request_denied', 'StopService', 'admins', 'PERMISSION_DENIED'],
-  ]);
+  const lines = since(n).map(
+    (l) =>
+      l as unknown as {
+        identity: string;
+        action: string;
+        request: string;
+        service?: string;
+        result: { error: string };
+      },
+  );
+  assert.deepEqual(
+    lines.map((l) => [l.identity, l.action, l.request, l.service ?? null, l.result.error]),
+    [
+      ['plugin:tester', 'request_denied', 'Shutdown', null, 'PERMISSION_DENIED'],
+      ['plugin:tester', 'request_denied', 'Reload', null, 'PERMISSION_DENIED'],
+      ['plugin:tester', 'request_denied', 'StartService', 'evil', 'PERMISSION_DENIED'],
+      ['plugin:tester', 'request_denied', 'StopService', 'admins', 'PERMISSION_DENIED'],
+    ],
+  );
   await admin.stopService('admins', true);
 });
 
@@ -94,7 +115,9 @@ test('a flood of refused requests is bounded by the rate limit and summarised', 
     return {
       lines,
       written: lines.filter((l) => l.action === 'sudo_denied').length,
-      suppressed: lines.filter((l) => l.action === 'suppressed').reduce((s, l) => s + (l as unknown as { count: number }).count, 0),
+      suppressed: lines
+        .filter((l) => l.action === 'suppressed')
+        .reduce((s, l) => s + (l as unknown as { count: number }).count, 0),
     };
   };
   let t = tally();
@@ -106,5 +129,8 @@ test('a flood of refused requests is bounded by the rate limit and summarised', 
   const { lines, written, suppressed } = t;
   assert.ok(written < 300, `${written} entries written for 300 refusals`);
   assert.equal(written + suppressed, 300, 'every refusal is either written or counted');
-  assert.match(String((lines.find((l) => l.action === 'suppressed') as unknown as { message: string }).message), /^\d+ similar entries suppressed$/);
+  assert.match(
+    String((lines.find((l) => l.action === 'suppressed') as unknown as { message: string }).message),
+    /^\d+ similar entries suppressed$/,
+  );
 });

@@ -44,11 +44,20 @@ function sh(cmd: string, args: string[]): { status: number | null; out: string }
 
 function memoryIO(env: NodeJS.ProcessEnv): CliIO & { text(): string } {
   let out = '';
-  const sink = { write(chunk: string | Uint8Array) { out += String(chunk); return true; } } as unknown as NodeJS.WritableStream;
+  const sink = {
+    write(chunk: string | Uint8Array) {
+      out += String(chunk);
+      return true;
+    },
+  } as unknown as NodeJS.WritableStream;
   return { stdout: sink, stderr: sink, stdin: process.stdin, env, text: () => out };
 }
 
-const userEnv = (adiUser = ADI, adiRootUser = ADI_ROOT): NodeJS.ProcessEnv => ({ ADI_USER: adiUser, ADI_ROOT_USER: adiRootUser, PATH: process.env.PATH });
+const userEnv = (adiUser = ADI, adiRootUser = ADI_ROOT): NodeJS.ProcessEnv => ({
+  ADI_USER: adiUser,
+  ADI_ROOT_USER: adiRootUser,
+  PATH: process.env.PATH,
+});
 
 /** Kills processes still running as a test user (they would make userdel fail); by pid, from /proc. */
 function killProcessesOf(users: string[]): void {
@@ -74,7 +83,15 @@ function removeSetupFor(adiUser: string): void {
 
 function addOwnUser(name: string): void {
   assert.equal(lookupUser(name), null, `${name} already exists; remove it before running the tests`);
-  const r = sh(resolveCommand('useradd'), ['--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', '--user-group', name]);
+  const r = sh(resolveCommand('useradd'), [
+    '--no-create-home',
+    '--home-dir',
+    '/nonexistent',
+    '--shell',
+    '/usr/sbin/nologin',
+    '--user-group',
+    name,
+  ]);
   assert.equal(r.status, 0, r.out);
   ownUsers.push(name);
 }
@@ -147,7 +164,10 @@ void test('adi daemon setup creates both users and a sudoers file that visudo ac
   const st = fs.statSync(file);
   assert.equal(st.mode & 0o777, 0o440);
   assert.equal(st.uid, 0);
-  assert.equal(fs.readFileSync(file, 'utf8'), renderSudoers({ adiUser: ADI, adiRootUser: ADI_ROOT, adminUser: 'root' }));
+  assert.equal(
+    fs.readFileSync(file, 'utf8'),
+    renderSudoers({ adiUser: ADI, adiRootUser: ADI_ROOT, adminUser: 'root' }),
+  );
   const check = sh(resolveCommand('visudo'), ['-c']);
   assert.equal(check.status, 0, check.out);
   assert.ok(check.out.includes(file), 'sudo reads the file');
@@ -174,9 +194,19 @@ void test('a second run changes nothing', { skip }, async () => {
 void test('the plugin user has no sudo rights at all', { skip }, () => {
   const adi = lookupUser(ADI);
   assert.ok(adi !== null);
-  const r = spawnSync(resolveCommand('sudo'), ['-n', 'true'], { uid: adi.uid, gid: adi.gid, env: cleanEnv(), encoding: 'utf8' });
+  const r = spawnSync(resolveCommand('sudo'), ['-n', 'true'], {
+    uid: adi.uid,
+    gid: adi.gid,
+    env: cleanEnv(),
+    encoding: 'utf8',
+  });
   assert.notEqual(r.status, 0, 'sudo -n true must fail for the plugin user');
-  const asRoot = spawnSync(resolveCommand('sudo'), ['-n', '-u', ADI_ROOT, 'true'], { uid: adi.uid, gid: adi.gid, env: cleanEnv(), encoding: 'utf8' });
+  const asRoot = spawnSync(resolveCommand('sudo'), ['-n', '-u', ADI_ROOT, 'true'], {
+    uid: adi.uid,
+    gid: adi.gid,
+    env: cleanEnv(),
+    encoding: 'utf8',
+  });
   assert.notEqual(asRoot.status, 0, 'nor become the root helper');
   assert.equal(sudoRightsOf(ADI), null);
 });
@@ -188,7 +218,12 @@ function executor(adiUser = ADI) {
   return { ex: new Executor({ paths, log, audit }), file: audit.file, log, paths };
 }
 
-const sudoReq = (command: string, args: string[], reason = 'integration test', more: Partial<SudoRun> = {}): SudoRun => ({ type: 'SudoRun', command, args, reason, ...more });
+const sudoReq = (
+  command: string,
+  args: string[],
+  reason = 'integration test',
+  more: Partial<SudoRun> = {},
+): SudoRun => ({ type: 'SudoRun', command, args, reason, ...more });
 const text = (b: Uint8Array): string => Buffer.from(b).toString().trim();
 
 void test('after setup, Run runs as the plugin user, without supplementary groups', { skip }, async () => {
@@ -267,12 +302,20 @@ void test('a plugin may run only its approved patterns as root; every attempt is
 
   const lines = readAudit(file).slice(start);
   assert.equal(lines.length, 3 + deniedCases.length + 1);
-  assert.deepEqual(lines.slice(0, 3).map((l) => [l.action, l.pattern]), [
-    ['sudo_run', '/usr/bin/id -u'], ['sudo_run', 'echo hello *'], ['sudo_run', '/usr/bin/id -u'],
-  ]);
+  assert.deepEqual(
+    lines.slice(0, 3).map((l) => [l.action, l.pattern]),
+    [
+      ['sudo_run', '/usr/bin/id -u'],
+      ['sudo_run', 'echo hello *'],
+      ['sudo_run', '/usr/bin/id -u'],
+    ],
+  );
   assert.equal(lines[2]?.argv[0], resolveCommand('/usr/bin/id'), 'the audit shows what really ran');
   assert.ok(lines.slice(3).every((l) => l.action === 'sudo_denied'));
-  assert.deepEqual(lines.slice(3, -1).map((l) => l.identity), deniedCases.map(() => 'plugin:net'));
+  assert.deepEqual(
+    lines.slice(3, -1).map((l) => l.identity),
+    deniedCases.map(() => 'plugin:net'),
+  );
   assert.equal(lines.at(-1)?.identity, 'anonymous');
 });
 
@@ -281,8 +324,18 @@ void test('a timed-out SudoRun has its whole group killed, root processes includ
   const shared = tempDir('adi-pids-');
   dirs.push(shared);
   const pidFile = path.join(shared, 'root-sleep.pid');
-  const err = await ex.sudoRun(ADMIN, sudoReq('/bin/sh', ['-c', 'sleep 300 & echo $! > "$1"; wait', 'sh', pidFile], 'timeout test', { timeout_secs: 1 }), 'any')
-    .then(() => null, (e: unknown) => e);
+  const err = await ex
+    .sudoRun(
+      ADMIN,
+      sudoReq('/bin/sh', ['-c', 'sleep 300 & echo $! > "$1"; wait', 'sh', pidFile], 'timeout test', {
+        timeout_secs: 1,
+      }),
+      'any',
+    )
+    .then(
+      () => null,
+      (e: unknown) => e,
+    );
   assert.ok(err instanceof AdiError && err.code === 'COMMAND_TIMEOUT', String(err));
   const pid = await readPidFile(pidFile);
   assert.ok(await waitDead(pid), `root sleep ${pid} survived`);
@@ -294,7 +347,10 @@ void test('a daemon running as a non-root admin reaches both users through sudo'
   assert.ok(admin !== null);
   // Setup for this admin: only the sudoers file, the plugins folder's owner (and the record) change.
   const plan = planSetup({ adiUser: ADI, adiRootUser: ADI_ROOT, adminUser: ADMIN_USER });
-  assert.deepEqual(plan.actions.map((a) => a.kind), ['write-sudoers', 'plugins-dir', 'write-manifest']);
+  assert.deepEqual(
+    plan.actions.map((a) => a.kind),
+    ['write-sudoers', 'plugins-dir', 'write-manifest'],
+  );
   applyPlan(plan);
 
   const home = tempDir('adi-admin-');
@@ -347,7 +403,10 @@ void test('a daemon running as a non-root admin reaches both users through sudo'
     assert.ok(await waitDead(pid, 5000), `${f}: process ${pid} (another user's) survived the timeout`);
   }
   const audit = readAudit(path.join(home, 'data', 'adi', 'logs', 'audit.log'));
-  assert.deepEqual(audit.map((l) => l.action), ['run', 'sudo_run', 'run', 'sudo_run']);
+  assert.deepEqual(
+    audit.map((l) => l.action),
+    ['run', 'sudo_run', 'run', 'sudo_run'],
+  );
 
   // Back to the root admin for the remaining tests.
   applyPlan(planSetup({ adiUser: ADI, adiRootUser: ADI_ROOT, adminUser: 'root' }));
@@ -383,7 +442,10 @@ void test('--remove never deletes a user that existed before setup', { skip }, a
 void test('setup refuses to run as a non-root user', async () => {
   if (!IS_ROOT) {
     // Already not root: ask directly.
-    const err = await setupCommand.run([], memoryIO(userEnv())).then(() => null, (e: unknown) => e);
+    const err = await setupCommand.run([], memoryIO(userEnv())).then(
+      () => null,
+      (e: unknown) => e,
+    );
     assert.ok(err instanceof AdiError && err.code === 'PERMISSION_DENIED', String(err));
     assert.match(err.message, /run it as root: sudo adi daemon setup/);
     return;
@@ -397,7 +459,13 @@ void test('setup refuses to run as a non-root user', async () => {
     try { await command.run([], { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: {} }); console.log('ran'); }
     catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }
   `;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, mod], { uid: nobody.uid, gid: nobody.gid, cwd: '/', encoding: 'utf8', env: cleanEnv() });
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, mod], {
+    uid: nobody.uid,
+    gid: nobody.gid,
+    cwd: '/',
+    encoding: 'utf8',
+    env: cleanEnv(),
+  });
   assert.equal(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout) as { code: string; message: string };
   assert.equal(out.code, 'PERMISSION_DENIED');

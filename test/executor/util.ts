@@ -15,7 +15,13 @@ export function tempDir(prefix = 'adi-exec-'): string {
 /** Paths rooted in a fresh directory, with the given privilege user names. */
 export function testPaths(root: string, adiUser: string, adiRootUser: string): Paths {
   return resolvePaths({
-    env: { HOME: root, XDG_DATA_HOME: path.join(root, 'data'), XDG_CONFIG_HOME: path.join(root, 'config'), ADI_USER: adiUser, ADI_ROOT_USER: adiRootUser },
+    env: {
+      HOME: root,
+      XDG_DATA_HOME: path.join(root, 'data'),
+      XDG_CONFIG_HOME: path.join(root, 'config'),
+      ADI_USER: adiUser,
+      ADI_ROOT_USER: adiRootUser,
+    },
     home: root,
     platform: 'linux',
   });
@@ -62,7 +68,11 @@ export interface AuditRecord {
 
 export function readAudit(file: string): AuditRecord[] {
   if (!fs.existsSync(file)) return [];
-  return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as AuditRecord);
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as AuditRecord);
 }
 
 /**
@@ -70,11 +80,27 @@ export function readAudit(file: string): AuditRecord[] {
  * its identity token to a file: the test then connects as that plugin. Returns an admin client and
  * the plugin's token. Works without root (the service runs as the current user, token and all).
  */
-export async function daemonWithPlugin(h: { home: string; env: NodeJS.ProcessEnv }, plugin = 'tester'): Promise<{ admin: DaemonClient; token: string }> {
+export async function daemonWithPlugin(
+  h: { home: string; env: NodeJS.ProcessEnv },
+  plugin = 'tester',
+): Promise<{ admin: DaemonClient; token: string }> {
   const tokenFile = path.join(h.home, `${plugin}.token`);
-  const admin = await startPluginDaemon(h.home, h.env, [
-    { name: `${plugin}-svc`, plugin, config: { command: '/bin/sh', args: ['-c', 'printf %s "$ADI_DAEMON_TOKEN" > "$0"; exec sleep 600', tokenFile], restart_on_failure: false } },
-  ], [`${plugin}-svc`]);
+  const admin = await startPluginDaemon(
+    h.home,
+    h.env,
+    [
+      {
+        name: `${plugin}-svc`,
+        plugin,
+        config: {
+          command: '/bin/sh',
+          args: ['-c', 'printf %s "$ADI_DAEMON_TOKEN" > "$0"; exec sleep 600', tokenFile],
+          restart_on_failure: false,
+        },
+      },
+    ],
+    [`${plugin}-svc`],
+  );
   await admin.startService(`${plugin}-svc`);
   let token = '';
   const until = Date.now() + 10_000;

@@ -53,14 +53,20 @@ export const alive: (pid: number) => boolean = isAlive;
 
 /** Pids of live daemons of this data dir, found by their command line and environment. */
 export function daemonPids(home: string): number[] {
-  return liveProcesses().map((p) => p.pid).filter((pid) => {
-    const argv = cmdlineOf(pid);
-    const i = argv?.indexOf('daemon') ?? -1;
-    return i >= 0 && argv?.[i + 1] === 'run' && environHas(pid, `HOME=${home}`);
-  });
+  return liveProcesses()
+    .map((p) => p.pid)
+    .filter((pid) => {
+      const argv = cmdlineOf(pid);
+      const i = argv?.indexOf('daemon') ?? -1;
+      return i >= 0 && argv?.[i + 1] === 'run' && environHas(pid, `HOME=${home}`);
+    });
 }
 
-export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+export async function waitFor(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
@@ -89,7 +95,11 @@ export interface CliResult {
 }
 
 /** Run the real `adi` command. */
-export function adi(args: string[], env: NodeJS.ProcessEnv, options: { input?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+export function adi(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  options: { input?: string; timeoutMs?: number } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [ADI, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
@@ -98,7 +108,11 @@ export function adi(args: string[], env: NodeJS.ProcessEnv, options: { input?: s
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`adi ${args.join(' ')} did not finish within ${options.timeoutMs ?? 30_000} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+      reject(
+        new Error(
+          `adi ${args.join(' ')} did not finish within ${options.timeoutMs ?? 30_000} ms\nstdout: ${stdout}\nstderr: ${stderr}`,
+        ),
+      );
     }, options.timeoutMs ?? 30_000);
     child.on('error', reject);
     child.on('close', (code) => {

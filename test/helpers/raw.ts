@@ -46,7 +46,10 @@ export class RawPeer {
   }
 
   /** Wait until a frame matching `pred` arrives (or the connection closes: then null). */
-  async waitFrame(pred: (f: Record<string, unknown>) => boolean, timeoutMs = 5000): Promise<Record<string, unknown> | null> {
+  async waitFrame(
+    pred: (f: Record<string, unknown>) => boolean,
+    timeoutMs = 5000,
+  ): Promise<Record<string, unknown> | null> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const found = this.frames.find(pred);

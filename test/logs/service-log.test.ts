@@ -24,12 +24,15 @@ function tmpDir(t: TestContext): string {
 /** Everything a reader gives until it has nothing new (copied: a batch's buffer is reused by the next). */
 function drain(reader: LogReader, limit = 64 * 1024): LogLine[] {
   const out: LogLine[] = [];
-  for (let b = reader.next(limit); b !== null; b = reader.next(limit)) for (const l of splitBatch(b)) out.push({ ...l, text: Buffer.from(l.text) });
+  for (let b = reader.next(limit); b !== null; b = reader.next(limit))
+    for (const l of splitBatch(b)) out.push({ ...l, text: Buffer.from(l.text) });
   return out;
 }
 
 function texts(lines: LogLine[], stream?: number): string[] {
-  return lines.filter((l) => stream === undefined || l.stream === stream).map((l) => `${STREAMS[l.stream]} ${l.text.toString('latin1')}`);
+  return lines
+    .filter((l) => stream === undefined || l.stream === stream)
+    .map((l) => `${STREAMS[l.stream]} ${l.text.toString('latin1')}`);
 }
 
 async function tailLines(log: ServiceLog, n: number): Promise<LogLine[]> {
@@ -71,15 +74,32 @@ function model(writes: Array<{ stream: 'out' | 'err'; bytes: Buffer }>, flush = 
 void describe('ServiceLog storage', () => {
   void test('any bytes are stored as they came and read back as lines: NUL, escapes, invalid UTF-8, CR', async (t) => {
     const log = new ServiceLog(tmpDir(t), 'svc');
-    const nasty = Buffer.concat([Buffer.from('a\0b\n\x1b]0;title\x07\n'), Buffer.from([0xff, 0xfe, 0xc3, 0x0a]), Buffer.from('crlf\r\n')]);
+    const nasty = Buffer.concat([
+      Buffer.from('a\0b\n\x1b]0;title\x07\n'),
+      Buffer.from([0xff, 0xfe, 0xc3, 0x0a]),
+      Buffer.from('crlf\r\n'),
+    ]);
     log.write('out', nasty);
     log.write('err', Buffer.from('oops\n'));
     log.note('a note');
     // The data file holds the service's bytes exactly (and the note).
     assert.deepEqual(fs.readFileSync(log.file).subarray(0, nasty.length), nasty);
     const lines = await tailLines(log, 10);
-    assert.deepEqual(lines.map((l) => l.text), [Buffer.from('a\0b'), Buffer.from('\x1b]0;title\x07'), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from('crlf\r'), Buffer.from('oops'), Buffer.from('a note')]);
-    assert.deepEqual(lines.map((l) => l.stream), [0, 0, 0, 0, 1, 2]);
+    assert.deepEqual(
+      lines.map((l) => l.text),
+      [
+        Buffer.from('a\0b'),
+        Buffer.from('\x1b]0;title\x07'),
+        Buffer.from([0xff, 0xfe, 0xc3]),
+        Buffer.from('crlf\r'),
+        Buffer.from('oops'),
+        Buffer.from('a note'),
+      ],
+    );
+    assert.deepEqual(
+      lines.map((l) => l.stream),
+      [0, 0, 0, 0, 1, 2],
+    );
     for (const l of lines) assert.ok(Math.abs(l.time - Date.now()) < 60_000);
     // The string form keeps NUL and decodes invalid bytes as U+FFFD.
     const formatted = await log.tail(10);
@@ -92,7 +112,13 @@ void describe('ServiceLog storage', () => {
     let round = 0;
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.record({ stream: fc.constantFrom<'out' | 'err'>('out', 'err'), text: fc.string({ unit: fc.constantFrom('a', 'b', '\n', '\0', '\x1b'), maxLength: 40 }) }), { maxLength: 30 }),
+        fc.array(
+          fc.record({
+            stream: fc.constantFrom<'out' | 'err'>('out', 'err'),
+            text: fc.string({ unit: fc.constantFrom('a', 'b', '\n', '\0', '\x1b'), maxLength: 40 }),
+          }),
+          { maxLength: 30 },
+        ),
         async (chunks) => {
           const log = new ServiceLog(dir, `p${round++}`);
           const writes = chunks.map((c) => ({ stream: c.stream, bytes: Buffer.from(c.text, 'latin1') }));
@@ -129,7 +155,7 @@ void describe('ServiceLog storage', () => {
     assert.equal(count, Math.ceil(big.length / MAX_LINE_BYTES) + 1);
   });
 
-  void test('tail counts the service\'s lines, not the notes between them', async (t) => {
+  void test("tail counts the service's lines, not the notes between them", async (t) => {
     const log = new ServiceLog(tmpDir(t), 'svc');
     log.note('started');
     for (let i = 1; i <= 5; i++) {
@@ -138,7 +164,15 @@ void describe('ServiceLog storage', () => {
     }
     assert.deepEqual(texts(await tailLines(log, 2)), ['err 4', 'out 5']);
     assert.deepEqual(texts(await tailLines(log, 3)), ['out 3', 'sys between', 'err 4', 'out 5']);
-    assert.deepEqual(texts(await tailLines(log, 10)), ['sys started', 'out 1', 'err 2', 'out 3', 'sys between', 'err 4', 'out 5']);
+    assert.deepEqual(texts(await tailLines(log, 10)), [
+      'sys started',
+      'out 1',
+      'err 2',
+      'out 3',
+      'sys between',
+      'err 4',
+      'out 5',
+    ]);
     assert.deepEqual(await tailLines(log, 0), []);
     assert.deepEqual(await tailLines(new ServiceLog(tmpDir(t), 'empty'), 5), []);
   });
@@ -160,9 +194,19 @@ void describe('ServiceLog storage', () => {
     assert.equal(fs.statSync(dir).mode & 0o777, 0o700);
     assert.equal(fs.statSync(log.file).mode & 0o777, 0o600);
     assert.equal(fs.statSync(`${log.base}.idx`).mode & 0o777, 0o600);
-    for (const name of ['', '.', '..', 'a/b', 'a\0b']) assert.throws(() => new ServiceLog(dir, name), (e: AdiError) => e.code === 'BAD_SERVICE_NAME');
-    assert.throws(() => new ServiceLog(dir, 'x', { maxBytes: 0 }), (e: AdiError) => e.code === 'BAD_CONFIG');
-    assert.throws(() => new ServiceLog(dir, 'x', { maxFiles: -1 }), (e: AdiError) => e.code === 'BAD_CONFIG');
+    for (const name of ['', '.', '..', 'a/b', 'a\0b'])
+      assert.throws(
+        () => new ServiceLog(dir, name),
+        (e: AdiError) => e.code === 'BAD_SERVICE_NAME',
+      );
+    assert.throws(
+      () => new ServiceLog(dir, 'x', { maxBytes: 0 }),
+      (e: AdiError) => e.code === 'BAD_CONFIG',
+    );
+    assert.throws(
+      () => new ServiceLog(dir, 'x', { maxFiles: -1 }),
+      (e: AdiError) => e.code === 'BAD_CONFIG',
+    );
   });
 
   void test('close() releases the files; a later write reopens them and the log goes on', async (t) => {
@@ -240,7 +284,13 @@ void describe('ServiceLog rotation', () => {
     assert.deepEqual(texts(await tailLines(log, 5)), [`out start ${'b'.repeat(3000)}`, `out ${'c'.repeat(2000)}`]);
     const only = new ServiceLog(dir, 'zero', { maxBytes: 4096, maxFiles: 0 });
     for (let k = 0; k < 10; k++) only.write('out', Buffer.alloc(3000, 0x64));
-    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.startsWith('zero')).sort(), ['zero.idx', 'zero.log']);
+    assert.deepEqual(
+      fs
+        .readdirSync(dir)
+        .filter((f) => f.startsWith('zero'))
+        .sort(),
+      ['zero.idx', 'zero.log'],
+    );
   });
 });
 
@@ -254,7 +304,10 @@ void describe('LogReader: seams and cursors', () => {
     for (let i = 101; i < 2000; i++) log.write(i % 7 === 0 ? 'err' : 'out', Buffer.from(`${i}\n`));
     const got = drain(reader).map((l) => Number(l.text.toString()));
     reader.close();
-    assert.deepEqual(got, Array.from({ length: 1910 }, (_, i) => 90 + i));
+    assert.deepEqual(
+      got,
+      Array.from({ length: 1910 }, (_, i) => 90 + i),
+    );
   });
 
   void test('a reader resuming from its cursor misses nothing and repeats nothing, across rotations', async (t) => {
@@ -263,7 +316,8 @@ void describe('LogReader: seams and cursors', () => {
     let cursor: string | null = null;
     let i = 0;
     for (let round = 0; round < 20; round++) {
-      for (let k = 0; k < 97; k++, i++) log.write(i % 3 === 0 ? 'err' : 'out', Buffer.from(i % 5 === 0 ? `${i}` : `${i}\n`));
+      for (let k = 0; k < 97; k++, i++)
+        log.write(i % 3 === 0 ? 'err' : 'out', Buffer.from(i % 5 === 0 ? `${i}` : `${i}\n`));
       const reader: LogReader = cursor === null ? await LogReader.tail(log, 1_000_000) : LogReader.at(log, cursor);
       // A small limit: the reader stops in the middle and a new one takes over from its cursor.
       const b: LogBatch | null = reader.next(200);
@@ -291,7 +345,10 @@ void describe('LogReader: seams and cursors', () => {
     assert.equal(lines[0]?.stream, 2);
     assert.match(lines[0]?.text.toString() ?? '', /lines were lost/);
     assert.equal(lines[lines.length - 1]?.text.toString(), '1999');
-    assert.throws(() => LogReader.at(log, 'nonsense'), (e: AdiError) => e.code === 'BAD_REQUEST');
+    assert.throws(
+      () => LogReader.at(log, 'nonsense'),
+      (e: AdiError) => e.code === 'BAD_REQUEST',
+    );
   });
 
   void test('follow() calls back with each new formatted line until stopped', (t) => {
@@ -303,7 +360,10 @@ void describe('LogReader: seams and cursors', () => {
     log.write('err', Buffer.from('two\n'));
     stop();
     log.write('out', Buffer.from('three\n'));
-    assert.deepEqual(seen.map((l) => parseLogLine(l)?.text), ['one', 'two']);
+    assert.deepEqual(
+      seen.map((l) => parseLogLine(l)?.text),
+      ['one', 'two'],
+    );
   });
 });
 

@@ -16,7 +16,9 @@ import { have, home, shq } from './helpers.js';
 function adiOnPath(dir: string): string {
   const bin = path.join(dir, 'bin');
   fs.mkdirSync(bin, { recursive: true });
-  fs.writeFileSync(path.join(bin, 'adi'), `#!/bin/sh\nexec ${shq(process.execPath)} ${shq(ADI)} "$@"\n`, { mode: 0o755 });
+  fs.writeFileSync(path.join(bin, 'adi'), `#!/bin/sh\nexec ${shq(process.execPath)} ${shq(ADI)} "$@"\n`, {
+    mode: 0o755,
+  });
   return bin;
 }
 
@@ -43,18 +45,39 @@ describe('adi completion', () => {
       assert.equal(r.stderr, '');
       return r.stdout.split('\n').filter((l) => l !== '');
     };
-    assert.deepEqual(await ask('daemon', 'st'), ['words', 'start\tStart the daemon in the background, or start a service: start NAME [-- COMMAND ARGS...]',
-      'stop\tStop the daemon and all its services, or one service: stop NAME [--force]', 'status\tShow whether the daemon runs: pid, version, uptime, socket (exit 3 when not)']);
+    assert.deepEqual(await ask('daemon', 'st'), [
+      'words',
+      'start\tStart the daemon in the background, or start a service: start NAME [-- COMMAND ARGS...]',
+      'stop\tStop the daemon and all its services, or one service: stop NAME [--force]',
+      'status\tShow whether the daemon runs: pid, version, uptime, socket (exit 3 when not)',
+    ]);
     // Options before or after arguments; a valued option's value is not an argument.
-    assert.deepEqual((await ask('daemon', 'logs', 'web', '-n', '5', '--f')).map((l) => l.split('\t')[0]), ['words', '--follow']);
-    assert.deepEqual((await ask('daemon', 'logs', '-')).map((l) => l.split('\t')[0]).sort(),
-      ['--all', '--follow', '--help', '--lines', '--raw', '--since', '--stderr', '-a', '-f', '-n', 'words']);
+    assert.deepEqual(
+      (await ask('daemon', 'logs', 'web', '-n', '5', '--f')).map((l) => l.split('\t')[0]),
+      ['words', '--follow'],
+    );
+    assert.deepEqual((await ask('daemon', 'logs', '-')).map((l) => l.split('\t')[0]).sort(), [
+      '--all',
+      '--follow',
+      '--help',
+      '--lines',
+      '--raw',
+      '--since',
+      '--stderr',
+      '-a',
+      '-f',
+      '-n',
+      'words',
+    ]);
     assert.deepEqual(await ask('daemon', 'logs', '--since', ''), ['words']);
     assert.deepEqual(await ask('daemon', 'start', '--cwd', ''), ['dirs']);
     assert.deepEqual(await ask('daemon', 'start', 'web', '--', ''), ['files']);
     assert.deepEqual(await ask('plugin', 'install', ''), ['files']);
     // Hidden options stay hidden; a command with no arguments completes none.
-    assert.deepEqual((await ask('daemon', 'run', '--')).map((l) => l.split('\t')[0]), ['words', '--help']);
+    assert.deepEqual(
+      (await ask('daemon', 'run', '--')).map((l) => l.split('\t')[0]),
+      ['words', '--help'],
+    );
     assert.deepEqual(await ask('daemon', 'status', ''), ['words']);
     assert.deepEqual(await ask('nope', ''), ['words']);
     // No daemon: no service names, and none is started by completing.
@@ -72,7 +95,13 @@ describe('adi completion', () => {
     assert.deepEqual(bashComplete(file, ['adi', 'da'], env), ['daemon']);
     assert.deepEqual(bashComplete(file, ['adi', 'completion', ''], env), ['bash', 'zsh', 'fish']);
     assert.deepEqual(bashComplete(file, ['adi', 'daemon', 'logs', '--s'], env).sort(), ['--since', '--stderr']);
-    assert.deepEqual(bashComplete(file, ['adi', 'daemon', 'install', '--'], env).sort(), ['--help', '--now', '--root', '--system', '--user']);
+    assert.deepEqual(bashComplete(file, ['adi', 'daemon', 'install', '--'], env).sort(), [
+      '--help',
+      '--now',
+      '--root',
+      '--system',
+      '--user',
+    ]);
 
     // No daemon: no names, and none is started by completing.
     assert.deepEqual(bashComplete(file, ['adi', 'daemon', 'logs', ''], env), []);
@@ -129,7 +158,7 @@ describe('adi completion', () => {
     const stubs = [
       'compdef() { :; }',
       '_describe() { local name=${@[-1]}; print -l -- ${${(P)name}%%:*}; }',
-      "compadd() { local -a w; while (( $# )); do case $1 in -a) shift; w+=(${(P)1}); shift;; --) shift; w+=(\"$@\"); break;; -*) shift;; *) w+=(\"$1\"); shift;; esac; done; print -l -- $w; }",
+      'compadd() { local -a w; while (( $# )); do case $1 in -a) shift; w+=(${(P)1}); shift;; --) shift; w+=("$@"); break;; -*) shift;; *) w+=("$1"); shift;; esac; done; print -l -- $w; }',
       '_files() { print -- FILES; }',
     ].join('\n');
     const env = { ...h.env, PATH: `${adiOnPath(h.home)}:${h.env['PATH'] ?? ''}` };
@@ -159,10 +188,16 @@ describe('adi completion', () => {
     assert.equal(syntax.status, 0, syntax.stderr);
     const env = { ...h.env, PATH: `${adiOnPath(h.home)}:${h.env['PATH'] ?? ''}` };
     const complete = (line: string): string[] => {
-      const r = spawnSync('fish', ['--no-config', '-c', `source ${shq(file)}; complete -C ${shq(line)}`], { env, encoding: 'utf8' });
+      const r = spawnSync('fish', ['--no-config', '-c', `source ${shq(file)}; complete -C ${shq(line)}`], {
+        env,
+        encoding: 'utf8',
+      });
       assert.equal(r.status, 0, r.stderr);
       assert.equal(r.stderr, '');
-      return r.stdout.split('\n').filter((l) => l !== '').map((l) => l.split('\t')[0] as string);
+      return r.stdout
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => l.split('\t')[0] as string);
     };
     assert.deepEqual(complete('adi daemon st'), ['start', 'status', 'stop']);
     assert.deepEqual(complete('adi daemon logs --s'), ['--since', '--stderr']);

@@ -54,7 +54,10 @@ export function adiInTty(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_
   const line = [process.execPath, ADI, ...args].map(shq).join(' ');
   return new Promise((resolve, reject) => {
     // stdin from /dev/null: script would otherwise wait on the test runner's stdin.
-    const child = spawn('script', ['-qec', line, '/dev/null'], { env: { ...env, TERM: 'xterm' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('script', ['-qec', line, '/dev/null'], {
+      env: { ...env, TERM: 'xterm' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (output += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (output += d));

@@ -18,7 +18,13 @@ describe('adi daemon install / uninstall', () => {
     assert.match(r.stdout, new RegExp(`Wrote ${unit.replace(/[.]/g, '\\.')}`));
     assert.match(r.stdout, /^ {2}systemctl --user enable --now adi-daemon$/m);
     const text = fs.readFileSync(unit, 'utf8');
-    assert.match(text, new RegExp(`^ExecStart=${process.execPath.replace(/[.]/g, '\\.')} ${ADI.replace(/[.]/g, '\\.')} daemon run$`, 'm'));
+    assert.match(
+      text,
+      new RegExp(
+        `^ExecStart=${process.execPath.replace(/[.]/g, '\\.')} ${ADI.replace(/[.]/g, '\\.')} daemon run$`,
+        'm',
+      ),
+    );
     assert.match(text, /^Restart=on-failure$/m);
     assert.match(text, /^KillMode=mixed$/m);
     // The test HOME is not the account's: carried, or the boot-started daemon would use another data dir.
@@ -47,7 +53,12 @@ describe('adi daemon install / uninstall', () => {
   test('the unit goes under $XDG_CONFIG_HOME and carries the data-dir overrides that are set', async () => {
     const h = home();
     const config = path.join(h.home, 'cfg');
-    const env = { ...h.env, XDG_CONFIG_HOME: config, XDG_DATA_HOME: path.join(h.home, 'data'), ADI_DAEMON_LOG: path.join(h.home, 'd.log') };
+    const env = {
+      ...h.env,
+      XDG_CONFIG_HOME: config,
+      XDG_DATA_HOME: path.join(h.home, 'data'),
+      ADI_DAEMON_LOG: path.join(h.home, 'd.log'),
+    };
     const r = await adi(['daemon', 'install', '--user'], env);
     assert.equal(r.code, 0, r.stderr);
     const text = fs.readFileSync(path.join(config, 'systemd', 'user', 'adi-daemon.service'), 'utf8');
@@ -79,12 +90,16 @@ describe('adi daemon install / uninstall', () => {
     const calls = path.join(h.home, 'systemctl.calls');
     fs.mkdirSync(bin);
     // Stand-in systemctl: records its argv; "enable --now" starts the daemon the way the unit would.
-    fs.writeFileSync(path.join(bin, 'systemctl'), [
-      '#!/bin/sh',
-      `echo "$*" >> ${shq(calls)}`,
-      `case "$*" in *"enable --now"*) exec ${shq(process.execPath)} ${shq(ADI)} daemon start >/dev/null ;; esac`,
-      '',
-    ].join('\n'), { mode: 0o755 });
+    fs.writeFileSync(
+      path.join(bin, 'systemctl'),
+      [
+        '#!/bin/sh',
+        `echo "$*" >> ${shq(calls)}`,
+        `case "$*" in *"enable --now"*) exec ${shq(process.execPath)} ${shq(ADI)} daemon start >/dev/null ;; esac`,
+        '',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
     const env = { ...h.env, PATH: `${bin}:${h.env['PATH'] ?? ''}` };
     const r = await adi(['daemon', 'install', '--user', '--now'], env);
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
@@ -101,7 +116,11 @@ describe('adi daemon install / uninstall', () => {
     const h = home();
     const bin = path.join(h.home, 'bin');
     fs.mkdirSync(bin);
-    fs.writeFileSync(path.join(bin, 'systemctl'), '#!/bin/sh\necho "Failed to connect to bus: No medium found" >&2\nexit 1\n', { mode: 0o755 });
+    fs.writeFileSync(
+      path.join(bin, 'systemctl'),
+      '#!/bin/sh\necho "Failed to connect to bus: No medium found" >&2\nexit 1\n',
+      { mode: 0o755 },
+    );
     const r = await adi(['daemon', 'install', '--now'], { ...h.env, PATH: `${bin}:${h.env['PATH'] ?? ''}` });
     assert.equal(r.code, 1);
     assert.match(r.stderr, /Failed to connect to bus/);
@@ -111,7 +130,11 @@ describe('adi daemon install / uninstall', () => {
 
   test('bad combinations are usage errors', async () => {
     const h = home();
-    for (const args of [['--user', '--system'], ['--root', '/tmp/x'], ['--system', '--root', '/tmp/x', '--now']]) {
+    for (const args of [
+      ['--user', '--system'],
+      ['--root', '/tmp/x'],
+      ['--system', '--root', '/tmp/x', '--now'],
+    ]) {
       const r = await adi(['daemon', 'install', ...args], h.env);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     }

@@ -5,7 +5,15 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { describe, test } from 'node:test';
 import type { LogEntry } from '../../src/client/client.js';
-import { displayEntry, keepEntry, lastLines, mergeByTime, parseSince, safeText, useColour } from '../../src/cli/log-view.js';
+import {
+  displayEntry,
+  keepEntry,
+  lastLines,
+  mergeByTime,
+  parseSince,
+  safeText,
+  useColour,
+} from '../../src/cli/log-view.js';
 import { ADI, adi, waitFor } from '../helpers/env.js';
 import { adiInTty, homeWithDaemon } from './helpers.js';
 
@@ -24,25 +32,47 @@ describe('log view helpers', () => {
     for (const bad of ['10', 'yesterday', '5x', '']) assert.throws(() => parseSince(bad, now), /--since takes/);
   });
 
-  const at = (iso: string, stream: LogEntry['stream'], text: string): LogEntry => ({ time: Date.parse(iso), stream, text: Buffer.from(text) });
+  const at = (iso: string, stream: LogEntry['stream'], text: string): LogEntry => ({
+    time: Date.parse(iso),
+    stream,
+    text: Buffer.from(text),
+  });
 
   test('filters and merge', () => {
     const a = [at('2024-05-01T10:00:00.000Z', 'out', 'a1'), at('2024-05-01T10:00:02.000Z', 'err', 'a2')];
     const b = [at('2024-05-01T10:00:01.000Z', 'out', 'b1'), at('2024-05-01T10:00:02.000Z', 'out', 'b2')];
-    assert.deepEqual(mergeByTime([{ service: 'a', entries: a }, { service: 'b', entries: b }]).map((l) => l.entry.text.toString()), ['a1', 'b1', 'a2', 'b2']);
+    assert.deepEqual(
+      mergeByTime([
+        { service: 'a', entries: a },
+        { service: 'b', entries: b },
+      ]).map((l) => l.entry.text.toString()),
+      ['a1', 'b1', 'a2', 'b2'],
+    );
     assert.equal(keepEntry(a[1] as LogEntry, { since: null, stderrOnly: true }), true);
     assert.equal(keepEntry(a[0] as LogEntry, { since: null, stderrOnly: true }), false);
     assert.equal(keepEntry(a[0] as LogEntry, { since: Date.parse('2024-05-01T10:00:01Z'), stderrOnly: false }), false);
     assert.equal(displayEntry(a[1] as LogEntry), '2024-05-01T10:00:02.000Z [err] a2');
   });
 
-  test('-n counts the services\' own lines, not the supervisor\'s notes between them', () => {
-    const lines = [at('2024-05-01T10:00:00Z', 'sys', 'started'), at('2024-05-01T10:00:00Z', 'out', '1'), at('2024-05-01T10:00:00Z', 'sys', 'note'), at('2024-05-01T10:00:00Z', 'out', '2'), at('2024-05-01T10:00:00Z', 'err', '3')];
+  test("-n counts the services' own lines, not the supervisor's notes between them", () => {
+    const lines = [
+      at('2024-05-01T10:00:00Z', 'sys', 'started'),
+      at('2024-05-01T10:00:00Z', 'out', '1'),
+      at('2024-05-01T10:00:00Z', 'sys', 'note'),
+      at('2024-05-01T10:00:00Z', 'out', '2'),
+      at('2024-05-01T10:00:00Z', 'err', '3'),
+    ];
     const texts = (l: LogEntry[]): string[] => l.map((e) => e.text.toString());
     assert.deepEqual(texts(lastLines(lines, 2, (l) => l)), ['2', '3']);
     assert.deepEqual(texts(lastLines(lines, 3, (l) => l)), ['1', 'note', '2', '3']);
-    assert.deepEqual(lastLines(lines, 10, (l) => l), lines);
-    assert.deepEqual(lastLines(lines, 0, (l) => l), []);
+    assert.deepEqual(
+      lastLines(lines, 10, (l) => l),
+      lines,
+    );
+    assert.deepEqual(
+      lastLines(lines, 0, (l) => l),
+      [],
+    );
   });
 
   test('control characters are made visible: no escape sequence reaches the terminal', () => {
@@ -69,17 +99,31 @@ describe('adi daemon logs', () => {
   test('--all merges every service by time with a prefix; --stderr and --since filter', async () => {
     const h = await homeWithDaemon();
     // Strictly ordered across the two services: each waits for the other's line in the log first.
-    let r = await adi(['daemon', 'start', 'alpha', '--', '/bin/sh', '-c', 'echo one; echo oops >&2; exec sleep 1000'], h.env);
+    let r = await adi(
+      ['daemon', 'start', 'alpha', '--', '/bin/sh', '-c', 'echo one; echo oops >&2; exec sleep 1000'],
+      h.env,
+    );
     assert.equal(r.code, 0, r.stderr);
-    await waitFor(async () => (await adi(['daemon', 'logs', 'alpha'], h.env)).stdout.includes('oops'), 20_000, 'alpha output');
+    await waitFor(
+      async () => (await adi(['daemon', 'logs', 'alpha'], h.env)).stdout.includes('oops'),
+      20_000,
+      'alpha output',
+    );
     r = await adi(['daemon', 'start', 'bravo', '--', '/bin/sh', '-c', 'echo two; exec sleep 1000'], h.env);
     assert.equal(r.code, 0, r.stderr);
-    await waitFor(async () => (await adi(['daemon', 'logs', 'bravo'], h.env)).stdout.includes('two'), 20_000, 'bravo output');
+    await waitFor(
+      async () => (await adi(['daemon', 'logs', 'bravo'], h.env)).stdout.includes('two'),
+      20_000,
+      'bravo output',
+    );
 
     r = await adi(['daemon', 'logs', '--all'], h.env);
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trim().split('\n');
-    assert.ok(lines.every((l) => /^(alpha|bravo) \| \d{4}-/.test(l)), r.stdout);
+    assert.ok(
+      lines.every((l) => /^(alpha|bravo) \| \d{4}-/.test(l)),
+      r.stdout,
+    );
     const order = lines.filter((l) => / (one|\[err\] oops|two)$/.test(l)).map((l) => l.replace(/ \| \S+ /, ' '));
     assert.deepEqual(order, ['alpha one', 'alpha [err] oops', 'bravo two']);
     // Merged by time: the timestamps never go backwards.
@@ -88,9 +132,18 @@ describe('adi daemon logs', () => {
     assert.ok(!r.stdout.includes(ESC), 'no colour in a pipe');
 
     r = await adi(['daemon', 'logs', '--all', '--stderr'], h.env);
-    assert.deepEqual(r.stdout.trim().split('\n').map((l) => l.replace(/ \| \S+ /, ' ')), ['alpha [err] oops']);
+    assert.deepEqual(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.replace(/ \| \S+ /, ' ')),
+      ['alpha [err] oops'],
+    );
     // Two names merge as --all does.
-    assert.equal((await adi(['daemon', 'logs', 'alpha', 'bravo'], h.env)).stdout, (await adi(['daemon', 'logs', '--all'], h.env)).stdout);
+    assert.equal(
+      (await adi(['daemon', 'logs', 'alpha', 'bravo'], h.env)).stdout,
+      (await adi(['daemon', 'logs', '--all'], h.env)).stdout,
+    );
 
     r = await adi(['daemon', 'logs', '--all', '--since', '1h'], h.env);
     assert.equal(r.stdout.trim().split('\n').length, lines.length);
@@ -111,15 +164,33 @@ describe('adi daemon logs', () => {
   test('-f --all follows every service', async () => {
     const h = await homeWithDaemon();
     for (const name of ['tick', 'tock']) {
-      const r = await adi(['daemon', 'start', name, '--', '/bin/sh', '-c', `i=0; while :; do i=$((i+1)); echo ${name} $i; sleep 0.2; done`], h.env);
+      const r = await adi(
+        [
+          'daemon',
+          'start',
+          name,
+          '--',
+          '/bin/sh',
+          '-c',
+          `i=0; while :; do i=$((i+1)); echo ${name} $i; sleep 0.2; done`,
+        ],
+        h.env,
+      );
       assert.equal(r.code, 0, r.stderr);
     }
-    const child = spawn(process.execPath, [ADI, 'daemon', 'logs', '--all', '-f'], { env: h.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [ADI, 'daemon', 'logs', '--all', '-f'], {
+      env: h.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     try {
       // Live lines of both, each prefixed.
-      await waitFor(() => /^tick \| .* tick \d+$/m.test(out) && /^tock \| .* tock \d+$/m.test(out), 30_000, 'lines of both services');
+      await waitFor(
+        () => /^tick \| .* tick \d+$/m.test(out) && /^tock \| .* tock \d+$/m.test(out),
+        30_000,
+        'lines of both services',
+      );
       // No line twice.
       const seen = out.trim().split('\n');
       assert.equal(new Set(seen).size, seen.length, out);
@@ -132,7 +203,11 @@ describe('adi daemon logs', () => {
     const h = await homeWithDaemon();
     const r = await adi(['daemon', 'start', 'hue', '--', '/bin/sh', '-c', 'echo colour; exec sleep 1000'], h.env);
     assert.equal(r.code, 0, r.stderr);
-    await waitFor(async () => (await adi(['daemon', 'logs', 'hue'], h.env)).stdout.includes('colour'), 20_000, 'output');
+    await waitFor(
+      async () => (await adi(['daemon', 'logs', 'hue'], h.env)).stdout.includes('colour'),
+      20_000,
+      'output',
+    );
     const coloured = adiInTty(['daemon', 'logs', '--all'], h.env);
     if (coloured === null) {
       t.diagnostic('`script` (util-linux) is not installed: colour on a terminal is untested here');

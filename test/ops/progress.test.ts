@@ -13,7 +13,19 @@ describe('progress on long waits', () => {
   test('daemon stop shows a spinner on a terminal, nothing in a pipe', async (t) => {
     const h = await homeWithDaemon();
     const start = async (): Promise<void> => {
-      const r = await adi(['daemon', 'start', 'stubborn', '--stop-timeout', '2', '--', process.execPath, path.join(FIXTURES, 'ignore-term.js')], h.env);
+      const r = await adi(
+        [
+          'daemon',
+          'start',
+          'stubborn',
+          '--stop-timeout',
+          '2',
+          '--',
+          process.execPath,
+          path.join(FIXTURES, 'ignore-term.js'),
+        ],
+        h.env,
+      );
       assert.equal(r.code, 0, `start stubborn: ${r.stdout}${r.stderr}`);
       assert.match(r.stdout, /started stubborn \(pid \d+\)/);
     };

@@ -21,22 +21,33 @@ async function services(env: NodeJS.ProcessEnv): Promise<ServiceInfo[]> {
 describe('adi daemon services: CPU and memory', () => {
   test('a busy process group shows high CPU and its memory; an idle service about 0', async () => {
     const h = await homeWithDaemon();
-    let r = await adi(['daemon', 'start', 'busy', '--', process.execPath, path.join(FIXTURES, 'busy.js'), 'parent', String(HELD_MB)], h.env);
+    let r = await adi(
+      ['daemon', 'start', 'busy', '--', process.execPath, path.join(FIXTURES, 'busy.js'), 'parent', String(HELD_MB)],
+      h.env,
+    );
     assert.equal(r.code, 0, r.stderr);
     r = await adi(['daemon', 'start', 'idle', '--', process.execPath, path.join(FIXTURES, 'sleeper.js')], h.env);
     assert.equal(r.code, 0, r.stderr);
     // The spinning child says when it holds its memory.
-    await waitFor(async () => (await adi(['daemon', 'logs', 'busy'], h.env)).stdout.includes('spinning'), 30_000, 'the busy child to start');
+    await waitFor(
+      async () => (await adi(['daemon', 'logs', 'busy'], h.env)).stdout.includes('spinning'),
+      30_000,
+      'the busy child to start',
+    );
 
     // Each listing is a sample; CPU is measured between two. Sample until the busy one is clearly busy
     // and the idle one is past its start-up (whose CPU the first, lifetime, figure includes).
     let last: ServiceInfo[] = [];
-    await waitFor(async () => {
-      last = await services(h.env);
-      const busy = last.find((s) => s.name === 'busy');
-      const idle = last.find((s) => s.name === 'idle');
-      return (busy?.cpu_percent ?? 0) >= 20 && idle?.cpu_percent !== null && (idle?.cpu_percent ?? 100) < 5;
-    }, 60_000, 'busy >= 20 % and idle < 5 % CPU').catch((err: Error) => {
+    await waitFor(
+      async () => {
+        last = await services(h.env);
+        const busy = last.find((s) => s.name === 'busy');
+        const idle = last.find((s) => s.name === 'idle');
+        return (busy?.cpu_percent ?? 0) >= 20 && idle?.cpu_percent !== null && (idle?.cpu_percent ?? 100) < 5;
+      },
+      60_000,
+      'busy >= 20 % and idle < 5 % CPU',
+    ).catch((err: Error) => {
       throw new Error(`${err.message}; last listing: ${JSON.stringify(last)}`);
     });
     const busy = last.find((s) => s.name === 'busy') as ServiceInfo;
@@ -44,8 +55,10 @@ describe('adi daemon services: CPU and memory', () => {
     assert.equal(typeof busy.memory_bytes, 'number');
     assert.equal(typeof idle.memory_bytes, 'number');
     // Two node processes plus the held memory against one node process: only a group sum gets there.
-    assert.ok((busy.memory_bytes as number) > (idle.memory_bytes as number) + HELD_MB * 1024 * 1024 * 0.9,
-      `busy ${busy.memory_bytes} bytes vs idle ${idle.memory_bytes} bytes`);
+    assert.ok(
+      (busy.memory_bytes as number) > (idle.memory_bytes as number) + HELD_MB * 1024 * 1024 * 0.9,
+      `busy ${busy.memory_bytes} bytes vs idle ${idle.memory_bytes} bytes`,
+    );
 
     // The table has the columns, with figures in them.
     const table = await adi(['daemon', 'services'], h.env);
@@ -82,7 +95,10 @@ describe('adi daemon services: CPU and memory', () => {
     assert.ok(!r.stdout.includes('\x1b'));
 
     // Ctrl-C ends a watch cleanly (exit 0), whenever it comes.
-    const watch = spawn(process.execPath, [ADI, 'daemon', 'top', '--interval', '0.2'], { env: h.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const watch = spawn(process.execPath, [ADI, 'daemon', 'top', '--interval', '0.2'], {
+      env: h.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let shown = '';
     watch.stdout.setEncoding('utf8').on('data', (d: string) => (shown += d));
     const exited = new Promise<number | null>((resolve) => watch.once('exit', (code) => resolve(code)));

@@ -12,7 +12,6 @@ import { readApproval } from '../../src/plugins/approvals.js';
 import { adi, alive, daemonPids, waitFor, type TempHome } from '../helpers/env.js';
 import { EXAMPLE, pluginHome } from './util.js';
 
-
 void describe('plugin services in a running daemon', () => {
   let t: TempHome;
   let daemonPid = 0;
@@ -69,10 +68,14 @@ void describe('plugin services in a running daemon', () => {
     const before = await hello();
     assert.ok(before?.pid !== null && before?.pid !== undefined);
     process.kill(before.pid, 'SIGKILL');
-    await waitFor(async () => {
-      const now = await hello();
-      return now?.state === 'running' && now.pid !== null && now.pid !== before.pid && now.restarts >= 1;
-    }, 30_000, 'hello to be restarted');
+    await waitFor(
+      async () => {
+        const now = await hello();
+        return now?.state === 'running' && now.pid !== null && now.pid !== before.pid && now.restarts >= 1;
+      },
+      30_000,
+      'hello to be restarted',
+    );
     assert.equal(alive(before.pid), false);
   });
 

@@ -61,27 +61,54 @@ void describe('adi plugin install', () => {
     const t = home();
     const r = await adi(['plugin', 'install', EXAMPLE], t.env, { input: 'y\n' });
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    assert.match(r.stdout, /This plugin requests root access for:\n {2}- \/usr\/bin\/id -u\n {6}runs \/usr\/bin\/id as root with the arguments: -u\nAllow\? \[y\/N\] y\n/);
+    assert.match(
+      r.stdout,
+      /This plugin requests root access for:\n {2}- \/usr\/bin\/id -u\n {6}runs \/usr\/bin\/id as root with the arguments: -u\nAllow\? \[y\/N\] y\n/,
+    );
     assert.match(r.stdout, /Installed hello-plugin 1\.0\.0 in /);
     assert.deepEqual(installedNames(t), ['hello-plugin']);
     const approval = readApproval(t.paths, 'hello-plugin');
-    assert.deepEqual(approval && { version: approval.version, patterns: approval.patterns }, { version: '1.0.0', patterns: ['/usr/bin/id -u'] });
+    assert.deepEqual(approval && { version: approval.version, patterns: approval.patterns }, {
+      version: '1.0.0',
+      patterns: ['/usr/bin/id -u'],
+    });
     assert.equal(fs.statSync(path.join(t.paths.dataDir, 'approvals')).mode & 0o777, 0o700);
 
     const list = await adi(['plugin', 'list'], t.env);
     assert.equal(list.code, 0, list.stderr);
-    assert.match(list.stdout, /^NAME\s+VERSION\s+SERVICE\s+APPROVED ROOT ACCESS\nhello-plugin\s+1\.0\.0\s+hello\s+\/usr\/bin\/id -u\n$/);
+    assert.match(
+      list.stdout,
+      /^NAME\s+VERSION\s+SERVICE\s+APPROVED ROOT ACCESS\nhello-plugin\s+1\.0\.0\s+hello\s+\/usr\/bin\/id -u\n$/,
+    );
     const json = await adi(['plugin', 'list', '--json'], t.env);
     const entries = JSON.parse(json.stdout) as Array<Record<string, unknown>>;
     assert.equal(entries.length, 1);
     assert.deepEqual(
       { ...entries[0], dir: undefined },
-      { name: 'hello-plugin', version: '1.0.0', service: 'hello', requested_patterns: ['/usr/bin/id -u'], approved_patterns: ['/usr/bin/id -u'], approved_version: '1.0.0', dir: undefined, error: null, conflicts: [] },
+      {
+        name: 'hello-plugin',
+        version: '1.0.0',
+        service: 'hello',
+        requested_patterns: ['/usr/bin/id -u'],
+        approved_patterns: ['/usr/bin/id -u'],
+        approved_version: '1.0.0',
+        dir: undefined,
+        error: null,
+        conflicts: [],
+      },
     );
 
     // The plugin's `import { DaemonClient } from 'adi-daemon'` resolves to this adi, with no registry.
     const dir = path.join(t.paths.pluginsDir, 'hello-plugin');
-    const imp = spawnSync(process.execPath, ['--input-type=module', '-e', "import { DaemonClient } from 'adi-daemon'; console.log(typeof DaemonClient, new DaemonClient().paths.dataDir)"], { cwd: dir, env: t.env, encoding: 'utf8' });
+    const imp = spawnSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        "import { DaemonClient } from 'adi-daemon'; console.log(typeof DaemonClient, new DaemonClient().paths.dataDir)",
+      ],
+      { cwd: dir, env: t.env, encoding: 'utf8' },
+    );
     assert.equal(imp.status, 0, imp.stderr);
     assert.equal(imp.stdout.trim(), `function ${t.paths.dataDir}`);
     assert.equal(fs.existsSync(path.join(dir, 'node_modules', 'adi-daemon', 'package.json')), true);
@@ -91,8 +118,14 @@ void describe('adi plugin install', () => {
     const t = home();
     const cases: Array<[Record<string, unknown>, RegExp]> = [
       [{ service: { name: 'x-svc' } }, /field "adi\.service\.command": is required/],
-      [{ service: { name: '../x', command: 'serve' } }, /field "adi\.service\.name": "\.\.\/x" is not a valid service name/],
-      [{ service: { name: 'x-svc', command: 'serve', privileged_commands: 'id -u' } }, /field "adi\.service\.privileged_commands": expected an array of strings/],
+      [
+        { service: { name: '../x', command: 'serve' } },
+        /field "adi\.service\.name": "\.\.\/x" is not a valid service name/,
+      ],
+      [
+        { service: { name: 'x-svc', command: 'serve', privileged_commands: 'id -u' } },
+        /field "adi\.service\.privileged_commands": expected an array of strings/,
+      ],
       [{ name: '../x' }, /field "name": "\.\.\/x" is not a valid plugin name/],
     ];
     for (const [i, [spec, expected]] of cases.entries()) {
@@ -108,16 +141,29 @@ void describe('adi plugin install', () => {
   void it('reinstall: changed patterns or files ask again ("n" keeps the old version and approval); an identical package does not', async () => {
     const t = home();
     const src = path.join(t.home, 'src');
-    writePlugin(src, { name: 'net', version: '1.0.0', service: { name: 'net-svc', command: 'serve', privileged_commands: ['/usr/bin/id -u'] } });
+    writePlugin(src, {
+      name: 'net',
+      version: '1.0.0',
+      service: { name: 'net-svc', command: 'serve', privileged_commands: ['/usr/bin/id -u'] },
+    });
     assert.equal((await adi(['plugin', 'install', src], t.env, { input: 'y\n' })).code, 0);
 
-    writePlugin(src, { name: 'net', version: '2.0.0', service: { name: 'net-svc', command: 'serve', privileged_commands: ['/usr/bin/id -u', '/usr/bin/id -g'] } });
+    writePlugin(src, {
+      name: 'net',
+      version: '2.0.0',
+      service: { name: 'net-svc', command: 'serve', privileged_commands: ['/usr/bin/id -u', '/usr/bin/id -g'] },
+    });
     const no = await adi(['plugin', 'install', src], t.env, { input: 'n\n' });
     assert.equal(no.code, 1, no.stdout + no.stderr);
-    assert.match(no.stdout, /Changed since your approval of net 1\.0\.0: the version \(1\.0\.0 -> 2\.0\.0\); the privileged commands \(added "\/usr\/bin\/id -g"\); the plugin's own files changed\. Root access needs your approval again\./);
+    assert.match(
+      no.stdout,
+      /Changed since your approval of net 1\.0\.0: the version \(1\.0\.0 -> 2\.0\.0\); the privileged commands \(added "\/usr\/bin\/id -g"\); the plugin's own files changed\. Root access needs your approval again\./,
+    );
     assert.match(no.stdout, / {2}- \/usr\/bin\/id -u\n[\s\S]* {2}- \/usr\/bin\/id -g\n/);
     assert.match(no.stderr, /Not updated: root access was not approved\. net 1\.0\.0 stays installed/);
-    const kept = JSON.parse(fs.readFileSync(path.join(t.paths.pluginsDir, 'net', 'package.json'), 'utf8')) as { version: string };
+    const kept = JSON.parse(fs.readFileSync(path.join(t.paths.pluginsDir, 'net', 'package.json'), 'utf8')) as {
+      version: string;
+    };
     assert.equal(kept.version, '1.0.0');
     assert.deepEqual(readApproval(t.paths, 'net')?.patterns, ['/usr/bin/id -u']);
     assert.deepEqual(fs.readdirSync(t.paths.pluginsDir), ['net'], 'no staging left');
@@ -129,17 +175,32 @@ void describe('adi plugin install', () => {
     const yes = await adi(['plugin', 'install', src], t.env, { input: 'y\n' });
     assert.equal(yes.code, 0, yes.stdout + yes.stderr);
     assert.match(yes.stdout, /Updating net 2\.0\.0 \(installed: 1\.0\.0\)/);
-    assert.deepEqual(readApproval(t.paths, 'net'), { ...readApproval(t.paths, 'net'), version: '2.0.0', patterns: ['/usr/bin/id -u', '/usr/bin/id -g'] });
+    assert.deepEqual(readApproval(t.paths, 'net'), {
+      ...readApproval(t.paths, 'net'),
+      version: '2.0.0',
+      patterns: ['/usr/bin/id -u', '/usr/bin/id -g'],
+    });
 
     // Same patterns, new version: the files differ, so it asks again (closed stdin refuses).
-    writePlugin(src, { name: 'net', version: '2.1.0', service: { name: 'net-svc', command: 'serve', privileged_commands: ['/usr/bin/id -g', '/usr/bin/id -u'] } });
+    writePlugin(src, {
+      name: 'net',
+      version: '2.1.0',
+      service: { name: 'net-svc', command: 'serve', privileged_commands: ['/usr/bin/id -g', '/usr/bin/id -u'] },
+    });
     const same = await adi(['plugin', 'install', src], t.env);
     assert.equal(same.code, 1, same.stdout + same.stderr);
-    assert.match(same.stdout, /Changed since your approval of net 2\.0\.0: the version \(2\.0\.0 -> 2\.1\.0\); the plugin's own files changed\./);
+    assert.match(
+      same.stdout,
+      /Changed since your approval of net 2\.0\.0: the version \(2\.0\.0 -> 2\.1\.0\); the plugin's own files changed\./,
+    );
     assert.equal(readApproval(t.paths, 'net')?.version, '2.0.0');
 
     // The identical package again: no question.
-    writePlugin(src, { name: 'net', version: '2.0.0', service: { name: 'net-svc', command: 'serve', privileged_commands: ['/usr/bin/id -u', '/usr/bin/id -g'] } });
+    writePlugin(src, {
+      name: 'net',
+      version: '2.0.0',
+      service: { name: 'net-svc', command: 'serve', privileged_commands: ['/usr/bin/id -u', '/usr/bin/id -g'] },
+    });
     const identical = await adi(['plugin', 'install', src], t.env);
     assert.equal(identical.code, 0, identical.stdout + identical.stderr);
     assert.match(identical.stdout, /exactly those you approved for net 2\.0\.0; not asking again/);
@@ -176,7 +237,10 @@ void describe('adi plugin install', () => {
     assert.doesNotMatch(r.stdout, /root access/);
     assert.deepEqual(fs.readdirSync(path.join(t.paths.pluginsDir, 'mods', 'node_modules')), ['adi-daemon']);
     const list = await adi(['plugin', 'list', '--json'], t.env);
-    assert.deepEqual((JSON.parse(list.stdout) as Array<{ name: string; service: unknown }>).map((p) => [p.name, p.service]), [['mods', null]]);
+    assert.deepEqual(
+      (JSON.parse(list.stdout) as Array<{ name: string; service: unknown }>).map((p) => [p.name, p.service]),
+      [['mods', null]],
+    );
   });
 
   void it('uninstall (no daemon) removes the plugin and its approval; an unknown name is an error', async () => {

@@ -15,8 +15,17 @@ import { approvalLines, isYes, samePatterns } from '../../src/plugins/prompt.js'
 import { PluginSource } from '../../src/plugins/source.js';
 import { EXAMPLE, writePlugin } from './util.js';
 
-function base(service: Record<string, unknown> | undefined, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { name: 'p1', version: '1.0.0', bin: 'cli.js', ...(service !== undefined ? { adi: { service } } : {}), ...extra };
+function base(
+  service: Record<string, unknown> | undefined,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    name: 'p1',
+    version: '1.0.0',
+    bin: 'cli.js',
+    ...(service !== undefined ? { adi: { service } } : {}),
+    ...extra,
+  };
 }
 
 function refused(pkg: unknown): string {
@@ -36,23 +45,53 @@ void describe('plugin manifest', () => {
   });
 
   void it('refuses names like ../x (service and package)', () => {
-    assert.match(refused(base({ name: '../x', command: 'serve' })), /field "adi\.service\.name": "\.\.\/x" is not a valid service name/);
-    assert.match(refused({ ...base({ name: 'ok', command: 'serve' }), name: '../x' }), /field "name": "\.\.\/x" is not a valid plugin name/);
+    assert.match(
+      refused(base({ name: '../x', command: 'serve' })),
+      /field "adi\.service\.name": "\.\.\/x" is not a valid service name/,
+    );
+    assert.match(
+      refused({ ...base({ name: 'ok', command: 'serve' }), name: '../x' }),
+      /field "name": "\.\.\/x" is not a valid plugin name/,
+    );
     assert.match(refused({ ...base(undefined), name: '@scope/x' }), /field "name": scoped package names/);
   });
 
   void it('refuses privileged_commands that is not an array of strings, or a pattern compilePattern refuses', () => {
-    assert.match(refused(base({ name: 's', command: 'serve', privileged_commands: 'id -u' })), /field "adi\.service\.privileged_commands": expected an array of strings/);
-    assert.match(refused(base({ name: 's', command: 'serve', privileged_commands: ['id -u', 7] })), /field "adi\.service\.privileged_commands\[1\]": expected a string, got the number 7/);
-    assert.match(refused(base({ name: 's', command: 'serve', privileged_commands: ['*'] })), /field "adi\.service\.privileged_commands\[0\]": Invalid privileged command pattern "\*": it would allow every command/);
-    assert.match(refused(base({ name: 's', command: 'serve', privileged_commands: ['./run-me -x'] })), /privileged_commands\[0\]".*relative path/);
-    assert.match(refused(base({ name: 's', command: 'serve', privileged_commands: ['/no/such/program-adi'] })), /privileged_commands\[0\]"/);
+    assert.match(
+      refused(base({ name: 's', command: 'serve', privileged_commands: 'id -u' })),
+      /field "adi\.service\.privileged_commands": expected an array of strings/,
+    );
+    assert.match(
+      refused(base({ name: 's', command: 'serve', privileged_commands: ['id -u', 7] })),
+      /field "adi\.service\.privileged_commands\[1\]": expected a string, got the number 7/,
+    );
+    assert.match(
+      refused(base({ name: 's', command: 'serve', privileged_commands: ['*'] })),
+      /field "adi\.service\.privileged_commands\[0\]": Invalid privileged command pattern "\*": it would allow every command/,
+    );
+    assert.match(
+      refused(base({ name: 's', command: 'serve', privileged_commands: ['./run-me -x'] })),
+      /privileged_commands\[0\]".*relative path/,
+    );
+    assert.match(
+      refused(base({ name: 's', command: 'serve', privileged_commands: ['/no/such/program-adi'] })),
+      /privileged_commands\[0\]"/,
+    );
   });
 
   void it('checks the service fields like services.toml, and refuses what a plugin may not set', () => {
-    const msg = refused(base({
-      name: 's', command: 'serve', max_restarts: 'three', liveness: { tcp: 1, http: 'http://x' }, privileged: true, auto_start: true, colour: 'red', args: ['a', 1],
-    }));
+    const msg = refused(
+      base({
+        name: 's',
+        command: 'serve',
+        max_restarts: 'three',
+        liveness: { tcp: 1, http: 'http://x' },
+        privileged: true,
+        auto_start: true,
+        colour: 'red',
+        args: ['a', 1],
+      }),
+    );
     assert.match(msg, /field "adi\.service\.max_restarts": expected an integer/);
     assert.match(msg, /field "adi\.service\.liveness": has tcp and http/);
     assert.match(msg, /field "adi\.service\.privileged": a plugin service never runs privileged/);
@@ -62,18 +101,44 @@ void describe('plugin manifest', () => {
   });
 
   void it('needs a bin inside the package when there is a service; adi-daemon only as a peer', () => {
-    assert.match(refused({ name: 'p1', version: '1.0.0', adi: { service: { name: 's', command: 'serve' } } }), /field "bin": is required/);
-    assert.match(refused(base({ name: 's', command: 'serve' }, { bin: '../outside.js' })), /field "bin": "\.\.\/outside\.js" must be a path inside the package/);
-    assert.match(refused(base({ name: 's', command: 'serve' }, { bin: { a: 'a.js', b: 'b.js' } })), /field "bin": has 2 entries and none is named like the package/);
-    assert.match(refused(base({ name: 's', command: 'serve' }, { dependencies: { 'adi-daemon': '^0.1.0' } })), /field "dependencies\.adi-daemon": adi-daemon must be a peerDependency/);
+    assert.match(
+      refused({ name: 'p1', version: '1.0.0', adi: { service: { name: 's', command: 'serve' } } }),
+      /field "bin": is required/,
+    );
+    assert.match(
+      refused(base({ name: 's', command: 'serve' }, { bin: '../outside.js' })),
+      /field "bin": "\.\.\/outside\.js" must be a path inside the package/,
+    );
+    assert.match(
+      refused(base({ name: 's', command: 'serve' }, { bin: { a: 'a.js', b: 'b.js' } })),
+      /field "bin": has 2 entries and none is named like the package/,
+    );
+    assert.match(
+      refused(base({ name: 's', command: 'serve' }, { dependencies: { 'adi-daemon': '^0.1.0' } })),
+      /field "dependencies\.adi-daemon": adi-daemon must be a peerDependency/,
+    );
     assert.match(refused({ name: 'p1', adi: 3 }), /field "version": is required[\s\S]*field "adi": expected an object/);
   });
 
   void it('a valid manifest defines `<node> <dir>/<bin> <command> [args]` in the plugin folder, never privileged', () => {
-    const m = parseManifest(base({
-      name: 'svc', command: 'serve', args: ['--port', '7000'], restart_on_failure: true, max_restarts: 3, privileged_commands: ['/usr/bin/id -u'],
-      readiness: { tcp: 7000 }, stop_timeout: 2, log_max_bytes: 65536, ready_notify: false,
-    }, { bin: { p1: './bin/../cli.js', other: 'x.js' }, dependencies: { left: '1' } }), '/x/package.json');
+    const m = parseManifest(
+      base(
+        {
+          name: 'svc',
+          command: 'serve',
+          args: ['--port', '7000'],
+          restart_on_failure: true,
+          max_restarts: 3,
+          privileged_commands: ['/usr/bin/id -u'],
+          readiness: { tcp: 7000 },
+          stop_timeout: 2,
+          log_max_bytes: 65536,
+          ready_notify: false,
+        },
+        { bin: { p1: './bin/../cli.js', other: 'x.js' }, dependencies: { left: '1' } },
+      ),
+      '/x/package.json',
+    );
     assert.equal(m.bin, 'cli.js');
     assert.equal(m.hasDependencies, true);
     assert.deepEqual(m.service?.privileged_commands, ['/usr/bin/id -u']);
@@ -99,7 +164,10 @@ void describe('plugin manifest', () => {
 });
 
 void describe('plugins location and source', () => {
-  const paths = resolvePaths({ env: { XDG_DATA_HOME: '/home/alice/.local/share', ADI_USER: 'adi' }, home: '/home/alice' });
+  const paths = resolvePaths({
+    env: { XDG_DATA_HOME: '/home/alice/.local/share', ADI_USER: 'adi' },
+    home: '/home/alice',
+  });
 
   void it('without separation: <data dir>/plugins; with it: /var/lib/adi-daemon/plugins/<ADI_USER>, shared', () => {
     assert.deepEqual(
@@ -116,14 +184,20 @@ void describe('plugins location and source', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'adi-plsrc-'));
     try {
       const p = resolvePaths({ env: { XDG_DATA_HOME: dir }, home: dir });
-      writePlugin(path.join(p.pluginsDir, 'alpha'), { name: 'alpha', service: { name: 'alpha-svc', command: 'serve', max_restarts: 2 } });
+      writePlugin(path.join(p.pluginsDir, 'alpha'), {
+        name: 'alpha',
+        service: { name: 'alpha-svc', command: 'serve', max_restarts: 2 },
+      });
       writePlugin(path.join(p.pluginsDir, 'nosvc'), { name: 'nosvc', service: null, bin: null });
       writePlugin(path.join(p.pluginsDir, 'broken'), { name: 'broken', service: { name: 'b' } });
       writePlugin(path.join(p.pluginsDir, 'renamed'), { name: 'other-name' });
       fs.mkdirSync(path.join(p.pluginsDir, '.runtime'));
       const result = await new PluginSource(p, { separation: () => false, node: '/usr/bin/node' }).load();
       assert.equal(result.failed, undefined);
-      assert.deepEqual(result.definitions.map((d) => [d.name, d.source, d.plugin, d.auto_start, d.origin]), [['alpha-svc', 'plugin', 'alpha', false, 'plugin alpha']]);
+      assert.deepEqual(
+        result.definitions.map((d) => [d.name, d.source, d.plugin, d.auto_start, d.origin]),
+        [['alpha-svc', 'plugin', 'alpha', false, 'plugin alpha']],
+      );
       const def = result.definitions[0];
       assert.deepEqual(def?.config.args, [path.join(p.pluginsDir, 'alpha', 'cli.js'), 'serve']);
       assert.equal(def?.config.max_restarts, 2);

@@ -30,13 +30,20 @@ void describe('service names have owners; plugins read only their own logs', () 
   }
   async function tokenOf(service: string): Promise<string> {
     let pid = 0;
-    await waitFor(async () => (pid = (await services()).list.find((s) => s.name === service)?.pid ?? 0) > 0, 15_000, `${service} to run`);
+    await waitFor(
+      async () => (pid = (await services()).list.find((s) => s.name === service)?.pid ?? 0) > 0,
+      15_000,
+      `${service} to run`,
+    );
     const token = environOf(pid).ADI_DAEMON_TOKEN ?? '';
     assert.match(token, /^[0-9a-f]{64}$/, `the token of ${service}`);
     return token;
   }
   async function errorOf(p: Promise<unknown>): Promise<AdiError> {
-    const e = await p.then(() => null, (err: unknown) => err);
+    const e = await p.then(
+      () => null,
+      (err: unknown) => err,
+    );
     assert.ok(e instanceof AdiError, `expected an AdiError, got ${String(e)}`);
     return e;
   }
@@ -50,7 +57,10 @@ void describe('service names have owners; plugins read only their own logs', () 
     plugin('delta', 'delta-svc');
     plugin('epsilon', 'adminsvc');
     fs.mkdirSync(t.paths.configDir, { recursive: true });
-    fs.writeFileSync(t.paths.servicesFile, `[adminsvc]\ncommand = "/bin/sh"\nargs = ["-c", "echo ${SECRET}; exec sleep 600"]\n`);
+    fs.writeFileSync(
+      t.paths.servicesFile,
+      `[adminsvc]\ncommand = "/bin/sh"\nargs = ["-c", "echo ${SECRET}; exec sleep 600"]\n`,
+    );
   });
   after(async () => {
     await t.cleanup();
@@ -60,15 +70,27 @@ void describe('service names have owners; plugins read only their own logs', () 
     const started = await adi(['daemon', 'start'], t.env);
     assert.equal(started.code, 0, started.stdout + started.stderr);
     // The daemon answers before it has loaded the definitions.
-    await waitFor(async () => (JSON.parse((await adi(['daemon', 'status', '--json'], t.env)).stdout) as { conflicts: string[] }).conflicts.length === 2, 15_000, 'the definitions to load');
+    await waitFor(
+      async () =>
+        (JSON.parse((await adi(['daemon', 'status', '--json'], t.env)).stdout) as { conflicts: string[] }).conflicts
+          .length === 2,
+      15_000,
+      'the definitions to load',
+    );
 
     const text = await adi(['daemon', 'services'], t.env);
     assert.equal(text.code, 0, text.stderr);
-    assert.match(text.stdout, /Name conflicts \(a service name belongs to one source; these definitions are not loaded\):\n {2}service "adminsvc" belongs to .*\n {2}service "web": defined by plugin alpha and plugin beta/);
+    assert.match(
+      text.stdout,
+      /Name conflicts \(a service name belongs to one source; these definitions are not loaded\):\n {2}service "adminsvc" belongs to .*\n {2}service "web": defined by plugin alpha and plugin beta/,
+    );
     assert.doesNotMatch(text.stdout, /^web /m, 'nobody owns web: it is not listed as a service');
 
     const { list, stderr } = await services();
-    assert.deepEqual(list.map((s) => s.name), ['adminsvc', 'delta-svc', 'gamma-svc']);
+    assert.deepEqual(
+      list.map((s) => s.name),
+      ['adminsvc', 'delta-svc', 'gamma-svc'],
+    );
     const admin = list.find((s) => s.name === 'adminsvc');
     assert.equal(admin?.source, 'file');
     assert.equal(admin?.plugin, undefined, 'not a plugin service');
@@ -79,10 +101,22 @@ void describe('service names have owners; plugins read only their own logs', () 
 
     const status = await adi(['daemon', 'status'], t.env);
     assert.equal(status.code, 0, status.stderr);
-    assert.match(status.stdout, /name conflicts \(definitions not loaded; see 'adi daemon services'\):\n {4}service "adminsvc".*\n {4}service "web"/);
-    const json = JSON.parse((await adi(['daemon', 'status', '--json'], t.env)).stdout) as { conflicts: string[]; plugin_socket: unknown };
-    assert.match(json.conflicts[0] ?? '', /^service "adminsvc" belongs to \S+services.toml; the definition in plugin epsilon is not loaded/);
-    assert.match(json.conflicts[1] ?? '', /^service "web": defined by plugin alpha and plugin beta, and none of these definitions is loaded/);
+    assert.match(
+      status.stdout,
+      /name conflicts \(definitions not loaded; see 'adi daemon services'\):\n {4}service "adminsvc".*\n {4}service "web"/,
+    );
+    const json = JSON.parse((await adi(['daemon', 'status', '--json'], t.env)).stdout) as {
+      conflicts: string[];
+      plugin_socket: unknown;
+    };
+    assert.match(
+      json.conflicts[0] ?? '',
+      /^service "adminsvc" belongs to \S+services.toml; the definition in plugin epsilon is not loaded/,
+    );
+    assert.match(
+      json.conflicts[1] ?? '',
+      /^service "web": defined by plugin alpha and plugin beta, and none of these definitions is loaded/,
+    );
     assert.equal(json.plugin_socket, null, 'no separation here: no plugin socket');
   });
 
@@ -102,7 +136,10 @@ void describe('service names have owners; plugins read only their own logs', () 
     const after = (await services()).list.find((s) => s.name === 'web');
     assert.equal(after?.plugin, 'alpha', 'only one owns it');
     assert.equal(after?.pid, pid, 'the same process: not restarted with the copy');
-    assert.match(after?.conflicts?.join('\n') ?? '', /service "web" belongs to plugin alpha; the definition in plugin beta is not loaded: plugin alpha owned it first/);
+    assert.match(
+      after?.conflicts?.join('\n') ?? '',
+      /service "web" belongs to plugin alpha; the definition in plugin beta is not loaded: plugin alpha owned it first/,
+    );
     const status = await adi(['daemon', 'status'], t.env);
     assert.match(status.stdout, /service "web" belongs to plugin alpha/);
 
@@ -116,23 +153,34 @@ void describe('service names have owners; plugins read only their own logs', () 
   });
 
   void it("a plugin reading another plugin's or the admin's logs gets PERMISSION_DENIED; its own it reads", async () => {
-    for (const name of ['gamma-svc', 'delta-svc', 'adminsvc']) assert.equal((await adi(['daemon', 'start', name], t.env)).code, 0);
+    for (const name of ['gamma-svc', 'delta-svc', 'adminsvc'])
+      assert.equal((await adi(['daemon', 'start', name], t.env)).code, 0);
     const asGamma = new DaemonClient({ env: t.env, token: await tokenOf('gamma-svc') });
     try {
-      await waitFor(async () => (await asGamma.serviceLogs('gamma-svc')).some((l) => l.endsWith(' serving')), 15_000, "gamma's own log");
+      await waitFor(
+        async () => (await asGamma.serviceLogs('gamma-svc')).some((l) => l.endsWith(' serving')),
+        15_000,
+        "gamma's own log",
+      );
       for (const other of ['delta-svc', 'adminsvc', 'web', 'no-such-service']) {
         const e = await errorOf(asGamma.serviceLogs(other));
         assert.equal(e.code, 'PERMISSION_DENIED', `${other}: ${e.message}`);
         assert.match(e.message, /plugin:gamma may read the logs of only its own plugin's services/);
-        const follow = await errorOf((async () => {
-          for await (const line of asGamma.followServiceLogs(other)) return line;
-          return null;
-        })());
+        const follow = await errorOf(
+          (async () => {
+            for await (const line of asGamma.followServiceLogs(other)) return line;
+            return null;
+          })(),
+        );
         assert.equal(follow.code, 'PERMISSION_DENIED', `follow ${other}`);
       }
       const admin = new DaemonClient({ env: t.env });
       try {
-        await waitFor(async () => (await admin.serviceLogs('adminsvc')).some((l) => l.includes(SECRET)), 15_000, 'the admin service output');
+        await waitFor(
+          async () => (await admin.serviceLogs('adminsvc')).some((l) => l.includes(SECRET)),
+          15_000,
+          'the admin service output',
+        );
       } finally {
         admin.close();
       }

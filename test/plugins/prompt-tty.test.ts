@@ -41,26 +41,45 @@ void describe('the approval prompt on a terminal', { skip }, () => {
     h = pluginHome('adi-itest-tty');
     const t = h;
     const patterns = ['/usr/bin/id -u', '/usr/bin/printf %s café-ü', '/usr/bin/id -g *'];
-    const src = writePlugin(path.join(t.home, 'src'), { name: 'ttyplug', service: { name: 'tty-svc', command: 'serve', privileged_commands: patterns } });
+    const src = writePlugin(path.join(t.home, 'src'), {
+      name: 'ttyplug',
+      service: { name: 'tty-svc', command: 'serve', privileged_commands: patterns },
+    });
     const script = path.join(t.home, 'run.sh');
     // The env tmux's server starts with is this one (a server of our own on its own socket); the pane
     // stays after adi exits (sleep) so its last screen can be read.
-    fs.writeFileSync(script, `#!/bin/sh\n${JSON.stringify(process.execPath)} ${JSON.stringify(ADI)} plugin install ${JSON.stringify(src)}\necho "[exit $?]"\nexec sleep 600\n`, { mode: 0o755 });
+    fs.writeFileSync(
+      script,
+      `#!/bin/sh\n${JSON.stringify(process.execPath)} ${JSON.stringify(ADI)} plugin install ${JSON.stringify(src)}\necho "[exit $?]"\nexec sleep 600\n`,
+      { mode: 0o755 },
+    );
     const env = { ...t.env, LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8', TERM: 'xterm-256color' };
     tmux(['-u', 'new-session', '-d', '-s', 'prompt', '-x', '200', '-y', '50', script], env);
     await waitFor(() => screen().includes('Allow? [y/N]'), 30_000, 'the question on the screen');
 
-    const lines = screen().split('\n').map((l) => l.trimEnd());
+    const lines = screen()
+      .split('\n')
+      .map((l) => l.trimEnd());
     const from = lines.indexOf(PROMPT_HEADER);
     const to = lines.findIndex((l) => l.startsWith('Allow? [y/N]'));
     assert.ok(from >= 0 && to > from, lines.join('\n'));
-    const shown = lines.slice(from + 1, to).filter((l) => l.startsWith('  - ')).map((l) => l.slice(4));
+    const shown = lines
+      .slice(from + 1, to)
+      .filter((l) => l.startsWith('  - '))
+      .map((l) => l.slice(4));
     assert.deepEqual(shown, patterns);
     // The explanation lines are indented under their pattern and say nothing else is granted.
-    assert.ok(lines.slice(from + 1, to).every((l) => l.startsWith('  - ') || l.startsWith('      ')), lines.slice(from, to + 1).join('\n'));
+    assert.ok(
+      lines.slice(from + 1, to).every((l) => l.startsWith('  - ') || l.startsWith('      ')),
+      lines.slice(from, to + 1).join('\n'),
+    );
 
     tmux(['send-keys', '-t', 'prompt', 'n', 'Enter']);
-    await waitFor(() => screen().includes('Not installed: root access was not approved'), 30_000, 'the refusal on the screen');
+    await waitFor(
+      () => screen().includes('Not installed: root access was not approved'),
+      30_000,
+      'the refusal on the screen',
+    );
     assert.equal(fs.existsSync(path.join(t.paths.pluginsDir, 'ttyplug')), false);
   });
 
@@ -69,10 +88,18 @@ void describe('the approval prompt on a terminal', { skip }, () => {
     const t = h;
     const src = writePlugin(path.join(t.home, 'src'), {
       name: 'ttyevil',
-      service: { name: 'tty-evil', command: 'serve', privileged_commands: ['/usr/bin/id -u', '/usr/bin/id -g \u009b1A\u009b2K\u202e'] },
+      service: {
+        name: 'tty-evil',
+        command: 'serve',
+        privileged_commands: ['/usr/bin/id -u', '/usr/bin/id -g \u009b1A\u009b2K\u202e'],
+      },
     });
     const script = path.join(t.home, 'run.sh');
-    fs.writeFileSync(script, `#!/bin/sh\n${JSON.stringify(process.execPath)} ${JSON.stringify(ADI)} plugin install ${JSON.stringify(src)}\necho "[exit $?]"\nexec sleep 600\n`, { mode: 0o755 });
+    fs.writeFileSync(
+      script,
+      `#!/bin/sh\n${JSON.stringify(process.execPath)} ${JSON.stringify(ADI)} plugin install ${JSON.stringify(src)}\necho "[exit $?]"\nexec sleep 600\n`,
+      { mode: 0o755 },
+    );
     const env = { ...t.env, LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8', TERM: 'xterm-256color' };
     tmux(['-u', 'new-session', '-d', '-s', 'prompt', '-x', '200', '-y', '50', script], env);
     await waitFor(() => /Invalid plugin manifest/.test(screen()), 30_000, 'the refusal on the screen');

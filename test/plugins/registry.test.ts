@@ -36,13 +36,22 @@ before(async () => {
     }
     const name = url.slice(1);
     const p = packages.get(name);
-    if (p === undefined) return void res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}');
+    if (p === undefined)
+      return void res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}');
     const integrity = `sha512-${crypto.createHash('sha512').update(p.tgz).digest('base64')}`;
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({
-      name,
-      'dist-tags': { latest: p.version },
-      versions: { [p.version]: { name, version: p.version, dist: { tarball: `${base}/${name}/-/${name}-${p.version}.tgz`, integrity } } },
-    }));
+    res.writeHead(200, { 'content-type': 'application/json' }).end(
+      JSON.stringify({
+        name,
+        'dist-tags': { latest: p.version },
+        versions: {
+          [p.version]: {
+            name,
+            version: p.version,
+            dist: { tarball: `${base}/${name}/-/${name}-${p.version}.tgz`, integrity },
+          },
+        },
+      }),
+    );
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -69,11 +78,16 @@ void describe('a plugin from a registry', { skip }, () => {
     const t = h;
     const dep = path.join(t.home, 'dep');
     fs.mkdirSync(dep);
-    fs.writeFileSync(path.join(dep, 'package.json'), JSON.stringify({ name: 'reg-dep', version: '1.0.0', main: 'index.js' }));
+    fs.writeFileSync(
+      path.join(dep, 'package.json'),
+      JSON.stringify({ name: 'reg-dep', version: '1.0.0', main: 'index.js' }),
+    );
     fs.writeFileSync(path.join(dep, 'index.js'), 'module.exports = "dep";\n');
     publish(t, dep, 'reg-dep', '1.0.0');
     const plug = writePlugin(path.join(t.home, 'plug'), {
-      name: 'reg-plug', service: { name: 'reg-svc', command: 'serve', privileged_commands: ['/usr/bin/id -u'] }, extra: { dependencies: { 'reg-dep': '^1.0.0' } },
+      name: 'reg-plug',
+      service: { name: 'reg-svc', command: 'serve', privileged_commands: ['/usr/bin/id -u'] },
+      extra: { dependencies: { 'reg-dep': '^1.0.0' } },
     });
     publish(t, plug, 'reg-plug', '1.0.0');
     const env = { ...t.env, ADI_NPM_REGISTRY: `${base}/` };
@@ -81,8 +95,15 @@ void describe('a plugin from a registry', { skip }, () => {
     const no = await adi(['plugin', 'install', 'reg-plug@1.0.0'], env, { input: 'n\n', timeoutMs: 180_000 });
     assert.equal(no.code, 1, no.stdout + no.stderr);
     assert.match(no.stdout, /Allow\? \[y\/N\] n\n/);
-    assert.deepEqual(requests.filter((r) => r.includes('reg-dep')), [], 'no dependency fetched before (or without) approval');
-    assert.ok(requests.some((r) => r.startsWith('/reg-plug/-/')), `the plugin's tarball was fetched: ${requests.join(', ')}`);
+    assert.deepEqual(
+      requests.filter((r) => r.includes('reg-dep')),
+      [],
+      'no dependency fetched before (or without) approval',
+    );
+    assert.ok(
+      requests.some((r) => r.startsWith('/reg-plug/-/')),
+      `the plugin's tarball was fetched: ${requests.join(', ')}`,
+    );
     assert.equal(fs.existsSync(path.join(t.paths.pluginsDir, 'reg-plug')), false);
 
     const yes = await adi(['plugin', 'install', 'reg-plug@^1.0.0'], env, { input: 'y\n', timeoutMs: 180_000 });
@@ -90,7 +111,13 @@ void describe('a plugin from a registry', { skip }, () => {
     const asked = yes.stdout.indexOf('Allow?');
     const fetching = yes.stdout.indexOf('Fetching the dependencies of reg-plug');
     assert.ok(asked >= 0 && fetching > asked, yes.stdout);
-    assert.ok(requests.some((r) => r.startsWith('/reg-dep/-/')), 'the dependency was fetched after the approval');
-    assert.equal(fs.readFileSync(path.join(t.paths.pluginsDir, 'reg-plug', 'node_modules', 'reg-dep', 'index.js'), 'utf8'), 'module.exports = "dep";\n');
+    assert.ok(
+      requests.some((r) => r.startsWith('/reg-dep/-/')),
+      'the dependency was fetched after the approval',
+    );
+    assert.equal(
+      fs.readFileSync(path.join(t.paths.pluginsDir, 'reg-plug', 'node_modules', 'reg-dep', 'index.js'), 'utf8'),
+      'module.exports = "dep";\n',
+    );
   });
 });

@@ -25,7 +25,14 @@ const PLUGIN_DIR = path.join(PLUGINS, 'hello-plugin');
 
 /** Run node as the plugin user, in a clean environment, like a plugin service. */
 function asPluginUser(user: UserEntry, args: string[], cwd = '/'): { status: number | null; out: string } {
-  const r = spawnSync(process.execPath, args, { cwd, uid: user.uid, gid: user.gid, env: cleanEnv({ USER: ADI }), encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, args, {
+    cwd,
+    uid: user.uid,
+    gid: user.gid,
+    env: cleanEnv({ USER: ADI }),
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   return { status: r.status, out: `${r.stdout ?? ''}${r.stderr ?? ''}` };
 }
 
@@ -69,7 +76,10 @@ void describe('plugins with privilege separation and a 0700 home', { skip }, () 
     assert.equal(mode(PLUGIN_DIR), 0o755);
     assert.equal(mode(path.join(PLUGIN_DIR, 'package.json')), 0o644);
     assert.equal(mode(path.join(PLUGIN_DIR, 'cli.js')), 0o755);
-    assert.equal(fs.readlinkSync(path.join(PLUGIN_DIR, 'node_modules', 'adi-daemon')), path.join('..', '..', '.runtime', 'adi-daemon'));
+    assert.equal(
+      fs.readlinkSync(path.join(PLUGIN_DIR, 'node_modules', 'adi-daemon')),
+      path.join('..', '..', '.runtime', 'adi-daemon'),
+    );
     assert.equal(mode(path.join(PLUGINS, '.runtime', 'adi-daemon', 'dist', 'src', 'index.js')), 0o644);
     assert.deepEqual(readApproval(t.paths, 'hello-plugin')?.patterns, ['/usr/bin/id -u']);
 
@@ -78,7 +88,11 @@ void describe('plugins with privilege separation and a 0700 home', { skip }, () 
   });
 
   void it("the plugin user runs the plugin's bin and imports adi-daemon from the copy", () => {
-    const imp = asPluginUser(user, ['--input-type=module', '-e', "import { DaemonClient } from 'adi-daemon'; console.log(typeof DaemonClient)"], PLUGIN_DIR);
+    const imp = asPluginUser(
+      user,
+      ['--input-type=module', '-e', "import { DaemonClient } from 'adi-daemon'; console.log(typeof DaemonClient)"],
+      PLUGIN_DIR,
+    );
     assert.equal(imp.status, 0, imp.out);
     assert.equal(imp.out.trim(), 'function');
     const help = asPluginUser(user, [path.join(PLUGIN_DIR, 'cli.js'), 'help']);
@@ -88,7 +102,10 @@ void describe('plugins with privilege separation and a 0700 home', { skip }, () 
 
   void it('the plugin user cannot change the plugin or the runtime, nor read approvals, tokens or the home', () => {
     const tryWrite = (file: string): string => {
-      const r = asPluginUser(user, ['-e', `try { require('fs').writeFileSync(${JSON.stringify(file)}, 'x'); console.log('WROTE') } catch (e) { console.log(e.code) }`]);
+      const r = asPluginUser(user, [
+        '-e',
+        `try { require('fs').writeFileSync(${JSON.stringify(file)}, 'x'); console.log('WROTE') } catch (e) { console.log(e.code) }`,
+      ]);
       return r.out.trim();
     };
     assert.equal(tryWrite(path.join(PLUGIN_DIR, 'cli.js')), 'EACCES');
@@ -96,7 +113,10 @@ void describe('plugins with privilege separation and a 0700 home', { skip }, () 
     assert.equal(tryWrite(path.join(PLUGINS, '.runtime', 'adi-daemon', 'dist', 'src', 'index.js')), 'EACCES');
     assert.equal(tryWrite(path.join(PLUGINS, 'other-plugin')), 'EACCES');
     const tryRead = (file: string): string => {
-      const r = asPluginUser(user, ['-e', `try { require('fs').readFileSync(${JSON.stringify(file)}); console.log('READ') } catch (e) { console.log(e.code) }`]);
+      const r = asPluginUser(user, [
+        '-e',
+        `try { require('fs').readFileSync(${JSON.stringify(file)}); console.log('READ') } catch (e) { console.log(e.code) }`,
+      ]);
       return r.out.trim();
     };
     assert.equal(tryRead(path.join(approvalsDir(t.paths), 'hello-plugin.json')), 'EACCES');
@@ -113,8 +133,12 @@ void describe('plugins with privilege separation and a 0700 home', { skip }, () 
     const text = await logs();
     assert.match(text, new RegExp(`\\[hello\\] run id -un: exit 0, user ${ADI}\\n`));
     assert.match(text, /\[hello\] sudoRun id -u: exit 0, uid 0\n/);
-    const pid = (JSON.parse((await adi(['daemon', 'services', '--json'], t.env)).stdout) as Array<{ name: string; pid: number | null }>)
-      .find((s) => s.name === 'hello')?.pid;
+    const pid = (
+      JSON.parse((await adi(['daemon', 'services', '--json'], t.env)).stdout) as Array<{
+        name: string;
+        pid: number | null;
+      }>
+    ).find((s) => s.name === 'hello')?.pid;
     assert.ok(typeof pid === 'number');
     const uid = Number(/^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
     assert.equal(uid, user.uid, 'the service process runs as the plugin user');
@@ -128,13 +152,21 @@ void describe('plugins with privilege separation and a 0700 home', { skip }, () 
     fs.writeFileSync(cli, `${original}\n// edited\n`);
     assert.equal((await adi(['daemon', 'stop', 'hello'], t.env)).code, 0);
     assert.equal((await adi(['daemon', 'start', 'hello'], t.env)).code, 0);
-    await waitFor(async () => /\[hello\] sudoRun id -u refused: SUDO_DENIED .*no longer those approved/.test(await logs()), 60_000, 'the refusal');
+    await waitFor(
+      async () => /\[hello\] sudoRun id -u refused: SUDO_DENIED .*no longer those approved/.test(await logs()),
+      60_000,
+      'the refusal',
+    );
     // The approved content again: allowed again (the check is of content, not of times).
     fs.writeFileSync(cli, original);
     assert.equal((await adi(['daemon', 'stop', 'hello'], t.env)).code, 0);
     const before = (await logs()).split('sudoRun id -u: exit 0, uid 0').length;
     assert.equal((await adi(['daemon', 'start', 'hello'], t.env)).code, 0);
-    await waitFor(async () => (await logs()).split('sudoRun id -u: exit 0, uid 0').length > before, 60_000, 'sudoRun allowed again');
+    await waitFor(
+      async () => (await logs()).split('sudoRun id -u: exit 0, uid 0').length > before,
+      60_000,
+      'sudoRun allowed again',
+    );
   });
 
   void it("from inside a plugin's service: only its own approved argv runs as root", async () => {
@@ -161,8 +193,16 @@ setInterval(() => {}, 1000);
 `;
     const first = path.join(t.home, 'probe-src');
     const second = path.join(t.home, 'probe2-src');
-    writePlugin(first, { name: 'probe', service: { name: 'probe-svc', command: 'serve', privileged_commands: ['/usr/bin/id -u'] }, cli: probe });
-    writePlugin(second, { name: 'probe2', service: { name: 'probe2-svc', command: 'serve' }, cli: `process.env.PROBE_ROLE = 'second';\n${probe}` });
+    writePlugin(first, {
+      name: 'probe',
+      service: { name: 'probe-svc', command: 'serve', privileged_commands: ['/usr/bin/id -u'] },
+      cli: probe,
+    });
+    writePlugin(second, {
+      name: 'probe2',
+      service: { name: 'probe2-svc', command: 'serve' },
+      cli: `process.env.PROBE_ROLE = 'second';\n${probe}`,
+    });
     for (const src of [first, second]) {
       const r = await adi(['plugin', 'install', src, '--yes'], t.env, { timeoutMs: 120_000 });
       assert.equal(r.code, 0, r.stdout + r.stderr);
@@ -175,7 +215,11 @@ setInterval(() => {}, 1000);
       const line = /RESULT (.*)/.exec((await adi(['daemon', 'logs', svc, '-n', '50'], t.env)).stdout)?.[1];
       return line === undefined ? null : (JSON.parse(line) as Record<string, string>);
     };
-    await waitFor(async () => (await result('probe-svc')) !== null && (await result('probe2-svc')) !== null, 60_000, 'both probes to report');
+    await waitFor(
+      async () => (await result('probe-svc')) !== null && (await result('probe2-svc')) !== null,
+      60_000,
+      'both probes to report',
+    );
     const r1 = await result('probe-svc');
     assert.equal(r1?.approved, 'ok:0');
     for (const key of ['extraArg', 'outside', 'shell', 'semicolon']) assert.equal(r1?.[key], 'denied:SUDO_DENIED', key);

@@ -13,13 +13,16 @@ import { ROOT, tempHome, type TempHome } from '../helpers/env.js';
 
 export const EXAMPLE = path.join(ROOT, 'examples', 'hello-plugin');
 
-
 /**
  * A HOME for one test, where privilege separation is surely inactive: ADI_USER names a user that does
  * not exist, so plugins live in `<data dir>/plugins` whatever users this machine has.
  */
 export function pluginHome(stageUser = 'adi-itest-stage'): TempHome {
-  return tempHome({ ADI_USER: 'adi-nouser-plugtest', ADI_ROOT_USER: 'adi-nouser-plugtest-root', ADI_INSTALL_USER: stageUser });
+  return tempHome({
+    ADI_USER: 'adi-nouser-plugtest',
+    ADI_ROOT_USER: 'adi-nouser-plugtest-root',
+    ADI_INSTALL_USER: stageUser,
+  });
 }
 
 /**
@@ -69,7 +72,11 @@ export function writePlugin(dir: string, spec: PluginSpec = {}): string {
 /** `npm pack` of a folder into `dest`; returns the .tgz path. */
 export function npmPack(folder: string, dest: string, env: NodeJS.ProcessEnv): string {
   fs.mkdirSync(dest, { recursive: true });
-  const r = spawnSync('npm', ['pack', folder, '--pack-destination', dest, '--json', '--ignore-scripts'], { env, encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync('npm', ['pack', folder, '--pack-destination', dest, '--json', '--ignore-scripts'], {
+    env,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   if (r.status !== 0) throw new Error(`npm pack failed: ${r.stderr}`);
   const out = JSON.parse(r.stdout) as Array<{ filename: string }>;
   return path.join(dest, (out[0] as { filename: string }).filename);
@@ -85,8 +92,16 @@ export function approveInstalled(paths: Paths, plugin: string, patterns: string[
   let created: string | null = null;
   for (let d = dir; !fs.existsSync(d); d = path.dirname(d)) created = d;
   fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
-  fs.writeFileSync(path.join(dir, 'package.json'), `${JSON.stringify({ name: plugin, version: '1.0.0' })}\n`, { mode: 0o644 });
-  writeApproval(paths, { plugin, version: '1.0.0', patterns, approved_at: new Date().toISOString(), tree_digest: installedDigest(dir) });
+  fs.writeFileSync(path.join(dir, 'package.json'), `${JSON.stringify({ name: plugin, version: '1.0.0' })}\n`, {
+    mode: 0o644,
+  });
+  writeApproval(paths, {
+    plugin,
+    version: '1.0.0',
+    patterns,
+    approved_at: new Date().toISOString(),
+    tree_digest: installedDigest(dir),
+  });
   return () => fs.rmSync(created ?? dir, { recursive: true, force: true });
 }
 
@@ -101,7 +116,8 @@ export function stageSkip(): string | false {
   for (;;) {
     const parent = path.dirname(current);
     if (parent === current) return false;
-    if ((fs.statSync(parent).mode & 0o001) === 0) return `the install account cannot reach ${process.execPath} (${parent} is closed)`;
+    if ((fs.statSync(parent).mode & 0o001) === 0)
+      return `the install account cannot reach ${process.execPath} (${parent} is closed)`;
     current = parent;
   }
 }

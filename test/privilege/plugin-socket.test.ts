@@ -53,8 +53,15 @@ interface Status {
 async function squat(name: string, user: string): Promise<ChildProcess> {
   const entry = lookupUser(user);
   assert.ok(entry !== null);
-  const script = "const s = require('net').createServer(); s.listen({ path: '\\0' + process.env.NAME }, () => console.log('bound'));";
-  const child = spawn(process.execPath, ['-e', script], { uid: entry.uid, gid: entry.gid, cwd: '/', env: { NAME: name }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const script =
+    "const s = require('net').createServer(); s.listen({ path: '\\0' + process.env.NAME }, () => console.log('bound'));";
+  const child = spawn(process.execPath, ['-e', script], {
+    uid: entry.uid,
+    gid: entry.gid,
+    cwd: '/',
+    env: { NAME: name },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   await new Promise<void>((resolve, reject) => {
@@ -68,7 +75,10 @@ async function squat(name: string, user: string): Promise<ChildProcess> {
 
 function removeSetup(): void {
   killProcessesOf([ADI, ADI_ROOT]);
-  const r = sh(process.execPath, [path.join(ROOT, 'bin', 'adi.js'), 'daemon', 'setup', '--remove'], { PATH: process.env.PATH, ...USERS });
+  const r = sh(process.execPath, [path.join(ROOT, 'bin', 'adi.js'), 'daemon', 'setup', '--remove'], {
+    PATH: process.env.PATH,
+    ...USERS,
+  });
   if (r.status !== 0) throw new Error(`setup --remove: ${r.out}`);
 }
 
@@ -82,7 +92,15 @@ void describe('a squatted abstract plugin socket name is reported, not silent', 
     // A crashed earlier run may have left its setup and admin user: undo them.
     removeSetup();
     removeAdmin();
-    const add = sh(resolveCommand('useradd'), ['--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', '--user-group', ADMIN_USER]);
+    const add = sh(resolveCommand('useradd'), [
+      '--no-create-home',
+      '--home-dir',
+      '/nonexistent',
+      '--shell',
+      '/usr/sbin/nologin',
+      '--user-group',
+      ADMIN_USER,
+    ]);
     assert.equal(add.status, 0, add.out);
     const r = await adi(['daemon', 'setup', '--admin', ADMIN_USER], { PATH: process.env.PATH, ...USERS });
     assert.equal(r.code, 0, r.stdout + r.stderr);
@@ -114,20 +132,34 @@ void describe('a squatted abstract plugin socket name is reported, not silent', 
     const h = tempHome(USERS);
     homes.push(h);
     sh('/bin/chown', ['-R', `${admin.uid}:${admin.gid}`, h.home]);
-    const client = await startPluginDaemon(h.home, h.env, [{ name: 'p', plugin: 'p', config: { command: '/bin/sleep', args: ['620'], restart_on_failure: false } }], ['p'], { uid: admin.uid, gid: admin.gid });
+    const client = await startPluginDaemon(
+      h.home,
+      h.env,
+      [{ name: 'p', plugin: 'p', config: { command: '/bin/sleep', args: ['620'], restart_on_failure: false } }],
+      ['p'],
+      { uid: admin.uid, gid: admin.gid },
+    );
     try {
       const pong = await client.ping();
       assert.equal(pong.separation, true);
       const ps = pong.plugin_socket;
       assert.equal(ps?.state, 'listening', JSON.stringify(ps));
       assert.match(ps?.address ?? '', new RegExp(`^${usual}-[A-Za-z0-9]{6}/plugins-[0-9a-f]{12}\\.sock$`));
-      assert.match(ps?.error ?? '', new RegExp(`the usual directory ${usual} belongs to uid ${nobody.uid}, not to the daemon's user \\(${admin.uid}\\)`));
+      assert.match(
+        ps?.error ?? '',
+        new RegExp(
+          `the usual directory ${usual} belongs to uid ${nobody.uid}, not to the daemon's user \\(${admin.uid}\\)`,
+        ),
+      );
       const ownDir = path.dirname(ps?.address ?? '');
       assert.equal(fs.statSync(ownDir).uid, admin.uid);
       assert.deepEqual(fs.readdirSync(usual), [], "nothing in the other user's directory");
 
       const status = await adi(['daemon', 'status'], h.env);
-      assert.match(status.stdout, new RegExp(`plugin socket: ${ps?.address ?? ''} \\(warning: the usual directory ${usual} belongs to uid`));
+      assert.match(
+        status.stdout,
+        new RegExp(`plugin socket: ${ps?.address ?? ''} \\(warning: the usual directory ${usual} belongs to uid`),
+      );
       const started = await adi(['daemon', 'start'], h.env);
       assert.equal(started.code, 0, started.stderr);
       assert.match(started.stderr, /adi: warning: plugin socket: the usual directory/);
@@ -156,11 +188,21 @@ void describe('a squatted abstract plugin socket name is reported, not silent', 
       const started = await adi(['daemon', 'start'], h.env);
       assert.equal(started.code, 1, started.stdout + started.stderr);
       assert.match(started.stdout, /adi daemon started \(pid \d+\)/, 'the daemon itself runs');
-      assert.match(started.stderr, new RegExp(`the daemon runs \\(pid \\d+\\), but plugin services cannot reach it: the plugin socket @${name} is not listening: @${name} is already bound by another process`));
+      assert.match(
+        started.stderr,
+        new RegExp(
+          `the daemon runs \\(pid \\d+\\), but plugin services cannot reach it: the plugin socket @${name} is not listening: @${name} is already bound by another process`,
+        ),
+      );
 
       const status = await adi(['daemon', 'status'], h.env);
       assert.equal(status.code, 0, status.stderr);
-      assert.match(status.stdout, new RegExp(`plugin socket: NOT LISTENING: plugin services cannot reach the daemon: @${name} is already bound by another process`));
+      assert.match(
+        status.stdout,
+        new RegExp(
+          `plugin socket: NOT LISTENING: plugin services cannot reach the daemon: @${name} is already bound by another process`,
+        ),
+      );
       const json = JSON.parse((await adi(['daemon', 'status', '--json'], h.env)).stdout) as Status;
       assert.equal(json.plugin_socket?.state, 'failed');
       assert.equal(json.plugin_socket?.address, `@${name}`);
@@ -211,12 +253,21 @@ void describe('the default plugin socket directory another user made first', () 
     const place = defaultPluginPlace(endpoint);
     assert.ok(place.ownDir !== null && place.ownDir.startsWith(`${usual}-`), String(place.ownDir));
     assert.equal(place.endpoint.file, path.join(place.ownDir, 'plugins-0123456789ab.sock'));
-    assert.match(place.note ?? '', new RegExp(`the usual directory ${usual} (belongs to uid \\d+|is writable by other users).*listening in ${place.ownDir} instead`));
+    assert.match(
+      place.note ?? '',
+      new RegExp(
+        `the usual directory ${usual} (belongs to uid \\d+|is writable by other users).*listening in ${place.ownDir} instead`,
+      ),
+    );
     const st = fs.lstatSync(place.ownDir);
     assert.equal(st.uid, process.getuid?.());
     assert.equal(st.mode & 0o777, 0o711);
 
-    const server = await bindPluginSocket({ endpoint: place.endpoint, gid: process.getgid?.() ?? 0, log: new MemoryLogger() });
+    const server = await bindPluginSocket({
+      endpoint: place.endpoint,
+      gid: process.getgid?.() ?? 0,
+      log: new MemoryLogger(),
+    });
     await new Promise<void>((resolve, reject) => {
       const s = net.createConnection(place.endpoint.address, () => {
         s.destroy();
@@ -230,8 +281,16 @@ void describe('the default plugin socket directory another user made first', () 
 
     // Our own directory is used as it is.
     const mine = path.join(root, 'mine');
-    const ours = defaultPluginPlace({ ...endpoint, address: path.join(mine, 'p.sock'), display: path.join(mine, 'p.sock'), file: path.join(mine, 'p.sock') });
-    assert.deepEqual({ ownDir: ours.ownDir, note: ours.note, file: ours.endpoint.file }, { ownDir: null, note: null, file: path.join(mine, 'p.sock') });
+    const ours = defaultPluginPlace({
+      ...endpoint,
+      address: path.join(mine, 'p.sock'),
+      display: path.join(mine, 'p.sock'),
+      file: path.join(mine, 'p.sock'),
+    });
+    assert.deepEqual(
+      { ownDir: ours.ownDir, note: ours.note, file: ours.endpoint.file },
+      { ownDir: null, note: null, file: path.join(mine, 'p.sock') },
+    );
     assert.equal(fs.statSync(mine).mode & 0o777, 0o711);
   });
 });

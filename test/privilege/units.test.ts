@@ -43,7 +43,8 @@ function privilege(over: Partial<ServicePrivilege> = {}): ServicePrivilege & { a
     selfUser: 'alice',
     sudo: '/usr/bin/sudo',
     kill: '/usr/bin/kill',
-    socketFor: (kind) => (kind === 'admin' ? '/home/alice/.local/share/adi/daemon.sock' : '/tmp/adi-daemon-1000/plugins-x.sock'),
+    socketFor: (kind) =>
+      kind === 'admin' ? '/home/alice/.local/share/adi/daemon.sock' : '/tmp/adi-daemon-1000/plugins-x.sock',
     pluginToken: (plugin) => `token-of-${plugin}`,
     auditPrivileged: (e) => audited.push(e),
     audited,
@@ -51,7 +52,13 @@ function privilege(over: Partial<ServicePrivilege> = {}): ServicePrivilege & { a
   };
 }
 
-const adminEnv = { PATH: '/home/alice/bin:/usr/bin', HOME: '/home/alice', SSH_AUTH_SOCK: '/tmp/agent', LD_PRELOAD: '/x.so', ADI_DAEMON_TOKEN: 'admin-secret' };
+const adminEnv = {
+  PATH: '/home/alice/bin:/usr/bin',
+  HOME: '/home/alice',
+  SSH_AUTH_SOCK: '/tmp/agent',
+  LD_PRELOAD: '/x.so',
+  ADI_DAEMON_TOKEN: 'admin-secret',
+};
 const base = { baseEnv: adminEnv, home: '/home/alice', runId: 'run1' };
 const pluginDef = { source: 'plugin' as const, plugin: 'net' };
 const fileDef = { source: 'file' as const };
@@ -72,13 +79,30 @@ void describe('buildLaunch with privilege separation', () => {
   });
 
   void it('a root daemon runs services as ADI_USER by uid/gid, in /, with an environment of their own', () => {
-    const l = buildLaunch('svc', config({ command: '/bin/x', args: ['a'], env: { PORT: '7' } }), { ...base, def: fileDef, privilege: privilege() });
+    const l = buildLaunch('svc', config({ command: '/bin/x', args: ['a'], env: { PORT: '7' } }), {
+      ...base,
+      def: fileDef,
+      privilege: privilege(),
+    });
     assert.equal(l.runAs.mode, 'uid');
     assert.deepEqual([l.file, ...l.args], ['/bin/x', 'a']);
     assert.equal(l.options.uid, 4242);
     assert.equal(l.options.gid, 4343);
     assert.equal(l.cwd, SEPARATED_CWD);
-    assert.deepEqual(Object.keys(l.env).sort(), ['ADI_DAEMON_SOCKET', 'ADI_SERVICE_NAME', SERVICE_ID_ENV, 'HOME', 'LANG', 'LOGNAME', 'PATH', 'PORT', 'USER'].sort());
+    assert.deepEqual(
+      Object.keys(l.env).sort(),
+      [
+        'ADI_DAEMON_SOCKET',
+        'ADI_SERVICE_NAME',
+        SERVICE_ID_ENV,
+        'HOME',
+        'LANG',
+        'LOGNAME',
+        'PATH',
+        'PORT',
+        'USER',
+      ].sort(),
+    );
     assert.equal(l.env.PATH, SECURE_PATH);
     assert.equal(l.env.HOME, '/');
     assert.equal(l.env.USER, 'adi');
@@ -88,22 +112,40 @@ void describe('buildLaunch with privilege separation', () => {
   });
 
   void it("a plugin's service gets its own token, set after its env table (which cannot replace it)", () => {
-    const c = config({ command: '/bin/x', env: { ADI_DAEMON_TOKEN: 'forged', ADI_DAEMON_SOCKET: '/elsewhere', [SERVICE_ID_ENV]: 'forged' } });
+    const c = config({
+      command: '/bin/x',
+      env: { ADI_DAEMON_TOKEN: 'forged', ADI_DAEMON_SOCKET: '/elsewhere', [SERVICE_ID_ENV]: 'forged' },
+    });
     const l = buildLaunch('net', c, { ...base, def: pluginDef, privilege: privilege() });
     assert.equal(l.plugin, 'net');
     assert.equal(l.env.ADI_DAEMON_TOKEN, 'token-of-net');
     assert.equal(l.env.ADI_DAEMON_SOCKET, '/tmp/adi-daemon-1000/plugins-x.sock');
     assert.equal(l.env[SERVICE_ID_ENV], 'run1');
-    assert.equal(pluginOf({ source: 'plugin' }, 'svc'), 'svc', 'a source without plugin names falls back to the service name');
+    assert.equal(
+      pluginOf({ source: 'plugin' }, 'svc'),
+      'svc',
+      'a source without plugin names falls back to the service name',
+    );
   });
 
   void it('a non-root admin daemon wraps the service in sudo -u ADI_USER, carrying the env by name only', () => {
-    const l = buildLaunch('net', config({ command: '/bin/x', args: ['a b'], env: { PORT: '7' } }), { ...base, def: pluginDef, privilege: privilege({ isRoot: false }) });
+    const l = buildLaunch('net', config({ command: '/bin/x', args: ['a b'], env: { PORT: '7' } }), {
+      ...base,
+      def: pluginDef,
+      privilege: privilege({ isRoot: false }),
+    });
     assert.equal(l.runAs.mode, 'sudo');
     assert.equal(l.file, '/usr/bin/sudo');
     const sep = l.args.indexOf('--');
     // A plugin's service: its process limit is set inside the sudo chain, by prlimit.
-    assert.deepEqual(l.args.slice(sep), ['--', prlimitPath('test'), `--nproc=${PLUGIN_LIMITS.pidsDefault}:${PLUGIN_LIMITS.pidsDefault}`, '--', '/bin/x', 'a b']);
+    assert.deepEqual(l.args.slice(sep), [
+      '--',
+      prlimitPath('test'),
+      `--nproc=${PLUGIN_LIMITS.pidsDefault}:${PLUGIN_LIMITS.pidsDefault}`,
+      '--',
+      '/bin/x',
+      'a b',
+    ]);
     assert.deepEqual(l.args.slice(0, 1), ['-n']);
     assert.deepEqual(l.args.slice(sep - 2, sep), ['-u', 'adi']);
     const preserve = l.args.find((a) => a.startsWith('--preserve-env='));
@@ -118,7 +160,11 @@ void describe('buildLaunch with privilege separation', () => {
   });
 
   void it("an admin's privileged service goes through ADI_ROOT_USER's sudo with a resolved command", () => {
-    const l = buildLaunch('fw', config({ command: 'id', args: ['-u'], privileged: true }), { ...base, def: fileDef, privilege: privilege() });
+    const l = buildLaunch('fw', config({ command: 'id', args: ['-u'], privileged: true }), {
+      ...base,
+      def: fileDef,
+      privilege: privilege(),
+    });
     assert.equal(l.runAs.mode, 'root-chain');
     assert.equal(l.runAs.user, 'root');
     const a = [l.file, ...l.args];
@@ -131,14 +177,51 @@ void describe('buildLaunch with privilege separation', () => {
   });
 
   void it("refuses: a plugin's privileged service, privileged without separation, ready_notify through sudo", () => {
-    assert.throws(() => buildLaunch('net', config({ command: '/bin/x', privileged: true }), { ...base, def: pluginDef, privilege: privilege() }), /can never be privileged/);
     assert.throws(
-      () => buildLaunch('fw', config({ command: '/bin/x', privileged: true }), { ...base, def: fileDef, privilege: privilege({ separation: () => INACTIVE }) }),
+      () =>
+        buildLaunch('net', config({ command: '/bin/x', privileged: true }), {
+          ...base,
+          def: pluginDef,
+          privilege: privilege(),
+        }),
+      /can never be privileged/,
+    );
+    assert.throws(
+      () =>
+        buildLaunch('fw', config({ command: '/bin/x', privileged: true }), {
+          ...base,
+          def: fileDef,
+          privilege: privilege({ separation: () => INACTIVE }),
+        }),
       /privilege separation is not set up.*sudo adi daemon setup/,
     );
-    assert.throws(() => buildLaunch('s', config({ command: '/bin/x', ready_notify: true }), { ...base, def: fileDef, privilege: privilege({ isRoot: false }) }), /ready_notify.*readiness probe/);
-    assert.throws(() => buildLaunch('s', config({ command: '/bin/x', env: { 'A,B': '1' } }), { ...base, def: fileDef, privilege: privilege({ isRoot: false }) }), /contains ','/);
-    assert.throws(() => buildLaunch('s', config({ command: '/bin/x' }), { ...base, def: fileDef, privilege: privilege({ adiEntry: () => null }) }), /no longer exists/);
+    assert.throws(
+      () =>
+        buildLaunch('s', config({ command: '/bin/x', ready_notify: true }), {
+          ...base,
+          def: fileDef,
+          privilege: privilege({ isRoot: false }),
+        }),
+      /ready_notify.*readiness probe/,
+    );
+    assert.throws(
+      () =>
+        buildLaunch('s', config({ command: '/bin/x', env: { 'A,B': '1' } }), {
+          ...base,
+          def: fileDef,
+          privilege: privilege({ isRoot: false }),
+        }),
+      /contains ','/,
+    );
+    assert.throws(
+      () =>
+        buildLaunch('s', config({ command: '/bin/x' }), {
+          ...base,
+          def: fileDef,
+          privilege: privilege({ adiEntry: () => null }),
+        }),
+      /no longer exists/,
+    );
   });
 });
 
@@ -155,14 +238,20 @@ void describe('the run-as planner, argv by argv', () => {
   void it('Run without separation: the daemon user, a clean environment, no limits, no sudo', () => {
     for (const plugin of [false, true]) {
       const c = planCommand(privilege({ separation: () => INACTIVE }), false, plugin, '/bin/echo', ['a b']);
-      assert.deepEqual([c.mode, c.as, argvOf(c.argv), c.uid, c.gid, c.groupKiller], ['self', 'alice', ['/bin/echo', 'a b'], undefined, undefined, undefined]);
+      assert.deepEqual(
+        [c.mode, c.as, argvOf(c.argv), c.uid, c.gid, c.groupKiller],
+        ['self', 'alice', ['/bin/echo', 'a b'], undefined, undefined, undefined],
+      );
       assert.deepEqual(c.env, cleanEnv());
     }
   });
 
   void it('Run from a root daemon: ADI_USER by uid/gid; a plugin under prlimit', () => {
     const admin = planCommand(privilege(), false, false, '/bin/echo', ['a b']);
-    assert.deepEqual([admin.mode, admin.as, argvOf(admin.argv), admin.uid, admin.gid, admin.groupKiller], ['uid', 'adi', ['/bin/echo', 'a b'], 4242, 4343, undefined]);
+    assert.deepEqual(
+      [admin.mode, admin.as, argvOf(admin.argv), admin.uid, admin.gid, admin.groupKiller],
+      ['uid', 'adi', ['/bin/echo', 'a b'], 4242, 4343, undefined],
+    );
     assert.deepEqual(admin.env, userEnv);
     const plugin = planCommand(privilege(), false, true, '/bin/echo', ['a b']);
     assert.deepEqual(argvOf(plugin.argv), [PRLIMIT, NPROC, '--', '/bin/echo', 'a b']);
@@ -176,37 +265,126 @@ void describe('the run-as planner, argv by argv', () => {
     assert.deepEqual([c.mode, c.as, c.uid, c.gid], ['sudo', 'adi', undefined, undefined]);
     assert.deepEqual(argvOf(c.argv), [SUDO, '-n', '-u', 'adi', '--', PRLIMIT, NPROC, '--', '/bin/echo', 'a b']);
     assert.deepEqual(c.env, cleanEnv(), 'sudo sets USER and LOGNAME itself');
-    assert.deepEqual(c.groupKiller && argvOf(c.groupKiller(77)), [SUDO, '-n', '-u', 'adi', '--', KILL, '-KILL', '--', '-77']);
-    assert.equal(planCommand(privilege({ isRoot: false, kill: null }), false, true, '/bin/echo', []).groupKiller, undefined);
+    assert.deepEqual(c.groupKiller && argvOf(c.groupKiller(77)), [
+      SUDO,
+      '-n',
+      '-u',
+      'adi',
+      '--',
+      KILL,
+      '-KILL',
+      '--',
+      '-77',
+    ]);
+    assert.equal(
+      planCommand(privilege({ isRoot: false, kill: null }), false, true, '/bin/echo', []).groupKiller,
+      undefined,
+    );
   });
 
   void it('SudoRun: the ADI_ROOT_USER chain from any daemon, never under prlimit; killed through the chain when not root', () => {
     for (const plugin of [false, true]) {
       const root = planCommand(privilege(), true, plugin, '/usr/bin/id', ['-u']);
-      assert.deepEqual([root.mode, root.as, root.uid, root.gid, root.groupKiller], ['root-chain', 'root', undefined, undefined, undefined]);
+      assert.deepEqual(
+        [root.mode, root.as, root.uid, root.gid, root.groupKiller],
+        ['root-chain', 'root', undefined, undefined, undefined],
+      );
       assert.deepEqual(argvOf(root.argv), [SUDO, '-n', '-u', 'adi-root', '--', SUDO, '-n', '--', '/usr/bin/id', '-u']);
       assert.deepEqual(root.env, cleanEnv());
       const admin = planCommand(privilege({ isRoot: false }), true, plugin, '/usr/bin/id', ['-u']);
       assert.deepEqual(argvOf(admin.argv), argvOf(root.argv));
-      assert.deepEqual(admin.groupKiller && argvOf(admin.groupKiller(77)), [SUDO, '-n', '-u', 'adi-root', '--', SUDO, '-n', '--', KILL, '-KILL', '--', '-77']);
+      assert.deepEqual(admin.groupKiller && argvOf(admin.groupKiller(77)), [
+        SUDO,
+        '-n',
+        '-u',
+        'adi-root',
+        '--',
+        SUDO,
+        '-n',
+        '--',
+        KILL,
+        '-KILL',
+        '--',
+        '-77',
+      ]);
     }
   });
 
   void it('refuses what cannot run as required, saying what to do', () => {
-    assert.throws(() => planCommand(privilege({ separation: () => INACTIVE }), true, false, '/usr/bin/id', []), /privilege separation is not set up.*sudo adi daemon setup/);
-    assert.throws(() => planCommand(privilege({ isRoot: false, sudo: null }), false, false, '/bin/echo', []), /sudo is not installed, so commands cannot run as adi; install it/);
-    assert.throws(() => planCommand(privilege({ adiEntry: () => null }), false, false, '/bin/echo', []), /The plugin user adi no longer exists/);
+    assert.throws(
+      () => planCommand(privilege({ separation: () => INACTIVE }), true, false, '/usr/bin/id', []),
+      /privilege separation is not set up.*sudo adi daemon setup/,
+    );
+    assert.throws(
+      () => planCommand(privilege({ isRoot: false, sudo: null }), false, false, '/bin/echo', []),
+      /sudo is not installed, so commands cannot run as adi; install it/,
+    );
+    assert.throws(
+      () => planCommand(privilege({ adiEntry: () => null }), false, false, '/bin/echo', []),
+      /The plugin user adi no longer exists/,
+    );
   });
 
   void it('services: sudo and root-chain argv written out, with the preserved keys and the killers', () => {
-    const l = buildLaunch('net', config({ command: '/bin/x', args: ['a b'], env: { PORT: '7' } }), { ...base, def: pluginDef, privilege: privilege({ isRoot: false }) });
-    const keys = '--preserve-env=PATH,LANG,HOME,PORT,ADI_DAEMON_SOCKET,ADI_DAEMON_TOKEN,ADI_SERVICE_ID,ADI_SERVICE_NAME';
+    const l = buildLaunch('net', config({ command: '/bin/x', args: ['a b'], env: { PORT: '7' } }), {
+      ...base,
+      def: pluginDef,
+      privilege: privilege({ isRoot: false }),
+    });
+    const keys =
+      '--preserve-env=PATH,LANG,HOME,PORT,ADI_DAEMON_SOCKET,ADI_DAEMON_TOKEN,ADI_SERVICE_ID,ADI_SERVICE_NAME';
     assert.deepEqual([l.file, ...l.args], [SUDO, '-n', keys, '-u', 'adi', '--', PRLIMIT, NPROC, '--', '/bin/x', 'a b']);
-    assert.deepEqual(l.runAs.killer && argvOf(l.runAs.killer(99, 'SIGTERM')), [SUDO, '-n', '-u', 'adi', '--', KILL, '-TERM', '--', '-99']);
-    const r = buildLaunch('fw', config({ command: '/usr/bin/id', args: ['-u'], privileged: true, memory_max: 16777216 }), { ...base, def: fileDef, privilege: privilege({ isRoot: false }) });
+    assert.deepEqual(l.runAs.killer && argvOf(l.runAs.killer(99, 'SIGTERM')), [
+      SUDO,
+      '-n',
+      '-u',
+      'adi',
+      '--',
+      KILL,
+      '-TERM',
+      '--',
+      '-99',
+    ]);
+    const r = buildLaunch(
+      'fw',
+      config({ command: '/usr/bin/id', args: ['-u'], privileged: true, memory_max: 16777216 }),
+      { ...base, def: fileDef, privilege: privilege({ isRoot: false }) },
+    );
     const rootKeys = '--preserve-env=PATH,LANG,HOME,ADI_DAEMON_SOCKET,ADI_SERVICE_ID,ADI_SERVICE_NAME';
-    assert.deepEqual([r.file, ...r.args], [SUDO, '-n', rootKeys, '-u', 'adi-root', '--', SUDO, '-n', rootKeys, '--', PRLIMIT, '--data=16777216:16777216', '--', '/usr/bin/id', '-u']);
-    assert.deepEqual(r.runAs.killer && argvOf(r.runAs.killer(99, 'SIGKILL')), [SUDO, '-n', '-u', 'adi-root', '--', SUDO, '-n', '--', KILL, '-KILL', '--', '-99']);
+    assert.deepEqual(
+      [r.file, ...r.args],
+      [
+        SUDO,
+        '-n',
+        rootKeys,
+        '-u',
+        'adi-root',
+        '--',
+        SUDO,
+        '-n',
+        rootKeys,
+        '--',
+        PRLIMIT,
+        '--data=16777216:16777216',
+        '--',
+        '/usr/bin/id',
+        '-u',
+      ],
+    );
+    assert.deepEqual(r.runAs.killer && argvOf(r.runAs.killer(99, 'SIGKILL')), [
+      SUDO,
+      '-n',
+      '-u',
+      'adi-root',
+      '--',
+      SUDO,
+      '-n',
+      '--',
+      KILL,
+      '-KILL',
+      '--',
+      '-99',
+    ]);
   });
 });
 
@@ -214,15 +392,28 @@ void describe('definitions', () => {
   void it("a plugin's privileged definition is refused when loaded, naming the field; the admin's is kept", async () => {
     const source = (kind: 'file' | 'plugin'): ServiceSource => ({
       kind,
-      load: () => Promise.resolve({
-        definitions: [{ name: `${kind}-root`, source: kind, config: config({ command: '/bin/x', privileged: true }), auto_start: false, origin: `${kind} origin`, ...(kind === 'plugin' ? { plugin: 'p' } : {}) }],
-        errors: [],
-      }),
+      load: () =>
+        Promise.resolve({
+          definitions: [
+            {
+              name: `${kind}-root`,
+              source: kind,
+              config: config({ command: '/bin/x', privileged: true }),
+              auto_start: false,
+              origin: `${kind} origin`,
+              ...(kind === 'plugin' ? { plugin: 'p' } : {}),
+            },
+          ],
+          errors: [],
+        }),
     });
     const snap = await loadSources([source('file'), source('plugin')]);
     assert.deepEqual([...snap.definitions.keys()], ['file-root']);
     assert.equal(snap.errors.length, 1);
-    assert.match(snap.errors[0] ?? '', /plugin origin: service "plugin-root": field "privileged": a plugin's service can never be privileged/);
+    assert.match(
+      snap.errors[0] ?? '',
+      /plugin origin: service "plugin-root": field "privileged": a plugin's service can never be privileged/,
+    );
   });
 });
 
@@ -250,10 +441,24 @@ void describe('the plugin socket', () => {
     const b = resolvePluginEndpoint('/home/b/.local/share/adi', { env: {}, platform: 'linux', uid: 1000 });
     assert.match(a.file ?? '', /^\/tmp\/adi-daemon-1000\/plugins-[0-9a-f]{12}\.sock$/);
     assert.notEqual(a.file, b.file);
-    assert.match(resolvePluginEndpoint('/root/x', { env: {}, platform: 'linux', uid: 0 }).file ?? '', /^\/run\/adi-daemon-0\//);
-    assert.equal(resolvePluginEndpoint('/d', { env: { ADI_DAEMON_PLUGIN_SOCKET: '/srv/p.sock' }, platform: 'linux', uid: 5 }).file, '/srv/p.sock');
-    assert.equal(resolvePluginEndpoint('/d', { env: { ADI_DAEMON_PLUGIN_SOCKET: '@adi-plugins' }, platform: 'linux', uid: 5 }).kind, 'abstract');
-    assert.throws(() => resolvePluginEndpoint('/d', { env: { ADI_DAEMON_PLUGIN_SOCKET: `/${'x'.repeat(200)}` }, platform: 'linux' }), /ADI_DAEMON_PLUGIN_SOCKET/);
+    assert.match(
+      resolvePluginEndpoint('/root/x', { env: {}, platform: 'linux', uid: 0 }).file ?? '',
+      /^\/run\/adi-daemon-0\//,
+    );
+    assert.equal(
+      resolvePluginEndpoint('/d', { env: { ADI_DAEMON_PLUGIN_SOCKET: '/srv/p.sock' }, platform: 'linux', uid: 5 }).file,
+      '/srv/p.sock',
+    );
+    assert.equal(
+      resolvePluginEndpoint('/d', { env: { ADI_DAEMON_PLUGIN_SOCKET: '@adi-plugins' }, platform: 'linux', uid: 5 })
+        .kind,
+      'abstract',
+    );
+    assert.throws(
+      () =>
+        resolvePluginEndpoint('/d', { env: { ADI_DAEMON_PLUGIN_SOCKET: `/${'x'.repeat(200)}` }, platform: 'linux' }),
+      /ADI_DAEMON_PLUGIN_SOCKET/,
+    );
   });
 
   void it('its directory must be ours, a real directory, and writable by nobody else', () => {

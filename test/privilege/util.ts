@@ -16,7 +16,11 @@ export { environOf } from '../helpers/proc.js';
 
 export const LAUNCHER = path.join(ROOT, 'dist', 'test', 'privilege', 'fixtures', 'plugin-daemon.js');
 
-export function sh(cmd: string, args: string[], env: NodeJS.ProcessEnv = cleanEnv()): { status: number | null; out: string } {
+export function sh(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = cleanEnv(),
+): { status: number | null; out: string } {
   const r = spawnSync(cmd, args, { encoding: 'utf8', env });
   return { status: r.status, out: (r.stdout ?? '') + (r.stderr ?? '') };
 }
@@ -48,7 +52,9 @@ function uidOf(pid: string): number | null {
 
 /** Live pids whose environment carries one of these run markers (ADI_SERVICE_ID). */
 export function pidsWithMarker(markers: ReadonlySet<string>): number[] {
-  return liveProcesses().filter((p) => p.marker !== null && markers.has(p.marker)).map((p) => p.pid);
+  return liveProcesses()
+    .filter((p) => p.marker !== null && markers.has(p.marker))
+    .map((p) => p.pid);
 }
 
 export const alive: (pid: number) => boolean = isAlive;
@@ -91,7 +97,10 @@ export function pluginRuntime(dir: string): { probe: string; client: string } {
   fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(rt, 'package.json'));
   fs.cpSync(path.join(ROOT, 'dist', 'src'), path.join(rt, 'dist', 'src'), { recursive: true });
   for (const dep of ['smol-toml']) {
-    fs.cpSync(path.join(ROOT, 'node_modules', dep), path.join(rt, 'node_modules', dep), { recursive: true, dereference: true });
+    fs.cpSync(path.join(ROOT, 'node_modules', dep), path.join(rt, 'node_modules', dep), {
+      recursive: true,
+      dereference: true,
+    });
   }
   const probe = path.join(dir, 'plugin-probe.js');
   fs.copyFileSync(path.join(FIXTURES, 'plugin-probe.js'), probe);
@@ -145,10 +154,14 @@ export async function startPluginDaemon(
     await waiter.waitUntilRunning(30_000);
     waiter.close();
     // The daemon answers as soon as it listens; its definitions are loaded a moment later.
-    await waitFor(async () => {
-      const names = new Set((await client.listServices()).map((s) => s.name));
-      return expect.every((n) => names.has(n));
-    }, 30_000, `services ${expect.join(', ')} to be defined`);
+    await waitFor(
+      async () => {
+        const names = new Set((await client.listServices()).map((s) => s.name));
+        return expect.every((n) => names.has(n));
+      },
+      30_000,
+      `services ${expect.join(', ')} to be defined`,
+    );
   } catch (err) {
     throw new Error(`${String(err)}\ndaemon output:\n${fs.readFileSync(outFile, 'utf8')}`);
   }
@@ -158,14 +171,18 @@ export async function startPluginDaemon(
 /** The `REPORT {...}` line a probe service wrote to its log (polls until it is there). */
 export async function probeReport(client: DaemonClient, service: string, after = 0): Promise<Record<string, unknown>> {
   let found: Record<string, unknown> | null = null;
-  const waiting = waitFor(async () => {
-    const lines = await client.serviceLogs(service, { lines: 200 });
-    const reports = lines.filter((l) => l.includes(' REPORT '));
-    const line = reports[after];
-    if (line === undefined) return false;
-    found = JSON.parse(line.slice(line.indexOf(' REPORT ') + 8)) as Record<string, unknown>;
-    return true;
-  }, 30_000, `a report from ${service}`);
+  const waiting = waitFor(
+    async () => {
+      const lines = await client.serviceLogs(service, { lines: 200 });
+      const reports = lines.filter((l) => l.includes(' REPORT '));
+      const line = reports[after];
+      if (line === undefined) return false;
+      found = JSON.parse(line.slice(line.indexOf(' REPORT ') + 8)) as Record<string, unknown>;
+      return true;
+    },
+    30_000,
+    `a report from ${service}`,
+  );
   try {
     await waiting;
   } catch (err) {

@@ -33,7 +33,14 @@ const VALID: Request[] = [
   { type: 'ListServices' },
   { type: 'ServiceLogs', name: 'hive', lines: 100, follow: true, cursor: null },
   { type: 'Run', command: 'ls', args: ['-la'], timeout_secs: null, max_output_bytes: null },
-  { type: 'SudoRun', command: 'iptables', args: ['-L'], reason: 'list rules', timeout_secs: null, max_output_bytes: null },
+  {
+    type: 'SudoRun',
+    command: 'iptables',
+    args: ['-L'],
+    reason: 'list rules',
+    timeout_secs: null,
+    max_output_bytes: null,
+  },
   { type: 'Cancel', target: 7 },
   { type: 'Reload' },
 ];
@@ -55,7 +62,10 @@ describe('parseRequest', () => {
       [{ id: 5, type: 'Run', command: 'ls', args: 'la' }, /Run\.args must be an array/],
       [{ id: 5, type: 'Run', command: 'ls', args: [1] }, /Run\.args\[0\] must be a string/],
       [{ id: 5, type: 'ServiceLogs', name: 'a', lines: -1, follow: false }, /lines must be between/],
-      [{ id: 5, type: 'StartService', name: 'a', config: { command: 'x', restart_on_failur: true } }, /unknown field "restart_on_failur"/],
+      [
+        { id: 5, type: 'StartService', name: 'a', config: { command: 'x', restart_on_failur: true } },
+        /unknown field "restart_on_failur"/,
+      ],
       [{ id: 5, type: 'StartService', name: 'a', config: { command: '' } }, /command must not be empty/],
     ];
     for (const [value, message] of cases) {
@@ -87,21 +97,52 @@ describe('parseRequest', () => {
 
   test('any decoded value is either a valid request or a typed error; nothing throws', () => {
     fc.assert(
-      fc.property(fc.anything({ withBigInt: true, withTypedArray: true, withNullPrototype: true, maxDepth: 4 }), (value) => {
-        const parsed = parseRequest(value);
-        if (!parsed.ok) assert.ok(parsed.error instanceof AdiError);
-      }),
+      fc.property(
+        fc.anything({ withBigInt: true, withTypedArray: true, withNullPrototype: true, maxDepth: 4 }),
+        (value) => {
+          const parsed = parseRequest(value);
+          if (!parsed.ok) assert.ok(parsed.error instanceof AdiError);
+        },
+      ),
       { numRuns: 2000 },
     );
   });
 
   test('requests built from valid shapes with random field values never throw', () => {
-    const field = fc.oneof(fc.string(), fc.integer(), fc.boolean(), fc.constant(null), fc.array(fc.string()), fc.dictionary(fc.string(), fc.string()));
+    const field = fc.oneof(
+      fc.string(),
+      fc.integer(),
+      fc.boolean(),
+      fc.constant(null),
+      fc.array(fc.string()),
+      fc.dictionary(fc.string(), fc.string()),
+    );
     fc.assert(
-      fc.property(fc.constantFrom(...VALID.map((r) => r.type)), fc.dictionary(fc.constantFrom('name', 'force', 'graceful', 'args', 'command', 'config', 'lines', 'follow', 'reason', 'target', 'protocol', 'client', 'token'), field), (type, fields) => {
-        const parsed = parseRequest(roundTrip({ id: 1, type, ...fields }));
-        if (!parsed.ok) assert.ok(parsed.error instanceof AdiError);
-      }),
+      fc.property(
+        fc.constantFrom(...VALID.map((r) => r.type)),
+        fc.dictionary(
+          fc.constantFrom(
+            'name',
+            'force',
+            'graceful',
+            'args',
+            'command',
+            'config',
+            'lines',
+            'follow',
+            'reason',
+            'target',
+            'protocol',
+            'client',
+            'token',
+          ),
+          field,
+        ),
+        (type, fields) => {
+          const parsed = parseRequest(roundTrip({ id: 1, type, ...fields }));
+          if (!parsed.ok) assert.ok(parsed.error instanceof AdiError);
+        },
+      ),
       { numRuns: 2000 },
     );
   });
@@ -127,7 +168,10 @@ describe('parseRequest', () => {
 describe('validateServiceConfig', () => {
   test('health checks need exactly one probe', () => {
     assert.throws(() => validateServiceConfig({ command: 'x', liveness: {} }), /exactly one of command, tcp, http/);
-    assert.throws(() => validateServiceConfig({ command: 'x', liveness: { tcp: 80, http: 'http://a' } }), /exactly one/);
+    assert.throws(
+      () => validateServiceConfig({ command: 'x', liveness: { tcp: 80, http: 'http://a' } }),
+      /exactly one/,
+    );
     assert.deepEqual(validateServiceConfig({ command: 'x', readiness: { tcp: 8080 } }).readiness, { tcp: 8080 });
   });
 });
@@ -137,22 +181,74 @@ describe('parseResponse', () => {
     const responses: Response[] = [
       { type: 'Pong', uptime_secs: 3, version: '0.1.0', pid: 42, protocol: 1, separation: false },
       {
-        type: 'Pong', uptime_secs: 3, version: '0.1.0', pid: 42, protocol: 1, separation: true,
-        plugin_socket: { state: 'failed', address: '@p', error: 'taken' }, conflicts: ['service "x" belongs to plugin a; ...'],
+        type: 'Pong',
+        uptime_secs: 3,
+        version: '0.1.0',
+        pid: 42,
+        protocol: 1,
+        separation: true,
+        plugin_socket: { state: 'failed', address: '@p', error: 'taken' },
+        conflicts: ['service "x" belongs to plugin a; ...'],
       },
       { type: 'Ok' },
       { type: 'Error', code: 'SERVICE_NOT_FOUND', message: 'no' },
-      { type: 'LogBatch', data: Buffer.from('a\0b\n\x1b[2J\n'), runs: [1714557600000, 0, 1, 1714557600001, 1, 1], cursor: '0123456789abcdef.1.2' },
+      {
+        type: 'LogBatch',
+        data: Buffer.from('a\0b\n\x1b[2J\n'),
+        runs: [1714557600000, 0, 1, 1714557600001, 1, 1],
+        cursor: '0123456789abcdef.1.2',
+      },
       { type: 'StreamEnd' },
       { type: 'StreamEnd', cursor: '0123456789abcdef.1.2' },
       { type: 'CommandResult', exit_code: 0, stdout: Buffer.from([0, 255, 10]), stderr: Buffer.alloc(0), signal: null },
       { type: 'Error', code: 'SPAWN_FAILED', message: 'no', data: { errno: 'ENOENT' } },
-      { type: 'Ok', service: { name: 'a', state: 'running', pid: 1, uptime_secs: 0, restarts: 0, last_error: null, exit_code: null, exit_signal: null, source: 'adhoc', cpu_percent: null, memory_bytes: null } },
+      {
+        type: 'Ok',
+        service: {
+          name: 'a',
+          state: 'running',
+          pid: 1,
+          uptime_secs: 0,
+          restarts: 0,
+          last_error: null,
+          exit_code: null,
+          exit_signal: null,
+          source: 'adhoc',
+          cpu_percent: null,
+          memory_bytes: null,
+        },
+      },
       {
         type: 'Services',
         list: [
-          { name: 'a', state: 'running', pid: 1, uptime_secs: 2, restarts: 0, last_error: null, exit_code: null, exit_signal: null, source: 'adhoc', cpu_percent: null, memory_bytes: null },
-          { name: 'b', state: 'stopped', pid: null, uptime_secs: null, restarts: 0, last_error: null, exit_code: null, exit_signal: null, source: 'plugin', cpu_percent: null, memory_bytes: null, plugin: 'p', conflicts: ['service "b" belongs to plugin p; ...'] },
+          {
+            name: 'a',
+            state: 'running',
+            pid: 1,
+            uptime_secs: 2,
+            restarts: 0,
+            last_error: null,
+            exit_code: null,
+            exit_signal: null,
+            source: 'adhoc',
+            cpu_percent: null,
+            memory_bytes: null,
+          },
+          {
+            name: 'b',
+            state: 'stopped',
+            pid: null,
+            uptime_secs: null,
+            restarts: 0,
+            last_error: null,
+            exit_code: null,
+            exit_signal: null,
+            source: 'plugin',
+            cpu_percent: null,
+            memory_bytes: null,
+            plugin: 'p',
+            conflicts: ['service "b" belongs to plugin p; ...'],
+          },
         ],
         conflicts: ['service "y": defined by plugin a and plugin b, and none of these definitions is loaded'],
       },
@@ -172,25 +268,68 @@ describe('parseResponse', () => {
   });
 
   test('the optional plugin socket: nil reads as absent, a bad state or a bad conflicts list is refused', () => {
-    const pong = parseResponse(roundTrip({ id: 1, type: 'Pong', uptime_secs: 3, version: '0.1.0', pid: 42, protocol: 1, separation: false, plugin_socket: null })).response;
+    const pong = parseResponse(
+      roundTrip({
+        id: 1,
+        type: 'Pong',
+        uptime_secs: 3,
+        version: '0.1.0',
+        pid: 42,
+        protocol: 1,
+        separation: false,
+        plugin_socket: null,
+      }),
+    ).response;
     assert.deepEqual(pong, { type: 'Pong', uptime_secs: 3, version: '0.1.0', pid: 42, protocol: 1, separation: false });
-    assert.throws(() => parseResponse(roundTrip({ id: 3, type: 'Pong', uptime_secs: 3, version: '0.1.0', pid: 42, protocol: 1, plugin_socket: { state: 'odd' } })), /plugin_socket.state "odd" is unknown/);
-    assert.throws(() => parseResponse(roundTrip({ id: 4, type: 'Services', list: [], conflicts: [1] })), /Services.conflicts/);
+    assert.throws(
+      () =>
+        parseResponse(
+          roundTrip({
+            id: 3,
+            type: 'Pong',
+            uptime_secs: 3,
+            version: '0.1.0',
+            pid: 42,
+            protocol: 1,
+            plugin_socket: { state: 'odd' },
+          }),
+        ),
+      /plugin_socket.state "odd" is unknown/,
+    );
+    assert.throws(
+      () => parseResponse(roundTrip({ id: 4, type: 'Services', list: [], conflicts: [1] })),
+      /Services.conflicts/,
+    );
   });
 
   test('a frame over the maximum is refused when encoding', () => {
-    assert.throws(() => encodeFrame({ id: 1, type: 'LogBatch', data: Buffer.alloc(2000), runs: [], cursor: '' }, 1000), /exceeds the maximum frame/);
+    assert.throws(
+      () => encodeFrame({ id: 1, type: 'LogBatch', data: Buffer.alloc(2000), runs: [], cursor: '' }, 1000),
+      /exceeds the maximum frame/,
+    );
   });
 
   test('LogBatch runs must be [time, stream, count] triples', () => {
-    for (const runs of [[1, 0], [1, 3, 1], ['t', 0, 1], [1, 0, -1], [1, 0, 0.5]]) {
-      assert.throws(() => parseResponse(roundTrip({ id: 1, type: 'LogBatch', data: Buffer.alloc(0), runs, cursor: 'c' })), (e: AdiError) => e.code === 'BAD_FRAME');
+    for (const runs of [
+      [1, 0],
+      [1, 3, 1],
+      ['t', 0, 1],
+      [1, 0, -1],
+      [1, 0, 0.5],
+    ]) {
+      assert.throws(
+        () => parseResponse(roundTrip({ id: 1, type: 'LogBatch', data: Buffer.alloc(0), runs, cursor: 'c' })),
+        (e: AdiError) => e.code === 'BAD_FRAME',
+      );
     }
   });
 });
 
 describe('docs/protocol.md example', () => {
   test('a Ping frame is the bytes the spec shows', () => {
-    assert.equal(encodeFrame({ id: 1, type: 'Ping' }, 1024).toString('hex'), '0f000000' + '82a26964' + '01a474797065a450696e67');
+    assert.equal(
+      encodeFrame({ id: 1, type: 'Ping' }, 1024).toString('hex'),
+      '0f000000' + '82a26964' + '01a474797065a450696e67',
+    );
   });
 });

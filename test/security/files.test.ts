@@ -24,7 +24,10 @@ function home(): TempHome {
 /** `adi daemon start` under `umask 000`: every mode below must come from the code, not the umask. */
 function startWithOpenUmask(h: TempHome): Promise<number | null> {
   return new Promise((resolve, reject) => {
-    const child = spawn('/bin/sh', ['-c', `umask 000; exec "$0" "$1" daemon start`, process.execPath, ADI], { env: h.env, stdio: 'ignore' });
+    const child = spawn('/bin/sh', ['-c', `umask 000; exec "$0" "$1" daemon start`, process.execPath, ADI], {
+      env: h.env,
+      stdio: 'ignore',
+    });
     child.on('error', reject);
     child.on('exit', resolve);
   });
@@ -38,8 +41,15 @@ describe('files the daemon creates', () => {
     assert.equal(await startWithOpenUmask(h), 0);
     const client = new DaemonClient({ env: h.env });
     try {
-      await client.startService('talker', { command: process.execPath, args: [path.join(FIXTURES, 'ticker.js'), '50'] });
-      await waitFor(async () => (await client.serviceLogs('talker', { lines: 2 })).length === 2, 10_000, 'talker output');
+      await client.startService('talker', {
+        command: process.execPath,
+        args: [path.join(FIXTURES, 'ticker.js'), '50'],
+      });
+      await waitFor(
+        async () => (await client.serviceLogs('talker', { lines: 2 })).length === 2,
+        10_000,
+        'talker output',
+      );
       await waitFor(() => fs.existsSync(h.paths.stateFile), 5000, 'the state file');
       const p = h.paths;
       const modes = {
@@ -53,7 +63,14 @@ describe('files the daemon creates', () => {
         serviceLog: mode(path.join(p.logsDir, 'talker.log')),
       };
       assert.deepEqual(modes, {
-        dataDir: '0700', socket: '0600', token: '0600', lock: '0600', stateFile: '0600', logsDir: '0700', daemonLog: '0600', serviceLog: '0600',
+        dataDir: '0700',
+        socket: '0600',
+        token: '0600',
+        lock: '0600',
+        stateFile: '0600',
+        logsDir: '0700',
+        daemonLog: '0600',
+        serviceLog: '0600',
       });
       assert.ok(fs.lstatSync(p.socket.address).isSocket());
       // Nothing else in the data directory is readable by others either (the pid file holds no secret).
@@ -77,22 +94,48 @@ describe('files the daemon creates', () => {
     fs.writeFileSync(target, 'precious\n');
     fs.symlinkSync(target, path.join(h.paths.logsDir, 'victim.log'));
     fs.mkdirSync(h.paths.configDir, { recursive: true });
-    fs.writeFileSync(h.paths.servicesFile, [
-      '[victim]', `command = ${JSON.stringify(process.execPath)}`, `args = [${JSON.stringify(path.join(FIXTURES, 'ticker.js'))}, "20"]`, 'auto_start = true', '',
-      '[bystander]', `command = ${JSON.stringify(process.execPath)}`, `args = [${JSON.stringify(path.join(FIXTURES, 'ticker.js'))}, "20"]`, 'auto_start = true', '',
-    ].join('\n'));
+    fs.writeFileSync(
+      h.paths.servicesFile,
+      [
+        '[victim]',
+        `command = ${JSON.stringify(process.execPath)}`,
+        `args = [${JSON.stringify(path.join(FIXTURES, 'ticker.js'))}, "20"]`,
+        'auto_start = true',
+        '',
+        '[bystander]',
+        `command = ${JSON.stringify(process.execPath)}`,
+        `args = [${JSON.stringify(path.join(FIXTURES, 'ticker.js'))}, "20"]`,
+        'auto_start = true',
+        '',
+      ].join('\n'),
+    );
     assert.equal((await adi(['daemon', 'start'], h.env)).code, 0);
     const client = new DaemonClient({ env: h.env });
     try {
       // Both tickers have been writing for a while (the bystander's lines are in its log).
-      await waitFor(async () => (await client.serviceLogs('bystander', { lines: 3 })).length === 3, 10_000, 'the bystander logging');
+      await waitFor(
+        async () => (await client.serviceLogs('bystander', { lines: 3 })).length === 3,
+        10_000,
+        'the bystander logging',
+      );
       await new Promise((r) => setTimeout(r, 300));
       assert.equal(fs.readFileSync(target, 'utf8'), 'precious\n', 'the symlink target is untouched');
-      await waitFor(async () => (await client.listServices()).find((s) => s.name === 'victim')?.last_error?.includes('ELOOP') === true, 10_000, 'the ELOOP error');
-      assert.ok(fs.lstatSync(path.join(h.paths.logsDir, 'victim.log')).isSymbolicLink(), 'the symlink is left as it was');
+      await waitFor(
+        async () =>
+          (await client.listServices()).find((s) => s.name === 'victim')?.last_error?.includes('ELOOP') === true,
+        10_000,
+        'the ELOOP error',
+      );
+      assert.ok(
+        fs.lstatSync(path.join(h.paths.logsDir, 'victim.log')).isSymbolicLink(),
+        'the symlink is left as it was',
+      );
       const victim = (await client.listServices()).find((s) => s.name === 'victim');
       assert.equal(victim?.state, 'running', 'the service itself runs');
-      assert.match(fs.readFileSync(h.paths.logFile, 'utf8'), /service victim: cannot write its log .*victim\.log: ELOOP/);
+      assert.match(
+        fs.readFileSync(h.paths.logFile, 'utf8'),
+        /service victim: cannot write its log .*victim\.log: ELOOP/,
+      );
     } finally {
       client.close();
     }

@@ -11,7 +11,21 @@ import { PROTOCOL_VERSION } from '../../src/protocol/types.js';
 import { adi, tempHome, type TempHome } from '../helpers/env.js';
 import { RawPeer } from '../helpers/raw.js';
 
-const BAD = ['../evil', '../../evil', '/tmp/evil', 'a/evil', '..', '.', 'evil\0x', 'EVIL', '', '-evil', 'a'.repeat(65), 'evil\nname', 'e vil'];
+const BAD = [
+  '../evil',
+  '../../evil',
+  '/tmp/evil',
+  'a/evil',
+  '..',
+  '.',
+  'evil\0x',
+  'EVIL',
+  '',
+  '-evil',
+  'a'.repeat(65),
+  'evil\nname',
+  'e vil',
+];
 
 let h: TempHome;
 let peer: RawPeer;
@@ -31,15 +45,40 @@ before(async () => {
   h = tempHome();
   fs.mkdirSync(h.paths.configDir, { recursive: true });
   // services.toml entry point: bad names next to a good one.
-  fs.writeFileSync(h.paths.servicesFile, [
-    '["../evil"]', 'command = "/bin/sleep"', 'args = ["1000"]', 'auto_start = true', '',
-    '["/tmp/evil-abs"]', 'command = "/bin/sleep"', 'args = ["1000"]', 'auto_start = true', '',
-    '["evil\\u0000nul"]', 'command = "/bin/sleep"', 'args = ["1000"]', 'auto_start = true', '',
-    '[good]', 'command = "/bin/sleep"', 'args = ["1000"]', 'auto_start = true', '',
-  ].join('\n'));
+  fs.writeFileSync(
+    h.paths.servicesFile,
+    [
+      '["../evil"]',
+      'command = "/bin/sleep"',
+      'args = ["1000"]',
+      'auto_start = true',
+      '',
+      '["/tmp/evil-abs"]',
+      'command = "/bin/sleep"',
+      'args = ["1000"]',
+      'auto_start = true',
+      '',
+      '["evil\\u0000nul"]',
+      'command = "/bin/sleep"',
+      'args = ["1000"]',
+      'auto_start = true',
+      '',
+      '[good]',
+      'command = "/bin/sleep"',
+      'args = ["1000"]',
+      'auto_start = true',
+      '',
+    ].join('\n'),
+  );
   assert.equal((await adi(['daemon', 'start'], h.env)).code, 0);
   peer = await RawPeer.connect(h.paths.socket);
-  peer.send({ id: 0, type: 'Hello', protocol: PROTOCOL_VERSION, client: 'names', token: fs.readFileSync(h.paths.tokenFile, 'utf8') });
+  peer.send({
+    id: 0,
+    type: 'Hello',
+    protocol: PROTOCOL_VERSION,
+    client: 'names',
+    token: fs.readFileSync(h.paths.tokenFile, 'utf8'),
+  });
   assert.equal((await peer.waitFrame((f) => f['id'] === 0))?.['identity'], 'admin');
 });
 after(async () => {
@@ -88,18 +127,29 @@ describe('names at every entry point', () => {
   test('CLI: start, stop, restart and logs refuse bad names before sending anything', async () => {
     const calls: [string[], RegExp][] = [];
     for (const name of ['../evil', '/tmp/evil', 'a/evil', '..']) {
-      for (const args of [['daemon', 'start', name, '--', '/bin/sleep', '1000'], ['daemon', 'start', name], ['daemon', 'stop', name], ['daemon', 'restart', name], ['daemon', 'logs', name]]) {
+      for (const args of [
+        ['daemon', 'start', name, '--', '/bin/sleep', '1000'],
+        ['daemon', 'start', name],
+        ['daemon', 'stop', name],
+        ['daemon', 'restart', name],
+        ['daemon', 'logs', name],
+      ]) {
         calls.push([args, /Invalid service name/]);
       }
     }
-    calls.push([['plugin', 'uninstall', '../evil'], /Invalid plugin name/], [['plugin', 'uninstall', '/tmp/evil'], /Invalid plugin name/]);
+    calls.push(
+      [['plugin', 'uninstall', '../evil'], /Invalid plugin name/],
+      [['plugin', 'uninstall', '/tmp/evil'], /Invalid plugin name/],
+    );
     // A few at a time: each is a node process start.
     for (let i = 0; i < calls.length; i += 6) {
-      await Promise.all(calls.slice(i, i + 6).map(async ([args, message]) => {
-        const r = await adi(args, h.env);
-        assert.notEqual(r.code, 0, `adi ${args.join(' ')} must fail`);
-        assert.match(r.stderr, message, `adi ${args.join(' ')}: ${r.stderr}`);
-      }));
+      await Promise.all(
+        calls.slice(i, i + 6).map(async ([args, message]) => {
+          const r = await adi(args, h.env);
+          assert.notEqual(r.code, 0, `adi ${args.join(' ')} must fail`);
+          assert.match(r.stderr, message, `adi ${args.join(' ')}: ${r.stderr}`);
+        }),
+      );
     }
   });
 
@@ -108,6 +158,9 @@ describe('names at every entry point', () => {
     const strays = files.filter((f) => /evil/i.test(f));
     assert.deepEqual(strays, []);
     const logs = fs.readdirSync(h.paths.logsDir).sort();
-    assert.ok(logs.every((f) => /^(daemon\.log|good\.(log|idx)|audit\.log)/.test(f) || f.endsWith('.jsonl')), `logs dir: ${logs.join(', ')}`);
+    assert.ok(
+      logs.every((f) => /^(daemon\.log|good\.(log|idx)|audit\.log)/.test(f) || f.endsWith('.jsonl')),
+      `logs dir: ${logs.join(', ')}`,
+    );
   });
 });

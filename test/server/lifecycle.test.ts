@@ -54,7 +54,10 @@ describe('adi daemon start / status / stop', () => {
     assert.equal(fs.existsSync(h.paths.socket.address), false, 'socket removed');
     assert.equal(fs.existsSync(h.paths.pidFile), false, 'pid file removed');
     assert.equal(fs.existsSync(h.paths.tokenFile), false, 'token file removed');
-    assert.match(fs.readFileSync(h.paths.logFile, 'utf8'), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z INFO {2}daemon .* started/m);
+    assert.match(
+      fs.readFileSync(h.paths.logFile, 'utf8'),
+      /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z INFO {2}daemon .* started/m,
+    );
   });
 
   test('status exits 3 when no daemon runs; stop says so and exits 0', async () => {
@@ -94,10 +97,12 @@ describe('adi daemon start / status / stop', () => {
   test('five simultaneous starts make exactly one daemon', async () => {
     const h = home();
     const results = await Promise.all(Array.from({ length: 5 }, () => adi(['daemon', 'start'], h.env)));
-    const pids = new Set(results.map((r) => {
-      assert.equal(r.code, 0, r.stderr);
-      return Number(/pid (\d+)/.exec(r.stdout)?.[1]);
-    }));
+    const pids = new Set(
+      results.map((r) => {
+        assert.equal(r.code, 0, r.stderr);
+        return Number(/pid (\d+)/.exec(r.stdout)?.[1]);
+      }),
+    );
     assert.equal(pids.size, 1, `all report the same daemon: ${[...pids].join(', ')}`);
     await new Promise((r) => setTimeout(r, 300)); // let the losers exit
     assert.deepEqual(daemonPids(h.home), [...pids]);
@@ -137,7 +142,10 @@ describe('adi daemon start / status / stop', () => {
 
   test('adi daemon run stays in the foreground and logs to the terminal', async () => {
     const h = home();
-    const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'adi.js'), 'daemon', 'run'], { env: h.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'adi.js'), 'daemon', 'run'], {
+      env: h.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let err = '';
     child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
     await waitFor(() => /listening on/.test(err), 10_000, 'foreground daemon to log');
@@ -192,7 +200,8 @@ describe('adi --help / --version', () => {
     assert.equal(help.code, 0);
     assert.match(help.stdout, /adi daemon --help/);
     const dhelp = await adi(['daemon', '--help'], h.env);
-    for (const sub of ['run', 'start', 'stop', 'status', 'services', 'restart', 'logs']) assert.match(dhelp.stdout, new RegExp(`\\n  ${sub} `));
+    for (const sub of ['run', 'start', 'stop', 'status', 'services', 'restart', 'logs'])
+      assert.match(dhelp.stdout, new RegExp(`\\n  ${sub} `));
     const shelp = await adi(['daemon', 'start', '--help'], h.env);
     assert.match(shelp.stdout, /--max-restarts/);
     const bad = await adi(['daemon', 'frobnicate'], h.env);

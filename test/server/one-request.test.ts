@@ -44,7 +44,10 @@ after(async () => {
 
 test('adi daemon start NAME -- /bin/sleep 100 sends Hello and StartService, nothing else, and prints the pid', async () => {
   sent.length = 0;
-  const r = await adi(['daemon', 'start', 'counted', '--', '/bin/sleep', '100'], { ...h.env, ADI_DAEMON_SOCKET: proxyPath });
+  const r = await adi(['daemon', 'start', 'counted', '--', '/bin/sleep', '100'], {
+    ...h.env,
+    ADI_DAEMON_SOCKET: proxyPath,
+  });
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^started counted \(pid \d+\)$/m);
   assert.deepEqual(sent, ['Hello', 'StartService']);

@@ -32,7 +32,12 @@ function table(heading: string): string[][] {
   const rows = section(heading)
     .split('\n')
     .filter((l) => l.startsWith('|'))
-    .map((l) => l.slice(1, -1).split(' | ').map((c) => c.trim()));
+    .map((l) =>
+      l
+        .slice(1, -1)
+        .split(' | ')
+        .map((c) => c.trim()),
+    );
   return rows.slice(2);
 }
 
@@ -69,19 +74,28 @@ describe('the tables of docs/protocol.md match the code', () => {
       const spec = REQUESTS[type];
       assert.equal(access, spec.access, `${type}: access`);
       assert.ok(answer?.includes(`\`${spec.answer}\``), `${type}: the answer names ${spec.answer}: ${answer}`);
-      if (spec.stream !== undefined) assert.ok(answer?.includes(`\`${spec.stream}\``), `${type}: the answer names its stream frames ${spec.stream}`);
-      for (const field of spec.carries ?? []) assert.ok(answer?.includes(`\`${field}\``), `${type}: the answer says it carries ${field}`);
+      if (spec.stream !== undefined)
+        assert.ok(answer?.includes(`\`${spec.stream}\``), `${type}: the answer names its stream frames ${spec.stream}`);
+      for (const field of spec.carries ?? [])
+        assert.ok(answer?.includes(`\`${field}\``), `${type}: the answer says it carries ${field}`);
     }
   });
 
   test('section 6 lists every response type, and no other', () => {
-    assert.deepEqual(table('## 6. Responses').map((r) => unquote(r[0] as string)).sort(), [...RESPONSE_TYPES].sort());
+    assert.deepEqual(
+      table('## 6. Responses')
+        .map((r) => unquote(r[0] as string))
+        .sort(),
+      [...RESPONSE_TYPES].sort(),
+    );
   });
 
   test('section 7 lists every error code (daemon or client side), and no other', () => {
     const text = section('## 7. Error codes');
     const inTable = table('## 7. Error codes').map((r) => unquote(r[0] as string));
-    const clientSide = [...(text.split('Client-side codes:')[1] ?? '').matchAll(/`([A-Z_]+)`/g)].map((m) => m[1] as string);
+    const clientSide = [...(text.split('Client-side codes:')[1] ?? '').matchAll(/`([A-Z_]+)`/g)].map(
+      (m) => m[1] as string,
+    );
     assert.deepEqual([...new Set([...inTable, ...clientSide])].sort(), [...ERROR_CODES].sort());
   });
 
@@ -121,7 +135,11 @@ async function admin(): Promise<RawPeer> {
   return peer;
 }
 
-async function answer(peer: RawPeer, request: Record<string, unknown>, timeoutMs = 10_000): Promise<Record<string, unknown>> {
+async function answer(
+  peer: RawPeer,
+  request: Record<string, unknown>,
+  timeoutMs = 10_000,
+): Promise<Record<string, unknown>> {
   peer.send(request);
   const frame = await peer.waitFrame((f) => f['id'] === request['id'], timeoutMs);
   assert.ok(frame, `an answer to ${String(request['type'])}`);
@@ -129,8 +147,15 @@ async function answer(peer: RawPeer, request: Record<string, unknown>, timeoutMs
 }
 
 /** The keys a live frame has, checked against the fields section 6 (or a table) documents. */
-function assertDocumented(frame: Record<string, unknown>, documented: { all: Set<string> }, what: string, required: Iterable<string> = []): void {
-  for (const key of Object.keys(frame)) if (key !== 'id' && key !== 'type') assert.ok(documented.all.has(key), `${what}: the daemon sends "${key}", which the doc does not list`);
+function assertDocumented(
+  frame: Record<string, unknown>,
+  documented: { all: Set<string> },
+  what: string,
+  required: Iterable<string> = [],
+): void {
+  for (const key of Object.keys(frame))
+    if (key !== 'id' && key !== 'type')
+      assert.ok(documented.all.has(key), `${what}: the daemon sends "${key}", which the doc does not list`);
   for (const key of required) assert.ok(key in frame, `${what}: the doc promises "${key}"`);
 }
 
@@ -151,14 +176,24 @@ describe('a client written from docs/protocol.md', () => {
     assert.equal(body.subarray(0, daemonHex.length / 2).toString('hex'), daemonHex);
     const pong = decode(body) as Record<string, unknown>;
     const documented = responseFields('Pong');
-    assertDocumented(pong, documented, 'Pong', [...documented.all].filter((k) => !documented.optional.has(k)));
+    assertDocumented(
+      pong,
+      documented,
+      'Pong',
+      [...documented.all].filter((k) => !documented.optional.has(k)),
+    );
   });
 
   test('Welcome, Ok with service, Services and ServiceInfo carry the documented fields', async () => {
     const peer = await admin();
     const welcome = peer.frames.find((f) => f['id'] === 0) as Record<string, unknown>;
     assertDocumented(welcome, responseFields('Welcome'), 'Welcome', responseFields('Welcome').all);
-    const ok = await answer(peer, { id: 1, type: 'StartService', name: 'spec-sleeper', config: { command: '/bin/sleep', args: ['100'] } });
+    const ok = await answer(peer, {
+      id: 1,
+      type: 'StartService',
+      name: 'spec-sleeper',
+      config: { command: '/bin/sleep', args: ['100'] },
+    });
     assert.equal(ok['type'], 'Ok', JSON.stringify(ok));
     assertDocumented(ok, responseFields('Ok'), 'Ok', ['service']);
     const info = fields('### ServiceInfo');
@@ -171,14 +206,19 @@ describe('a client written from docs/protocol.md', () => {
     assert.notEqual((restarted['service'] as Record<string, unknown>)['pid'], service['pid'], 'a new process');
     const services = await answer(peer, { id: 3, type: 'ListServices' });
     assertDocumented(services, responseFields('Services'), 'Services', ['list']);
-    for (const s of services['list'] as Record<string, unknown>[]) assertDocumented(s, info, 'ServiceInfo', info.required);
+    for (const s of services['list'] as Record<string, unknown>[])
+      assertDocumented(s, info, 'ServiceInfo', info.required);
     assert.equal((await answer(peer, { id: 4, type: 'StopService', name: 'spec-sleeper', force: true }))['type'], 'Ok');
     peer.close();
   });
 
   test('a 65-character name is BAD_SERVICE_NAME, with the request id, and the connection stays open', async () => {
     const peer = await admin();
-    for (const [id, type] of [[1, 'StopService'], [2, 'RestartService'], [3, 'StartService']] as const) {
+    for (const [id, type] of [
+      [1, 'StopService'],
+      [2, 'RestartService'],
+      [3, 'StartService'],
+    ] as const) {
       const reply = await answer(peer, { id, type, name: 'a'.repeat(65), force: false });
       assert.equal(reply['code'], 'BAD_SERVICE_NAME', `${type}: ${String(reply['message'])}`);
     }
@@ -188,7 +228,11 @@ describe('a client written from docs/protocol.md', () => {
   });
 
   test('id 0 is reserved: a request other than Hello with id 0 gets BAD_REQUEST (id 0) and the connection is closed', async () => {
-    for (const request of [{ id: 0, type: 'Ping' }, { id: 0, type: 'ListServices' }, { id: 0, type: 'StopService' }]) {
+    for (const request of [
+      { id: 0, type: 'Ping' },
+      { id: 0, type: 'ListServices' },
+      { id: 0, type: 'StopService' },
+    ]) {
       const peer = await admin();
       peer.frames.length = 0;
       const reply = await answer(peer, request);
@@ -249,7 +293,11 @@ describe('a client written from docs/protocol.md', () => {
   test('an answer too large for a frame is FRAME_TOO_LARGE with the request id, and the connection stays open', async () => {
     const peer = await admin();
     // Exactly the output cap (16 MiB): allowed, but the CommandResult around it passes the frame maximum.
-    const reply = await answer(peer, { id: 1, type: 'Run', command: '/usr/bin/head', args: ['-c', String(16 * 1024 * 1024), '/dev/zero'] }, 60_000);
+    const reply = await answer(
+      peer,
+      { id: 1, type: 'Run', command: '/usr/bin/head', args: ['-c', String(16 * 1024 * 1024), '/dev/zero'] },
+      60_000,
+    );
     assert.equal(reply['type'], 'Error');
     assert.equal(reply['code'], 'FRAME_TOO_LARGE', String(reply['message']));
     assert.equal((await answer(peer, { id: 2, type: 'Ping' }))['type'], 'Pong');

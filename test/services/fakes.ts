@@ -60,7 +60,10 @@ export class FakeProcess implements RunProcess {
   exited = false;
   private readonly exitListeners: ((code: number | null, signal: NodeJS.Signals | null) => void)[] = [];
 
-  constructor(readonly pid: number, readonly launch: Launch) {}
+  constructor(
+    readonly pid: number,
+    readonly launch: Launch,
+  ) {}
 
   stream(fd: number): PassThrough | null {
     return fd === this.launch.readyFd ? this.ready : null;

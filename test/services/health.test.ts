@@ -8,7 +8,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { runProbe } from '../../src/services/health.js';
-import { freePort, isAlive, makeEnv, nodeService, taggedPids, texts, waitFor, waitState, type TestEnv } from './helpers.js';
+import {
+  freePort,
+  isAlive,
+  makeEnv,
+  nodeService,
+  taggedPids,
+  texts,
+  waitFor,
+  waitState,
+  type TestEnv,
+} from './helpers.js';
 
 let env: TestEnv | null = null;
 function setup(): TestEnv {
@@ -106,7 +116,10 @@ void describe('readiness and liveness', () => {
   void it('readiness probe: starting until the port accepts connections', async () => {
     const { manager } = setup();
     const port = await freePort();
-    const info = await manager.start('web', nodeService('tcp-server.js', [String(port), '400'], { readiness: { tcp: port, interval_secs: 0.1 } }));
+    const info = await manager.start(
+      'web',
+      nodeService('tcp-server.js', [String(port), '400'], { readiness: { tcp: port, interval_secs: 0.1 } }),
+    );
     assert.equal(info.state, 'starting');
     await waitState(manager, 'web', 'running');
   });
@@ -114,12 +127,15 @@ void describe('readiness and liveness', () => {
   void it('liveness: failing threshold times in a row restarts under the policy, then gives up', async () => {
     const { manager } = setup();
     const port = await freePort();
-    await manager.start('live', nodeService('tcp-server.js', [String(port), '0', 'close-after:300'], {
-      max_restarts: 1,
-      stop_timeout: 1,
-      readiness: { tcp: port, interval_secs: 0.05 },
-      liveness: { tcp: port, interval_secs: 0.1, timeout_secs: 0.5, failure_threshold: 2 },
-    }));
+    await manager.start(
+      'live',
+      nodeService('tcp-server.js', [String(port), '0', 'close-after:300'], {
+        max_restarts: 1,
+        stop_timeout: 1,
+        readiness: { tcp: port, interval_secs: 0.05 },
+        liveness: { tcp: port, interval_secs: 0.1, timeout_secs: 0.5, failure_threshold: 2 },
+      }),
+    );
     await waitState(manager, 'live', 'running');
     const restarted = await waitFor(() => {
       const i = manager.get('live');
@@ -136,10 +152,13 @@ void describe('readiness and liveness', () => {
   void it('liveness: a hanging command probe is killed at its timeout and counts as a failure', async () => {
     const { manager, dir, tag } = setup();
     const pidFile = `${dir}/probe-pids`;
-    await manager.start('hang', nodeService('sleeper.js', [], {
-      max_restarts: 0,
-      liveness: { command: hangingProbe(pidFile), interval_secs: 0.1, timeout_secs: 0.3, failure_threshold: 1 },
-    }));
+    await manager.start(
+      'hang',
+      nodeService('sleeper.js', [], {
+        max_restarts: 0,
+        liveness: { command: hangingProbe(pidFile), interval_secs: 0.1, timeout_secs: 0.3, failure_threshold: 1 },
+      }),
+    );
     const failed = await waitState(manager, 'hang', 'failed');
     assert.match(failed.last_error ?? '', /^liveness check failed: .* timed out after 0.3s; gave up after 0 restarts/);
     const probePid = Number(fs.readFileSync(pidFile, 'utf8').trim().split('\n')[0]);

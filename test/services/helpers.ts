@@ -68,11 +68,21 @@ export interface TestEnv {
 
 export function makeEnv(opts: Partial<ServiceManagerOptions> = {}): TestEnv {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'adi-svc-'));
-  const paths = resolvePaths({ env: { XDG_DATA_HOME: path.join(dir, 'data'), XDG_CONFIG_HOME: path.join(dir, 'config') }, home: dir });
+  const paths = resolvePaths({
+    env: { XDG_DATA_HOME: path.join(dir, 'data'), XDG_CONFIG_HOME: path.join(dir, 'config') },
+    home: dir,
+  });
   const log = new MemoryLogger();
   const tag = path.basename(dir);
   const clock = countingClock();
-  const manager = new ServiceManager({ paths, log, env: { ...process.env, ADI_TEST_TAG: tag }, home: dir, clock, ...opts });
+  const manager = new ServiceManager({
+    paths,
+    log,
+    env: { ...process.env, ADI_TEST_TAG: tag },
+    home: dir,
+    clock,
+    ...opts,
+  });
   return {
     dir,
     paths,
@@ -101,7 +111,9 @@ export function makeEnv(opts: Partial<ServiceManagerOptions> = {}): TestEnv {
 
 /** Live (non-zombie) processes whose environment holds ADI_TEST_TAG=<tag>. */
 export function taggedPids(tag: string): number[] {
-  return liveProcesses().map((p) => p.pid).filter((pid) => environHas(pid, `ADI_TEST_TAG=${tag}`));
+  return liveProcesses()
+    .map((p) => p.pid)
+    .filter((pid) => environHas(pid, `ADI_TEST_TAG=${tag}`));
 }
 
 /** Whether a process exists and is not a zombie. */
@@ -119,11 +131,20 @@ export async function waitFor<T>(fn: () => T | Promise<T>, what: string, timeout
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${JSON.stringify(last)})`);
 }
 
-export function waitState(manager: ServiceManager, name: string, state: ServiceInfo['state'], timeoutMs = 10_000): Promise<ServiceInfo> {
-  return waitFor(() => {
-    const info = manager.get(name);
-    return info !== undefined && info.state === state ? info : undefined;
-  }, `${name} to be ${state} (now ${JSON.stringify(manager.get(name))})`, timeoutMs);
+export function waitState(
+  manager: ServiceManager,
+  name: string,
+  state: ServiceInfo['state'],
+  timeoutMs = 10_000,
+): Promise<ServiceInfo> {
+  return waitFor(
+    () => {
+      const info = manager.get(name);
+      return info !== undefined && info.state === state ? info : undefined;
+    },
+    `${name} to be ${state} (now ${JSON.stringify(manager.get(name))})`,
+    timeoutMs,
+  );
 }
 
 /** A TCP port that was free a moment ago. */

@@ -16,12 +16,19 @@ void describe('service logs', () => {
     const { manager } = env;
     const N = 200_000;
     // Large enough not to rotate: this test is about capture, rotation is the log module's.
-    await manager.start('flood', nodeService('flood.js', [String(N)], { restart_on_failure: false, log_max_bytes: 256 * 1024 * 1024 }));
+    await manager.start(
+      'flood',
+      nodeService('flood.js', [String(N)], { restart_on_failure: false, log_max_bytes: 256 * 1024 * 1024 }),
+    );
     await waitState(manager, 'flood', 'stopped', 30_000);
-    const out = await waitFor(async () => {
-      const lines = texts(await manager.tail('flood', N + 100), 'out');
-      return lines.length >= N ? lines : undefined;
-    }, 'all lines in the log', 20_000);
+    const out = await waitFor(
+      async () => {
+        const lines = texts(await manager.tail('flood', N + 100), 'out');
+        return lines.length >= N ? lines : undefined;
+      },
+      'all lines in the log',
+      20_000,
+    );
     assert.equal(out.length, N);
     for (let i = 0; i < N; i++) {
       if (out[i] !== `line ${i + 1}`) assert.fail(`line ${i} is ${JSON.stringify(out[i])}, expected "line ${i + 1}"`);
@@ -33,7 +40,10 @@ void describe('service logs', () => {
   void it('follow streams new lines live, stderr too, and supervisor notes', async () => {
     env = makeEnv();
     const { manager } = env;
-    await manager.start('talk', { command: '/bin/sh', args: ['-c', 'sleep 0.3; echo hello; echo oops >&2; sleep 1000'] });
+    await manager.start('talk', {
+      command: '/bin/sh',
+      args: ['-c', 'sleep 0.3; echo hello; echo oops >&2; sleep 1000'],
+    });
     const seen: string[] = [];
     const stop = manager.follow('talk', (line) => seen.push(line));
     await waitFor(() => seen.some((l) => / err oops$/.test(l)), 'the stderr line');
@@ -41,8 +51,14 @@ void describe('service logs', () => {
     stop();
     await manager.stop('talk', false);
     const notes = texts(await manager.tail('talk', 20), 'sys');
-    assert.ok(notes.some((n) => n.startsWith('started pid ')), notes.join('\n'));
-    assert.ok(notes.some((n) => n.startsWith('stopping pid ')), notes.join('\n'));
+    assert.ok(
+      notes.some((n) => n.startsWith('started pid ')),
+      notes.join('\n'),
+    );
+    assert.ok(
+      notes.some((n) => n.startsWith('stopping pid ')),
+      notes.join('\n'),
+    );
     assert.ok(notes.includes('stopped'), notes.join('\n'));
   });
 });

@@ -32,16 +32,20 @@ function rig(extra: Partial<ServiceConfig> = {}): Rig {
   const spawner = new FakeSpawner();
   const clock = new FakeClock();
   const log = new MemoryLogger();
-  const service = new Service({ name: 'svc', source: 'adhoc', config: result.config, auto_start: false, origin: 'StartService' }, null, {
-    log,
-    logsDir: dir,
-    baseEnv: {},
-    home: dir,
-    runsChanged: () => undefined,
-    accepting: () => true,
-    spawner,
-    clock,
-  });
+  const service = new Service(
+    { name: 'svc', source: 'adhoc', config: result.config, auto_start: false, origin: 'StartService' },
+    null,
+    {
+      log,
+      logsDir: dir,
+      baseEnv: {},
+      home: dir,
+      runsChanged: () => undefined,
+      accepting: () => true,
+      spawner,
+      clock,
+    },
+  );
   const r = { service, spawner, clock, log, dir };
   rigs.push(r);
   return r;
@@ -67,7 +71,6 @@ function waitState(service: Service, state: ServiceState): Promise<void> {
   return until(() => service.state === state, `state ${state} (is ${service.state})`);
 }
 
-
 void describe('lifecycle: the transition function', () => {
   void it('maps every documented transition', () => {
     assert.equal(next('stopped', { type: 'spawned', readyPending: true }).state, 'starting');
@@ -84,12 +87,24 @@ void describe('lifecycle: the transition function', () => {
     assert.equal(next('stopping', { type: 'previous-gone' }).state, 'stopped');
     assert.equal(next('running', { type: 'previous-gone' }).state, 'running');
     assert.equal(next('running', { type: 'spawn-failed' }).state, 'failed');
-    assert.deepEqual(next('stopping', { type: 'exit', outcome: { restart: 'after', delayMs: 0 } }), { state: 'stopping', effects: [] });
+    assert.deepEqual(next('stopping', { type: 'exit', outcome: { restart: 'after', delayMs: 0 } }), {
+      state: 'stopping',
+      effects: [],
+    });
     assert.equal(next('running', { type: 'exit', outcome: { restart: 'no', clean: true } }).state, 'stopped');
     assert.equal(next('running', { type: 'exit', outcome: { restart: 'no', clean: false } }).state, 'failed');
-    assert.equal(next('starting', { type: 'exit', outcome: { restart: 'give-up', restartsInWindow: 3, windowSecs: 60 } }).state, 'failed');
-    assert.deepEqual(next('running', { type: 'exit', outcome: { restart: 'after', delayMs: 0 } }), { state: 'starting', effects: [{ type: 'restart-after', delayMs: 0 }] });
-    assert.deepEqual(next('running', { type: 'exit', outcome: { restart: 'after', delayMs: 200 } }), { state: 'backoff', effects: [{ type: 'restart-after', delayMs: 200 }] });
+    assert.equal(
+      next('starting', { type: 'exit', outcome: { restart: 'give-up', restartsInWindow: 3, windowSecs: 60 } }).state,
+      'failed',
+    );
+    assert.deepEqual(next('running', { type: 'exit', outcome: { restart: 'after', delayMs: 0 } }), {
+      state: 'starting',
+      effects: [{ type: 'restart-after', delayMs: 0 }],
+    });
+    assert.deepEqual(next('running', { type: 'exit', outcome: { restart: 'after', delayMs: 200 } }), {
+      state: 'backoff',
+      effects: [{ type: 'restart-after', delayMs: 200 }],
+    });
   });
 });
 
@@ -264,7 +279,10 @@ void describe('Service with a fake spawner and clock', () => {
   void it('a spawn failure is failed with SPAWN_FAILED and the errno', async () => {
     const r = rig();
     r.spawner.failNext = 'ENOENT';
-    await assert.rejects(r.service.start(), (err: AdiError) => err.code === 'SPAWN_FAILED' && /ENOENT \(no such file or directory\)/.test(err.message));
+    await assert.rejects(
+      r.service.start(),
+      (err: AdiError) => err.code === 'SPAWN_FAILED' && /ENOENT \(no such file or directory\)/.test(err.message),
+    );
     assert.equal(r.service.state, 'failed');
     assert.equal(r.service.wanted(), false);
   });

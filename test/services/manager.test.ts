@@ -42,7 +42,10 @@ void describe('ServiceManager processes', () => {
     assert.equal(after.exit_signal, 'SIGKILL', 'how the previous run ended stays visible');
     assert.ok(isAlive(after.pid as number));
     assert.match(after.last_error ?? '', /killed by SIGKILL/);
-    assert.deepEqual(manager.list().map((s) => s.name), ['sl']);
+    assert.deepEqual(
+      manager.list().map((s) => s.name),
+      ['sl'],
+    );
   });
 
   void it('gives up on a crash loop after max_restarts and stays failed', async () => {
@@ -63,8 +66,14 @@ void describe('ServiceManager processes', () => {
     assert.equal(manager.get('crashy')?.restarts, 3);
     assert.ok(log.lines.some((l) => l.includes('crashy failed')));
     const lines = texts(await manager.tail('crashy', 100), 'sys');
-    assert.ok(lines.some((l) => l.startsWith('gave up')), lines.join('\n'));
-    assert.ok(lines.some((l) => l.startsWith('restarting in 100ms')), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => l.startsWith('gave up')),
+      lines.join('\n'),
+    );
+    assert.ok(
+      lines.some((l) => l.startsWith('restarting in 100ms')),
+      lines.join('\n'),
+    );
 
     // A user start resets the count and tries again.
     const again = await manager.start('crashy');
@@ -117,7 +126,10 @@ void describe('ServiceManager processes', () => {
   void it('stops a SIGTERM ignorer with grandchildren (one double-forked) within stop_timeout, leaving nothing', async () => {
     const { manager, tag, clock } = setup();
     await manager.start('stubborn', nodeService('ignore-term.js', [], { stop_timeout: 2 }));
-    const pidsLine = await waitFor(async () => texts(await manager.tail('stubborn', 10), 'out').find((l) => l.startsWith('{')), 'the fixture to print its pids');
+    const pidsLine = await waitFor(
+      async () => texts(await manager.tail('stubborn', 10), 'out').find((l) => l.startsWith('{')),
+      'the fixture to print its pids',
+    );
     const pids = JSON.parse(pidsLine) as { main: number; child: number; orphan: number };
     for (const pid of Object.values(pids)) assert.ok(isAlive(pid), `pid ${pid} should run`);
     // The orphan left the group: only the marker can find it.
@@ -155,9 +167,14 @@ void describe('ServiceManager processes', () => {
   void it('kills what a crashed service left behind, without delaying its restart', async () => {
     const { manager, tag } = setup();
     await manager.start('leaky', nodeService('ignore-term.js', [], { stop_timeout: 0.2 }));
-    const first = JSON.parse(await waitFor(async () => texts(await manager.tail('leaky', 10), 'out').find((l) => l.startsWith('{')), 'pids')) as Record<string, number>;
+    const first = JSON.parse(
+      await waitFor(async () => texts(await manager.tail('leaky', 10), 'out').find((l) => l.startsWith('{')), 'pids'),
+    ) as Record<string, number>;
     process.kill(first.main as number, 'SIGKILL');
-    await waitFor(() => !isAlive(first.child as number) && !isAlive(first.orphan as number), 'the leftovers to be ended');
+    await waitFor(
+      () => !isAlive(first.child as number) && !isAlive(first.orphan as number),
+      'the leftovers to be ended',
+    );
     const info = await waitState(manager, 'leaky', 'running');
     assert.equal(info.restarts, 1);
     await manager.stop('leaky', true);
@@ -179,19 +196,33 @@ void describe('ServiceManager processes', () => {
     const plain = `${dir}/plain.txt`;
     fs.writeFileSync(plain, 'not a program', { mode: 0o644 });
     if (process.getuid?.() !== 0) {
-      await assert.rejects(manager.start('noexec', { command: plain }), (err: AdiError) => err.code === 'SPAWN_FAILED' && /EACCES/.test(err.message));
+      await assert.rejects(
+        manager.start('noexec', { command: plain }),
+        (err: AdiError) => err.code === 'SPAWN_FAILED' && /EACCES/.test(err.message),
+      );
     }
-    await assert.rejects(manager.start('nocwd', { command: '/bin/sleep', args: ['5'], working_dir: `${dir}/missing` }), (err: AdiError) => {
-      assert.equal(err.code, 'SPAWN_FAILED');
-      assert.match(err.message, /working directory .*missing: ENOENT/);
-      return true;
-    });
+    await assert.rejects(
+      manager.start('nocwd', { command: '/bin/sleep', args: ['5'], working_dir: `${dir}/missing` }),
+      (err: AdiError) => {
+        assert.equal(err.code, 'SPAWN_FAILED');
+        assert.match(err.message, /working directory .*missing: ENOENT/);
+        return true;
+      },
+    );
   });
 
   void it('gives children the base env, the service env, the markers and the right cwd', async () => {
     const { manager, dir, tag } = setup();
-    await manager.start('envy', nodeService('print-env.js', ['ADI_TEST_TAG', 'FOO', 'ADI_SERVICE_NAME', 'ADI_SERVICE_ID', 'ADI_READY_FD'], { env: { FOO: 'bar', ADI_SERVICE_ID: 'forged' } }));
-    const line = await waitFor(async () => texts(await manager.tail('envy', 10), 'out').find((l) => l.startsWith('{')), 'env output');
+    await manager.start(
+      'envy',
+      nodeService('print-env.js', ['ADI_TEST_TAG', 'FOO', 'ADI_SERVICE_NAME', 'ADI_SERVICE_ID', 'ADI_READY_FD'], {
+        env: { FOO: 'bar', ADI_SERVICE_ID: 'forged' },
+      }),
+    );
+    const line = await waitFor(
+      async () => texts(await manager.tail('envy', 10), 'out').find((l) => l.startsWith('{')),
+      'env output',
+    );
     const got = JSON.parse(line) as { cwd: string; env: Record<string, string | null> };
     assert.equal(got.cwd, dir, 'default cwd is the home directory');
     assert.equal(got.env.ADI_TEST_TAG, tag);
@@ -202,7 +233,10 @@ void describe('ServiceManager processes', () => {
 
     fs.mkdirSync(`${dir}/work`);
     await manager.start('wd', nodeService('print-env.js', [], { working_dir: `${dir}/work` }));
-    const wdLine = await waitFor(async () => texts(await manager.tail('wd', 10), 'out').find((l) => l.startsWith('{')), 'cwd output');
+    const wdLine = await waitFor(
+      async () => texts(await manager.tail('wd', 10), 'out').find((l) => l.startsWith('{')),
+      'cwd output',
+    );
     assert.equal((JSON.parse(wdLine) as { cwd: string }).cwd, `${dir}/work`);
   });
 
@@ -229,23 +263,34 @@ void describe('ServiceManager processes', () => {
 
   void it('the state file follows every change (crash restart, reload, stop) and a clean stop leaves a whole, empty snapshot', async () => {
     const { manager, paths, writeServices } = setup();
-    writeServices('[filed]\ncommand = "/bin/sleep"\nargs = ["1000"]\nauto_start = true\n[drop]\ncommand = "/bin/sleep"\nargs = ["1000"]\nauto_start = true\n');
+    writeServices(
+      '[filed]\ncommand = "/bin/sleep"\nargs = ["1000"]\nauto_start = true\n[drop]\ncommand = "/bin/sleep"\nargs = ["1000"]\nauto_start = true\n',
+    );
     await manager.init();
     await manager.start('temp', { command: '/bin/sleep', args: ['1000'] });
     // What the file says matches what runs: one entry per live run (start time known), wanted by name.
-    const recorded = (names: string[]) => waitFor(() => {
-      const s = readStateFile(paths.stateFile);
-      const pids = names.map((n) => manager.get(n)?.pid).sort();
-      const ok = s !== null && s.services.every((e) => e.starttime !== null)
-        && JSON.stringify(s.services.map((e) => e.pid).sort()) === JSON.stringify(pids)
-        && JSON.stringify(s.wanted?.map((w) => w.name).sort()) === JSON.stringify([...names].sort());
-      return ok ? s : undefined;
-    }, `the state file to record ${names.join(', ')}`);
+    const recorded = (names: string[]) =>
+      waitFor(
+        () => {
+          const s = readStateFile(paths.stateFile);
+          const pids = names.map((n) => manager.get(n)?.pid).sort();
+          const ok =
+            s !== null &&
+            s.services.every((e) => e.starttime !== null) &&
+            JSON.stringify(s.services.map((e) => e.pid).sort()) === JSON.stringify(pids) &&
+            JSON.stringify(s.wanted?.map((w) => w.name).sort()) === JSON.stringify([...names].sort());
+          return ok ? s : undefined;
+        },
+        `the state file to record ${names.join(', ')}`,
+      );
     await recorded(['drop', 'filed', 'temp']);
 
     const old = manager.get('temp')?.pid as number;
     process.kill(old, 'SIGKILL');
-    await waitFor(() => manager.get('temp')?.state === 'running' && manager.get('temp')?.pid !== old, 'temp to be restarted');
+    await waitFor(
+      () => manager.get('temp')?.state === 'running' && manager.get('temp')?.pid !== old,
+      'temp to be restarted',
+    );
     await recorded(['drop', 'filed', 'temp']);
 
     writeServices('[filed]\ncommand = "/bin/sleep"\nargs = ["1000"]\nauto_start = true\n');
@@ -255,7 +300,11 @@ void describe('ServiceManager processes', () => {
     await recorded(['filed']);
 
     await manager.stopAll();
-    const snapshot = JSON.parse(fs.readFileSync(paths.stateFile, 'utf8')) as { services: unknown[]; wanted: unknown[]; journal: string };
+    const snapshot = JSON.parse(fs.readFileSync(paths.stateFile, 'utf8')) as {
+      services: unknown[];
+      wanted: unknown[];
+      journal: string;
+    };
     assert.deepEqual([snapshot.services, snapshot.wanted], [[], []]);
     assert.equal(fs.readFileSync(`${paths.stateFile}.journal`, 'utf8'), `{"journal":"${snapshot.journal}"}\n`);
   });
@@ -265,20 +314,35 @@ void describe('ServiceManager processes', () => {
     const a = await manager.start('r', { command: '/bin/sleep', args: ['1000'] });
     const b = await manager.start('r', { command: '/bin/sleep', args: ['1000'] });
     assert.equal(b.pid, a.pid);
-    await assert.rejects(manager.start('r', { command: '/bin/sleep', args: ['999'] }), (e: AdiError) => e.code === 'SERVICE_EXISTS');
+    await assert.rejects(
+      manager.start('r', { command: '/bin/sleep', args: ['999'] }),
+      (e: AdiError) => e.code === 'SERVICE_EXISTS',
+    );
     process.kill(a.pid as number, 'SIGKILL');
-    await waitFor(() => manager.get('r')?.restarts === 1 && manager.get('r')?.state === 'running', 'an automatic restart');
+    await waitFor(
+      () => manager.get('r')?.restarts === 1 && manager.get('r')?.state === 'running',
+      'an automatic restart',
+    );
     const c = await manager.restart('r');
     assert.equal(c.restarts, 0);
     assert.equal(c.state, 'running');
     assert.notEqual(c.pid, a.pid);
 
-    await assert.rejects(manager.stop('ghost', false), (e: AdiError) => e.code === 'SERVICE_NOT_FOUND' && /adi daemon services/.test(e.message));
+    await assert.rejects(
+      manager.stop('ghost', false),
+      (e: AdiError) => e.code === 'SERVICE_NOT_FOUND' && /adi daemon services/.test(e.message),
+    );
     await assert.rejects(manager.start('ghost'), (e: AdiError) => e.code === 'SERVICE_NOT_FOUND');
     await assert.rejects(manager.restart('ghost'), (e: AdiError) => e.code === 'SERVICE_NOT_FOUND');
     await assert.rejects(manager.tail('ghost', 5), (e: AdiError) => e.code === 'SERVICE_NOT_FOUND');
-    assert.throws(() => manager.follow('ghost', () => {}), (e: AdiError) => e.code === 'SERVICE_NOT_FOUND');
-    await assert.rejects(manager.start('Bad Name', { command: '/bin/true' }), (e: AdiError) => e.code === 'BAD_SERVICE_NAME');
+    assert.throws(
+      () => manager.follow('ghost', () => {}),
+      (e: AdiError) => e.code === 'SERVICE_NOT_FOUND',
+    );
+    await assert.rejects(
+      manager.start('Bad Name', { command: '/bin/true' }),
+      (e: AdiError) => e.code === 'BAD_SERVICE_NAME',
+    );
     await assert.rejects(manager.start('cfg', { command: '/bin/true', max_restarts: -1 } as never), (e: AdiError) => {
       assert.equal(e.code, 'BAD_CONFIG');
       assert.match(e.message, /field "max_restarts"/);

@@ -39,40 +39,77 @@ function plugins(initial: ServiceDefinition[]): ServiceSource & { defs: ServiceD
 
 void describe('loadSources: who owns a name', () => {
   void it('the services file owns a name a plugin also defines; the plugin definition is not loaded', async () => {
-    const file: ServiceSource = { kind: 'file', load: () => Promise.resolve({ definitions: [{ ...withoutPlugin(def('web', 'x')), source: 'file', origin: '/cfg/services.toml' }], errors: [] }) };
-    for (const order of [[file, plugins([def('web', 'aaa')])], [plugins([def('web', 'aaa')]), file]]) {
+    const file: ServiceSource = {
+      kind: 'file',
+      load: () =>
+        Promise.resolve({
+          definitions: [{ ...withoutPlugin(def('web', 'x')), source: 'file', origin: '/cfg/services.toml' }],
+          errors: [],
+        }),
+    };
+    for (const order of [
+      [file, plugins([def('web', 'aaa')])],
+      [plugins([def('web', 'aaa')]), file],
+    ]) {
       const snap = await loadSources(order);
       assert.equal(snap.definitions.get('web')?.source, 'file');
       assert.equal(snap.conflicts.length, 1);
-      assert.deepEqual({ ...snap.conflicts[0], message: '' }, { name: 'web', owner: '/cfg/services.toml', ignored: ['plugin aaa'], message: '' });
-      assert.match(snap.conflicts[0]?.message ?? '', /^service "web" belongs to \/cfg\/services.toml; the definition in plugin aaa is not loaded: the services file comes before plugins/);
+      assert.deepEqual(
+        { ...snap.conflicts[0], message: '' },
+        { name: 'web', owner: '/cfg/services.toml', ignored: ['plugin aaa'], message: '' },
+      );
+      assert.match(
+        snap.conflicts[0]?.message ?? '',
+        /^service "web" belongs to \/cfg\/services.toml; the definition in plugin aaa is not loaded: the services file comes before plugins/,
+      );
       assert.deepEqual(snap.errors, [], 'a conflict is not an error in a definition');
     }
   });
 
   void it('two plugins, nobody owning the name yet: neither is loaded, in either order', async () => {
-    for (const order of [[def('web', 'aaa'), def('web', 'zzz')], [def('web', 'zzz'), def('web', 'aaa')]]) {
+    for (const order of [
+      [def('web', 'aaa'), def('web', 'zzz')],
+      [def('web', 'zzz'), def('web', 'aaa')],
+    ]) {
       const snap = await loadSources([plugins(order)]);
       assert.equal(snap.definitions.has('web'), false);
       assert.equal(snap.conflicts[0]?.owner, null);
-      assert.match(snap.conflicts[0]?.message ?? '', /service "web": defined by plugin (aaa|zzz) and plugin (aaa|zzz), and none of these definitions is loaded/);
+      assert.match(
+        snap.conflicts[0]?.message ?? '',
+        /service "web": defined by plugin (aaa|zzz) and plugin (aaa|zzz), and none of these definitions is loaded/,
+      );
     }
   });
 
   void it("two plugins: the current owner keeps the name, whatever the order; an unrelated current owner doesn't decide", async () => {
     const both = plugins([def('web', 'aaa'), def('web', 'zzz')]);
-    const snap = await loadSources([both], (name) => (name === 'web' ? { origin: 'plugin zzz', sourceIndex: 0 } : undefined));
+    const snap = await loadSources([both], (name) =>
+      name === 'web' ? { origin: 'plugin zzz', sourceIndex: 0 } : undefined,
+    );
     assert.equal(snap.definitions.get('web')?.plugin, 'zzz');
-    assert.match(snap.conflicts[0]?.message ?? '', /^service "web" belongs to plugin zzz; the definition in plugin aaa is not loaded: plugin zzz owned it first/);
+    assert.match(
+      snap.conflicts[0]?.message ?? '',
+      /^service "web" belongs to plugin zzz; the definition in plugin aaa is not loaded: plugin zzz owned it first/,
+    );
     const adhoc = await loadSources([both], () => ({ origin: 'StartService', sourceIndex: null }));
     assert.equal(adhoc.definitions.has('web'), false);
   });
 
   void it("a name whose owner's source cannot be read this time stays its own (a TOML typo hands nothing to a plugin)", async () => {
-    const broken: ServiceSource = { kind: 'file', load: () => Promise.resolve({ definitions: [], errors: ['/cfg/services.toml:3:1: TOML syntax error'], failed: true }) };
-    const snap = await loadSources([broken, plugins([def('web', 'aaa')])], () => ({ origin: '/cfg/services.toml', sourceIndex: 0 }));
+    const broken: ServiceSource = {
+      kind: 'file',
+      load: () =>
+        Promise.resolve({ definitions: [], errors: ['/cfg/services.toml:3:1: TOML syntax error'], failed: true }),
+    };
+    const snap = await loadSources([broken, plugins([def('web', 'aaa')])], () => ({
+      origin: '/cfg/services.toml',
+      sourceIndex: 0,
+    }));
     assert.equal(snap.definitions.has('web'), false);
-    assert.match(snap.conflicts[0]?.message ?? '', /belongs to \/cfg\/services.toml; the definition in plugin aaa is not loaded: \/cfg\/services.toml could not be read this time/);
+    assert.match(
+      snap.conflicts[0]?.message ?? '',
+      /belongs to \/cfg\/services.toml; the definition in plugin aaa is not loaded: \/cfg\/services.toml could not be read this time/,
+    );
   });
 });
 
@@ -98,7 +135,10 @@ void describe('the manager: conflicts at reload, in listings, and for ad-hoc nam
     assert.equal(info?.pid, running.pid, 'the same process');
     assert.equal(info?.plugin, 'zeta');
     assert.equal(manager.definition('web')?.plugin, 'zeta');
-    assert.match(info?.conflicts?.join('\n') ?? '', /belongs to plugin zeta; the definition in plugin aaa is not loaded/);
+    assert.match(
+      info?.conflicts?.join('\n') ?? '',
+      /belongs to plugin zeta; the definition in plugin aaa is not loaded/,
+    );
     assert.deepEqual(manager.list().find((s) => s.name === 'web')?.conflicts, info?.conflicts);
     assert.deepEqual(manager.conflicts(), info?.conflicts);
     assert.match(r.conflicts.join('\n'), /plugin aaa is not loaded/);
@@ -122,7 +162,13 @@ void describe('the manager: conflicts at reload, in listings, and for ad-hoc nam
 
     // The next daemon of the same data dir finds "aaa" copied in beside it.
     source.defs = [def('web', 'aaa'), def('web', 'zeta')];
-    const next = new ServiceManager({ paths: env.paths, log: new MemoryLogger(), env: { ...process.env, ADI_TEST_TAG: env.tag }, home: env.dir, sources: [source] });
+    const next = new ServiceManager({
+      paths: env.paths,
+      log: new MemoryLogger(),
+      env: { ...process.env, ADI_TEST_TAG: env.tag },
+      home: env.dir,
+      sources: [source],
+    });
     try {
       await next.init();
       assert.equal(next.get('web')?.plugin, 'zeta');
@@ -130,7 +176,10 @@ void describe('the manager: conflicts at reload, in listings, and for ad-hoc nam
       // zeta is uninstalled: the name is free, and its record goes.
       source.defs = [def('other', 'aaa')];
       await next.reload();
-      assert.deepEqual(JSON.parse(fs.readFileSync(path.join(env.paths.dataDir, 'service-owners.json'), 'utf8')), { version: 1, owners: { other: 'plugin aaa' } });
+      assert.deepEqual(JSON.parse(fs.readFileSync(path.join(env.paths.dataDir, 'service-owners.json'), 'utf8')), {
+        version: 1,
+        owners: { other: 'plugin aaa' },
+      });
     } finally {
       await next.stopAll();
     }
@@ -140,17 +189,30 @@ void describe('the manager: conflicts at reload, in listings, and for ad-hoc nam
     env = makeEnv({ sources: [plugins([def('web', 'aaa'), def('web', 'zzz'), def('other', 'ooo')])] });
     const { manager } = env;
     await manager.init();
-    assert.deepEqual(manager.list().map((s) => s.name), ['other']);
+    assert.deepEqual(
+      manager.list().map((s) => s.name),
+      ['other'],
+    );
     assert.equal(manager.conflicts().length, 1);
     assert.match(manager.conflicts()[0] ?? '', /service "web": defined by plugin aaa and plugin zzz/);
-    assert.ok(env.log.lines.some((l) => l.includes(manager.conflicts()[0] ?? '?')), 'and in the daemon log');
-    await assert.rejects(manager.start('web', { command: '/bin/sleep', args: ['1000'] }), (err: Error & { code?: string }) => {
-      assert.equal(err.code, 'SERVICE_EXISTS');
-      assert.match(err.message, /claimed by plugin aaa and plugin zzz/);
-      return true;
-    });
+    assert.ok(
+      env.log.lines.some((l) => l.includes(manager.conflicts()[0] ?? '?')),
+      'and in the daemon log',
+    );
+    await assert.rejects(
+      manager.start('web', { command: '/bin/sleep', args: ['1000'] }),
+      (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'SERVICE_EXISTS');
+        assert.match(err.message, /claimed by plugin aaa and plugin zzz/);
+        return true;
+      },
+    );
     // A name owned by a plugin is refused too (it always was), naming the owner.
     await assert.rejects(manager.start('other', { command: '/bin/true' }), /defined in plugin ooo/);
-    assert.deepEqual(manager.list().map((s) => s.name), ['other'], 'nothing was added');
+    assert.deepEqual(
+      manager.list().map((s) => s.name),
+      ['other'],
+      'nothing was added',
+    );
   });
 });

@@ -14,7 +14,17 @@ import { daemonInstance } from '../../src/services/launch.js';
 import { readProcStatSync } from '../../src/system/proc.js';
 import { Recovery } from '../../src/services/recovery.js';
 import { readStateFile, writeStateFile, type StateEntry, type WantedService } from '../../src/services/state-file.js';
-import { fixture, isAlive, makeEnv, nodeService, taggedPids, texts, waitFor, waitState, type TestEnv } from './helpers.js';
+import {
+  fixture,
+  isAlive,
+  makeEnv,
+  nodeService,
+  taggedPids,
+  texts,
+  waitFor,
+  waitState,
+  type TestEnv,
+} from './helpers.js';
 
 let env: TestEnv | null = null;
 const spawned: ChildProcess[] = [];
@@ -44,7 +54,12 @@ function starttime(pid: number): number {
 }
 
 /** A process standing in for a previous daemon's service run: own group, tagged, with `marker` (or none). */
-function fakeRun(e: TestEnv, marker: string | null, args: string[] = [fixture('sleeper.js')], extra: NodeJS.ProcessEnv = {}): ChildProcess {
+function fakeRun(
+  e: TestEnv,
+  marker: string | null,
+  args: string[] = [fixture('sleeper.js')],
+  extra: NodeJS.ProcessEnv = {},
+): ChildProcess {
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ADI_TEST_TAG: e.tag, ...extra };
   if (marker !== null) childEnv['ADI_SERVICE_ID'] = marker;
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', 'pipe', 'ignore'], env: childEnv });
@@ -64,7 +79,13 @@ async function firstLine(child: ChildProcess): Promise<string> {
   });
 }
 
-function entry(name: string, pid: number, marker: string, start: number | null, extra: Partial<StateEntry> = {}): StateEntry {
+function entry(
+  name: string,
+  pid: number,
+  marker: string,
+  start: number | null,
+  extra: Partial<StateEntry> = {},
+): StateEntry {
   return { name, pid, pgid: pid, marker, starttime: start, started_at: Date.now() - 1000, stop_timeout: 1, ...extra };
 }
 
@@ -88,7 +109,10 @@ void describe('crash recovery: judging recorded processes', () => {
     await recovery.done;
     await new Promise((r) => setTimeout(r, 200));
     assert.ok(isAlive(pid), 'the stranger lives');
-    assert.ok(log.lines.some((l) => l.includes(`pid ${pid} recorded for service web is now another process`)), log.lines.join('\n'));
+    assert.ok(
+      log.lines.some((l) => l.includes(`pid ${pid} recorded for service web is now another process`)),
+      log.lines.join('\n'),
+    );
   });
 
   void it('the same pid and start time: the leader, its group and its marked orphans are all ended', async () => {
@@ -140,33 +164,55 @@ void describe('crash recovery: judging recorded processes', () => {
     assert.ok(isAlive(unmarked.pid as number), 'the unproven group is left alone');
   });
 
-  void it('runs the state file never recorded are found by ADI_DAEMON_INSTANCE and ended; another data dir\'s are not', async () => {
+  void it("runs the state file never recorded are found by ADI_DAEMON_INSTANCE and ended; another data dir's are not", async () => {
     const e = setup();
     fs.mkdirSync(e.paths.dataDir, { recursive: true });
     const instance = daemonInstance(e.paths.dataDir);
     // No state file at all: the previous daemon died before its first write.
-    const ours = fakeRun(e, newMarker(), [fixture('tree.js'), 'main'], { ADI_DAEMON_INSTANCE: instance, ADI_SERVICE_NAME: 'web' });
+    const ours = fakeRun(e, newMarker(), [fixture('tree.js'), 'main'], {
+      ADI_DAEMON_INSTANCE: instance,
+      ADI_SERVICE_NAME: 'web',
+    });
     const pids = JSON.parse(await firstLine(ours)) as { main: number; child: number; grandchild: number };
-    const other = fakeRun(e, newMarker(), [fixture('sleeper.js')], { ADI_DAEMON_INSTANCE: daemonInstance(`${e.paths.dataDir}-other`), ADI_SERVICE_NAME: 'web' });
-    await waitFor(() => isAlive(other.pid as number), 'the other data dir\'s run');
+    const other = fakeRun(e, newMarker(), [fixture('sleeper.js')], {
+      ADI_DAEMON_INSTANCE: daemonInstance(`${e.paths.dataDir}-other`),
+      ADI_SERVICE_NAME: 'web',
+    });
+    await waitFor(() => isAlive(other.pid as number), "the other data dir's run");
     const log = new MemoryLogger();
     const recovery = Recovery.begin({ stateFile: e.paths.stateFile, log, instance });
     assert.deepEqual(recovery.names(), ['web']);
     assert.equal(recovery.pending()[0]?.pid, pids.main, 'recorded in the new state file until gone');
-    assert.ok(log.lines.some((l) => /1 run\(s\) of the previous daemon were not in the state file/.test(l)), log.lines.join('\n'));
+    assert.ok(
+      log.lines.some((l) => /1 run\(s\) of the previous daemon were not in the state file/.test(l)),
+      log.lines.join('\n'),
+    );
     await recovery.done;
-    for (const pid of [pids.main, pids.child, pids.grandchild]) await waitFor(() => !isAlive(pid), `pid ${pid} to end`, 5000);
+    for (const pid of [pids.main, pids.child, pids.grandchild])
+      await waitFor(() => !isAlive(pid), `pid ${pid} to end`, 5000);
     assert.ok(isAlive(other.pid as number), 'a run of another data dir is left alone');
   });
 
   void it('malformed entries and wanted services are ignored with a warning', () => {
     const e = setup();
     fs.mkdirSync(path.dirname(e.paths.stateFile), { recursive: true });
-    fs.writeFileSync(e.paths.stateFile, JSON.stringify({
-      version: 1, daemon_pid: 1, updated_at: 0,
-      services: [{ name: '../etc', pid: 5, pgid: 5, marker: newMarker(), starttime: 1, started_at: 0 }, { name: 'ok', pid: 1, pgid: 1, marker: 'x', starttime: 1 }],
-      wanted: [{ name: 'a/b', source: 'file' }, { name: 'adhoc1', source: 'adhoc', config: { command: '' } }, { name: 'fine', source: 'file' }],
-    }));
+    fs.writeFileSync(
+      e.paths.stateFile,
+      JSON.stringify({
+        version: 1,
+        daemon_pid: 1,
+        updated_at: 0,
+        services: [
+          { name: '../etc', pid: 5, pgid: 5, marker: newMarker(), starttime: 1, started_at: 0 },
+          { name: 'ok', pid: 1, pgid: 1, marker: 'x', starttime: 1 },
+        ],
+        wanted: [
+          { name: 'a/b', source: 'file' },
+          { name: 'adhoc1', source: 'adhoc', config: { command: '' } },
+          { name: 'fine', source: 'file' },
+        ],
+      }),
+    );
     const log = new MemoryLogger();
     const recovery = Recovery.begin({ stateFile: e.paths.stateFile, log });
     assert.deepEqual(recovery.runs, []);
@@ -178,7 +224,9 @@ void describe('crash recovery: judging recorded processes', () => {
 void describe('crash recovery: ServiceManager.init()', () => {
   void it('ends the previous processes first, then starts again every service that ran (ad-hoc included)', async () => {
     const e = setup();
-    e.writeServices(`[filed]\ncommand = ${JSON.stringify(process.execPath)}\nargs = [${JSON.stringify(fixture('sleeper.js'))}]\n\n[idle]\ncommand = "/bin/sleep"\nargs = ["1000"]\n`);
+    e.writeServices(
+      `[filed]\ncommand = ${JSON.stringify(process.execPath)}\nargs = [${JSON.stringify(fixture('sleeper.js'))}]\n\n[idle]\ncommand = "/bin/sleep"\nargs = ["1000"]\n`,
+    );
     const m1 = newMarker();
     const m2 = newMarker();
     const oldFiled = fakeRun(e, m1);
@@ -186,15 +234,39 @@ void describe('crash recovery: ServiceManager.init()', () => {
     const adhocPids = JSON.parse(await firstLine(oldAdhoc)) as { main: number; child: number; orphan: number };
     await waitFor(() => isAlive(oldFiled.pid as number), 'the old filed run');
     const adhocConfig = { ...nodeService('sleeper.js'), stop_timeout: 0.3 };
-    writePrevious(e, [
-      entry('filed', oldFiled.pid as number, m1, starttime(oldFiled.pid as number)),
-      entry('temp', adhocPids.main, m2, starttime(adhocPids.main), { stop_timeout: 0.3 }),
-    ], [
-      { name: 'filed', source: 'file' },
-      // Recorded as the daemon records it: the normalised definition.
-      { name: 'temp', source: 'adhoc', config: { command: adhocConfig.command, args: adhocConfig.args ?? [], env: {}, working_dir: null, restart_on_failure: true, max_restarts: 5, privileged: false, stop_timeout: 0.3, ready_notify: false, readiness: null, liveness: null, log_max_bytes: null, log_max_files: null, pids_max: null, memory_max: null } },
-      { name: 'gone', source: 'file' },
-    ]);
+    writePrevious(
+      e,
+      [
+        entry('filed', oldFiled.pid as number, m1, starttime(oldFiled.pid as number)),
+        entry('temp', adhocPids.main, m2, starttime(adhocPids.main), { stop_timeout: 0.3 }),
+      ],
+      [
+        { name: 'filed', source: 'file' },
+        // Recorded as the daemon records it: the normalised definition.
+        {
+          name: 'temp',
+          source: 'adhoc',
+          config: {
+            command: adhocConfig.command,
+            args: adhocConfig.args ?? [],
+            env: {},
+            working_dir: null,
+            restart_on_failure: true,
+            max_restarts: 5,
+            privileged: false,
+            stop_timeout: 0.3,
+            ready_notify: false,
+            readiness: null,
+            liveness: null,
+            log_max_bytes: null,
+            log_max_files: null,
+            pids_max: null,
+            memory_max: null,
+          },
+        },
+        { name: 'gone', source: 'file' },
+      ],
+    );
 
     await e.manager.init();
     const filed = await waitState(e.manager, 'filed', 'running');
@@ -206,14 +278,24 @@ void describe('crash recovery: ServiceManager.init()', () => {
       assert.equal(isAlive(pid), false, `old pid ${pid} ended (the TERM-ignoring ones by SIGKILL)`);
     }
     assert.ok(filed.pid !== oldFiled.pid && temp.pid !== adhocPids.main);
-    assert.ok(e.log.lines.some((l) => /recovery: service gone ran when the previous daemon died but is no longer defined/.test(l)), e.log.lines.join('\n'));
-    assert.ok(e.log.lines.some((l) => /1 auto-started|0 auto-started, 2 restored after a crash/.test(l)), e.log.lines.join('\n'));
+    assert.ok(
+      e.log.lines.some((l) =>
+        /recovery: service gone ran when the previous daemon died but is no longer defined/.test(l),
+      ),
+      e.log.lines.join('\n'),
+    );
+    assert.ok(
+      e.log.lines.some((l) => /1 auto-started|0 auto-started, 2 restored after a crash/.test(l)),
+      e.log.lines.join('\n'),
+    );
     assert.ok(texts(await e.manager.tail('temp', 10), 'sys').some((l) => l.startsWith('started pid')));
 
     // The new state file names the new runs and what is wanted, ad-hoc definition included.
     const state = await waitFor(() => {
       const s = readStateFile(e.paths.stateFile);
-      return s !== null && s.services.length === 2 && s.services.every((x) => x.pid === filed.pid || x.pid === temp.pid) ? s : undefined;
+      return s !== null && s.services.length === 2 && s.services.every((x) => x.pid === filed.pid || x.pid === temp.pid)
+        ? s
+        : undefined;
     }, 'the state file to list the new runs');
     assert.deepEqual(state.wanted?.map((w) => w.name).sort(), ['filed', 'temp']);
     assert.equal(state.wanted?.find((w) => w.name === 'temp')?.config?.command, process.execPath);
@@ -228,9 +310,33 @@ void describe('crash recovery: ServiceManager.init()', () => {
     const marker = newMarker();
     const old = fakeRun(e, marker, [fixture('ignore-term.js')]);
     const pids = JSON.parse(await firstLine(old)) as { main: number };
-    writePrevious(e, [entry('slow', pids.main, marker, starttime(pids.main), { stop_timeout: 0.5 })], [
-      { name: 'slow', source: 'adhoc', config: { command: process.execPath, args: [fixture('sleeper.js')], env: {}, working_dir: null, restart_on_failure: true, max_restarts: 5, privileged: false, stop_timeout: 0.5, ready_notify: false, readiness: null, liveness: null, log_max_bytes: null, log_max_files: null, pids_max: null, memory_max: null } },
-    ]);
+    writePrevious(
+      e,
+      [entry('slow', pids.main, marker, starttime(pids.main), { stop_timeout: 0.5 })],
+      [
+        {
+          name: 'slow',
+          source: 'adhoc',
+          config: {
+            command: process.execPath,
+            args: [fixture('sleeper.js')],
+            env: {},
+            working_dir: null,
+            restart_on_failure: true,
+            max_restarts: 5,
+            privileged: false,
+            stop_timeout: 0.5,
+            ready_notify: false,
+            readiness: null,
+            liveness: null,
+            log_max_bytes: null,
+            log_max_files: null,
+            pids_max: null,
+            memory_max: null,
+          },
+        },
+      ],
+    );
     const init = e.manager.init();
     await waitFor(() => e.manager.get('slow')?.state === 'stopping', 'slow to show as stopping');
     assert.ok(isAlive(pids.main), 'the old run is still in its grace period');

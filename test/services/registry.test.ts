@@ -52,7 +52,10 @@ command = "/bin/true"
       file,
     );
     assert.equal(result.failed, undefined);
-    assert.deepEqual(result.definitions.map((d) => d.name), ['good']);
+    assert.deepEqual(
+      result.definitions.map((d) => d.name),
+      ['good'],
+    );
     const good = result.definitions[0];
     assert.ok(good);
     assert.equal(good.auto_start, true);
@@ -63,9 +66,18 @@ command = "/bin/true"
     assert.deepEqual(good.config.liveness, { tcp: 8080, interval_secs: 5, timeout_secs: 5, failure_threshold: 3 });
     const errors = result.errors.join('\n');
     assert.match(errors, /^\/cfg\/services.toml: service "typo": field "max_restrats": unknown field/m);
-    assert.match(errors, /^\/cfg\/services.toml: service "types": field "max_restarts": expected an integer from 0 to 1000, got a string "three"$/m);
-    assert.match(errors, /^\/cfg\/services.toml: service "types": field "env.PORT": expected a string, got the number 8080 \(quote it: PORT = "8080"\)$/m);
-    assert.match(errors, /^\/cfg\/services.toml: service "types": field "readiness": has tcp and http: give exactly one probe$/m);
+    assert.match(
+      errors,
+      /^\/cfg\/services.toml: service "types": field "max_restarts": expected an integer from 0 to 1000, got a string "three"$/m,
+    );
+    assert.match(
+      errors,
+      /^\/cfg\/services.toml: service "types": field "env.PORT": expected a string, got the number 8080 \(quote it: PORT = "8080"\)$/m,
+    );
+    assert.match(
+      errors,
+      /^\/cfg\/services.toml: service "types": field "readiness": has tcp and http: give exactly one probe$/m,
+    );
     assert.match(errors, /^\/cfg\/services.toml: service "nocmd": field "command": is required/m);
     assert.match(errors, /^\/cfg\/services.toml: service "Bad Name": Invalid service name/m);
     assert.match(errors, /^\/cfg\/services.toml: service "scalar": expected a table \[scalar\]/m);
@@ -83,13 +95,27 @@ command = "/bin/true"
   });
 
   void it('merges sources: a name two plugins define goes to neither, whatever their order; a thrown source is reported', async () => {
-    const def = (origin: string) => ({ name: 'dup', source: 'plugin' as const, config: parseServicesToml('[x]\ncommand="/bin/true"', 'f').definitions[0]!.config, auto_start: false, origin });
+    const def = (origin: string) => ({
+      name: 'dup',
+      source: 'plugin' as const,
+      config: parseServicesToml('[x]\ncommand="/bin/true"', 'f').definitions[0]!.config,
+      auto_start: false,
+      origin,
+    });
     const a: ServiceSource = { kind: 'plugin', load: async () => ({ definitions: [def('plugin a')], errors: [] }) };
     const b: ServiceSource = { kind: 'plugin', load: async () => ({ definitions: [def('plugin b')], errors: [] }) };
-    const broken: ServiceSource = { kind: 'plugin', load: async () => { throw new Error('boom'); } };
+    const broken: ServiceSource = {
+      kind: 'plugin',
+      load: async () => {
+        throw new Error('boom');
+      },
+    };
     const snap = await loadSources([a, b, broken]);
     assert.equal(snap.definitions.get('dup'), undefined);
-    assert.match(snap.conflicts[0]?.message ?? '', /service "dup": defined by plugin a and plugin b, and none of these definitions is loaded/);
+    assert.match(
+      snap.conflicts[0]?.message ?? '',
+      /service "dup": defined by plugin a and plugin b, and none of these definitions is loaded/,
+    );
     assert.equal((await loadSources([b, a])).definitions.get('dup'), undefined);
     assert.match(snap.errors.join('\n'), /plugin source: boom/);
     assert.deepEqual([...snap.failedSources], [2]);
@@ -118,15 +144,25 @@ auto_start = "yes"
 `);
     await manager.init();
     const list = manager.list();
-    assert.deepEqual(list.map((s) => `${s.name}:${s.state}:${s.source}`), ['manual:stopped:file', 'one:running:file', 'two:running:file']);
-    assert.ok(log.lines.some((l) => /WARN .*services.toml: service "broken": field "auto_start": expected true or false/.test(l)), log.lines.join('\n'));
+    assert.deepEqual(
+      list.map((s) => `${s.name}:${s.state}:${s.source}`),
+      ['manual:stopped:file', 'one:running:file', 'two:running:file'],
+    );
+    assert.ok(
+      log.lines.some((l) =>
+        /WARN .*services.toml: service "broken": field "auto_start": expected true or false/.test(l),
+      ),
+      log.lines.join('\n'),
+    );
     const started = await manager.start('manual');
     assert.equal(started.state, 'running');
   });
 
   void it('a missing auto_start command marks that service failed and the others still run', async () => {
     const { manager, writeServices } = setup();
-    writeServices('[gone]\ncommand = "/no/such/bin"\nauto_start = true\n[ok]\ncommand = "/bin/sleep"\nargs = ["1000"]\nauto_start = true\n');
+    writeServices(
+      '[gone]\ncommand = "/no/such/bin"\nauto_start = true\n[ok]\ncommand = "/bin/sleep"\nargs = ["1000"]\nauto_start = true\n',
+    );
     await manager.init();
     assert.equal(manager.get('gone')?.state, 'failed');
     assert.match(manager.get('gone')?.last_error ?? '', /ENOENT/);
@@ -201,9 +237,9 @@ command = 7
     assert.equal(manager.get('change')?.state, 'running');
     assert.notEqual(pid('change'), changePid);
     assert.equal(manager.get('change')?.restarts, 0);
-    await waitFor(() => !isAlive(changePid as number), 'the changed service\'s old process to end', 5000);
+    await waitFor(() => !isAlive(changePid as number), "the changed service's old process to end", 5000);
     assert.equal(manager.get('drop'), undefined);
-    await waitFor(() => !isAlive(dropPid as number), 'the dropped service\'s process to end', 5000);
+    await waitFor(() => !isAlive(dropPid as number), "the dropped service's process to end", 5000);
     assert.equal(manager.get('new')?.state, 'running');
     assert.equal(pid('adhoc'), adhocPid);
     assert.equal(manager.get('adhoc')?.source, 'adhoc');
@@ -222,7 +258,10 @@ command = 7
     rmSync(env!.paths.servicesFile);
     const emptied = await manager.reload();
     assert.deepEqual(emptied.removed, ['change', 'idle', 'keep', 'new']);
-    assert.deepEqual(manager.list().map((s) => s.name), ['adhoc']);
+    assert.deepEqual(
+      manager.list().map((s) => s.name),
+      ['adhoc'],
+    );
     await manager.stop('adhoc', false);
     assert.deepEqual(taggedPids(tag), []);
   });
@@ -233,9 +272,16 @@ command = 7
     const adhoc = await manager.start('x', { command: '/bin/sleep', args: ['1000'] });
     writeServices('[x]\ncommand = "/bin/sleep"\nargs = ["5"]\n');
     const r1 = await manager.reload();
-    assert.match(r1.conflicts.join('\n'), /service "x" belongs to the running ad-hoc service; the definition in \S+services.toml is not loaded: stop it/);
+    assert.match(
+      r1.conflicts.join('\n'),
+      /service "x" belongs to the running ad-hoc service; the definition in \S+services.toml is not loaded: stop it/,
+    );
     assert.equal(manager.get('x')?.pid, adhoc.pid);
-    assert.match(manager.get('x')?.conflicts?.join('\n') ?? '', /the definition in \S+services.toml is not loaded/, 'shown with the service, not only logged');
+    assert.match(
+      manager.get('x')?.conflicts?.join('\n') ?? '',
+      /the definition in \S+services.toml is not loaded/,
+      'shown with the service, not only logged',
+    );
     assert.equal(manager.conflicts().length, 1);
     await manager.stop('x', false);
     const r2 = await manager.reload();
@@ -273,7 +319,15 @@ command = 7
     const plugin: ServiceSource = {
       kind: 'plugin',
       load: async () => ({
-        definitions: [{ name: 'hive', source: 'plugin', config: parseServicesToml('[h]\ncommand="/bin/sleep"\nargs=["1000"]', 'f').definitions[0]!.config, auto_start: true, origin: 'plugin hive' }],
+        definitions: [
+          {
+            name: 'hive',
+            source: 'plugin',
+            config: parseServicesToml('[h]\ncommand="/bin/sleep"\nargs=["1000"]', 'f').definitions[0]!.config,
+            auto_start: true,
+            origin: 'plugin hive',
+          },
+        ],
         errors: ['plugin broken: bad manifest'],
       }),
     };

@@ -7,7 +7,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, it } from 'node:test';
-import { journalFile, readStateFile, StateJournal, StateRecorder, writeStateFile, type StateEntry, type WantedService } from '../../src/services/state-file.js';
+import {
+  journalFile,
+  readStateFile,
+  StateJournal,
+  StateRecorder,
+  writeStateFile,
+  type StateEntry,
+  type WantedService,
+} from '../../src/services/state-file.js';
 import { MemoryLogger } from '../../src/core/logger.js';
 
 const dirs: string[] = [];
@@ -22,10 +30,22 @@ function stateFile(): string {
 }
 
 function entry(name: string, pid: number, starttime: number | null = null): StateEntry {
-  return { name, pid, pgid: pid, marker: `${pid.toString(16).padStart(8, '0')}${'0'.repeat(24)}`, starttime, started_at: 1000, stop_timeout: 2 };
+  return {
+    name,
+    pid,
+    pgid: pid,
+    marker: `${pid.toString(16).padStart(8, '0')}${'0'.repeat(24)}`,
+    starttime,
+    started_at: 1000,
+    stop_timeout: 2,
+  };
 }
 
-const adhoc = (name: string): WantedService => ({ name, source: 'adhoc', config: { command: '/bin/sleep', args: ['1000'] } as unknown as NonNullable<WantedService['config']> });
+const adhoc = (name: string): WantedService => ({
+  name,
+  source: 'adhoc',
+  config: { command: '/bin/sleep', args: ['1000'] } as unknown as NonNullable<WantedService['config']>,
+});
 
 const sortByPid = (entries: StateEntry[]): StateEntry[] => [...entries].sort((a, b) => a.pid - b.pid);
 
@@ -97,7 +117,10 @@ describe('state file: snapshot and journal', () => {
     assert.ok(snapshots >= 1 && snapshots <= 3, `compacted ${snapshots} times in 6,000 changes`);
     assert.ok(maxJournal <= maxSnapshot + 400, `journal at most ${maxJournal} bytes, snapshot at most ${maxSnapshot}`);
     const state = readStateFile(file);
-    assert.deepEqual(sortByPid(state?.services ?? []), owners.map((_, i) => entry(`s${i}`, 1000 + i, 3)));
+    assert.deepEqual(
+      sortByPid(state?.services ?? []),
+      owners.map((_, i) => entry(`s${i}`, 1000 + i, 3)),
+    );
     assert.equal(state?.wanted?.length, 2000);
     j.close();
   });
@@ -139,7 +162,10 @@ describe('state file: snapshot and journal', () => {
     j.setRuns(b, [entry('b', 200)]);
     j.flush();
     const skipped: number[] = [];
-    assert.deepEqual(sortByPid(readStateFile(file, (line) => skipped.push(line))?.services ?? []), [entry('a', 100), entry('b', 200)]);
+    assert.deepEqual(sortByPid(readStateFile(file, (line) => skipped.push(line))?.services ?? []), [
+      entry('a', 100),
+      entry('b', 200),
+    ]);
     // Line 1 is the header; the first flush put 'a' in the snapshot.
     assert.deepEqual(skipped, [2]);
     j.close();
@@ -173,12 +199,16 @@ void describe('StateRecorder', () => {
     runs.set(a, [entry('a', 100)]);
     wanted.set('a', { name: 'a', source: 'file' });
     const log = new MemoryLogger();
-    const recorder = new StateRecorder<object>(file, {
-      owners: () => runs.keys(),
-      names: () => wanted.keys(),
-      runsOf: (o) => runs.get(o) ?? [],
-      wanted: (name) => wanted.get(name) ?? null,
-    }, log);
+    const recorder = new StateRecorder<object>(
+      file,
+      {
+        owners: () => runs.keys(),
+        names: () => wanted.keys(),
+        runsOf: (o) => runs.get(o) ?? [],
+        wanted: (name) => wanted.get(name) ?? null,
+      },
+      log,
+    );
     const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
     // The first write is whole: `a` is recorded without having reported a change.
@@ -202,7 +232,11 @@ void describe('StateRecorder', () => {
 
     // A directory where the snapshot goes: every write fails, reported once, and then recovers.
     recorder.close();
-    const broken = new StateRecorder<object>(file, { owners: () => [], names: () => [], runsOf: () => [], wanted: () => null }, log);
+    const broken = new StateRecorder<object>(
+      file,
+      { owners: () => [], names: () => [], runsOf: () => [], wanted: () => null },
+      log,
+    );
     fs.rmSync(file);
     fs.mkdirSync(file);
     broken.write();

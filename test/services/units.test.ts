@@ -14,16 +14,34 @@ void describe('config', () => {
     const r = validateServiceConfig({ command: '/bin/x' });
     assert.deepEqual(r.errors, []);
     assert.deepEqual(r.config, {
-      command: '/bin/x', args: [], env: {}, working_dir: null, restart_on_failure: true, max_restarts: 5,
-      privileged: false, stop_timeout: 10, ready_notify: false, readiness: null, liveness: null,
-      log_max_bytes: null, log_max_files: null, pids_max: null, memory_max: null,
+      command: '/bin/x',
+      args: [],
+      env: {},
+      working_dir: null,
+      restart_on_failure: true,
+      max_restarts: 5,
+      privileged: false,
+      stop_timeout: 10,
+      ready_notify: false,
+      readiness: null,
+      liveness: null,
+      log_max_bytes: null,
+      log_max_files: null,
+      pids_max: null,
+      memory_max: null,
     });
     assert.equal(r.autoStart, false);
   });
 
   void it('normalised forms compare equal whatever the key order or spelled-out defaults', () => {
     const a = validateServiceConfig({ command: '/x', args: ['1'], env: { B: '2', A: '1' } }).config;
-    const b = validateServiceConfig({ env: { A: '1', B: '2' }, max_restarts: 5, args: ['1'], command: '/x', readiness: null }).config;
+    const b = validateServiceConfig({
+      env: { A: '1', B: '2' },
+      max_restarts: 5,
+      args: ['1'],
+      command: '/x',
+      readiness: null,
+    }).config;
     assert.ok(a && b);
     assert.equal(configKey(a), configKey(b));
     const c = validateServiceConfig({ command: '/x', args: ['2'] }).config;
@@ -33,23 +51,72 @@ void describe('config', () => {
 
   void it('rejects wrong types, bounds, relative dirs, unknown keys and auto_start on the wire', () => {
     const r = validateServiceConfig({
-      command: '', args: ['ok', 3], working_dir: 'rel/dir', stop_timeout: -1, max_restarts: 1.5, privileged: 'no',
-      liveness: { tcp: 70000, interval_secs: 0 }, log_max_files: 101, auto_start: true, extra: 1,
+      command: '',
+      args: ['ok', 3],
+      working_dir: 'rel/dir',
+      stop_timeout: -1,
+      max_restarts: 1.5,
+      privileged: 'no',
+      liveness: { tcp: 70000, interval_secs: 0 },
+      log_max_files: 101,
+      auto_start: true,
+      extra: 1,
     });
     assert.equal(r.config, null);
     const fields = r.errors.map((e) => e.field).sort();
-    assert.deepEqual(fields, ['args[1]', 'auto_start', 'command', 'extra', 'liveness.interval_secs', 'liveness.tcp', 'log_max_files', 'max_restarts', 'privileged', 'stop_timeout', 'working_dir']);
-    assert.deepEqual(validateServiceConfig('nope').errors.map((e) => e.field), ['(table)']);
-    assert.deepEqual(validateServiceConfig({ command: '/x', auto_start: true }, { allowAutoStart: true }).autoStart, true);
+    assert.deepEqual(fields, [
+      'args[1]',
+      'auto_start',
+      'command',
+      'extra',
+      'liveness.interval_secs',
+      'liveness.tcp',
+      'log_max_files',
+      'max_restarts',
+      'privileged',
+      'stop_timeout',
+      'working_dir',
+    ]);
+    assert.deepEqual(
+      validateServiceConfig('nope').errors.map((e) => e.field),
+      ['(table)'],
+    );
+    assert.deepEqual(
+      validateServiceConfig({ command: '/x', auto_start: true }, { allowAutoStart: true }).autoStart,
+      true,
+    );
   });
 
   void it('probe tables: exactly one kind; readiness and liveness get their own defaults', () => {
-    const r = validateServiceConfig({ command: '/x', readiness: { http: 'http://127.0.0.1:1/h' }, liveness: { command: ['/bin/check', '-q'] } });
-    assert.deepEqual(r.config?.readiness, { http: 'http://127.0.0.1:1/h', interval_secs: 1, timeout_secs: 5, failure_threshold: 3 });
-    assert.deepEqual(r.config?.liveness, { command: ['/bin/check', '-q'], interval_secs: 10, timeout_secs: 5, failure_threshold: 3 });
-    assert.match(validateServiceConfig({ command: '/x', liveness: {} }).errors[0]?.message ?? '', /needs one of command, tcp or http/);
-    assert.match(validateServiceConfig({ command: '/x', liveness: { http: 'ftp://x' } }).errors[0]?.message ?? '', /http:\/\/ or https:\/\//);
-    assert.match(validateServiceConfig({ command: '/x', liveness: { command: [] } }).errors[0]?.message ?? '', /needs at least the program/);
+    const r = validateServiceConfig({
+      command: '/x',
+      readiness: { http: 'http://127.0.0.1:1/h' },
+      liveness: { command: ['/bin/check', '-q'] },
+    });
+    assert.deepEqual(r.config?.readiness, {
+      http: 'http://127.0.0.1:1/h',
+      interval_secs: 1,
+      timeout_secs: 5,
+      failure_threshold: 3,
+    });
+    assert.deepEqual(r.config?.liveness, {
+      command: ['/bin/check', '-q'],
+      interval_secs: 10,
+      timeout_secs: 5,
+      failure_threshold: 3,
+    });
+    assert.match(
+      validateServiceConfig({ command: '/x', liveness: {} }).errors[0]?.message ?? '',
+      /needs one of command, tcp or http/,
+    );
+    assert.match(
+      validateServiceConfig({ command: '/x', liveness: { http: 'ftp://x' } }).errors[0]?.message ?? '',
+      /http:\/\/ or https:\/\//,
+    );
+    assert.match(
+      validateServiceConfig({ command: '/x', liveness: { command: [] } }).errors[0]?.message ?? '',
+      /needs at least the program/,
+    );
   });
 
   void it('parses tcp targets', () => {
@@ -103,7 +170,14 @@ void describe('/proc parsing and launch', () => {
     fields[2] = '4242';
     fields[19] = '987654';
     const stat = parseProcStat(`123 (we ird) (x) ${fields.join(' ')}`);
-    assert.deepEqual(stat, { state: 'S', ppid: 1, pgid: 4242, ticks: 14 + 15 + 16 + 17, starttime: 987654, rssPages: 24 });
+    assert.deepEqual(stat, {
+      state: 'S',
+      ppid: 1,
+      pgid: 4242,
+      ticks: 14 + 15 + 16 + 17,
+      starttime: 987654,
+      rssPages: 24,
+    });
     assert.equal(parseProcStat('garbage'), null);
   });
 
@@ -117,13 +191,25 @@ void describe('/proc parsing and launch', () => {
       { pid: 3, pgid: 10, state: 'Z', marker: null },
       { pid: 4, pgid: 30, state: 'S', marker: 'other' },
     ];
-    assert.deepEqual(liveMembers(entries, [{ pgid: 10, marker: 'abc' }]).map((e) => e.pid), [1, 2]);
+    assert.deepEqual(
+      liveMembers(entries, [{ pgid: 10, marker: 'abc' }]).map((e) => e.pid),
+      [1, 2],
+    );
   });
 
   void it('buildLaunch: detached, piped, cwd, env with markers that the service env cannot override', () => {
-    const config = validateServiceConfig({ command: '/bin/x', args: ['a'], env: { ADI_SERVICE_ID: 'forged', K: 'v' }, ready_notify: true }).config;
+    const config = validateServiceConfig({
+      command: '/bin/x',
+      args: ['a'],
+      env: { ADI_SERVICE_ID: 'forged', K: 'v' },
+      ready_notify: true,
+    }).config;
     assert.ok(config);
-    const l = buildLaunch('svc', config, { baseEnv: { PATH: '/bin', ADI_READY_FD: '9' }, home: '/home/u', runId: 'r1' });
+    const l = buildLaunch('svc', config, {
+      baseEnv: { PATH: '/bin', ADI_READY_FD: '9' },
+      home: '/home/u',
+      runId: 'r1',
+    });
     assert.equal(l.file, '/bin/x');
     assert.deepEqual(l.args, ['a']);
     assert.equal(l.cwd, '/home/u');
@@ -149,8 +235,16 @@ void describe('terminate', () => {
     const child = spawn('/bin/sleep', ['1000'], { detached: true, stdio: 'ignore' });
     await new Promise((r) => child.once('spawn', r));
     let exited = false;
-    const gone = new Promise((r) => child.once('exit', () => { exited = true; r(undefined); }));
-    const t = terminate([{ pgid: child.pid as number, marker: 'x', leaderAlive: () => !exited }], { graceMs: 2000, scanner: new BlindScanner() });
+    const gone = new Promise((r) =>
+      child.once('exit', () => {
+        exited = true;
+        r(undefined);
+      }),
+    );
+    const t = terminate([{ pgid: child.pid as number, marker: 'x', leaderAlive: () => !exited }], {
+      graceMs: 2000,
+      scanner: new BlindScanner(),
+    });
     const result = await t.done;
     await gone;
     assert.equal(exited, true);

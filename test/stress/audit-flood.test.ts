@@ -20,11 +20,19 @@ after(async () => {
 
 function auditFiles(file: string): string[] {
   const dir = path.dirname(file);
-  return fs.readdirSync(dir).filter((f) => f === 'audit.log' || f.startsWith('audit.log.')).map((f) => path.join(dir, f));
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f === 'audit.log' || f.startsWith('audit.log.'))
+    .map((f) => path.join(dir, f));
 }
 
 test('a flood of huge denied SudoRuns leaves audit.log and its rotated files under the cap', async () => {
-  h = tempHome({ ADI_USER: 'adi-t12-none', ADI_ROOT_USER: 'adi-t12-none-root', ADI_DAEMON_AUDIT_MAX_BYTES: String(CAP), ADI_DAEMON_AUDIT_MAX_FILES: '3' });
+  h = tempHome({
+    ADI_USER: 'adi-t12-none',
+    ADI_ROOT_USER: 'adi-t12-none-root',
+    ADI_DAEMON_AUDIT_MAX_BYTES: String(CAP),
+    ADI_DAEMON_AUDIT_MAX_FILES: '3',
+  });
   const started = await adi(['daemon', 'start'], h.env);
   assert.equal(started.code, 0, started.stderr);
   const args = Array.from({ length: 256 }, (_, i) => String.fromCharCode(1 + (i % 30)).repeat(4096));
@@ -44,9 +52,15 @@ test('a flood of huge denied SudoRuns leaves audit.log and its rotated files und
         );
       });
       const codes = await Promise.all(round);
-      assert.ok(codes.every((c) => c === 'SUDO_DENIED' || c === 'UNAUTHORIZED'), codes.join(','));
+      assert.ok(
+        codes.every((c) => c === 'SUDO_DENIED' || c === 'UNAUTHORIZED'),
+        codes.join(','),
+      );
       requests += round.length;
-      most = Math.max(most, auditFiles(file).reduce((n, f) => n + fs.statSync(f).size, 0));
+      most = Math.max(
+        most,
+        auditFiles(file).reduce((n, f) => n + fs.statSync(f).size, 0),
+      );
     }
     assert.ok((await admins[0]!.ping()).pid > 0, 'the daemon answers');
   } finally {
@@ -56,13 +70,25 @@ test('a flood of huge denied SudoRuns leaves audit.log and its rotated files und
   await adi(['daemon', 'stop'], h.env);
   const files = auditFiles(file);
   const total = files.reduce((n, f) => n + fs.statSync(f).size, 0);
-  const lines = files.flatMap((f) => fs.readFileSync(f, 'utf8').split('\n').filter((l) => l !== '')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const lines = files
+    .flatMap((f) =>
+      fs
+        .readFileSync(f, 'utf8')
+        .split('\n')
+        .filter((l) => l !== ''),
+    )
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   const suppressed = lines.filter((l) => l.action === 'suppressed').reduce((n, l) => n + Number(l.count), 0);
-  console.log(`# ${requests} requests of ${256 * 4096} control characters each; ${files.length} audit files, ${total} bytes at the end, at most ${most} (cap ${CAP}); ${suppressed} entries summarised`);
+  console.log(
+    `# ${requests} requests of ${256 * 4096} control characters each; ${files.length} audit files, ${total} bytes at the end, at most ${most} (cap ${CAP}); ${suppressed} entries summarised`,
+  );
   assert.ok(requests >= 100, `${requests} requests`);
   assert.ok(most <= CAP && total <= CAP, `audit files hold ${Math.max(most, total)} bytes; the cap is ${CAP}`);
   assert.ok(files.includes(`${file}.1`), 'the log rotated');
   assert.ok(suppressed > 0, 'repeated entries were summarised');
-  assert.ok(lines.some((l) => l.identity === 'anonymous' && l.action === 'sudo_denied'), 'anonymous attempts are in it');
+  assert.ok(
+    lines.some((l) => l.identity === 'anonymous' && l.action === 'sudo_denied'),
+    'anonymous attempts are in it',
+  );
   assert.ok(lines.some((l) => l.identity === 'admin' && l.action === 'sudo_denied'));
 });

@@ -81,91 +81,111 @@ async function killDaemon(h: TempHome, pid: number): Promise<void> {
 }
 
 describe('crash recovery under repeated kills', () => {
-  test(`${ROUNDS} rounds of kill -9 at a random moment of a start, churn or shutdown with ${SERVICES} services: no marked process after the final stop`, { timeout: 600_000 }, async (t) => {
-    const h = tempHome();
-    homes.push(h);
-    await startDaemon(h);
-    const dir = daemonInstance(h.paths.dataDir);
-    const client = new DaemonClient({ env: h.env });
-    await Promise.all(Array.from({ length: SERVICES }, (_, i) => client.startService(`s${i}`, ADHOC)));
-    client.close();
-    assert.equal(dirMarked(dir).length, SERVICES, 'every service runs and carries the data dir marker');
+  test(
+    `${ROUNDS} rounds of kill -9 at a random moment of a start, churn or shutdown with ${SERVICES} services: no marked process after the final stop`,
+    { timeout: 600_000 },
+    async (t) => {
+      const h = tempHome();
+      homes.push(h);
+      await startDaemon(h);
+      const dir = daemonInstance(h.paths.dataDir);
+      const client = new DaemonClient({ env: h.env });
+      await Promise.all(Array.from({ length: SERVICES }, (_, i) => client.startService(`s${i}`, ADHOC)));
+      client.close();
+      assert.equal(dirMarked(dir).length, SERVICES, 'every service runs and carries the data dir marker');
 
-    const seed = Number(process.env['ADI_STRESS_SEED'] ?? Date.now() % 1_000_000);
-    t.diagnostic(`seed ${seed}`);
-    const rnd = random(seed);
-    const atKill: number[] = [];
-    const started = Date.now();
-    let daemon: number | null = daemonPids(h.home)[0] ?? null;
-    for (let round = 0; round < ROUNDS; round++) {
-      // Three in five rounds kill a start; the last round is one of them.
-      const kind = round % 5 === 1 ? 'churn' : round % 5 === 3 ? 'shutdown' : 'start';
-      const at = Math.floor(rnd() * 2000);
-      if (kind === 'start') {
-        // Killed with its services running (or itself killed during its start in the round before),
-        // the daemon is started again and killed at a random moment of that start: while it recovers
-        // the previous leftovers and starts the services again.
-        if (daemon !== null) await killDaemon(h, daemon);
-        const cli: ChildProcess = spawn(process.execPath, [ADI, 'daemon', 'start'], { env: h.env, stdio: 'ignore' });
-        const spawnedAt = Date.now();
-        daemon = await daemonOf(h, 10_000);
-        await sleep(Math.max(0, at - (Date.now() - spawnedAt)));
-        cli.kill('SIGKILL');
-      } else {
-        // Churn and shutdown need a daemon that answers, running the 150 services (a graceful
-        // shutdown in an earlier round ended some; starting a running one again is a no-op).
-        if (daemon === null || !alive(daemon)) daemon = await startDaemon(h);
-        const c = new DaemonClient({ env: h.env });
-        await Promise.all(Array.from({ length: SERVICES }, (_, i) => c.startService(`s${i}`, ADHOC).catch(() => undefined)));
-        if (kind === 'churn') {
-          const ops: Promise<unknown>[] = [];
-          const churnEnd = Date.now() + at;
-          let n = 0;
-          while (Date.now() < churnEnd) {
-            const i = Math.floor(rnd() * SERVICES);
-            ops.push((n++ % 3 === 0 ? c.startService(`x${round}-${n}`, ADHOC) : c.restartService(`s${i}`)).catch(() => undefined));
-            await sleep(10);
-          }
+      const seed = Number(process.env['ADI_STRESS_SEED'] ?? Date.now() % 1_000_000);
+      t.diagnostic(`seed ${seed}`);
+      const rnd = random(seed);
+      const atKill: number[] = [];
+      const started = Date.now();
+      let daemon: number | null = daemonPids(h.home)[0] ?? null;
+      for (let round = 0; round < ROUNDS; round++) {
+        // Three in five rounds kill a start; the last round is one of them.
+        const kind = round % 5 === 1 ? 'churn' : round % 5 === 3 ? 'shutdown' : 'start';
+        const at = Math.floor(rnd() * 2000);
+        if (kind === 'start') {
+          // Killed with its services running (or itself killed during its start in the round before),
+          // the daemon is started again and killed at a random moment of that start: while it recovers
+          // the previous leftovers and starts the services again.
+          if (daemon !== null) await killDaemon(h, daemon);
+          const cli: ChildProcess = spawn(process.execPath, [ADI, 'daemon', 'start'], { env: h.env, stdio: 'ignore' });
+          const spawnedAt = Date.now();
+          daemon = await daemonOf(h, 10_000);
+          await sleep(Math.max(0, at - (Date.now() - spawnedAt)));
+          cli.kill('SIGKILL');
         } else {
-          await c.shutdown(true).catch(() => undefined);
-          await sleep(Math.floor(at / 4));
+          // Churn and shutdown need a daemon that answers, running the 150 services (a graceful
+          // shutdown in an earlier round ended some; starting a running one again is a no-op).
+          if (daemon === null || !alive(daemon)) daemon = await startDaemon(h);
+          const c = new DaemonClient({ env: h.env });
+          await Promise.all(
+            Array.from({ length: SERVICES }, (_, i) => c.startService(`s${i}`, ADHOC).catch(() => undefined)),
+          );
+          if (kind === 'churn') {
+            const ops: Promise<unknown>[] = [];
+            const churnEnd = Date.now() + at;
+            let n = 0;
+            while (Date.now() < churnEnd) {
+              const i = Math.floor(rnd() * SERVICES);
+              ops.push(
+                (n++ % 3 === 0 ? c.startService(`x${round}-${n}`, ADHOC) : c.restartService(`s${i}`)).catch(
+                  () => undefined,
+                ),
+              );
+              await sleep(10);
+            }
+          } else {
+            await c.shutdown(true).catch(() => undefined);
+            await sleep(Math.floor(at / 4));
+          }
+          c.close();
         }
-        c.close();
+        atKill.push(dirMarked(dir).length);
+        if (daemon !== null) await killDaemon(h, daemon);
+        daemon = null;
+        if (kind === 'shutdown') {
+          // The graceful shutdown ended some services for good (a stop is a stop): the next rounds
+          // start from a daemon running all 150 again, killed with them.
+          daemon = await startDaemon(h);
+          const c = new DaemonClient({ env: h.env });
+          await Promise.all(
+            Array.from({ length: SERVICES }, (_, i) => c.startService(`s${i}`, ADHOC).catch(() => undefined)),
+          );
+          c.close();
+        }
       }
-      atKill.push(dirMarked(dir).length);
-      if (daemon !== null) await killDaemon(h, daemon);
-      daemon = null;
-      if (kind === 'shutdown') {
-        // The graceful shutdown ended some services for good (a stop is a stop): the next rounds
-        // start from a daemon running all 150 again, killed with them.
-        daemon = await startDaemon(h);
-        const c = new DaemonClient({ env: h.env });
-        await Promise.all(Array.from({ length: SERVICES }, (_, i) => c.startService(`s${i}`, ADHOC).catch(() => undefined)));
-        c.close();
-      }
-    }
-    t.diagnostic(`${ROUNDS} rounds in ${((Date.now() - started) / 1000).toFixed(1)} s; marked processes alive at each kill: ${atKill.join(' ')}`);
+      t.diagnostic(
+        `${ROUNDS} rounds in ${((Date.now() - started) / 1000).toFixed(1)} s; marked processes alive at each kill: ${atKill.join(' ')}`,
+      );
 
-    // The final start: once recovery is over, every marked process is a run the daemon lists.
-    await startDaemon(h);
-    const final = new DaemonClient({ env: h.env });
-    let listed = new Set<number>();
-    await waitFor(async () => {
-      const list = await final.listServices();
-      if (list.some((s) => s.state === 'stopping' || s.state === 'starting')) return false;
-      listed = new Set(list.flatMap((s) => (s.pid === null ? [] : [s.pid])));
-      return dirMarked(dir).every((p) => listed.has(p.pid));
-    }, 60_000, 'every marked process to be a listed run');
-    final.close();
-    const running = dirMarked(dir);
-    t.diagnostic(`after the final start: ${listed.size} listed runs, ${running.length} marked processes`);
-    assert.equal(running.length, listed.size, 'one process per listed run, no duplicate of an earlier generation');
+      // The final start: once recovery is over, every marked process is a run the daemon lists.
+      await startDaemon(h);
+      const final = new DaemonClient({ env: h.env });
+      let listed = new Set<number>();
+      await waitFor(
+        async () => {
+          const list = await final.listServices();
+          if (list.some((s) => s.state === 'stopping' || s.state === 'starting')) return false;
+          listed = new Set(list.flatMap((s) => (s.pid === null ? [] : [s.pid])));
+          return dirMarked(dir).every((p) => listed.has(p.pid));
+        },
+        60_000,
+        'every marked process to be a listed run',
+      );
+      final.close();
+      const running = dirMarked(dir);
+      t.diagnostic(`after the final start: ${listed.size} listed runs, ${running.length} marked processes`);
+      assert.equal(running.length, listed.size, 'one process per listed run, no duplicate of an earlier generation');
 
-    const stop = await adi(['daemon', 'stop'], h.env, { timeoutMs: 120_000 });
-    assert.equal(stop.code, 0, stop.stderr);
-    const left = dirMarked(dir);
-    assert.deepEqual(left, [], `processes carrying ADI_DAEMON_INSTANCE=${dir} after the final stop`);
-    const temps = fs.readdirSync(h.paths.dataDir).filter((f) => /\.tmp$|\.stale-\d+$|^\.daemon\.(token|pid)\./.test(f));
-    assert.deepEqual(temps, [], 'temporary files of interrupted writes');
-  });
+      const stop = await adi(['daemon', 'stop'], h.env, { timeoutMs: 120_000 });
+      assert.equal(stop.code, 0, stop.stderr);
+      const left = dirMarked(dir);
+      assert.deepEqual(left, [], `processes carrying ADI_DAEMON_INSTANCE=${dir} after the final stop`);
+      const temps = fs
+        .readdirSync(h.paths.dataDir)
+        .filter((f) => /\.tmp$|\.stale-\d+$|^\.daemon\.(token|pid)\./.test(f));
+      assert.deepEqual(temps, [], 'temporary files of interrupted writes');
+    },
+  );
 });

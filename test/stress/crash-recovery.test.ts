@@ -31,11 +31,25 @@ function setUp(): TempHome {
   const h = tempHome();
   homes.push(h);
   fs.mkdirSync(h.paths.configDir, { recursive: true });
-  fs.writeFileSync(h.paths.servicesFile, [
-    '[alpha]', `command = ${node}`, `args = [${fx('tree.js')}, "main", "50"]`, 'auto_start = true', '',
-    '[beta]', `command = ${node}`, `args = [${fx('ignore-term.js')}]`, `stop_timeout = ${BETA_STOP_TIMEOUT}`, '',
-    '[idle]', 'command = "/bin/sleep"', 'args = ["1000"]', '',
-  ].join('\n'));
+  fs.writeFileSync(
+    h.paths.servicesFile,
+    [
+      '[alpha]',
+      `command = ${node}`,
+      `args = [${fx('tree.js')}, "main", "50"]`,
+      'auto_start = true',
+      '',
+      '[beta]',
+      `command = ${node}`,
+      `args = [${fx('ignore-term.js')}]`,
+      `stop_timeout = ${BETA_STOP_TIMEOUT}`,
+      '',
+      '[idle]',
+      'command = "/bin/sleep"',
+      'args = ["1000"]',
+      '',
+    ].join('\n'),
+  );
   return h;
 }
 
@@ -48,26 +62,42 @@ describe('crash recovery', () => {
     const h = setUp();
     const first = await startDaemon(h);
     assert.equal((await adi(['daemon', 'start', 'beta'], h.env)).code, 0);
-    const adhoc = await adi(['daemon', 'start', 'gamma', '--', process.execPath, path.join(FIXTURES, 'tree.js'), 'main'], h.env);
+    const adhoc = await adi(
+      ['daemon', 'start', 'gamma', '--', process.execPath, path.join(FIXTURES, 'tree.js'), 'main'],
+      h.env,
+    );
     assert.equal(adhoc.code, 0, adhoc.stderr);
     // Each fixture prints its pids as JSON once its whole tree is up:
     // alpha 3 (main, child, grandchild), beta 3 (main, child, orphan), gamma 3.
     const probe = new DaemonClient({ env: h.env });
-    await waitFor(async () => {
-      for (const name of ['alpha', 'beta', 'gamma']) {
-        if (!(await probe.serviceLogs(name, { lines: 10_000 })).some((l) => l.includes('{"main":'))) return false;
-      }
-      return true;
-    }, 30_000, 'every service tree to be up');
+    await waitFor(
+      async () => {
+        for (const name of ['alpha', 'beta', 'gamma']) {
+          if (!(await probe.serviceLogs(name, { lines: 10_000 })).some((l) => l.includes('{"main":'))) return false;
+        }
+        return true;
+      },
+      30_000,
+      'every service tree to be up',
+    );
     probe.close();
     await waitFor(() => markedProcesses(h.home).length === 9, 15_000, 'nine service processes');
     const before = markedProcesses(h.home);
     const oldPids = new Set(before.map((p) => p.pid));
     // The state file already knows them all, starttime included.
-    await waitFor(() => {
-      const s = readStateFile(h.paths.stateFile);
-      return s !== null && s.services.length === 3 && s.services.every((e) => e.starttime !== null) && s.wanted?.length === 3;
-    }, 10_000, 'the state file to record three runs');
+    await waitFor(
+      () => {
+        const s = readStateFile(h.paths.stateFile);
+        return (
+          s !== null &&
+          s.services.length === 3 &&
+          s.services.every((e) => e.starttime !== null) &&
+          s.wanted?.length === 3
+        );
+      },
+      10_000,
+      'the state file to record three runs',
+    );
 
     process.kill(first, 'SIGKILL');
     await waitFor(() => !alive(first), 5000, 'the daemon to die');
@@ -84,17 +114,27 @@ describe('crash recovery', () => {
     try {
       // auto_start alpha: back within a second of the daemon answering (asserted with slack for load;
       // a recovery that waited for beta's 6 s stop_timeout, or alpha's default 10 s, would fail it).
-      await waitFor(async () => {
-        const a = (await listed(client)).get('alpha');
-        return a?.state === 'running' && a.pid !== null && !oldPids.has(a.pid);
-      }, 10_000, 'alpha to run again');
+      await waitFor(
+        async () => {
+          const a = (await listed(client)).get('alpha');
+          return a?.state === 'running' && a.pid !== null && !oldPids.has(a.pid);
+        },
+        10_000,
+        'alpha to run again',
+      );
       const alphaMs = Date.now() - answered;
-      await waitFor(async () => {
-        const m = await listed(client);
-        return ['beta', 'gamma'].every((n) => m.get(n)?.state === 'running' && !oldPids.has(m.get(n)?.pid ?? -1));
-      }, 30_000, 'beta and gamma to run again');
+      await waitFor(
+        async () => {
+          const m = await listed(client);
+          return ['beta', 'gamma'].every((n) => m.get(n)?.state === 'running' && !oldPids.has(m.get(n)?.pid ?? -1));
+        },
+        30_000,
+        'beta and gamma to run again',
+      );
       const allMs = Date.now() - answered;
-      t.diagnostic(`recovery: alpha (auto_start) running ${alphaMs} ms after the new daemon answered; beta (TERM-ignoring leftovers, stop_timeout ${BETA_STOP_TIMEOUT} s) and gamma ${allMs} ms`);
+      t.diagnostic(
+        `recovery: alpha (auto_start) running ${alphaMs} ms after the new daemon answered; beta (TERM-ignoring leftovers, stop_timeout ${BETA_STOP_TIMEOUT} s) and gamma ${allMs} ms`,
+      );
       assert.ok(alphaMs < 4000, `alpha took ${alphaMs} ms`);
       assert.ok(allMs >= BETA_STOP_TIMEOUT * 1000 - 500, 'beta started again only after its old processes were gone');
 
@@ -116,7 +156,11 @@ describe('crash recovery', () => {
       const now = markedProcesses(h.home);
       for (const p of now) {
         assert.ok(!oldPids.has(p.pid), `old pid ${p.pid} is gone`);
-        assert.equal(runMarkers.get(p.marker), p.name, `pid ${p.pid} (${p.name}) belongs to a run the new daemon lists`);
+        assert.equal(
+          runMarkers.get(p.marker),
+          p.name,
+          `pid ${p.pid} (${p.name}) belongs to a run the new daemon lists`,
+        );
       }
       assert.equal(now.length, 9, `three processes per service again: ${JSON.stringify(now)}`);
       const log = daemonLog(h);
@@ -156,11 +200,27 @@ describe('crash recovery', () => {
       await waitFor(() => stranger.pid !== undefined && alive(stranger.pid), 5000, 'the stranger');
       const start = readProcStatSync(stranger.pid as number)?.starttime ?? 0;
       fs.mkdirSync(h.paths.dataDir, { recursive: true, mode: 0o700 });
-      fs.writeFileSync(h.paths.stateFile, JSON.stringify({
-        version: 1, daemon_pid: 999_999, updated_at: Date.now(),
-        services: [{ name: 'web', pid: stranger.pid, pgid: stranger.pid, marker: 'ab'.repeat(16), starttime: start - 7, started_at: 0, stop_timeout: 0 }],
-        wanted: [],
-      }), { mode: 0o600 });
+      fs.writeFileSync(
+        h.paths.stateFile,
+        JSON.stringify({
+          version: 1,
+          daemon_pid: 999_999,
+          updated_at: Date.now(),
+          services: [
+            {
+              name: 'web',
+              pid: stranger.pid,
+              pgid: stranger.pid,
+              marker: 'ab'.repeat(16),
+              starttime: start - 7,
+              started_at: 0,
+              stop_timeout: 0,
+            },
+          ],
+          wanted: [],
+        }),
+        { mode: 0o600 },
+      );
       await startDaemon(h);
       // Recorded with stop_timeout 0: a recovery that took it for the service's would SIGKILL it at once.
       await new Promise((r) => setTimeout(r, 1000));

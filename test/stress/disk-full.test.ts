@@ -72,10 +72,22 @@ function fill(dir: string): number {
 }
 
 const SERVICES = [
-  '[one]', 'command = "/bin/sleep"', 'args = ["1000"]', 'auto_start = true', '',
-  '[two]', 'command = "/bin/sleep"', 'args = ["1001"]', 'auto_start = true', '',
+  '[one]',
+  'command = "/bin/sleep"',
+  'args = ["1000"]',
+  'auto_start = true',
+  '',
+  '[two]',
+  'command = "/bin/sleep"',
+  'args = ["1001"]',
+  'auto_start = true',
+  '',
   // Writes a line every 20 ms: its log degrades while the disk is full.
-  '[talker]', 'command = "/bin/sh"', 'args = ["-c", "while :; do echo tick; sleep 0.02; done"]', 'auto_start = true', '',
+  '[talker]',
+  'command = "/bin/sh"',
+  'args = ["-c", "while :; do echo tick; sleep 0.02; done"]',
+  'auto_start = true',
+  '',
 ].join('\n');
 
 function tempFiles(h: TempHome): string[] {
@@ -91,9 +103,19 @@ describe('a full data disk', () => {
     }
     const first = await startDaemon(h);
     const client = new DaemonClient({ env: h.env });
-    await waitFor(async () => (await client.listServices()).every((s) => s.state === 'running'), 15_000, 'services running');
+    await waitFor(
+      async () => (await client.listServices()).every((s) => s.state === 'running'),
+      15_000,
+      'services running',
+    );
     client.close();
-    await waitFor(() => fs.existsSync(path.join(h.paths.dataDir, 'disk-reserve')) && fs.statSync(path.join(h.paths.dataDir, 'disk-reserve')).size === 256 * 1024, 10_000, 'the daemon to make its disk reserve');
+    await waitFor(
+      () =>
+        fs.existsSync(path.join(h.paths.dataDir, 'disk-reserve')) &&
+        fs.statSync(path.join(h.paths.dataDir, 'disk-reserve')).size === 256 * 1024,
+      10_000,
+      'the daemon to make its disk reserve',
+    );
 
     const filled = fill(path.dirname(h.paths.dataDir));
     t.diagnostic(`filled the 5 MiB tmpfs with ${filled} bytes`);
@@ -109,17 +131,25 @@ describe('a full data disk', () => {
 
     const second = new DaemonClient({ env: h.env });
     let list: ServiceInfo[] = [];
-    await waitFor(async () => {
-      list = await second.listServices();
-      return list.length === 3 && list.every((s) => s.state === 'running' && s.pid !== null && alive(s.pid));
-    }, 20_000, 'the services to run again under the new daemon');
+    await waitFor(
+      async () => {
+        list = await second.listServices();
+        return list.length === 3 && list.every((s) => s.state === 'running' && s.pid !== null && alive(s.pid));
+      },
+      20_000,
+      'the services to run again under the new daemon',
+    );
     // Supervised: a killed service is restarted.
     const one = list.find((s) => s.name === 'one') as ServiceInfo;
     process.kill(one.pid as number, 'SIGKILL');
-    await waitFor(async () => {
-      const now = (await second.listServices()).find((s) => s.name === 'one');
-      return now?.state === 'running' && now.pid !== one.pid;
-    }, 15_000, 'one restarted');
+    await waitFor(
+      async () => {
+        const now = (await second.listServices()).find((s) => s.name === 'one');
+        return now?.state === 'running' && now.pid !== one.pid;
+      },
+      15_000,
+      'one restarted',
+    );
     second.close();
 
     const status = await adi(['daemon', 'status', '--json'], h.env);
@@ -151,7 +181,10 @@ describe('a full data disk', () => {
     const took = Date.now() - began;
     t.diagnostic(`adi daemon start with no room and no reserve: exit ${r.code} after ${took} ms: ${r.stderr.trim()}`);
     assert.notEqual(r.code, 0);
-    assert.match(r.stderr, /The daemon could not start: cannot write .*daemon\.lock: the disk holding .* is full \(ENOSPC\)/);
+    assert.match(
+      r.stderr,
+      /The daemon could not start: cannot write .*daemon\.lock: the disk holding .* is full \(ENOSPC\)/,
+    );
     assert.doesNotMatch(r.stderr, /did not answer within/, 'reported at once, not after the timeout');
     assert.deepEqual(tempFiles(h), [], 'no temporary file left by the failed attempt');
 
@@ -159,7 +192,13 @@ describe('a full data disk', () => {
     fs.rmSync(path.join(path.dirname(h.paths.dataDir), 'fill'));
     await startDaemon(h);
     // Made once the services are started (after the daemon first answers).
-    await waitFor(() => fs.existsSync(path.join(h.paths.dataDir, 'disk-reserve')) && fs.statSync(path.join(h.paths.dataDir, 'disk-reserve')).size === 256 * 1024, 10_000, 'the disk reserve');
+    await waitFor(
+      () =>
+        fs.existsSync(path.join(h.paths.dataDir, 'disk-reserve')) &&
+        fs.statSync(path.join(h.paths.dataDir, 'disk-reserve')).size === 256 * 1024,
+      10_000,
+      'the disk reserve',
+    );
     assert.equal((await adi(['daemon', 'stop'], h.env, { timeoutMs: 60_000 })).code, 0);
   });
 });

@@ -30,7 +30,11 @@ describe('descriptor exhaustion', () => {
     homes.push(h);
     // The daemon inherits the limit of the `adi daemon start` that spawns it.
     await new Promise<void>((resolve, reject) => {
-      const child = spawn('/bin/sh', ['-c', `ulimit -n ${LIMIT} && exec "$0" "$1" daemon start`, process.execPath, ADI], { env: h.env, stdio: 'ignore' });
+      const child = spawn(
+        '/bin/sh',
+        ['-c', `ulimit -n ${LIMIT} && exec "$0" "$1" daemon start`, process.execPath, ADI],
+        { env: h.env, stdio: 'ignore' },
+      );
       child.on('error', reject);
       child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`adi daemon start exited with ${code}`))));
     });
@@ -69,9 +73,15 @@ describe('descriptor exhaustion', () => {
     // The daemon can hold at most LIMIT - fdsBefore of them (one less: libuv keeps one descriptor of
     // its own for a full table): the others it must close (or never accept).
     const mustClose = 300 - (LIMIT - fdsBefore) - 1;
-    await waitFor(() => closedByDaemon + refused >= mustClose, 30_000, `the daemon to close at least ${mustClose} of them`);
+    await waitFor(
+      () => closedByDaemon + refused >= mustClose,
+      30_000,
+      `the daemon to close at least ${mustClose} of them`,
+    );
     const held = fdCount(daemon);
-    t.diagnostic(`300 idle connections: ${refused} refused at connect, ${closedByDaemon} closed by the daemon; daemon fds ${held} of ${LIMIT}`);
+    t.diagnostic(
+      `300 idle connections: ${refused} refused at connect, ${closedByDaemon} closed by the daemon; daemon fds ${held} of ${LIMIT}`,
+    );
     // The reserve stays free: the daemon made room by closing the oldest idle connections. (Without
     // it the table fills to the limit and Node closes every new connection, the admin's included.)
     assert.ok(held <= LIMIT - RESERVE, `daemon fds ${held}: the reserve of ${RESERVE} is not free`);

@@ -37,7 +37,11 @@ after(async () => {
 });
 
 const MAX = 1 << 20;
-const hello = (withToken: boolean): Buffer => encodeFrame({ id: 0, type: 'Hello', protocol: PROTOCOL_VERSION, client: 'fuzz', token: withToken ? token : null }, MAX);
+const hello = (withToken: boolean): Buffer =>
+  encodeFrame(
+    { id: 0, type: 'Hello', protocol: PROTOCOL_VERSION, client: 'fuzz', token: withToken ? token : null },
+    MAX,
+  );
 
 /** Send `chunks` on a fresh connection, give the daemon a moment to act on them, then hang up. */
 async function sendCase(chunks: Buffer[]): Promise<void> {
@@ -63,7 +67,11 @@ const mutation = fc.oneof(
   fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }),
   fc.record({ kind: fc.constant('set' as const), at: fc.nat(), value: fc.integer({ min: 0, max: 255 }) }),
   fc.record({ kind: fc.constant('cut' as const), at: fc.nat() }),
-  fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 16 }) }),
+  fc.record({
+    kind: fc.constant('insert' as const),
+    at: fc.nat(),
+    bytes: fc.uint8Array({ minLength: 1, maxLength: 16 }),
+  }),
   fc.record({ kind: fc.constant('length' as const), value: fc.nat({ max: 0xffffffff }) }),
 );
 type Mutation = typeof mutation extends fc.Arbitrary<infer T> ? T : never;
@@ -96,46 +104,85 @@ function mutate(bytes: Buffer, ms: Mutation[]): Buffer {
 
 describe('fuzzing the daemon', () => {
   test('random bytes before the handshake', async () => {
-    await fc.assert(fc.asyncProperty(fc.array(fc.uint8Array({ maxLength: 256 }), { minLength: 1, maxLength: 4 }), async (chunks) => {
-      await sendCase(chunks.map((c) => Buffer.from(c)));
-    }), { numRuns: RUNS });
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.uint8Array({ maxLength: 256 }), { minLength: 1, maxLength: 4 }), async (chunks) => {
+        await sendCase(chunks.map((c) => Buffer.from(c)));
+      }),
+      { numRuns: RUNS },
+    );
   });
 
   test('random bodies behind valid length prefixes, as anonymous and as admin', async () => {
-    await fc.assert(fc.asyncProperty(fc.boolean(), fc.array(fc.uint8Array({ maxLength: 128 }), { minLength: 1, maxLength: 6 }), async (admin, bodies) => {
-      await sendCase([hello(admin), ...bodies.map((b) => frame(b))]);
-    }), { numRuns: RUNS });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.boolean(),
+        fc.array(fc.uint8Array({ maxLength: 128 }), { minLength: 1, maxLength: 6 }),
+        async (admin, bodies) => {
+          await sendCase([hello(admin), ...bodies.map((b) => frame(b))]);
+        },
+      ),
+      { numRuns: RUNS },
+    );
   });
 
   test('byte-level mutations of valid requests', async () => {
-    await fc.assert(fc.asyncProperty(
-      fc.boolean(),
-      fc.array(fc.tuple(fc.constantFrom(...TEMPLATES), fc.array(mutation, { minLength: 1, maxLength: 4 })), { minLength: 1, maxLength: 4 }),
-      async (admin, cases) => {
-        await sendCase([hello(admin), ...cases.map(([t, ms]) => mutate(encodeFrame(t, MAX), ms))]);
-      },
-    ), { numRuns: RUNS });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.boolean(),
+        fc.array(fc.tuple(fc.constantFrom(...TEMPLATES), fc.array(mutation, { minLength: 1, maxLength: 4 })), {
+          minLength: 1,
+          maxLength: 4,
+        }),
+        async (admin, cases) => {
+          await sendCase([hello(admin), ...cases.map(([t, ms]) => mutate(encodeFrame(t, MAX), ms))]);
+        },
+      ),
+      { numRuns: RUNS },
+    );
   });
 
   test('structurally random requests (every type, random fields and values) from an anonymous client', async () => {
     const request = fc.record({
       id: fc.oneof(fc.integer(), fc.double(), fc.string(), fc.constant(null), fc.constant(2 ** 40)),
       type: fc.oneof(fc.constantFrom(...REQUEST_TYPES), fc.string()),
-      fields: fc.dictionary(fc.oneof(fc.constantFrom('name', 'config', 'lines', 'follow', 'force', 'command', 'args', 'target', 'protocol', 'token', 'graceful', 'reason'), fc.string()), fc.anything({ maxDepth: 3 }), { maxKeys: 6 }),
+      fields: fc.dictionary(
+        fc.oneof(
+          fc.constantFrom(
+            'name',
+            'config',
+            'lines',
+            'follow',
+            'force',
+            'command',
+            'args',
+            'target',
+            'protocol',
+            'token',
+            'graceful',
+            'reason',
+          ),
+          fc.string(),
+        ),
+        fc.anything({ maxDepth: 3 }),
+        { maxKeys: 6 },
+      ),
     });
-    await fc.assert(fc.asyncProperty(fc.boolean(), fc.array(request, { minLength: 1, maxLength: 5 }), async (greet, reqs) => {
-      const frames: Buffer[] = greet ? [hello(false)] : [];
-      for (const r of reqs) {
-        let body: Buffer;
-        try {
-          body = encode({ ...r.fields, id: r.id, type: r.type });
-        } catch {
-          continue; // not encodable (e.g. a symbol): nothing to send
+    await fc.assert(
+      fc.asyncProperty(fc.boolean(), fc.array(request, { minLength: 1, maxLength: 5 }), async (greet, reqs) => {
+        const frames: Buffer[] = greet ? [hello(false)] : [];
+        for (const r of reqs) {
+          let body: Buffer;
+          try {
+            body = encode({ ...r.fields, id: r.id, type: r.type });
+          } catch {
+            continue; // not encodable (e.g. a symbol): nothing to send
+          }
+          frames.push(frame(body));
         }
-        frames.push(frame(body));
-      }
-      await sendCase(frames);
-    }), { numRuns: RUNS });
+        await sendCase(frames);
+      }),
+      { numRuns: RUNS },
+    );
   });
 
   test('afterwards: the same daemon answers, logged no uncaught error, and holds no extra fds', async (t) => {

@@ -45,8 +45,14 @@ interface WorkerResult {
   errors: string[];
 }
 
-function startWorker(clients: number, pings: number): { ready: Promise<void>; go(): void; result: Promise<WorkerResult> } {
-  const child = spawn(process.execPath, [WORKER, String(clients), String(pings)], { env: h.env, stdio: ['pipe', 'pipe', 'pipe'] });
+function startWorker(
+  clients: number,
+  pings: number,
+): { ready: Promise<void>; go(): void; result: Promise<WorkerResult> } {
+  const child = spawn(process.execPath, [WORKER, String(clients), String(pings)], {
+    env: h.env,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
   let readyResolve!: () => void;
@@ -86,11 +92,16 @@ describe('load', () => {
     const maxMs = Math.max(...results.map((r) => r.maxMs));
     assert.equal(failed, 0, JSON.stringify(results.flatMap((r) => r.errors)));
     assert.equal(answered, PROCS * CLIENTS * PINGS);
-    assert.ok(peak >= baseline + PROCS * CLIENTS, `all ${PROCS * CLIENTS} connections were open at once (fds ${baseline} -> ${peak})`);
+    assert.ok(
+      peak >= baseline + PROCS * CLIENTS,
+      `all ${PROCS * CLIENTS} connections were open at once (fds ${baseline} -> ${peak})`,
+    );
 
     const afterFds = await settleAtMost(() => fdCount(pid), baseline + FD_SLACK);
     const rssAfter = rssKb(pid);
-    t.diagnostic(`1000 clients: ${answered} pings answered in ${ms} ms (slowest ${maxMs} ms); daemon fds ${baseline} -> ${peak} (1000 open) -> ${afterFds}; RSS ${Math.round(rssBefore / 1024)} -> ${Math.round(rssAfter / 1024)} MiB`);
+    t.diagnostic(
+      `1000 clients: ${answered} pings answered in ${ms} ms (slowest ${maxMs} ms); daemon fds ${baseline} -> ${peak} (1000 open) -> ${afterFds}; RSS ${Math.round(rssBefore / 1024)} -> ${Math.round(rssAfter / 1024)} MiB`,
+    );
     assert.ok(afterFds <= baseline + FD_SLACK, `fds back at baseline ${baseline}: ${afterFds}`);
   });
 
@@ -99,8 +110,14 @@ describe('load', () => {
     const PARALLEL = 100;
     const rssBefore = rssKb(pid);
     const start = baseline;
-    const hello = encodeFrame({ id: 0, type: 'Hello', protocol: PROTOCOL_VERSION, client: 'drop-test', token: null }, 1 << 20);
-    const partial = Buffer.concat([encodeFrame({ id: 1, type: 'Ping' }, 1 << 20), Buffer.from([200, 0, 0, 0, 1, 2, 3])]);
+    const hello = encodeFrame(
+      { id: 0, type: 'Hello', protocol: PROTOCOL_VERSION, client: 'drop-test', token: null },
+      1 << 20,
+    );
+    const partial = Buffer.concat([
+      encodeFrame({ id: 1, type: 'Ping' }, 1 << 20),
+      Buffer.from([200, 0, 0, 0, 1, 2, 3]),
+    ]);
     let refused = 0;
     const codes = new Map<string, number>();
     const one = (i: number): Promise<void> =>
@@ -128,9 +145,11 @@ describe('load', () => {
       });
     const began = Date.now();
     let next = 0;
-    await Promise.all(Array.from({ length: PARALLEL }, async () => {
-      while (next < TOTAL) await one(next++);
-    }));
+    await Promise.all(
+      Array.from({ length: PARALLEL }, async () => {
+        while (next < TOTAL) await one(next++);
+      }),
+    );
     const ms = Date.now() - began;
     assert.equal(refused, 0, `no connection was refused: ${JSON.stringify([...codes])}`);
     const afterFds = await settleAtMost(() => fdCount(pid), start + FD_SLACK);
@@ -141,7 +160,9 @@ describe('load', () => {
     } finally {
       check.close();
     }
-    t.diagnostic(`10000 connections dropped in ${ms} ms; daemon fds ${start} -> ${afterFds}; RSS ${Math.round(rssBefore / 1024)} -> ${Math.round(rssAfter / 1024)} MiB`);
+    t.diagnostic(
+      `10000 connections dropped in ${ms} ms; daemon fds ${start} -> ${afterFds}; RSS ${Math.round(rssBefore / 1024)} -> ${Math.round(rssAfter / 1024)} MiB`,
+    );
     assert.ok(afterFds <= start + FD_SLACK, `fds back at baseline ${start}: ${afterFds}`);
     // Generous: 10,000 dropped connections must not leave per-connection state behind.
     assert.ok(rssAfter - rssBefore < 64 * 1024, `RSS grew by ${rssAfter - rssBefore} KiB`);

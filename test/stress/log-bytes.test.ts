@@ -24,13 +24,20 @@ let client: DaemonClient;
 before(async () => {
   h = tempHome();
   fs.mkdirSync(h.paths.configDir, { recursive: true });
-  fs.writeFileSync(h.paths.servicesFile, [
-    `[nasty]\ncommand = ${JSON.stringify(process.execPath)}\nargs = [${JSON.stringify(path.join(FIXTURES, 'nasty-output.js'))}]\nauto_start = true\nlog_max_bytes = 67108864\n`,
-    `[calm]\ncommand = "/bin/sh"\nargs = ["-c", "echo calm; exec sleep 1000"]\nauto_start = true\n`,
-  ].join('\n'));
+  fs.writeFileSync(
+    h.paths.servicesFile,
+    [
+      `[nasty]\ncommand = ${JSON.stringify(process.execPath)}\nargs = [${JSON.stringify(path.join(FIXTURES, 'nasty-output.js'))}]\nauto_start = true\nlog_max_bytes = 67108864\n`,
+      `[calm]\ncommand = "/bin/sh"\nargs = ["-c", "echo calm; exec sleep 1000"]\nauto_start = true\n`,
+    ].join('\n'),
+  );
   await startDaemon(h);
   client = new DaemonClient({ env: h.env, timeoutMs: 60_000 });
-  await waitFor(async () => (await client.serviceLogs('nasty', { lines: 3 })).some((l) => l.endsWith(' out done')), 30_000, 'nasty to finish writing');
+  await waitFor(
+    async () => (await client.serviceLogs('nasty', { lines: 3 })).some((l) => l.endsWith(' out done')),
+    30_000,
+    'nasty to finish writing',
+  );
 });
 after(async () => {
   client.close();
@@ -53,11 +60,15 @@ describe('log bytes', () => {
     assert.equal(out[2], 'out bad \ufffd\ufffd\ufffd');
     const pieces = out.slice(3, -1);
     assert.equal(pieces.length, Math.ceil((20 * 1024 * 1024) / MAX_LINE));
-    assert.equal(pieces.reduce((n, p) => n + p.length - 4, 0), 20 * 1024 * 1024);
+    assert.equal(
+      pieces.reduce((n, p) => n + p.length - 4, 0),
+      20 * 1024 * 1024,
+    );
     assert.equal(out[out.length - 1], 'out done');
     // The bytes themselves, through readServiceLogs().
     const bytes: Buffer[] = [];
-    for await (const batch of client.readServiceLogs('nasty', { lines: 3 + pieces.length + 1 })) for (const e of batch) if (e.stream === 'out') bytes.push(e.text);
+    for await (const batch of client.readServiceLogs('nasty', { lines: 3 + pieces.length + 1 }))
+      for (const e of batch) if (e.stream === 'out') bytes.push(e.text);
     assert.deepEqual(bytes[2], Buffer.concat([Buffer.from('bad '), Buffer.from([0xff, 0xfe, 0xc3])]));
   });
 
@@ -85,7 +96,10 @@ describe('log bytes', () => {
     assert.ok(r.stdout.includes('nul a\0b'));
 
     // -f: the whole log, then it keeps going; it must not die on any of these lines.
-    const child = spawn(process.execPath, [ADI, 'daemon', 'logs', 'nasty', '-f', '-n', '400'], { env: h.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [ADI, 'daemon', 'logs', 'nasty', '-f', '-n', '400'], {
+      env: h.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     let exited: number | null = null;
@@ -106,11 +120,13 @@ describe('log bytes', () => {
     for (let round = 0; round < 20; round++) {
       const peer = await RawPeer.connect(h.paths.socket);
       try {
-        peer.write(Buffer.concat([
-          encodeFrame({ id: 0, type: 'Hello', protocol: PROTOCOL_VERSION, client: 'cancel-test', token }, 1 << 20),
-          encodeFrame({ id: 1, type: 'ServiceLogs', name: 'nasty', lines: 1000, follow: true }, 1 << 20),
-          encodeFrame({ id: 2, type: 'Cancel', target: 1 }, 1 << 20),
-        ]));
+        peer.write(
+          Buffer.concat([
+            encodeFrame({ id: 0, type: 'Hello', protocol: PROTOCOL_VERSION, client: 'cancel-test', token }, 1 << 20),
+            encodeFrame({ id: 1, type: 'ServiceLogs', name: 'nasty', lines: 1000, follow: true }, 1 << 20),
+            encodeFrame({ id: 2, type: 'Cancel', target: 1 }, 1 << 20),
+          ]),
+        );
         const end = await peer.waitFrame((f) => f['id'] === 1 && f['type'] !== 'LogBatch', 20_000);
         assert.equal(end?.['type'], 'StreamEnd', JSON.stringify(end));
         assert.match(String(end?.['cursor']), /^[0-9a-f]{16}\.\d+\.\d+$/);

@@ -57,10 +57,20 @@ async function info(client: DaemonClient, name: string): Promise<ServiceInfo | u
 
 describe('log directory faults', () => {
   test('a full log filesystem: a clear error, the daemon and services carry on, logging resumes when space returns', async (t) => {
-    const h = setUp([
-      '[noisy]', `command = ${node}`, `args = [${fx('flood.js')}, "20000", "sleep"]`, 'auto_start = true', '',
-      '[quiet]', `command = ${node}`, `args = [${fx('ticker.js')}, "200"]`, 'auto_start = true', '',
-    ].join('\n'));
+    const h = setUp(
+      [
+        '[noisy]',
+        `command = ${node}`,
+        `args = [${fx('flood.js')}, "20000", "sleep"]`,
+        'auto_start = true',
+        '',
+        '[quiet]',
+        `command = ${node}`,
+        `args = [${fx('ticker.js')}, "200"]`,
+        'auto_start = true',
+        '',
+      ].join('\n'),
+    );
     fs.mkdirSync(h.paths.logsDir, { recursive: true, mode: 0o700 });
     if (!tryMountTmpfs(h.paths.logsDir, '64k')) {
       t.skip('cannot mount a tmpfs here (not root?); the replaced-directory test covers unwritable logs');
@@ -87,7 +97,11 @@ describe('log directory faults', () => {
       // Space comes back: the next lines are written and the error clears.
       fs.truncateSync(path.join(h.paths.logsDir, 'noisy.log'), 0);
       await waitFor(async () => (await info(client, 'quiet'))?.last_error === null, 20_000, 'quiet to log again');
-      await waitFor(async () => (await client.serviceLogs('quiet', { lines: 5 })).some((l) => / out tick \d+/.test(l)), 10_000, 'new quiet lines');
+      await waitFor(
+        async () => (await client.serviceLogs('quiet', { lines: 5 })).some((l) => / out tick \d+/.test(l)),
+        10_000,
+        'new quiet lines',
+      );
       await client.stopService('noisy');
       await client.stopService('quiet');
     } finally {
@@ -96,21 +110,41 @@ describe('log directory faults', () => {
   });
 
   test('the logs directory replaced by a regular file mid-run: a clear error, everything carries on, then recovers', async (t) => {
-    const h = setUp([
-      // Small log_max_bytes: rotation (rename + reopen in the directory) happens within seconds.
-      '[chatty]', `command = ${node}`, `args = [${fx('ticker.js')}, "10", "100"]`, 'auto_start = true', 'log_max_bytes = 4096', 'log_max_files = 1', '',
-      '[other]', `command = ${node}`, `args = [${fx('sleeper.js')}]`, 'auto_start = true', '',
-    ].join('\n'));
+    const h = setUp(
+      [
+        // Small log_max_bytes: rotation (rename + reopen in the directory) happens within seconds.
+        '[chatty]',
+        `command = ${node}`,
+        `args = [${fx('ticker.js')}, "10", "100"]`,
+        'auto_start = true',
+        'log_max_bytes = 4096',
+        'log_max_files = 1',
+        '',
+        '[other]',
+        `command = ${node}`,
+        `args = [${fx('sleeper.js')}]`,
+        'auto_start = true',
+        '',
+      ].join('\n'),
+    );
     const pid = await startDaemon(h);
     const client = new DaemonClient({ env: h.env });
     try {
-      await waitFor(async () => (await client.serviceLogs('chatty', { lines: 3 })).length === 3, 10_000, 'chatty to log');
+      await waitFor(
+        async () => (await client.serviceLogs('chatty', { lines: 3 })).length === 3,
+        10_000,
+        'chatty to log',
+      );
       const chattyPid = (await info(client, 'chatty'))?.pid;
       const moved = `${h.paths.logsDir}.moved`;
       fs.renameSync(h.paths.logsDir, moved);
       fs.writeFileSync(h.paths.logsDir, 'not a directory\n');
 
-      await waitFor(() => /service chatty: cannot write its log .*(ENOTDIR|EEXIST)/.test(daemonLog(h)), 20_000, 'the report');
+      await waitFor(
+        () => /service chatty: cannot write its log .*(ENOTDIR|EEXIST)/.test(daemonLog(h)),
+        20_000,
+        'the report',
+      );
       t.diagnostic(`daemon log: ${/.*service chatty: cannot write its log.*/.exec(daemonLog(h))?.[0] ?? ''}`);
       const chatty = await info(client, 'chatty');
       assert.equal(chatty?.state, 'running');
@@ -119,7 +153,11 @@ describe('log directory faults', () => {
       assert.equal((await info(client, 'other'))?.state, 'running');
       assert.equal((await client.ping()).pid, pid);
       await client.startService('late', { command: '/bin/sleep', args: ['1000'] });
-      assert.equal((await info(client, 'late'))?.state, 'running', 'a service starts even though its log cannot be opened');
+      assert.equal(
+        (await info(client, 'late'))?.state,
+        'running',
+        'a service starts even though its log cannot be opened',
+      );
 
       // Put the directory back. Between removing the file and the rename, the daemon may already have
       // made a fresh logs dir for its next line (it creates it on demand); clear that and try again.

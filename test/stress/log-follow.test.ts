@@ -20,7 +20,10 @@ before(async () => {
   h = tempHome();
   fs.mkdirSync(h.paths.configDir, { recursive: true });
   // 200 lines a second, 200 bytes each: every follower always has something in flight.
-  fs.writeFileSync(h.paths.servicesFile, `[chatty]\ncommand = ${JSON.stringify(process.execPath)}\nargs = [${JSON.stringify(path.join(FIXTURES, 'ticker.js'))}, "5", "200"]\nauto_start = true\n`);
+  fs.writeFileSync(
+    h.paths.servicesFile,
+    `[chatty]\ncommand = ${JSON.stringify(process.execPath)}\nargs = [${JSON.stringify(path.join(FIXTURES, 'ticker.js'))}, "5", "200"]\nauto_start = true\n`,
+  );
   pid = await startDaemon(h);
   token = fs.readFileSync(h.paths.tokenFile, 'utf8');
   const c = new DaemonClient({ env: h.env });
@@ -54,22 +57,24 @@ async function round(n: number): Promise<void> {
   const peers = await Promise.all(Array.from({ length: n }, (_, i) => follower(i)));
   // Past the 50 old lines: live lines are flowing to every follower.
   await Promise.all(peers.map((p) => p.waitFrame(() => linesIn(p.frames) > 55, 20_000)));
-  await Promise.all(peers.map(async (p, i) => {
-    switch (i % 3) {
-      case 0: // hang up mid-stream
-        p.close();
-        break;
-      case 1: // cancel properly, then hang up
-        p.send({ id: 2, type: 'Cancel', target: 1 });
-        await p.waitFrame((f) => f['type'] === 'StreamEnd', 10_000);
-        p.close();
-        break;
-      default: // stop reading (the daemon's buffer for it fills), then hang up
-        p.socket.pause();
-        await new Promise((r) => setTimeout(r, 300));
-        p.close();
-    }
-  }));
+  await Promise.all(
+    peers.map(async (p, i) => {
+      switch (i % 3) {
+        case 0: // hang up mid-stream
+          p.close();
+          break;
+        case 1: // cancel properly, then hang up
+          p.send({ id: 2, type: 'Cancel', target: 1 });
+          await p.waitFrame((f) => f['type'] === 'StreamEnd', 10_000);
+          p.close();
+          break;
+        default: // stop reading (the daemon's buffer for it fills), then hang up
+          p.socket.pause();
+          await new Promise((r) => setTimeout(r, 300));
+          p.close();
+      }
+    }),
+  );
 }
 
 describe('log follow', () => {
@@ -90,7 +95,9 @@ describe('log follow', () => {
     const fds = await settleAtMost(() => fdCount(pid), fdBase + 2);
     await new Promise((r) => setTimeout(r, 1000));
     const rss = rssKb(pid);
-    t.diagnostic(`${ROUNDS * PER_ROUND} followers left mid-stream: daemon fds ${fdBase} -> ${fds}; RSS ${Math.round(rssBase / 1024)} -> ${Math.round(rss / 1024)} MiB`);
+    t.diagnostic(
+      `${ROUNDS * PER_ROUND} followers left mid-stream: daemon fds ${fdBase} -> ${fds}; RSS ${Math.round(rssBase / 1024)} -> ${Math.round(rss / 1024)} MiB`,
+    );
     assert.ok(fds <= fdBase + 2, `fds ${fdBase} -> ${fds}`);
     // Generous bound: a leaked follower per connection (500 of them, each holding a connection and
     // its queued lines) would keep growing; V8 may keep some heap it does not return to the OS.

@@ -38,5 +38,6 @@ for (const c of clients) {
 }
 
 process.stdin.on('data', (d: Buffer) => {
-  if (d.toString().includes('report')) process.stdout.write(`${JSON.stringify({ lines, bytes, errors: [...errors].slice(0, 5) })}\n`);
+  if (d.toString().includes('report'))
+    process.stdout.write(`${JSON.stringify({ lines, bytes, errors: [...errors].slice(0, 5) })}\n`);
 });

@@ -20,7 +20,10 @@ before(async () => {
   fs.mkdirSync(h.paths.configDir, { recursive: true });
   // 16 KiB segments: at ~30 KB/s of output the log rotates about twice a second; 50 are kept, so
   // nothing a follower needs is removed during the test.
-  fs.writeFileSync(h.paths.servicesFile, `[counter]\ncommand = ${JSON.stringify(process.execPath)}\nargs = [${JSON.stringify(path.join(FIXTURES, 'counter.js'))}, "${TOTAL}", "${RATE}"]\nauto_start = true\nrestart_on_failure = false\nlog_max_bytes = 16384\nlog_max_files = 50\n`);
+  fs.writeFileSync(
+    h.paths.servicesFile,
+    `[counter]\ncommand = ${JSON.stringify(process.execPath)}\nargs = [${JSON.stringify(path.join(FIXTURES, 'counter.js'))}, "${TOTAL}", "${RATE}"]\nauto_start = true\nrestart_on_failure = false\nlog_max_bytes = 16384\nlog_max_files = 50\n`,
+  );
   await startDaemon(h);
 });
 after(async () => {
@@ -50,11 +53,20 @@ function assertComplete(got: number[], who: string): { first: number; lost: numb
   for (let n = first; n <= TOTAL; n++) if (!seen.has(n)) lost++;
   assert.equal(duplicated, 0, `${who}: ${duplicated} lines twice`);
   assert.equal(lost, 0, `${who}: ${lost} lines missing`);
-  assert.deepEqual(got, Array.from({ length: TOTAL - first + 1 }, (_, i) => first + i), `${who}: out of order`);
+  assert.deepEqual(
+    got,
+    Array.from({ length: TOTAL - first + 1 }, (_, i) => first + i),
+    `${who}: out of order`,
+  );
   return { first, lost, duplicated };
 }
 
-async function follow(client: DaemonClient, lines: number, cursor: string | null = null, stopAfter = Infinity): Promise<{ texts: Buffer[]; cursor: string | null }> {
+async function follow(
+  client: DaemonClient,
+  lines: number,
+  cursor: string | null = null,
+  stopAfter = Infinity,
+): Promise<{ texts: Buffer[]; cursor: string | null }> {
   const texts: Buffer[] = [];
   const stream = client.readServiceLogs('counter', { lines, cursor, follow: true });
   for await (const batch of stream) {
@@ -72,7 +84,14 @@ describe('log follow seam', () => {
       const followers: Array<Promise<{ texts: Buffer[] }>> = [];
       // Late followers, joining one after another while the service writes and the log rotates.
       for (let i = 0; i < 6; i++) {
-        await waitFor(async () => (await probe.serviceLogs('counter', { lines: 1 })).some((l) => Number(/seq (\d+)$/.exec(l)?.[1]) >= (i + 1) * 2000), 30_000, `line ${(i + 1) * 2000}`);
+        await waitFor(
+          async () =>
+            (await probe.serviceLogs('counter', { lines: 1 })).some(
+              (l) => Number(/seq (\d+)$/.exec(l)?.[1]) >= (i + 1) * 2000,
+            ),
+          30_000,
+          `line ${(i + 1) * 2000}`,
+        );
         const c = new DaemonClient({ env: h.env });
         clients.push(c);
         followers.push(follow(c, 100 + i * 500));
@@ -91,7 +110,9 @@ describe('log follow seam', () => {
       const counts = results.map((r, i) => assertComplete(numbers(r.texts), `follower ${i + 1}`));
       const resumed = assertComplete([...numbers(part1.texts), ...numbers(part2.texts)], 'resumed follower');
       const segments = fs.readdirSync(h.paths.logsDir).filter((f) => f.startsWith('counter.idx')).length;
-      t.diagnostic(`followers from lines ${counts.map((c) => c.first).join(', ')} to ${TOTAL}: 0 lost, 0 duplicated; resumed follower from ${resumed.first} (left after ${numbers(part1.texts).length} lines): 0 lost, 0 duplicated; ${segments} segments`);
+      t.diagnostic(
+        `followers from lines ${counts.map((c) => c.first).join(', ')} to ${TOTAL}: 0 lost, 0 duplicated; resumed follower from ${resumed.first} (left after ${numbers(part1.texts).length} lines): 0 lost, 0 duplicated; ${segments} segments`,
+      );
       assert.ok(segments >= 5, `the log rotated (${segments} segments)`);
     } finally {
       probe.close();

@@ -28,7 +28,10 @@ const workers: ChildProcess[] = [];
 before(async () => {
   h = tempHome();
   fs.mkdirSync(h.paths.configDir, { recursive: true });
-  fs.writeFileSync(h.paths.servicesFile, `[flood]\ncommand = "yes"\nargs = ["flood line 0123456789 abcdefghijklmnopqrstuvwxyz"]\nauto_start = true\nlog_max_bytes = ${SEGMENT}\nlog_max_files = 2\n`);
+  fs.writeFileSync(
+    h.paths.servicesFile,
+    `[flood]\ncommand = "yes"\nargs = ["flood line 0123456789 abcdefghijklmnopqrstuvwxyz"]\nauto_start = true\nlog_max_bytes = ${SEGMENT}\nlog_max_files = 2\n`,
+  );
   pid = await startDaemon(h);
 });
 after(async () => {
@@ -70,7 +73,10 @@ async function rate(ms: number): Promise<number> {
 }
 
 function startWorker(count: number): Promise<ChildProcess> {
-  const w = spawn(process.execPath, [WORKER, 'flood', String(count)], { env: h.env, stdio: ['pipe', 'pipe', 'inherit'] });
+  const w = spawn(process.execPath, [WORKER, 'flood', String(count)], {
+    env: h.env,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   workers.push(w);
   return new Promise((resolve, reject) => {
     let out = '';
@@ -139,7 +145,13 @@ describe('slow log readers', () => {
       // A client that asks for a million lines and more, and never reads any of them.
       never = await RawPeer.connect(h.paths.socket);
       never.socket.pause();
-      never.send({ id: 0, type: 'Hello', protocol: PROTOCOL_VERSION, client: 'never-reads', token: fs.readFileSync(h.paths.tokenFile, 'utf8') });
+      never.send({
+        id: 0,
+        type: 'Hello',
+        protocol: PROTOCOL_VERSION,
+        client: 'never-reads',
+        token: fs.readFileSync(h.paths.tokenFile, 'utf8'),
+      });
       never.send({ id: 1, type: 'ServiceLogs', name: 'flood', lines: 1_000_000, follow: true });
       // 100 active followers on top.
       const active = await Promise.all([startWorker(50), startWorker(50)]);
@@ -152,14 +164,23 @@ describe('slow log readers', () => {
       await pings;
       clearInterval(sampler);
       const received = reports.reduce((n, r) => n + r.bytes, 0) / 1024 / 1024;
-      t.diagnostic(`flood alone ${alone.toFixed(1)} MB/s; with 100 paused followers ${withPaused.toFixed(1)} MB/s; with 100 paused + 100 active + 1 never-reading ${withAll.toFixed(1)} MB/s (the active ones received ${received.toFixed(0)} MB)`);
-      t.diagnostic(`daemon RSS ${Math.round(base / 1024)} MB before, at most ${Math.round(aloneRss / 1024)} MB with the flood alone, at most ${Math.round(maxRss / 1024)} MB with the followers (ceiling ${RSS_CEILING_MB} MB)`);
-      t.diagnostic(`ping under load: ${underLoad.length} pings, p99 ${p99(underLoad).toFixed(1)} ms, max ${Math.max(...underLoad).toFixed(1)} ms`);
+      t.diagnostic(
+        `flood alone ${alone.toFixed(1)} MB/s; with 100 paused followers ${withPaused.toFixed(1)} MB/s; with 100 paused + 100 active + 1 never-reading ${withAll.toFixed(1)} MB/s (the active ones received ${received.toFixed(0)} MB)`,
+      );
+      t.diagnostic(
+        `daemon RSS ${Math.round(base / 1024)} MB before, at most ${Math.round(aloneRss / 1024)} MB with the flood alone, at most ${Math.round(maxRss / 1024)} MB with the followers (ceiling ${RSS_CEILING_MB} MB)`,
+      );
+      t.diagnostic(
+        `ping under load: ${underLoad.length} pings, p99 ${p99(underLoad).toFixed(1)} ms, max ${Math.max(...underLoad).toFixed(1)} ms`,
+      );
       assert.deepEqual(pingErrors, []);
       for (const r of reports) assert.deepEqual(r.errors, []);
       assert.ok(received > 0, 'the active followers got lines');
       // A paused follower never blocks capture: the failure this guards against slowed the flood 20-fold.
-      assert.ok(withPaused > alone * 0.5, `the flood went from ${alone.toFixed(1)} to ${withPaused.toFixed(1)} MB/s with paused followers`);
+      assert.ok(
+        withPaused > alone * 0.5,
+        `the flood went from ${alone.toFixed(1)} to ${withPaused.toFixed(1)} MB/s with paused followers`,
+      );
       // The target is 50 ms (docs/reliability.md records the measured p99); the test allows twice that,
       // as other test suites share this machine's two cores. The failure it guards against was 9.4 s.
       assert.ok(p99(underLoad) < 100, `ping p99 ${p99(underLoad).toFixed(1)} ms`);
@@ -186,6 +207,9 @@ describe('slow log readers', () => {
     const after = await settleAtMost(() => rssKb(pid), base + 40 * 1024, 15_000);
     t.diagnostic(`daemon RSS after every follower left and the flood stopped: ${Math.round(after / 1024)} MB`);
     assert.ok(maxRss / 1024 < RSS_CEILING_MB, `daemon RSS reached ${Math.round(maxRss / 1024)} MB`);
-    assert.ok(after < base + 80 * 1024, `RSS ${Math.round(base / 1024)} -> ${Math.round(after / 1024)} MB after the followers left`);
+    assert.ok(
+      after < base + 80 * 1024,
+      `RSS ${Math.round(base / 1024)} -> ${Math.round(after / 1024)} MB after the followers left`,
+    );
   });
 });

@@ -20,25 +20,37 @@ before(async () => {
   h = tempHome();
   fs.mkdirSync(h.paths.configDir, { recursive: true });
   // The default rotation (10 MiB, 4 kept): the million lines span several segments.
-  fs.writeFileSync(h.paths.servicesFile, `[big]\ncommand = "seq"\nargs = ["1", "${LINES}"]\nauto_start = true\nrestart_on_failure = false\n`);
+  fs.writeFileSync(
+    h.paths.servicesFile,
+    `[big]\ncommand = "seq"\nargs = ["1", "${LINES}"]\nauto_start = true\nrestart_on_failure = false\n`,
+  );
   pid = await startDaemon(h);
-  await waitFor(() => {
-    try {
-      return fs.readFileSync(`${h.paths.logsDir}/big.log`).includes(`\n${LINES}\n`);
-    } catch {
-      return false;
-    }
-  }, 60_000, 'seq to finish');
+  await waitFor(
+    () => {
+      try {
+        return fs.readFileSync(`${h.paths.logsDir}/big.log`).includes(`\n${LINES}\n`);
+      } catch {
+        return false;
+      }
+    },
+    60_000,
+    'seq to finish',
+  );
 });
 after(async () => {
   await h.cleanup();
 });
 
 /** Run the CLI, counting its output lines without keeping them; samples the daemon's RSS meanwhile. */
-function logsCommand(args: string[]): Promise<{ code: number | null; lines: number; first: string; last: string; ms: number; maxRssKb: number }> {
+function logsCommand(
+  args: string[],
+): Promise<{ code: number | null; lines: number; first: string; last: string; ms: number; maxRssKb: number }> {
   return new Promise((resolve, reject) => {
     const started = Date.now();
-    const child = spawn(process.execPath, [ADI, 'daemon', 'logs', ...args], { env: h.env, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [ADI, 'daemon', 'logs', ...args], {
+      env: h.env,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let lines = 0;
     let first = '';
     let tail = '';
@@ -64,7 +76,9 @@ describe('large log tails', () => {
     const r = await logsCommand(['big', '-n', '1000000']);
     assert.equal(r.code, 0);
     const growthMb = (r.maxRssKb - before) / 1024;
-    t.diagnostic(`-n 1000000: ${r.lines} lines in ${r.ms} ms; daemon RSS ${Math.round(before / 1024)} MB, at most ${Math.round(r.maxRssKb / 1024)} MB during it (+${growthMb.toFixed(1)} MB)`);
+    t.diagnostic(
+      `-n 1000000: ${r.lines} lines in ${r.ms} ms; daemon RSS ${Math.round(before / 1024)} MB, at most ${Math.round(r.maxRssKb / 1024)} MB during it (+${growthMb.toFixed(1)} MB)`,
+    );
     // Notes ("started pid ...", "exited with code 0") fall after the first of the million and are shown too.
     assert.ok(r.lines >= 1_000_000 && r.lines <= 1_000_003, `${r.lines} lines`);
     assert.match(r.first, / 200001$/);

@@ -21,11 +21,28 @@ describe('a service with hundreds of children', () => {
     homes.push(h);
     await startDaemon(h);
     const SHELLS = 100;
-    const r = await adi(['daemon', 'start', 'forker', '--stop-timeout', '1', '--', process.execPath, path.join(FIXTURES, 'fork-many.js'), String(SHELLS)], h.env);
+    const r = await adi(
+      [
+        'daemon',
+        'start',
+        'forker',
+        '--stop-timeout',
+        '1',
+        '--',
+        process.execPath,
+        path.join(FIXTURES, 'fork-many.js'),
+        String(SHELLS),
+      ],
+      h.env,
+    );
     assert.equal(r.code, 0, r.stderr);
     const client = new DaemonClient({ env: h.env });
     try {
-      await waitFor(async () => (await client.serviceLogs('forker', { lines: 20 })).some((l) => l.endsWith(`up ${SHELLS}`)), 30_000, 'the shells to be spawned');
+      await waitFor(
+        async () => (await client.serviceLogs('forker', { lines: 20 })).some((l) => l.endsWith(`up ${SHELLS}`)),
+        30_000,
+        'the shells to be spawned',
+      );
       // 1 node + 100 shells + 200 sleeps.
       await waitFor(() => markedProcesses(h.home).length >= 1 + 3 * SHELLS, 30_000, 'every sleep to run');
       const all = markedProcesses(h.home);
@@ -38,7 +55,9 @@ describe('a service with hundreds of children', () => {
       const ms = Date.now() - began;
       assert.equal(stop.code, 0, stop.stderr);
       const left = markedProcesses(h.home);
-      t.diagnostic(`stopped ${count} processes (${outside} outside the service's process group) in ${ms} ms; left: ${left.length}`);
+      t.diagnostic(
+        `stopped ${count} processes (${outside} outside the service's process group) in ${ms} ms; left: ${left.length}`,
+      );
       assert.deepEqual(left, [], 'nothing of the service is left when stop returns');
       assert.equal((await client.listServices()).find((s) => s.name === 'forker')?.state, 'stopped');
     } finally {

@@ -29,18 +29,20 @@ await new Promise<void>((resolve) => {
 const started = Date.now();
 let answered = 0;
 let maxMs = 0;
-await Promise.all(all.map(async (c) => {
-  for (let i = 0; i < pings; i++) {
-    const t = Date.now();
-    try {
-      await c.ping();
-      answered++;
-      maxMs = Math.max(maxMs, Date.now() - t);
-    } catch (err) {
-      note(err);
+await Promise.all(
+  all.map(async (c) => {
+    for (let i = 0; i < pings; i++) {
+      const t = Date.now();
+      try {
+        await c.ping();
+        answered++;
+        maxMs = Math.max(maxMs, Date.now() - t);
+      } catch (err) {
+        note(err);
+      }
     }
-  }
-}));
+  }),
+);
 const ms = Date.now() - started;
 process.stdout.write(JSON.stringify({ answered, failed, ms, maxMs, errors: [...errors].slice(0, 5) }) + '\n');
 for (const c of all) c.close();

@@ -45,7 +45,9 @@ test('64 concurrent 16 MB Runs from one plugin connection: RSS growth under 200 
     await other.ping();
     const before = statusKb(pid, 'VmHWM');
     let done = false;
-    const runs = Promise.all(Array.from({ length: 64 }, () => outcome(plugin.run('/bin/sh', ['-c', 'head -c 16000000 /dev/zero; sleep 8'])))).finally(() => {
+    const runs = Promise.all(
+      Array.from({ length: 64 }, () => outcome(plugin.run('/bin/sh', ['-c', 'head -c 16000000 /dev/zero; sleep 8']))),
+    ).finally(() => {
       done = true;
     });
     // Another client is answered while they run (each Ping bounded by its client's 10 s timeout).
@@ -60,12 +62,17 @@ test('64 concurrent 16 MB Runs from one plugin connection: RSS growth under 200 
     const peakGrowthKb = statusKb(pid, 'VmHWM') - before;
     const tally: Record<string, number> = {};
     for (const r of results) tally[r] = (tally[r] ?? 0) + 1;
-    console.log(`# outcomes ${JSON.stringify(tally)}; peak RSS growth ${Math.round(peakGrowthKb / 1024)} MiB; ${pings} pings answered meanwhile`);
+    console.log(
+      `# outcomes ${JSON.stringify(tally)}; peak RSS growth ${Math.round(peakGrowthKb / 1024)} MiB; ${pings} pings answered meanwhile`,
+    );
     assert.ok(peakGrowthKb < 200 * 1024, `peak RSS grew by ${peakGrowthKb} KiB`);
     assert.ok(pings > 0);
     // At most 16 ran at once (the default); the others were refused at once with a typed error.
     assert.ok((tally.TOO_MANY_COMMANDS ?? 0) >= 48, JSON.stringify(tally));
-    assert.ok(results.every((r) => r === 'ok:16000000' || r === 'OUTPUT_TOO_LARGE' || r === 'TOO_MANY_COMMANDS'), JSON.stringify(tally));
+    assert.ok(
+      results.every((r) => r === 'ok:16000000' || r === 'OUTPUT_TOO_LARGE' || r === 'TOO_MANY_COMMANDS'),
+      JSON.stringify(tally),
+    );
     assert.ok((tally['ok:16000000'] ?? 0) >= 1, 'at least one command got its whole output');
     // And the identity is whole again afterwards.
     assert.equal((await plugin.run('/bin/sh', ['-c', 'head -c 16000000 /dev/zero'])).stdout.length, 16_000_000);
@@ -78,7 +85,11 @@ test('64 concurrent 16 MB Runs from one plugin connection: RSS growth under 200 
 
 test('answers not yet read keep their bytes counted; a closed connection gives them back', async () => {
   const budget = 4 * 1024 * 1024;
-  const h = tempHome({ ADI_USER: 'adi-t12-none', ADI_ROOT_USER: 'adi-t12-none-root', ADI_DAEMON_OUTPUT_BUDGET: String(budget) });
+  const h = tempHome({
+    ADI_USER: 'adi-t12-none',
+    ADI_ROOT_USER: 'adi-t12-none-root',
+    ADI_DAEMON_OUTPUT_BUDGET: String(budget),
+  });
   homes.push(h);
   const { admin, token } = await daemonWithPlugin(h);
   const plugin = new DaemonClient({ env: h.env, token, timeoutMs: 60_000 });
@@ -94,14 +105,30 @@ test('answers not yet read keep their bytes counted; a closed connection gives t
     peer.send({ id: 3, type: 'Run', command: '/bin/sh', args: ['-c', `head -c 1572864 /dev/zero; echo > ${mark}3`] });
     await waitFor(() => fs.existsSync(`${mark}2`) && fs.existsSync(`${mark}3`), 20_000, 'both commands to finish');
     // Their 3 MiB stay counted while unsent: 2 MiB more do not fit, on any connection of this identity.
-    await waitFor(async () => (await outcome(plugin.run('/bin/sh', mb(2)))) === 'OUTPUT_TOO_LARGE', 20_000, 'the budget to be held by the unsent answers');
-    const e = await plugin.run('/bin/sh', mb(2)).then(() => null, (err: unknown) => err);
-    assert.ok(e instanceof AdiError && e.code === 'OUTPUT_TOO_LARGE' && /passed the 4194304 bytes one identity may hold/.test(e.message), String(e));
+    await waitFor(
+      async () => (await outcome(plugin.run('/bin/sh', mb(2)))) === 'OUTPUT_TOO_LARGE',
+      20_000,
+      'the budget to be held by the unsent answers',
+    );
+    const e = await plugin.run('/bin/sh', mb(2)).then(
+      () => null,
+      (err: unknown) => err,
+    );
+    assert.ok(
+      e instanceof AdiError &&
+        e.code === 'OUTPUT_TOO_LARGE' &&
+        /passed the 4194304 bytes one identity may hold/.test(e.message),
+      String(e),
+    );
     // Small output still fits in what is left.
     assert.equal((await plugin.run('/bin/echo', ['hi'])).stdout.length, 3);
     // The stuck client goes: its answers are dropped and their bytes come back.
     peer.close();
-    await waitFor(async () => (await outcome(plugin.run('/bin/sh', mb(2)))) === `ok:${2 * 1024 * 1024}`, 20_000, 'the budget to come back');
+    await waitFor(
+      async () => (await outcome(plugin.run('/bin/sh', mb(2)))) === `ok:${2 * 1024 * 1024}`,
+      20_000,
+      'the budget to come back',
+    );
   } finally {
     peer.close();
     plugin.close();
@@ -117,11 +144,25 @@ test('past the per-identity command maximum: TOO_MANY_COMMANDS, audited; other i
   const b = new DaemonClient({ env: h.env, token, timeoutMs: 60_000 });
   try {
     const gate = h.home + '/gate';
-    const waiting = [a, a, b].map((c) => outcome(c.run('/bin/sh', ['-c', `while [ ! -e ${gate} ]; do sleep 0.05; done`])));
+    const waiting = [a, a, b].map((c) =>
+      outcome(c.run('/bin/sh', ['-c', `while [ ! -e ${gate} ]; do sleep 0.05; done`])),
+    );
     // The three are running (on two connections); a fourth from either connection is refused.
-    await waitFor(async () => (await outcome(b.run('/bin/true'))) === 'TOO_MANY_COMMANDS', 20_000, 'the maximum to be reached');
-    const e = await a.run('/bin/true').then(() => null, (err: unknown) => err);
-    assert.ok(e instanceof AdiError && e.code === 'TOO_MANY_COMMANDS' && /plugin:tester already has 3 commands running/.test(e.message), String(e));
+    await waitFor(
+      async () => (await outcome(b.run('/bin/true'))) === 'TOO_MANY_COMMANDS',
+      20_000,
+      'the maximum to be reached',
+    );
+    const e = await a.run('/bin/true').then(
+      () => null,
+      (err: unknown) => err,
+    );
+    assert.ok(
+      e instanceof AdiError &&
+        e.code === 'TOO_MANY_COMMANDS' &&
+        /plugin:tester already has 3 commands running/.test(e.message),
+      String(e),
+    );
     // The admin is another identity with its own allowance.
     assert.equal((await admin.run('/bin/true')).exit_code, 0);
     fs.writeFileSync(gate, '');
@@ -129,7 +170,11 @@ test('past the per-identity command maximum: TOO_MANY_COMMANDS, audited; other i
     assert.equal((await a.run('/bin/true')).exit_code, 0, 'the slots are free again');
     const { readAudit } = await import('../executor/util.js');
     const { auditFile } = await import('../../src/executor/audit.js');
-    assert.ok(readAudit(auditFile(h.paths)).some((l) => l.identity === 'plugin:tester' && l.result.error === 'TOO_MANY_COMMANDS'));
+    assert.ok(
+      readAudit(auditFile(h.paths)).some(
+        (l) => l.identity === 'plugin:tester' && l.result.error === 'TOO_MANY_COMMANDS',
+      ),
+    );
   } finally {
     a.close();
     b.close();

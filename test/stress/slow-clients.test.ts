@@ -18,7 +18,10 @@ let pid: number;
 let good: DaemonClient;
 
 before(async () => {
-  h = tempHome({ ADI_DAEMON_HANDSHAKE_TIMEOUT_MS: String(TIMEOUT_MS), ADI_DAEMON_FRAME_TIMEOUT_MS: String(TIMEOUT_MS) });
+  h = tempHome({
+    ADI_DAEMON_HANDSHAKE_TIMEOUT_MS: String(TIMEOUT_MS),
+    ADI_DAEMON_FRAME_TIMEOUT_MS: String(TIMEOUT_MS),
+  });
   pid = await startDaemon(h);
   good = new DaemonClient({ env: h.env });
   await good.ping();
@@ -32,7 +35,13 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 async function greeted(): Promise<RawPeer> {
   const peer = await RawPeer.connect(h.paths.socket);
-  peer.send({ id: 0, type: 'Hello', protocol: PROTOCOL_VERSION, client: 'slow', token: fs.readFileSync(h.paths.tokenFile, 'utf8') });
+  peer.send({
+    id: 0,
+    type: 'Hello',
+    protocol: PROTOCOL_VERSION,
+    client: 'slow',
+    token: fs.readFileSync(h.paths.tokenFile, 'utf8'),
+  });
   assert.equal((await peer.waitFrame((f) => f['id'] === 0))?.['type'], 'Welcome');
   return peer;
 }
@@ -56,7 +65,10 @@ describe('slow clients', () => {
     // 20 that connect and say nothing (handshake timeout).
     const silent = await Promise.all(Array.from({ length: 20 }, () => RawPeer.connect(h.paths.socket)));
     // 20 that send their Hello a byte a second (handshake timeout: the Hello never completes in time).
-    const helloBytes = encodeFrame({ id: 0, type: 'Hello', protocol: PROTOCOL_VERSION, client: 'trickle', token: null }, 1 << 20);
+    const helloBytes = encodeFrame(
+      { id: 0, type: 'Hello', protocol: PROTOCOL_VERSION, client: 'trickle', token: null },
+      1 << 20,
+    );
     const tricklers = await Promise.all(Array.from({ length: 20 }, () => RawPeer.connect(h.paths.socket)));
     const trickling = tricklers.map((p) => trickle(p, helloBytes));
     // 20 greeted ones that send a Ping a byte a second (frame timeout), and 20 that send only a header.
@@ -73,17 +85,27 @@ describe('slow clients', () => {
     const servedMs = Date.now() - served;
     const slowOnes = [...silent, ...tricklers, ...slowFrames, ...headers];
     const stillOpen = slowOnes.filter((p) => !p.closed).length;
-    t.diagnostic(`200 pings for a normal client in ${servedMs} ms while ${stillOpen} of 80 slow clients were connected`);
+    t.diagnostic(
+      `200 pings for a normal client in ${servedMs} ms while ${stillOpen} of 80 slow clients were connected`,
+    );
     assert.equal(stillOpen, 80, 'the normal client was served before any slow client timed out (none blocked it)');
 
     // All are cut off: by the timeout, long before a byte-a-second frame could complete.
     await Promise.all(slowOnes.map((p) => p.waitClosed(TIMEOUT_MS + 15_000)));
-    const open = { silent: silent.filter((p) => !p.closed).length, tricklers: tricklers.filter((p) => !p.closed).length, slowFrames: slowFrames.filter((p) => !p.closed).length, headers: headers.filter((p) => !p.closed).length };
+    const open = {
+      silent: silent.filter((p) => !p.closed).length,
+      tricklers: tricklers.filter((p) => !p.closed).length,
+      slowFrames: slowFrames.filter((p) => !p.closed).length,
+      headers: headers.filter((p) => !p.closed).length,
+    };
     assert.deepEqual(open, { silent: 0, tricklers: 0, slowFrames: 0, headers: 0 }, 'all closed by the daemon');
     const closedMs = Date.now() - began;
     const sent = await Promise.all([...trickling, ...slowFraming]);
     assert.ok(Math.max(...sent) < helloBytes.length, `no trickled frame completed (bytes sent: ${Math.max(...sent)})`);
-    assert.ok(slowFrames.every((p) => !p.frames.some((f) => f['type'] === 'Pong')), 'no Pong for a trickled Ping');
+    assert.ok(
+      slowFrames.every((p) => !p.frames.some((f) => f['type'] === 'Pong')),
+      'no Pong for a trickled Ping',
+    );
     t.diagnostic(`80 slow clients all closed ${closedMs} ms after connecting (timeouts ${TIMEOUT_MS} ms)`);
     assert.ok(closedMs >= TIMEOUT_MS - 100, 'not closed before the timeout');
 

@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { AdiError } from '../../src/core/errors.js';
-import { compilePattern, explainPattern, matchAny, matchArgv, matchToken, type CompiledPattern } from '../../src/system/patterns.js';
+import {
+  compilePattern,
+  explainPattern,
+  matchAny,
+  matchArgv,
+  matchToken,
+  type CompiledPattern,
+} from '../../src/system/patterns.js';
 import { resolveCommand } from '../../src/system/resolve.js';
 
 // Property tests use a fake resolver so that the command token needs no file on disk.
@@ -43,17 +50,46 @@ void test('an absolute command in a pattern is canonicalised like a request (/bi
 
 void test('compilePattern refuses empty, control characters, relative commands and grant-everything patterns', () => {
   for (const bad of ['', '   ', '\t', 'echo\nid', 'echo\rx', 'echo a\0', 'echo \x1b[1m']) {
-    assert.equal(codeOf(() => compilePattern(bad)), 'BAD_ARGUMENT', JSON.stringify(bad));
+    assert.equal(
+      codeOf(() => compilePattern(bad)),
+      'BAD_ARGUMENT',
+      JSON.stringify(bad),
+    );
   }
   for (const bad of ['./echo x', 'bin/echo x', '../bin/echo']) {
-    assert.equal(codeOf(() => compilePattern(bad)), 'BAD_ARGUMENT', bad);
+    assert.equal(
+      codeOf(() => compilePattern(bad)),
+      'BAD_ARGUMENT',
+      bad,
+    );
   }
   for (const bad of ['*', '* *', '**', '  *  ', '/usr/bin/* -x', 'ec*o hi']) {
-    assert.equal(codeOf(() => compilePattern(bad)), 'BAD_ARGUMENT', bad);
+    assert.equal(
+      codeOf(() => compilePattern(bad)),
+      'BAD_ARGUMENT',
+      bad,
+    );
   }
-  assert.match(String((() => { try { compilePattern('*'); } catch (e) { return (e as Error).message; } })()), /every command/);
-  assert.equal(codeOf(() => compilePattern('no-such-command-adi-test x')), 'COMMAND_NOT_FOUND');
-  assert.equal(codeOf(() => compilePattern('echo ' + 'x '.repeat(300))), 'BAD_ARGUMENT');
+  assert.match(
+    String(
+      (() => {
+        try {
+          compilePattern('*');
+        } catch (e) {
+          return (e as Error).message;
+        }
+      })(),
+    ),
+    /every command/,
+  );
+  assert.equal(
+    codeOf(() => compilePattern('no-such-command-adi-test x')),
+    'COMMAND_NOT_FOUND',
+  );
+  assert.equal(
+    codeOf(() => compilePattern('echo ' + 'x '.repeat(300))),
+    'BAD_ARGUMENT',
+  );
 });
 
 void test('literal tokens match exactly one argument each', () => {
@@ -137,7 +173,36 @@ void test('explainPattern warns about a final * and about programs that run anyt
 // ------------------------------------------------------------------------------------------------
 // Properties: an argument's content can never widen a match.
 
-const HOSTILE = [' ', '\t', '\n', ';', '&&', '||', '|', '$(', ')', '`', '..', '/', '*', '?', '[', ']', '"', "'", '\\', '=', '-', '--', 'a', 'b', 'x', 'rm -rf /', '$(id)', '\n-u'];
+const HOSTILE = [
+  ' ',
+  '\t',
+  '\n',
+  ';',
+  '&&',
+  '||',
+  '|',
+  '$(',
+  ')',
+  '`',
+  '..',
+  '/',
+  '*',
+  '?',
+  '[',
+  ']',
+  '"',
+  "'",
+  '\\',
+  '=',
+  '-',
+  '--',
+  'a',
+  'b',
+  'x',
+  'rm -rf /',
+  '$(id)',
+  '\n-u',
+];
 const hostileString = fc.array(fc.constantFrom(...HOSTILE), { maxLength: 6 }).map((parts) => parts.join(''));
 const hostileArgs = fc.array(hostileString, { maxLength: 6 });
 /** A pattern token: no whitespace or control characters (those separate tokens / are refused). */
@@ -161,57 +226,128 @@ function fill(token: string, fillers: string[]): string {
 const RUNS = { numRuns: 500 };
 
 void test('property: matchToken agrees with an independent per-argument reference', () => {
-  fc.assert(fc.property(globToken, hostileString, (token, arg) => matchToken(token, arg) === reference(token, arg)), RUNS);
-  fc.assert(fc.property(globToken, fc.array(hostileString, { maxLength: 4 }), (token, fillers) => {
-    const arg = fill(token, fillers);
-    return matchToken(token, arg) && reference(token, arg);
-  }), RUNS);
+  fc.assert(
+    fc.property(globToken, hostileString, (token, arg) => matchToken(token, arg) === reference(token, arg)),
+    RUNS,
+  );
+  fc.assert(
+    fc.property(globToken, fc.array(hostileString, { maxLength: 4 }), (token, fillers) => {
+      const arg = fill(token, fillers);
+      return matchToken(token, arg) && reference(token, arg);
+    }),
+    RUNS,
+  );
 });
 
 void test('property: literal tokens are matched only by exactly equal arguments', () => {
-  fc.assert(fc.property(fc.array(literalToken.filter((t) => !t.includes('*')), { maxLength: 5 }), hostileArgs, (tokens, args) => {
-    const p = compiled(tokens);
-    const same = args.length === tokens.length && args.every((a, i) => a === tokens[i]);
-    return matchArgv(p, CMD, args) === same && matchArgv(p, CMD, tokens);
-  }), RUNS);
+  fc.assert(
+    fc.property(
+      fc.array(
+        literalToken.filter((t) => !t.includes('*')),
+        { maxLength: 5 },
+      ),
+      hostileArgs,
+      (tokens, args) => {
+        const p = compiled(tokens);
+        const same = args.length === tokens.length && args.every((a, i) => a === tokens[i]);
+        return matchArgv(p, CMD, args) === same && matchArgv(p, CMD, tokens);
+      },
+    ),
+    RUNS,
+  );
 });
 
 void test('property: an allowed argv has one argument per token, each matching its own token alone', () => {
-  fc.assert(fc.property(fc.array(globToken.filter((t) => t !== '*'), { maxLength: 5 }), fc.boolean(), hostileArgs, (tokens, rest, args) => {
-    const p = compiled(tokens, rest);
-    if (!matchArgv(p, CMD, args)) return true;
-    if (!rest && args.length !== p.args.length) return false;
-    if (rest && args.length < p.args.length) return false;
-    return p.args.every((t, i) => reference(t, args[i] as string));
-  }), RUNS);
+  fc.assert(
+    fc.property(
+      fc.array(
+        globToken.filter((t) => t !== '*'),
+        { maxLength: 5 },
+      ),
+      fc.boolean(),
+      hostileArgs,
+      (tokens, rest, args) => {
+        const p = compiled(tokens, rest);
+        if (!matchArgv(p, CMD, args)) return true;
+        if (!rest && args.length !== p.args.length) return false;
+        if (rest && args.length < p.args.length) return false;
+        return p.args.every((t, i) => reference(t, args[i] as string));
+      },
+    ),
+    RUNS,
+  );
 });
 
 void test('property: hostile text appended to a literal argument, or an extra argument, is refused', () => {
-  const suffix = fc.constantFrom(' ', ';', '; rm -rf /', ' && id', '$(id)', '`id`', '\n', '\n-u', '/..', '/../../etc/shadow', ' -x', '*');
-  fc.assert(fc.property(fc.array(literalToken.filter((t) => !t.includes('*')), { minLength: 1, maxLength: 5 }), fc.nat(), suffix, (tokens, at, s) => {
-    const p = compiled(tokens);
-    const i = at % tokens.length;
-    const widened = tokens.map((t, j) => (j === i ? t + s : t));
-    const prefixed = tokens.map((t, j) => (j === i ? s + t : t));
-    return !matchArgv(p, CMD, widened) && !matchArgv(p, CMD, prefixed) && !matchArgv(p, CMD, [...tokens, s]);
-  }), RUNS);
+  const suffix = fc.constantFrom(
+    ' ',
+    ';',
+    '; rm -rf /',
+    ' && id',
+    '$(id)',
+    '`id`',
+    '\n',
+    '\n-u',
+    '/..',
+    '/../../etc/shadow',
+    ' -x',
+    '*',
+  );
+  fc.assert(
+    fc.property(
+      fc.array(
+        literalToken.filter((t) => !t.includes('*')),
+        { minLength: 1, maxLength: 5 },
+      ),
+      fc.nat(),
+      suffix,
+      (tokens, at, s) => {
+        const p = compiled(tokens);
+        const i = at % tokens.length;
+        const widened = tokens.map((t, j) => (j === i ? t + s : t));
+        const prefixed = tokens.map((t, j) => (j === i ? s + t : t));
+        return !matchArgv(p, CMD, widened) && !matchArgv(p, CMD, prefixed) && !matchArgv(p, CMD, [...tokens, s]);
+      },
+    ),
+    RUNS,
+  );
 });
 
 void test('property: an argv whose joined text equals the pattern but is split differently is refused', () => {
   // The classic string-matching hole: [a, "b c"] and [a, b, c] render the same; argv-wise they differ.
-  fc.assert(fc.property(fc.array(literalToken.filter((t) => !t.includes('*')), { minLength: 2, maxLength: 6 }), fc.nat(), (tokens, at) => {
-    const p = compiled(tokens);
-    const i = at % (tokens.length - 1);
-    const joined = [...tokens.slice(0, i), `${tokens[i]} ${tokens[i + 1]}`, ...tokens.slice(i + 2)];
-    assert.equal(joined.join(' '), tokens.join(' '));
-    return !matchArgv(p, CMD, joined);
-  }), RUNS);
-  fc.assert(fc.property(fc.array(literalToken.filter((t) => !t.includes('*')), { maxLength: 5 }), hostileArgs, (tokens, args) => {
-    const p = compiled(tokens);
-    if (args.join(' ') !== tokens.join(' ')) return true;
-    const same = args.length === tokens.length && args.every((a, i) => a === tokens[i]);
-    return matchArgv(p, CMD, args) === same;
-  }), RUNS);
+  fc.assert(
+    fc.property(
+      fc.array(
+        literalToken.filter((t) => !t.includes('*')),
+        { minLength: 2, maxLength: 6 },
+      ),
+      fc.nat(),
+      (tokens, at) => {
+        const p = compiled(tokens);
+        const i = at % (tokens.length - 1);
+        const joined = [...tokens.slice(0, i), `${tokens[i]} ${tokens[i + 1]}`, ...tokens.slice(i + 2)];
+        assert.equal(joined.join(' '), tokens.join(' '));
+        return !matchArgv(p, CMD, joined);
+      },
+    ),
+    RUNS,
+  );
+  fc.assert(
+    fc.property(
+      fc.array(
+        literalToken.filter((t) => !t.includes('*')),
+        { maxLength: 5 },
+      ),
+      hostileArgs,
+      (tokens, args) => {
+        const p = compiled(tokens);
+        if (args.join(' ') !== tokens.join(' ')) return true;
+        const same = args.length === tokens.length && args.every((a, i) => a === tokens[i]);
+        return matchArgv(p, CMD, args) === same;
+      },
+    ),
+    RUNS,
+  );
 });
 
 void test('property: joining or splitting arguments never lets an argument cover two pattern tokens', () => {
@@ -219,41 +355,86 @@ void test('property: joining or splitting arguments never lets an argument cover
   // split its text at the spaces or join it into one argument: the same characters, another argv. With
   // a different number of arguments it is refused, however the text lines up with the tokens.
   const fillers = fc.array(hostileString, { minLength: 1, maxLength: 4 });
-  fc.assert(fc.property(fc.array(globToken.filter((t) => t !== '*'), { minLength: 1, maxLength: 4 }), fillers, fc.boolean(), (tokens, fill_, join) => {
-    const p = compiled(tokens);
-    const allowed = tokens.map((t) => fill(t, fill_));
-    if (!matchArgv(p, CMD, allowed)) return false;
-    const other = join ? [allowed.join(' ')] : allowed.join(' ').split(' ');
-    if (other.length === allowed.length) return true;
-    return !matchArgv(p, CMD, other);
-  }), RUNS);
-  fc.assert(fc.property(fc.array(globToken.filter((t) => t !== '*'), { minLength: 1, maxLength: 4 }), hostileArgs, (tokens, args) => {
-    const p = compiled(tokens);
-    return args.length === tokens.length || !matchArgv(p, CMD, args);
-  }), RUNS);
-  fc.assert(fc.property(fc.array(literalToken.filter((t) => !t.includes('*')), { minLength: 1, maxLength: 4 }), fc.nat(), hostileString, hostileString, (tokens, at, left, right) => {
-    const p = compiled(tokens);
-    const i = at % tokens.length;
-    const split = [...tokens.slice(0, i), left, right, ...tokens.slice(i + 1)];
-    return !matchArgv(p, CMD, split);
-  }), RUNS);
+  fc.assert(
+    fc.property(
+      fc.array(
+        globToken.filter((t) => t !== '*'),
+        { minLength: 1, maxLength: 4 },
+      ),
+      fillers,
+      fc.boolean(),
+      (tokens, fill_, join) => {
+        const p = compiled(tokens);
+        const allowed = tokens.map((t) => fill(t, fill_));
+        if (!matchArgv(p, CMD, allowed)) return false;
+        const other = join ? [allowed.join(' ')] : allowed.join(' ').split(' ');
+        if (other.length === allowed.length) return true;
+        return !matchArgv(p, CMD, other);
+      },
+    ),
+    RUNS,
+  );
+  fc.assert(
+    fc.property(
+      fc.array(
+        globToken.filter((t) => t !== '*'),
+        { minLength: 1, maxLength: 4 },
+      ),
+      hostileArgs,
+      (tokens, args) => {
+        const p = compiled(tokens);
+        return args.length === tokens.length || !matchArgv(p, CMD, args);
+      },
+    ),
+    RUNS,
+  );
+  fc.assert(
+    fc.property(
+      fc.array(
+        literalToken.filter((t) => !t.includes('*')),
+        { minLength: 1, maxLength: 4 },
+      ),
+      fc.nat(),
+      hostileString,
+      hostileString,
+      (tokens, at, left, right) => {
+        const p = compiled(tokens);
+        const i = at % tokens.length;
+        const split = [...tokens.slice(0, i), left, right, ...tokens.slice(i + 1)];
+        return !matchArgv(p, CMD, split);
+      },
+    ),
+    RUNS,
+  );
 });
 
 void test('property: compiled tokens never contain whitespace and survive a round trip', () => {
   const ws = fc.array(fc.constantFrom(' ', '\t'), { minLength: 1, maxLength: 3 }).map((a) => a.join(''));
-  fc.assert(fc.property(fc.array(globToken, { minLength: 1, maxLength: 6 }), ws, (tokens, sep) => {
-    const p = compilePattern(['cmd', ...tokens].join(sep), fakeResolve);
-    const all = [...p.args, ...(p.rest ? ['*'] : [])];
-    if (!all.every((t) => !/[ \t]/.test(t))) return false;
-    const again = compilePattern(p.text, fakeResolve);
-    return again.text === p.text && again.rest === p.rest && again.args.join('\0') === p.args.join('\0');
-  }), RUNS);
+  fc.assert(
+    fc.property(fc.array(globToken, { minLength: 1, maxLength: 6 }), ws, (tokens, sep) => {
+      const p = compilePattern(['cmd', ...tokens].join(sep), fakeResolve);
+      const all = [...p.args, ...(p.rest ? ['*'] : [])];
+      if (!all.every((t) => !/[ \t]/.test(t))) return false;
+      const again = compilePattern(p.text, fakeResolve);
+      return again.text === p.text && again.rest === p.rest && again.args.join('\0') === p.args.join('\0');
+    }),
+    RUNS,
+  );
 });
 
 void test('property: a different command is never allowed, whatever the arguments', () => {
-  fc.assert(fc.property(fc.array(globToken, { maxLength: 4 }), fc.boolean(), hostileArgs, hostileString, (tokens, rest, args, other) => {
-    const p = compiled(tokens, rest);
-    const cmd = `/fake/bin/cmd${other}`;
-    return cmd === CMD || !matchArgv(p, cmd, args);
-  }), RUNS);
+  fc.assert(
+    fc.property(
+      fc.array(globToken, { maxLength: 4 }),
+      fc.boolean(),
+      hostileArgs,
+      hostileString,
+      (tokens, rest, args, other) => {
+        const p = compiled(tokens, rest);
+        const cmd = `/fake/bin/cmd${other}`;
+        return cmd === CMD || !matchArgv(p, cmd, args);
+      },
+    ),
+    RUNS,
+  );
 });

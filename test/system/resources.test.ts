@@ -6,8 +6,15 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { describe, it } from 'node:test';
 import {
-  MIN_WINDOW_MS, ProcUsageScanner, ResourceSampler, parseAuxv, parseCpuTime, parsePsOutput, sumRuns,
-  type ProcUsage, type UsageScanner,
+  MIN_WINDOW_MS,
+  ProcUsageScanner,
+  ResourceSampler,
+  parseAuxv,
+  parseCpuTime,
+  parsePsOutput,
+  sumRuns,
+  type ProcUsage,
+  type UsageScanner,
 } from '../../src/system/resources.js';
 import { heldStatBudget, parseProcStat, parseStatBytes } from '../../src/system/proc.js';
 
@@ -20,21 +27,81 @@ class Given implements UsageScanner {
   }
 }
 
-const proc = (pid: number, pgid: number, cpuSecs: number, rssBytes: number, marker: string | null = null): ProcUsage => ({ pid, pgid, marker, cpuSecs, rssBytes });
+const proc = (
+  pid: number,
+  pgid: number,
+  cpuSecs: number,
+  rssBytes: number,
+  marker: string | null = null,
+): ProcUsage => ({ pid, pgid, marker, cpuSecs, rssBytes });
 
 describe('resource parsing', () => {
   it('reads group, ticks (own and reaped children) and rss from /proc/<pid>/stat, whatever the name holds', () => {
     // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime cutime cstime ...
-    const fields = ['S', '1', '4242', '4242', '0', '-1', '0', '0', '0', '0', '0', '150', '50', '7', '3', '20', '0', '1', '0', '9999', '123456', '2500'];
+    const fields = [
+      'S',
+      '1',
+      '4242',
+      '4242',
+      '0',
+      '-1',
+      '0',
+      '0',
+      '0',
+      '0',
+      '0',
+      '150',
+      '50',
+      '7',
+      '3',
+      '20',
+      '0',
+      '1',
+      '0',
+      '9999',
+      '123456',
+      '2500',
+    ];
     const s = parseProcStat(`4242 (we ird) (name) ${fields.join(' ')} 0 0`);
     assert.deepEqual(s, { state: 'S', ppid: 1, pgid: 4242, ticks: 210, starttime: 9999, rssPages: 2500 });
     assert.equal(parseProcStat('garbage'), null);
   });
 
   it('parses the bytes read (no string made) and refuses a line that is cut short or not numeric', () => {
-    const fields = ['R', '1', '77', '77', '0', '-1', '4194560', '0', '0', '0', '0', '12', '3', '0', '0', '20', '0', '1', '0', '555', '999', '-5', '18446744073709551615'];
+    const fields = [
+      'R',
+      '1',
+      '77',
+      '77',
+      '0',
+      '-1',
+      '4194560',
+      '0',
+      '0',
+      '0',
+      '0',
+      '12',
+      '3',
+      '0',
+      '0',
+      '20',
+      '0',
+      '1',
+      '0',
+      '555',
+      '999',
+      '-5',
+      '18446744073709551615',
+    ];
     const line = Buffer.from(`77 (a) b) ${fields.join(' ')}\n`);
-    assert.deepEqual(parseStatBytes(line, line.length), { state: 'R', ppid: 1, pgid: 77, ticks: 15, starttime: 555, rssPages: 0 });
+    assert.deepEqual(parseStatBytes(line, line.length), {
+      state: 'R',
+      ppid: 1,
+      pgid: 77,
+      ticks: 15,
+      starttime: 555,
+      rssPages: 0,
+    });
     const cut = Buffer.from(`77 (a) ${fields.slice(0, 18).join(' ')}`);
     assert.equal(parseStatBytes(cut, cut.length), null);
     const odd = Buffer.from(`77 (a) ${fields.join(' ').replace(' 12 ', ' 1x ')}`);
@@ -44,14 +111,23 @@ describe('resource parsing', () => {
   });
 
   it('keeps at most an eighth of the open-file limit of stat files open, and no more than 4096', () => {
-    assert.equal(heldStatBudget('Limit                     Soft Limit           Hard Limit           Units\nMax open files            1024                 4096                 files\n'), 128);
+    assert.equal(
+      heldStatBudget(
+        'Limit                     Soft Limit           Hard Limit           Units\nMax open files            1024                 4096                 files\n',
+      ),
+      128,
+    );
     assert.equal(heldStatBudget('Max open files            1048576              1048576              files\n'), 4096);
     assert.equal(heldStatBudget(null), 128);
   });
 
   it('finds the page size and clock ticks in an auxv vector', () => {
     const v = Buffer.alloc(16 * 4);
-    [[6n, 16384n], [17n, 100n], [0n, 0n]].forEach(([t, val], i) => {
+    [
+      [6n, 16384n],
+      [17n, 100n],
+      [0n, 0n],
+    ].forEach(([t, val], i) => {
       v.writeBigUInt64LE(t as bigint, i * 16);
       v.writeBigUInt64LE(val as bigint, i * 16 + 8);
     });
@@ -65,13 +141,23 @@ describe('resource parsing', () => {
     assert.equal(parseCpuTime('2-00:00:01'), 172_801);
     assert.equal(parseCpuTime('x'), null);
     assert.deepEqual(parsePsOutput('  100   100   2048   0:01.00\n  101 100 1024 1:00.00\nbad line\n'), [
-      proc(100, 100, 1, 2048 * 1024), proc(101, 100, 60, 1024 * 1024),
+      proc(100, 100, 1, 2048 * 1024),
+      proc(101, 100, 60, 1024 * 1024),
     ]);
   });
 
   it('sums a run by its group and by its marker (a double-forked child outside the group)', () => {
-    const procs = [proc(10, 10, 1, 100), proc(11, 10, 2, 100), proc(20, 20, 4, 100, 'm1'), proc(30, 30, 8, 100, 'other')];
-    assert.deepEqual(sumRuns(procs, [{ pgid: 10, marker: 'm1', started_at: 0 }]), { cpuSecs: 7, rssBytes: 300, count: 3 });
+    const procs = [
+      proc(10, 10, 1, 100),
+      proc(11, 10, 2, 100),
+      proc(20, 20, 4, 100, 'm1'),
+      proc(30, 30, 8, 100, 'other'),
+    ];
+    assert.deepEqual(sumRuns(procs, [{ pgid: 10, marker: 'm1', started_at: 0 }]), {
+      cpuSecs: 7,
+      rssBytes: 300,
+      count: 3,
+    });
   });
 
   it('the /proc scanner sees a live child with its group and a positive rss', async () => {
@@ -93,17 +179,22 @@ describe('resource parsing', () => {
   it('the /proc scanner reads fresh figures through the stat files it keeps open, and closes those of processes that are gone', async () => {
     if (process.platform !== 'linux') return;
     // Busy for 3 s, then idle: its CPU time grows between scans.
-    const child = spawn(process.execPath, ['-e', 'const end = Date.now() + 3000; while (Date.now() < end); setInterval(() => {}, 1000)'], { detached: true, stdio: 'ignore' });
+    const child = spawn(
+      process.execPath,
+      ['-e', 'const end = Date.now() + 3000; while (Date.now() < end); setInterval(() => {}, 1000)'],
+      { detached: true, stdio: 'ignore' },
+    );
     await new Promise((r) => child.once('spawn', r));
     const pid = child.pid as number;
     const statFile = `/proc/${pid}/stat`;
-    const held = (): number => fs.readdirSync('/proc/self/fd').filter((fd) => {
-      try {
-        return fs.readlinkSync(`/proc/self/fd/${fd}`) === statFile;
-      } catch {
-        return false;
-      }
-    }).length;
+    const held = (): number =>
+      fs.readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return fs.readlinkSync(`/proc/self/fd/${fd}`) === statFile;
+        } catch {
+          return false;
+        }
+      }).length;
     const scanner = new ProcUsageScanner();
     const unheld = new ProcUsageScanner(0);
     try {
@@ -128,7 +219,10 @@ describe('resource parsing', () => {
 
       child.kill('SIGKILL');
       await new Promise((r) => child.once('exit', r));
-      assert.equal(scanner.scan().find((p) => p.pid === pid), undefined);
+      assert.equal(
+        scanner.scan().find((p) => p.pid === pid),
+        undefined,
+      );
       assert.equal(held(), 0, 'the stat file of a process that is gone is closed');
     } finally {
       child.kill('SIGKILL');
@@ -173,7 +267,11 @@ describe('ResourceSampler', () => {
     assert.equal(sampler.sample([{ name: 'a', runs }], 11_000).get('a')?.cpu_percent, 0);
     // Restarted: another marker, its own lifetime average.
     scanner.procs = [proc(50, 50, 1, 1)];
-    assert.equal(sampler.sample([{ name: 'a', runs: [{ pgid: 50, marker: 'run-2', started_at: 10_000 }] }], 12_000).get('a')?.cpu_percent, 50);
+    assert.equal(
+      sampler.sample([{ name: 'a', runs: [{ pgid: 50, marker: 'run-2', started_at: 10_000 }] }], 12_000).get('a')
+        ?.cpu_percent,
+      50,
+    );
   });
 
   it('stopped services get nulls, and nothing is scanned when none runs', () => {
@@ -184,6 +282,9 @@ describe('ResourceSampler', () => {
     // Runs listed but no process found (just exited): unknown too.
     assert.deepEqual(sampler.sample([{ name: 'a', runs }]).get('a'), { cpu_percent: null, memory_bytes: null });
     // No way to measure on this platform.
-    assert.deepEqual(new ResourceSampler(null).sample([{ name: 'a', runs }]).get('a'), { cpu_percent: null, memory_bytes: null });
+    assert.deepEqual(new ResourceSampler(null).sample([{ name: 'a', runs }]).get('a'), {
+      cpu_percent: null,
+      memory_bytes: null,
+    });
   });
 });

@@ -4,7 +4,13 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import { AdiError } from '../../src/core/errors.js';
 import { cleanEnv } from '../../src/system/privilege.js';
-import { DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_TIMEOUT_MS, runCommand, signalNumber, type RunOptions } from '../../src/system/run.js';
+import {
+  DEFAULT_MAX_OUTPUT_BYTES,
+  DEFAULT_TIMEOUT_MS,
+  runCommand,
+  signalNumber,
+  type RunOptions,
+} from '../../src/system/run.js';
 import { readPidFile, tempDir, waitDead } from '../executor/util.js';
 
 const dirs: string[] = [];
@@ -12,7 +18,12 @@ after(() => {
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
 });
 
-const opts = (more: Partial<RunOptions> = {}): RunOptions => ({ env: cleanEnv(), cwd: '/', timeoutMs: 10_000, ...more });
+const opts = (more: Partial<RunOptions> = {}): RunOptions => ({
+  env: cleanEnv(),
+  cwd: '/',
+  timeoutMs: 10_000,
+  ...more,
+});
 const node = (script: string, ...args: string[]) => ({ file: process.execPath, args: ['-e', script, ...args] });
 const sh = (script: string, ...args: string[]) => ({ file: '/bin/sh', args: ['-c', script, 'sh', ...args] });
 
@@ -33,7 +44,12 @@ void test('defaults: 60 s and 16 MiB', () => {
 
 void test('stdout and stderr are captured byte for byte (all 256 byte values)', async () => {
   const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
-  const r = await runCommand(node(`const b = Buffer.from(Array.from({length: 256}, (_, i) => i)); process.stdout.write(b); process.stderr.write(Buffer.from(b).reverse());`), opts());
+  const r = await runCommand(
+    node(
+      `const b = Buffer.from(Array.from({length: 256}, (_, i) => i)); process.stdout.write(b); process.stderr.write(Buffer.from(b).reverse());`,
+    ),
+    opts(),
+  );
   assert.equal(r.exit_code, 0);
   assert.equal(r.signal, null);
   assert.deepEqual(r.stdout, all);
@@ -65,7 +81,12 @@ void test('the environment is exactly the one given', async () => {
   try {
     const r = await runCommand({ file: '/usr/bin/env', args: [] }, opts());
     const lines = r.stdout.toString().trim().split('\n').sort();
-    assert.deepEqual(lines, Object.entries(cleanEnv()).map(([k, v]) => `${k}=${v}`).sort());
+    assert.deepEqual(
+      lines,
+      Object.entries(cleanEnv())
+        .map(([k, v]) => `${k}=${v}`)
+        .sort(),
+    );
   } finally {
     delete process.env.ADI_SECRET_TEST;
     if (saved !== undefined) process.env.LD_PRELOAD = saved;
@@ -78,7 +99,9 @@ void test('a timeout kills the whole process group, grandchildren included, and 
   const pidFile = path.join(d, 'grandchild.pid');
   // sh -> sh -> sleep: the sleep is a grandchild of the command.
   const started = Date.now();
-  const e = await rejection(runCommand(sh('sh -c \'sleep 300 & echo $! > "$1"; wait\' inner "$1" & wait', pidFile), opts({ timeoutMs: 700 })));
+  const e = await rejection(
+    runCommand(sh('sh -c \'sleep 300 & echo $! > "$1"; wait\' inner "$1" & wait', pidFile), opts({ timeoutMs: 700 })),
+  );
   assert.equal(e.code, 'COMMAND_TIMEOUT');
   assert.match(e.message, /timeout_secs = 0\.7 s/);
   assert.ok(Date.now() - started < 5000);
@@ -87,14 +110,27 @@ void test('a timeout kills the whole process group, grandchildren included, and 
 });
 
 void test('output past the limit kills the group and names the limit', async () => {
-  const e = await rejection(runCommand(node('process.stdout.write(Buffer.alloc(1 << 20, 97)); setTimeout(() => {}, 30000)'), opts({ maxOutputBytes: 1000 })));
+  const e = await rejection(
+    runCommand(
+      node('process.stdout.write(Buffer.alloc(1 << 20, 97)); setTimeout(() => {}, 30000)'),
+      opts({ maxOutputBytes: 1000 }),
+    ),
+  );
   assert.equal(e.code, 'OUTPUT_TOO_LARGE');
   assert.match(e.message, /max_output_bytes = 1000 bytes/);
   // Both streams count together.
-  const both = await rejection(runCommand(node('process.stdout.write("x".repeat(600)); process.stderr.write("y".repeat(600))'), opts({ maxOutputBytes: 1000 })));
+  const both = await rejection(
+    runCommand(
+      node('process.stdout.write("x".repeat(600)); process.stderr.write("y".repeat(600))'),
+      opts({ maxOutputBytes: 1000 }),
+    ),
+  );
   assert.equal(both.code, 'OUTPUT_TOO_LARGE');
   // Exactly the limit is fine.
-  const ok = await runCommand(node('process.stdout.write("x".repeat(600)); process.stderr.write("y".repeat(400))'), opts({ maxOutputBytes: 1000 }));
+  const ok = await runCommand(
+    node('process.stdout.write("x".repeat(600)); process.stderr.write("y".repeat(400))'),
+    opts({ maxOutputBytes: 1000 }),
+  );
   assert.equal(ok.stdout.length + ok.stderr.length, 1000);
 });
 
@@ -110,9 +146,18 @@ void test('nothing outlives the command: leftovers in its group are killed when 
 });
 
 void test('a missing program is COMMAND_NOT_FOUND; bad limits are BAD_ARGUMENT', async () => {
-  assert.equal((await rejection(runCommand({ file: '/nonexistent/program', args: [] }, opts()))).code, 'COMMAND_NOT_FOUND');
-  assert.equal((await rejection(runCommand({ file: '/bin/true', args: [] }, opts({ timeoutMs: 0 })))).code, 'BAD_ARGUMENT');
-  assert.equal((await rejection(runCommand({ file: '/bin/true', args: [] }, opts({ maxOutputBytes: -1 })))).code, 'BAD_ARGUMENT');
+  assert.equal(
+    (await rejection(runCommand({ file: '/nonexistent/program', args: [] }, opts()))).code,
+    'COMMAND_NOT_FOUND',
+  );
+  assert.equal(
+    (await rejection(runCommand({ file: '/bin/true', args: [] }, opts({ timeoutMs: 0 })))).code,
+    'BAD_ARGUMENT',
+  );
+  assert.equal(
+    (await rejection(runCommand({ file: '/bin/true', args: [] }, opts({ maxOutputBytes: -1 })))).code,
+    'BAD_ARGUMENT',
+  );
 });
 
 void test('aborting kills the group and rejects with CANCELLED', async () => {
@@ -129,10 +174,15 @@ void test('the group killer is used when a limit is hit', async () => {
   const d = tempDir();
   dirs.push(d);
   const marker = path.join(d, 'killer-ran');
-  const e = await rejection(runCommand(sh('sleep 300'), opts({
-    timeoutMs: 300,
-    groupKiller: (pgid) => ({ file: '/bin/sh', args: ['-c', 'echo "$1" > "$2"', 'sh', String(pgid), marker] }),
-  })));
+  const e = await rejection(
+    runCommand(
+      sh('sleep 300'),
+      opts({
+        timeoutMs: 300,
+        groupKiller: (pgid) => ({ file: '/bin/sh', args: ['-c', 'echo "$1" > "$2"', 'sh', String(pgid), marker] }),
+      }),
+    ),
+  );
   assert.equal(e.code, 'COMMAND_TIMEOUT');
   const pgid = await readPidFile(marker);
   assert.ok(pgid > 1);

@@ -32,7 +32,10 @@ describe('FrameDecoder', () => {
         (bodies, cuts) => {
           const stream = Buffer.concat(bodies.map((b) => frame(b)));
           const frames = decodeAll(new FrameDecoder(1024), split(stream, cuts));
-          assert.deepEqual(frames.map((f) => [...f]), bodies.map((b) => [...b]));
+          assert.deepEqual(
+            frames.map((f) => [...f]),
+            bodies.map((b) => [...b]),
+          );
         },
       ),
       { numRuns: 500 },
@@ -52,7 +55,10 @@ describe('FrameDecoder', () => {
 
   test('a frame of exactly the maximum passes; one byte more does not', () => {
     const ok = new FrameDecoder(10);
-    assert.deepEqual(decodeAll(ok, [frame(Buffer.alloc(10, 7))]).map((f) => f.length), [10]);
+    assert.deepEqual(
+      decodeAll(ok, [frame(Buffer.alloc(10, 7))]).map((f) => f.length),
+      [10],
+    );
     assert.throws(() => new FrameDecoder(10).push(frame(Buffer.alloc(11)), () => undefined), /exceeds the maximum/);
   });
 
@@ -77,6 +83,9 @@ describe('FrameDecoder', () => {
   });
 
   test('a zero-length frame is delivered as an empty body', () => {
-    assert.deepEqual(decodeAll(new FrameDecoder(10), [frame(Buffer.alloc(0))]).map((f) => f.length), [0]);
+    assert.deepEqual(
+      decodeAll(new FrameDecoder(10), [frame(Buffer.alloc(0))]).map((f) => f.length),
+      [0],
+    );
   });
 });

@@ -7,7 +7,12 @@ import fc from 'fast-check';
 import { Packr } from 'msgpackr';
 import { decodeRange, encode, encodeWithHeadroom, MAX_DEPTH, MsgpackError } from '../../src/wire/msgpack.js';
 
-const oracle = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true, int64AsType: 'number' } as ConstructorParameters<typeof Packr>[0]);
+const oracle = new Packr({
+  useRecords: false,
+  mapsAsObjects: true,
+  variableMapSize: true,
+  int64AsType: 'number',
+} as ConstructorParameters<typeof Packr>[0]);
 
 const decode = (buf: Buffer): unknown => decodeRange(buf, 0, buf.length);
 
@@ -25,7 +30,11 @@ const value: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
     fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)),
     fc.array(tie('any'), { maxLength: 20 }),
     // msgpackr renames a `__proto__` key; ours keeps it as a plain property (tested below).
-    fc.dictionary(fc.string({ maxLength: 12 }).filter((k) => k !== '__proto__'), tie('any'), { maxKeys: 20 }),
+    fc.dictionary(
+      fc.string({ maxLength: 12 }).filter((k) => k !== '__proto__'),
+      tie('any'),
+      { maxKeys: 20 },
+    ),
   ),
 })).any;
 
@@ -33,7 +42,8 @@ const value: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
 function normalize(v: unknown): unknown {
   if (v instanceof Uint8Array) return { bin: [...v] };
   if (Array.isArray(v)) return v.map(normalize);
-  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, normalize(x)]));
+  if (v !== null && typeof v === 'object')
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, normalize(x)]));
   return v;
 }
 
@@ -57,7 +67,31 @@ describe('msgpack codec', () => {
   });
 
   test('every integer width round-trips, both ways', () => {
-    const edges = [0, 1, 31, 32, 127, 128, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1, -1, -32, -33, -128, -129, -32768, -32769, -(2 ** 31), -(2 ** 31) - 1, -(2 ** 53) + 1];
+    const edges = [
+      0,
+      1,
+      31,
+      32,
+      127,
+      128,
+      255,
+      256,
+      65535,
+      65536,
+      2 ** 32 - 1,
+      2 ** 32,
+      2 ** 53 - 1,
+      -1,
+      -32,
+      -33,
+      -128,
+      -129,
+      -32768,
+      -32769,
+      -(2 ** 31),
+      -(2 ** 31) - 1,
+      -(2 ** 53) + 1,
+    ];
     for (const n of edges) {
       assert.equal(decode(encode(n)), n, `ours ${n}`);
       assert.equal(decode(oracle.pack(n)), n, `msgpackr's ${n}`);

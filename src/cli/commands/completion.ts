@@ -14,7 +14,11 @@ export const command = defineCommand({
   args: [{ name: 'SHELL', choices: Object.keys(SCRIPTS), optional: true }],
   options: {
     // What the scripts of earlier versions call; a saved one keeps completing service names.
-    'list-services': { type: 'boolean', hidden: true, help: "The daemon's service names, one a line; nothing when none runs" },
+    'list-services': {
+      type: 'boolean',
+      hidden: true,
+      help: "The daemon's service names, one a line; nothing when none runs",
+    },
   },
   description: `Prints a script that completes adi's commands, options and, when the daemon runs, service names.
   bash:  source <(adi completion bash)        in ~/.bashrc
@@ -28,7 +32,8 @@ The script calls adi for each completion, so it follows the adi found on PATH.`,
       return 0;
     }
     const shell = positionals[0];
-    if (shell === undefined) throw new AdiError('BAD_ARGUMENT', "Name one shell: bash, zsh or fish. See 'adi completion --help'.");
+    if (shell === undefined)
+      throw new AdiError('BAD_ARGUMENT', "Name one shell: bash, zsh or fish. See 'adi completion --help'.");
     io.stdout.write(SCRIPTS[shell as keyof typeof SCRIPTS]);
     return 0;
   },

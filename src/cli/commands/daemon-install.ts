@@ -23,7 +23,12 @@ export const BOOT_OPTIONS = {
       (run with sudo). The daemon runs as the user who ran sudo (User=), or as root when root runs it directly.`,
   },
   now: { type: 'boolean', help: 'Enable and start it now (systemctl enable --now / launchctl bootstrap)' },
-  root: { type: 'string', value: 'DIR', complete: 'dir', help: 'With --system: write under DIR instead of / (packaging, tests)' },
+  root: {
+    type: 'string',
+    value: 'DIR',
+    complete: 'dir',
+    help: 'With --system: write under DIR instead of / (packaging, tests)',
+  },
 } as const;
 
 export interface BootValues {
@@ -39,16 +44,21 @@ export function planFor(commandName: string, values: BootValues, io: CliIO): Boo
     throw new AdiError('BAD_ARGUMENT', `Give --user or --system, not both. See 'adi ${commandName} --help'.`);
   }
   const scope: BootScope = values.system === true ? 'system' : 'user';
-  if (values.root !== undefined && scope !== 'system') throw new AdiError('BAD_ARGUMENT', `--root goes with --system. See 'adi ${commandName} --help'.`);
+  if (values.root !== undefined && scope !== 'system')
+    throw new AdiError('BAD_ARGUMENT', `--root goes with --system. See 'adi ${commandName} --help'.`);
   if (values.root !== undefined && values.now === true) {
-    throw new AdiError('BAD_ARGUMENT', `--now acts on this machine's service manager, so it cannot go with --root. See 'adi ${commandName} --help'.`);
+    throw new AdiError(
+      'BAD_ARGUMENT',
+      `--now acts on this machine's service manager, so it cannot go with --root. See 'adi ${commandName} --help'.`,
+    );
   }
   const uid = process.getuid?.() ?? -1;
   const account = os.userInfo();
   const sudoUser = io.env['SUDO_USER'];
   // System scope: the daemon runs as the admin who set it up: the sudo caller, or
   // the current user, or root when root installs it directly.
-  const runAs = scope !== 'system' ? null : uid === 0 ? (sudoUser && sudoUser !== 'root' ? sudoUser : null) : account.username;
+  const runAs =
+    scope !== 'system' ? null : uid === 0 ? (sudoUser && sudoUser !== 'root' ? sudoUser : null) : account.username;
   const home = io.env['HOME'] || account.homedir;
   return bootPlan({
     platform: process.platform,
@@ -72,7 +82,8 @@ export function runManagerCommand(argv: string[], env: NodeJS.ProcessEnv): Promi
     execFile(argv[0] as string, argv.slice(1), { env, timeout: 120_000 }, (err, stdout, stderr) => {
       const output = `${stderr}${stdout}`.trim();
       if (err === null) resolve({ ok: true, output });
-      else if ((err as NodeJS.ErrnoException).code === 'ENOENT') resolve({ ok: false, output: `${argv[0]} is not installed (not found on PATH)` });
+      else if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+        resolve({ ok: false, output: `${argv[0]} is not installed (not found on PATH)` });
       else resolve({ ok: false, output: output || err.message });
     });
   });
@@ -108,13 +119,18 @@ finds what it finds from this shell. Install again after changing them.
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EACCES' || code === 'EPERM') {
-        throw new AdiError('PERMISSION_DENIED', `Cannot write ${plan.file}: permission denied. ${plan.scope === 'system' ? "Run 'sudo adi daemon install --system'" : 'Check the ownership of that directory'}, or use --user.`);
+        throw new AdiError(
+          'PERMISSION_DENIED',
+          `Cannot write ${plan.file}: permission denied. ${plan.scope === 'system' ? "Run 'sudo adi daemon install --system'" : 'Check the ownership of that directory'}, or use --user.`,
+        );
       }
       throw err;
     }
     io.stdout.write(`${changed ? 'Wrote' : 'Unchanged:'} ${plan.file}\n`);
     if (plan.kind === 'systemd' && !systemdBooted()) {
-      io.stderr.write('adi: note: systemd is not running on this machine (no /run/systemd/system), so the unit will not start here.\n');
+      io.stderr.write(
+        'adi: note: systemd is not running on this machine (no /run/systemd/system), so the unit will not start here.\n',
+      );
     }
 
     // A daemon that the service manager did not start would make the unit's daemon step aside.
@@ -123,12 +139,16 @@ finds what it finds from this shell. Install again after changing them.
     client.close();
     const outside = pong !== null && !(plan.kind === 'systemd' && inUnit(pong.pid));
     if (outside && pong !== null) {
-      io.stderr.write(`adi: note: a daemon started outside ${plan.kind} runs (pid ${pong.pid}); the one ${plan.kind} starts will step aside while it does. 'adi daemon stop' stops it first.\n`);
+      io.stderr.write(
+        `adi: note: a daemon started outside ${plan.kind} runs (pid ${pong.pid}); the one ${plan.kind} starts will step aside while it does. 'adi daemon stop' stops it first.\n`,
+      );
     }
 
     if (values.now !== true) {
       const when = plan.scope === 'user' ? 'now and at every login' : 'now and at every boot';
-      io.stdout.write(`To start it ${when}, run:\n  ${plan.scope === 'system' && process.getuid?.() !== 0 ? 'sudo ' : ''}${plan.enableShown}\n`);
+      io.stdout.write(
+        `To start it ${when}, run:\n  ${plan.scope === 'system' && process.getuid?.() !== 0 ? 'sudo ' : ''}${plan.enableShown}\n`,
+      );
       if (plan.kind === 'systemd' && plan.scope === 'user') {
         io.stdout.write(`To start it at boot without logging in: loginctl enable-linger ${os.userInfo().username}\n`);
       }
@@ -145,7 +165,9 @@ finds what it finds from this shell. Install again after changing them.
       }
     }
     if (outside) {
-      io.stdout.write(`Enabled (${plan.enableShown}); the daemon already running (pid ${pong?.pid}) stays in charge until it stops.\n`);
+      io.stdout.write(
+        `Enabled (${plan.enableShown}); the daemon already running (pid ${pong?.pid}) stays in charge until it stops.\n`,
+      );
       return 0;
     }
     const waiter = cliClient(io);
@@ -153,8 +175,13 @@ finds what it finds from this shell. Install again after changing them.
       const up = await withProgress(io, 'waiting for the daemon to answer', () => waiter.waitUntilRunning(10_000));
       io.stdout.write(`Enabled and started: adi daemon runs (pid ${up.pid}) under ${plan.kind}.\n`);
     } catch {
-      const status = plan.kind === 'systemd' ? `${plan.enableShown.replace(/ enable --now adi-daemon$/, '')} status adi-daemon` : `launchctl print ${plan.disableShown.split(' ').pop() ?? ''}`;
-      io.stderr.write(`adi: enabled, but the daemon does not answer yet; '${status}' shows why (install again with ${scopeFlag(plan)} after fixing).\n`);
+      const status =
+        plan.kind === 'systemd'
+          ? `${plan.enableShown.replace(/ enable --now adi-daemon$/, '')} status adi-daemon`
+          : `launchctl print ${plan.disableShown.split(' ').pop() ?? ''}`;
+      io.stderr.write(
+        `adi: enabled, but the daemon does not answer yet; '${status}' shows why (install again with ${scopeFlag(plan)} after fixing).\n`,
+      );
       return 1;
     } finally {
       waiter.close();

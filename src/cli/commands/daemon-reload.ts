@@ -16,19 +16,29 @@ daemon log and to 'adi daemon status').`,
     try {
       const report = await client.reload();
       const parts: string[] = [];
-      for (const [what, names] of [['added', report.added], ['changed', report.changed], ['removed', report.removed]] as const) {
+      for (const [what, names] of [
+        ['added', report.added],
+        ['changed', report.changed],
+        ['removed', report.removed],
+      ] as const) {
         if (names.length > 0) parts.push(`${what} ${names.join(', ')}`);
       }
       parts.push(`${report.unchanged} unchanged`);
       io.stdout.write(`services file reloaded${report.errors.length > 0 ? ' with errors' : ''}: ${parts.join('; ')}\n`);
       if (report.kept.length > 0) {
-        io.stderr.write(`kept the last valid definition of ${report.kept.join(', ')} (running as before): the new one is invalid\n`);
+        io.stderr.write(
+          `kept the last valid definition of ${report.kept.join(', ')} (running as before): the new one is invalid\n`,
+        );
       }
       if (report.conflicts !== undefined && report.conflicts.length > 0) {
-        io.stderr.write(`name conflicts (definitions not loaded; see 'adi daemon services'):\n${report.conflicts.map((c) => `  ${c}`).join('\n')}\n`);
+        io.stderr.write(
+          `name conflicts (definitions not loaded; see 'adi daemon services'):\n${report.conflicts.map((c) => `  ${c}`).join('\n')}\n`,
+        );
       }
       if (report.errors.length === 0) return 0;
-      io.stderr.write(`${report.errors.length} error${report.errors.length === 1 ? '' : 's'} in the service definitions:\n${report.errors.map((e) => `  ${e}`).join('\n')}\n`);
+      io.stderr.write(
+        `${report.errors.length} error${report.errors.length === 1 ? '' : 's'} in the service definitions:\n${report.errors.map((e) => `  ${e}`).join('\n')}\n`,
+      );
       return 1;
     } finally {
       client.close();

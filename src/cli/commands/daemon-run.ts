@@ -15,7 +15,11 @@ export const command = defineCommand({
   async run({ values }, io) {
     const paths = resolvePaths({ env: io.env });
     // Installed plugins are a source of service definitions besides services.toml.
-    const code = await runDaemon({ paths, foreground: values.background !== true, sources: [createPluginSource(paths)] });
+    const code = await runDaemon({
+      paths,
+      foreground: values.background !== true,
+      sources: [createPluginSource(paths)],
+    });
     // Services are stopped and files removed; leftover handles must not keep a stopped daemon alive.
     process.exit(code);
   },

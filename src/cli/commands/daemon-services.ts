@@ -26,7 +26,10 @@ export function servicesTable(list: ServiceInfo[]): string {
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]): string =>
-    cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd();
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
   return [line(header), ...rows.map(line)].join('\n') + '\n';
 }
 
@@ -47,7 +50,8 @@ export const command = defineCommand({
   options: {
     json: WATCH_OPTIONS.json,
     watch: {
-      type: 'boolean', short: 'w',
+      type: 'boolean',
+      short: 'w',
       help: 'Refresh every interval until Ctrl-C: in place on a terminal; otherwise (a pipe or a file) one timestamped table, or with --json one array per line, per interval',
     },
     interval: WATCH_OPTIONS.interval,
@@ -72,7 +76,8 @@ the definitions that were not loaded.`,
         io.stdout.write(`${JSON.stringify(list)}\n`);
         for (const c of conflicts) io.stderr.write(`adi: name conflict: ${c}\n`);
       } else {
-        if (list.length === 0) io.stdout.write("no services (define them in services.toml, or 'adi daemon start NAME -- COMMAND')\n");
+        if (list.length === 0)
+          io.stdout.write("no services (define them in services.toml, or 'adi daemon start NAME -- COMMAND')\n");
         else io.stdout.write(servicesTable(list));
         io.stdout.write(conflictsText(conflicts));
       }

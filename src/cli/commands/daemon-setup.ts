@@ -11,7 +11,11 @@ export const command = defineCommand({
   options: {
     'dry-run': { type: 'boolean', help: 'Print what would be done and change nothing' },
     remove: { type: 'boolean', help: 'Undo exactly what setup created (users that existed before are kept)' },
-    admin: { type: 'string', value: 'USER', help: "The daemon's user (default: $SUDO_USER, the one who ran sudo; root if none)" },
+    admin: {
+      type: 'string',
+      value: 'USER',
+      help: "The daemon's user (default: $SUDO_USER, the one who ran sudo; root if none)",
+    },
   },
   description: `Sets up privilege separation (run it as root, once):
   - creates the system users ADI_USER (default adi; plugins and Run) and ADI_ROOT_USER (default
@@ -25,14 +29,18 @@ restart); each service then runs as the plugin user from its next start.`,
   async run({ values }, io) {
     const dryRun = values['dry-run'] === true;
     if (!dryRun && process.getuid?.() !== 0) {
-      throw new AdiError('PERMISSION_DENIED', 'adi daemon setup creates users and a sudoers file: run it as root: sudo adi daemon setup');
+      throw new AdiError(
+        'PERMISSION_DENIED',
+        'adi daemon setup creates users and a sudoers file: run it as root: sudo adi daemon setup',
+      );
     }
     const paths = resolvePaths({ env: io.env });
     const sudoUser = io.env.SUDO_USER;
     const adminUser = values.admin ?? (sudoUser !== undefined && sudoUser !== '' ? sudoUser : 'root');
-    const plan: SetupPlan = values.remove === true
-      ? planRemove({ adiUser: paths.adiUser })
-      : planSetup({ adiUser: paths.adiUser, adiRootUser: paths.adiRootUser, adminUser });
+    const plan: SetupPlan =
+      values.remove === true
+        ? planRemove({ adiUser: paths.adiUser })
+        : planSetup({ adiUser: paths.adiUser, adiRootUser: paths.adiRootUser, adminUser });
 
     const out = (line: string): void => {
       io.stdout.write(`${line}\n`);
@@ -44,18 +52,22 @@ restart); each service then runs as the plugin user from its next start.`,
       return 0;
     }
     if (plan.actions.length === 0) {
-      out(plan.mode === 'remove'
-        ? 'Nothing to remove.'
-        : `Privilege separation is already set up (${paths.adiUser}, ${paths.adiRootUser}, ${sudoersFilePath(paths.adiUser)}). Nothing changed.`);
+      out(
+        plan.mode === 'remove'
+          ? 'Nothing to remove.'
+          : `Privilege separation is already set up (${paths.adiUser}, ${paths.adiRootUser}, ${sudoersFilePath(paths.adiUser)}). Nothing changed.`,
+      );
       for (const n of plan.notes) out(`  (${n})`);
       // Still verifies that the plugin user has no sudo rights.
       if (plan.mode === 'setup') applyPlan(plan);
       return 0;
     }
     applyPlan(plan, (line) => out(`done: ${line}`));
-    out(plan.mode === 'remove'
-      ? 'Privilege separation removed. Restart the daemon: it now runs everything as its own user.'
-      : `Privilege separation is set up for admin ${adminUser}. Restart the daemon (adi daemon stop; adi daemon start) so that it runs Run and services as ${paths.adiUser}.`);
+    out(
+      plan.mode === 'remove'
+        ? 'Privilege separation removed. Restart the daemon: it now runs everything as its own user.'
+        : `Privilege separation is set up for admin ${adminUser}. Restart the daemon (adi daemon stop; adi daemon start) so that it runs Run and services as ${paths.adiUser}.`,
+    );
     return 0;
   },
 });

@@ -18,7 +18,11 @@ export const command = defineCommand({
     env: { type: 'string', multiple: true, value: 'K=V', help: 'Set an environment variable' },
     cwd: { type: 'string', value: 'DIR', complete: 'dir', help: 'Working directory' },
     'no-restart': { type: 'boolean', help: 'Do not restart it when it exits' },
-    'max-restarts': { type: 'string', value: 'N', help: 'Automatic restarts allowed within the restart window (default 5)' },
+    'max-restarts': {
+      type: 'string',
+      value: 'N',
+      help: 'Automatic restarts allowed within the restart window (default 5)',
+    },
     'stop-timeout': { type: 'string', value: 'SECS', help: 'Seconds between SIGTERM and SIGKILL on stop (default 10)' },
   },
   description: 'The options describe an ad-hoc service, and go before or after NAME.',
@@ -32,7 +36,10 @@ its plugin socket could not be bound: the cause is printed, and 'adi daemon stat
       return startService({ name, values, commandLine }, io);
     }
     if (commandLine !== null || Object.keys(values).length > 0) {
-      throw new AdiError('BAD_ARGUMENT', "An ad-hoc service needs a name: 'adi daemon start NAME [options] -- COMMAND [ARGS...]'.");
+      throw new AdiError(
+        'BAD_ARGUMENT',
+        "An ad-hoc service needs a name: 'adi daemon start NAME [options] -- COMMAND [ARGS...]'.",
+      );
     }
     return startDaemon(io);
   },
@@ -50,15 +57,21 @@ async function startDaemon(io: CliIO): Promise<number> {
     io.stdout.write(`Replacing the running daemon ${pong.version} (pid ${pong.pid}) with ${ours}...\n`);
     await client.shutdown(true);
     client.close();
-    await withProgress(io, `waiting for the old daemon (pid ${pong.pid}) to stop its services`, () => waitForExit(pong.pid, DAEMON_STOP_WAIT_MS));
+    await withProgress(io, `waiting for the old daemon (pid ${pong.pid}) to stop its services`, () =>
+      waitForExit(pong.pid, DAEMON_STOP_WAIT_MS),
+    );
   } catch (err) {
     if (!(err instanceof AdiError) || err.code !== 'DAEMON_NOT_RUNNING') throw err;
   }
   const spawned = spawnDaemon(client.paths, io.env);
-  const pong = await withProgress(io, 'starting the daemon', async () => settled(client, await client.waitUntilRunning(10_000, spawned.exited, spawned.failed)));
+  const pong = await withProgress(io, 'starting the daemon', async () =>
+    settled(client, await client.waitUntilRunning(10_000, spawned.exited, spawned.failed)),
+  );
   client.close();
   io.stdout.write(
-    pong.pid === spawned.pid ? `adi daemon started (pid ${pong.pid})\n` : `adi daemon is already running (pid ${pong.pid})\n`,
+    pong.pid === spawned.pid
+      ? `adi daemon started (pid ${pong.pid})\n`
+      : `adi daemon is already running (pid ${pong.pid})\n`,
   );
   return reportStart(io, pong);
 }
@@ -91,8 +104,11 @@ function reportStart(io: CliIO, pong: PongInfo): number {
     if (ps.error !== null) io.stderr.write(`adi: warning: plugin socket: ${ps.error}\n`);
     return 0;
   }
-  const why = ps.state === 'failed' ? (ps.error ?? 'unknown error') : `it was not bound within ${PLUGIN_SOCKET_WAIT_MS / 1000} s`;
-  io.stderr.write(`adi: the daemon runs (pid ${pong.pid}), but plugin services cannot reach it: the plugin socket${ps.address !== null ? ` ${ps.address}` : ''} is not listening: ${why}\n`);
+  const why =
+    ps.state === 'failed' ? (ps.error ?? 'unknown error') : `it was not bound within ${PLUGIN_SOCKET_WAIT_MS / 1000} s`;
+  io.stderr.write(
+    `adi: the daemon runs (pid ${pong.pid}), but plugin services cannot reach it: the plugin socket${ps.address !== null ? ` ${ps.address}` : ''} is not listening: ${why}\n`,
+  );
   return 1;
 }
 
@@ -110,7 +126,10 @@ export async function waitForExit(pid: number, timeoutMs: number): Promise<void>
       if ((err as NodeJS.ErrnoException).code === 'ESRCH') return;
     }
     if (Date.now() > deadline) {
-      throw new AdiError('TIMEOUT', `The daemon (pid ${pid}) did not exit within ${Math.round(timeoutMs / 1000)} s; its services may be slow to stop.`);
+      throw new AdiError(
+        'TIMEOUT',
+        `The daemon (pid ${pid}) did not exit within ${Math.round(timeoutMs / 1000)} s; its services may be slow to stop.`,
+      );
     }
     await new Promise((r) => setTimeout(r, delay));
     delay = Math.min(delay * 2, 100);

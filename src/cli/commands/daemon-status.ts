@@ -37,11 +37,20 @@ conflicts (one line per conflicting name), config_errors and problems.`,
       const pong = await client.ping();
       client.close();
       if (values.json) {
-        io.stdout.write(`${JSON.stringify({
-          running: true, pid: pong.pid, version: pong.version, uptime_secs: pong.uptime_secs, socket, separation: pong.separation,
-          plugin_socket: pong.plugin_socket ?? null, conflicts: pong.conflicts ?? [],
-          config_errors: pong.config_errors ?? [], problems: pong.problems ?? [],
-        })}\n`);
+        io.stdout.write(
+          `${JSON.stringify({
+            running: true,
+            pid: pong.pid,
+            version: pong.version,
+            uptime_secs: pong.uptime_secs,
+            socket,
+            separation: pong.separation,
+            plugin_socket: pong.plugin_socket ?? null,
+            conflicts: pong.conflicts ?? [],
+            config_errors: pong.config_errors ?? [],
+            problems: pong.problems ?? [],
+          })}\n`,
+        );
       } else {
         const lines = [
           `adi daemon is running`,
@@ -55,7 +64,10 @@ conflicts (one line per conflicting name), config_errors and problems.`,
         if (plugin !== null) lines.push(`  plugin socket: ${plugin}`);
         const conflicts = pong.conflicts ?? [];
         if (conflicts.length > 0) {
-          lines.push(`  name conflicts (definitions not loaded; see 'adi daemon services'):`, ...conflicts.map((c) => `    ${c}`));
+          lines.push(
+            `  name conflicts (definitions not loaded; see 'adi daemon services'):`,
+            ...conflicts.map((c) => `    ${c}`),
+          );
         }
         io.stdout.write(`${lines.join('\n')}\n`);
         writeReports(io.stderr, pong);
@@ -63,7 +75,10 @@ conflicts (one line per conflicting name), config_errors and problems.`,
       return 0;
     } catch (err) {
       if (err instanceof AdiError && err.code === 'DAEMON_NOT_RUNNING') {
-        if (values.json) io.stdout.write(`${JSON.stringify({ running: false, pid: null, version: null, uptime_secs: null, socket, separation: null, plugin_socket: null, conflicts: null })}\n`);
+        if (values.json)
+          io.stdout.write(
+            `${JSON.stringify({ running: false, pid: null, version: null, uptime_secs: null, socket, separation: null, plugin_socket: null, conflicts: null })}\n`,
+          );
         else io.stdout.write(`adi daemon is not running (socket ${socket}). Start it with 'adi daemon start'.\n`);
         return 3;
       }

@@ -18,7 +18,8 @@ export const command = defineCommand({
       const { stopService } = await import('./service-stop.js');
       return stopService(name, values.force === true, io);
     }
-    if (values.force === true) throw new AdiError('BAD_ARGUMENT', "--force stops one service: 'adi daemon stop NAME --force'.");
+    if (values.force === true)
+      throw new AdiError('BAD_ARGUMENT', "--force stops one service: 'adi daemon stop NAME --force'.");
     const client = cliClient(io);
     let pid: number;
     try {
@@ -31,13 +32,19 @@ export const command = defineCommand({
       throw err;
     }
     // How many services the wait is for, to say so on the progress line (asked only for a terminal).
-    const running = io.stderr.isTTY !== true ? 0 : await client.listServices().then(
-      (list) => list.filter((s) => s.pid !== null).length,
-      () => 0,
-    );
+    const running =
+      io.stderr.isTTY !== true
+        ? 0
+        : await client.listServices().then(
+            (list) => list.filter((s) => s.pid !== null).length,
+            () => 0,
+          );
     await client.shutdown(true);
     client.close();
-    const what = running > 0 ? `stopping the daemon and its ${running} running service${running === 1 ? '' : 's'}` : 'stopping the daemon';
+    const what =
+      running > 0
+        ? `stopping the daemon and its ${running} running service${running === 1 ? '' : 's'}`
+        : 'stopping the daemon';
     await withProgress(io, what, () => waitForExit(pid, DAEMON_STOP_WAIT_MS));
     io.stdout.write(`adi daemon stopped (pid ${pid})\n`);
     return 0;

@@ -12,7 +12,10 @@ export const command = defineCommand({
   options: {
     user: { type: 'boolean', help: 'The unit for you (default)' },
     system: { type: 'boolean', help: 'The unit for the whole machine (run with sudo)' },
-    now: { type: 'boolean', help: 'Have the service manager stop the daemon first (systemctl disable --now / launchctl bootout)' },
+    now: {
+      type: 'boolean',
+      help: 'Have the service manager stop the daemon first (systemctl disable --now / launchctl bootout)',
+    },
     root: { type: 'string', value: 'DIR', complete: 'dir', help: 'With --system: the files under DIR instead of /' },
   },
   description: `Removes the systemd unit (and its enable link) or launchd property list that 'adi daemon install'
@@ -33,7 +36,10 @@ it first (systemctl disable --now / launchctl bootout), which stops its services
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EACCES' || code === 'EPERM') {
-        throw new AdiError('PERMISSION_DENIED', `Cannot remove ${plan.file}: permission denied. ${plan.scope === 'system' ? "Run 'sudo adi daemon uninstall --system'" : 'Check the ownership of that directory'}.`);
+        throw new AdiError(
+          'PERMISSION_DENIED',
+          `Cannot remove ${plan.file}: permission denied. ${plan.scope === 'system' ? "Run 'sudo adi daemon uninstall --system'" : 'Check the ownership of that directory'}.`,
+        );
       }
       throw err;
     }
@@ -45,9 +51,14 @@ it first (systemctl disable --now / launchctl bootout), which stops its services
     if (plan.kind === 'systemd') {
       const ctl = plan.scope === 'user' ? 'systemctl --user' : 'systemctl';
       if (values.now === true) await runManagerCommand([...ctl.split(' '), 'daemon-reload'], io.env);
-      else io.stdout.write(`'${ctl} daemon-reload' makes systemd forget it; a daemon it started keeps running until 'adi daemon stop'.\n`);
+      else
+        io.stdout.write(
+          `'${ctl} daemon-reload' makes systemd forget it; a daemon it started keeps running until 'adi daemon stop'.\n`,
+        );
     } else if (values.now !== true) {
-      io.stdout.write(`'${plan.disableShown}' unloads it now; a daemon it started keeps running until 'adi daemon stop'.\n`);
+      io.stdout.write(
+        `'${plan.disableShown}' unloads it now; a daemon it started keeps running until 'adi daemon stop'.\n`,
+      );
     }
     return 0;
   },

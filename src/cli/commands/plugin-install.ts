@@ -52,7 +52,11 @@ export const command = defineCommand({
   name: 'plugin install',
   args: [{ name: '<folder | file.tgz | npm package spec>', complete: 'file' }],
   options: {
-    yes: { type: 'boolean', short: 'y', help: 'Approve the requested privileged commands without asking (for scripts)' },
+    yes: {
+      type: 'boolean',
+      short: 'y',
+      help: 'Approve the requested privileged commands without asking (for scripts)',
+    },
     'allow-non-registry-deps': {
       type: 'boolean',
       help: 'Allow git, file, link, URL and alias dependency specs (still fetched unprivileged, without scripts)',
@@ -96,7 +100,11 @@ installed version and its approval stay.`,
           const answer = await readAnswer(io.stdin);
           if (answer === null) {
             io.stdout.write('\n');
-            say(io.stdin.isTTY === true ? 'No answer.' : 'No answer on stdin (it is not a terminal); pass --yes to approve from a script.');
+            say(
+              io.stdin.isTTY === true
+                ? 'No answer.'
+                : 'No answer on stdin (it is not a terminal); pass --yes to approve from a script.',
+            );
             return false;
           }
           // A terminal echoed what was typed; from a pipe, show the answer so the transcript reads right.
@@ -109,13 +117,18 @@ installed version and its approval stay.`,
       throw err;
     }
     say(`Installed ${result.name} ${result.version} in ${result.dir}`);
-    if (result.patterns.length > 0) say(`Root access approved for ${result.patterns.length} command pattern${result.patterns.length === 1 ? '' : 's'}.`);
+    if (result.patterns.length > 0)
+      say(
+        `Root access approved for ${result.patterns.length} command pattern${result.patterns.length === 1 ? '' : 's'}.`,
+      );
 
     try {
       return await tellDaemon();
     } catch (err) {
       // The plugin is installed; only the daemon did not hear of it.
-      say(`warning: could not tell the daemon (${err instanceof Error ? err.message : String(err)}); run 'adi daemon reload'.`);
+      say(
+        `warning: could not tell the daemon (${err instanceof Error ? err.message : String(err)}); run 'adi daemon reload'.`,
+      );
       return 0;
     } finally {
       client.close();
@@ -123,7 +136,8 @@ installed version and its approval stay.`,
 
     async function tellDaemon(): Promise<number> {
       if (!(await client.isRunning())) {
-        if (result.service !== null) say(`Its service "${result.service}" will be listed when the daemon starts (adi daemon start).`);
+        if (result.service !== null)
+          say(`Its service "${result.service}" will be listed when the daemon starts (adi daemon start).`);
         return 0;
       }
       await client.reload();

@@ -56,24 +56,39 @@ list shows it (CONFLICT) and \`conflicts\` names the other owners.`,
       return 0;
     }
     if (list.length === 0) {
-      io.stdout.write(`no plugins installed (in ${loc.dir}); install one with 'adi plugin install <folder | .tgz | package>'\n`);
+      io.stdout.write(
+        `no plugins installed (in ${loc.dir}); install one with 'adi plugin install <folder | .tgz | package>'\n`,
+      );
       return 0;
     }
     const header = ['NAME', 'VERSION', 'SERVICE', 'APPROVED ROOT ACCESS'];
-    const rows = list.map((p) => [
-      p.name,
-      p.version ?? '?',
-      p.service ?? '-',
-      p.error !== null
-        ? `invalid: ${p.error.split('\n').join(' ')}`
-        : p.approved_patterns.length > 0
-          ? p.approved_patterns.join(', ') + (samePatterns(p.approved_patterns, p.requested_patterns) ? '' : ' (differs from what it requests: reinstall to approve)')
-          : p.requested_patterns.length > 0 ? 'none (requested but not approved: reinstall to approve)' : '-',
-    ].map((cell, i, row) => (i === row.length - 1 && p.conflicts.length > 0
-      ? `${cell}  CONFLICT: service "${p.service ?? ''}" is also defined by ${p.conflicts.map((c) => c.replace(/ \(.*\)$/, '')).join(', ')}`
-      : cell)));
+    const rows = list.map((p) =>
+      [
+        p.name,
+        p.version ?? '?',
+        p.service ?? '-',
+        p.error !== null
+          ? `invalid: ${p.error.split('\n').join(' ')}`
+          : p.approved_patterns.length > 0
+            ? p.approved_patterns.join(', ') +
+              (samePatterns(p.approved_patterns, p.requested_patterns)
+                ? ''
+                : ' (differs from what it requests: reinstall to approve)')
+            : p.requested_patterns.length > 0
+              ? 'none (requested but not approved: reinstall to approve)'
+              : '-',
+      ].map((cell, i, row) =>
+        i === row.length - 1 && p.conflicts.length > 0
+          ? `${cell}  CONFLICT: service "${p.service ?? ''}" is also defined by ${p.conflicts.map((c) => c.replace(/ \(.*\)$/, '')).join(', ')}`
+          : cell,
+      ),
+    );
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-    const line = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd();
+    const line = (cells: string[]): string =>
+      cells
+        .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+        .join('  ')
+        .trimEnd();
     io.stdout.write([line(header), ...rows.map(line)].join('\n') + '\n');
     return 0;
   },

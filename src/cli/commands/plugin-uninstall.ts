@@ -28,7 +28,9 @@ privileged commands, and tells the daemon, which forgets the service.`,
       io.stdout.write(`Removed ${name}${result.removedApproval ? ' and its approval of root access' : ''}.\n`);
       if (running) {
         await client.reload().catch((err: unknown) => {
-          io.stdout.write(`warning: could not tell the daemon (${err instanceof Error ? err.message : String(err)}); run 'adi daemon reload'.\n`);
+          io.stdout.write(
+            `warning: could not tell the daemon (${err instanceof Error ? err.message : String(err)}); run 'adi daemon reload'.\n`,
+          );
         });
       }
       return 0;

@@ -9,7 +9,10 @@ import { connectedClient } from '../daemon-client.js';
 function positiveNumber(flag: string, value: string, integer: boolean): number {
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n))) {
-    throw new AdiError('BAD_ARGUMENT', `${flag} takes a ${integer ? 'whole ' : ''}number of 0 or more, got '${value}'.`);
+    throw new AdiError(
+      'BAD_ARGUMENT',
+      `${flag} takes a ${integer ? 'whole ' : ''}number of 0 or more, got '${value}'.`,
+    );
   }
   return n;
 }
@@ -24,13 +27,20 @@ export interface StartArgs {
 
 export async function startService({ name: typed, values, commandLine }: StartArgs, io: CliIO): Promise<number> {
   const name = checkName('service', typed);
-  const hasOptions = values.env !== undefined || values.cwd !== undefined || values['no-restart'] !== undefined ||
-    values['max-restarts'] !== undefined || values['stop-timeout'] !== undefined;
+  const hasOptions =
+    values.env !== undefined ||
+    values.cwd !== undefined ||
+    values['no-restart'] !== undefined ||
+    values['max-restarts'] !== undefined ||
+    values['stop-timeout'] !== undefined;
   let config: ServiceConfig | null = null;
   if (commandLine !== null) {
     const [command, ...args] = commandLine;
     if (command === undefined || command === '') {
-      throw new AdiError('BAD_ARGUMENT', `Nothing after '--': give the command to run, e.g. 'adi daemon start ${name} -- /bin/sleep 1000'.`);
+      throw new AdiError(
+        'BAD_ARGUMENT',
+        `Nothing after '--': give the command to run, e.g. 'adi daemon start ${name} -- /bin/sleep 1000'.`,
+      );
     }
     config = { command, args };
     if (values.env) {
@@ -44,16 +54,23 @@ export async function startService({ name: typed, values, commandLine }: StartAr
     }
     if (values.cwd !== undefined) config.working_dir = values.cwd;
     if (values['no-restart']) config.restart_on_failure = false;
-    if (values['max-restarts'] !== undefined) config.max_restarts = positiveNumber('--max-restarts', values['max-restarts'], true);
-    if (values['stop-timeout'] !== undefined) config.stop_timeout = positiveNumber('--stop-timeout', values['stop-timeout'], false);
+    if (values['max-restarts'] !== undefined)
+      config.max_restarts = positiveNumber('--max-restarts', values['max-restarts'], true);
+    if (values['stop-timeout'] !== undefined)
+      config.stop_timeout = positiveNumber('--stop-timeout', values['stop-timeout'], false);
   } else if (hasOptions) {
-    throw new AdiError('BAD_ARGUMENT', `Options like --env and --cwd describe an ad-hoc service: add '-- COMMAND [ARGS...]'.`);
+    throw new AdiError(
+      'BAD_ARGUMENT',
+      `Options like --env and --cwd describe an ad-hoc service: add '-- COMMAND [ARGS...]'.`,
+    );
   }
   const client = await connectedClient(io);
   try {
     const { service, configErrors: errors } = await client.startService(name, config);
     if (errors.length > 0) {
-      io.stderr.write(`${name} runs its last valid definition: its definition now is invalid (fix it, then run 'adi daemon reload'):\n${errors.map((e) => `  ${e}`).join('\n')}\n`);
+      io.stderr.write(
+        `${name} runs its last valid definition: its definition now is invalid (fix it, then run 'adi daemon reload'):\n${errors.map((e) => `  ${e}`).join('\n')}\n`,
+      );
     }
     io.stdout.write(`started ${name}${service.pid != null ? ` (pid ${service.pid})` : ''}\n`);
     return 0;

@@ -10,6 +10,14 @@ export const handleReload: Handler<'Reload'> = async (_req, { daemon }) => {
   const conflicts = report.conflicts.slice(0, 50).map(wireText);
   return {
     type: 'Ok',
-    reload: { added, removed, changed, kept, unchanged: report.unchanged.length, errors: report.errors.slice(0, 50).map(wireText), ...(conflicts.length > 0 ? { conflicts } : {}) },
+    reload: {
+      added,
+      removed,
+      changed,
+      kept,
+      unchanged: report.unchanged.length,
+      errors: report.errors.slice(0, 50).map(wireText),
+      ...(conflicts.length > 0 ? { conflicts } : {}),
+    },
   };
 };

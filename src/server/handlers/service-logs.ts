@@ -16,7 +16,8 @@ export const handleServiceLogs: Handler<'ServiceLogs'> = async (req, ctx): Promi
 
   const log = await daemon.services.logOf(req.name);
   const bounded = !req.follow;
-  const reader = req.cursor != null ? LogReader.at(log, req.cursor, { bounded }) : await LogReader.tail(log, req.lines, { bounded });
+  const reader =
+    req.cursor != null ? LogReader.at(log, req.cursor, { bounded }) : await LogReader.tail(log, req.lines, { bounded });
   const signal = ctx.signal;
   try {
     for (;;) {

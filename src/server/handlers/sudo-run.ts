@@ -9,12 +9,19 @@ import type { Handler } from '../context.js';
 
 export const handleSudoRun: Handler<'SudoRun'> = async (req, ctx) => {
   const { daemon, identity } = ctx;
-  const patterns = identity.kind === 'admin' ? ('any' as const) : identity.kind === 'plugin' && identity.plugin !== null ? approvedPatterns(daemon.paths, identity.plugin) : [];
+  const patterns =
+    identity.kind === 'admin'
+      ? ('any' as const)
+      : identity.kind === 'plugin' && identity.plugin !== null
+        ? approvedPatterns(daemon.paths, identity.plugin)
+        : [];
   const plugin = identity.kind === 'plugin' ? identity.plugin : null;
   const result = await daemon.executor.sudoRun(identity, req, patterns, {
     signal: ctx.signal,
     holdOutput: (release) => ctx.afterSend(release),
-    ...(plugin !== null ? { approvedFiles: (separated: boolean) => approvedFilesProblem(daemon.paths, plugin, separated) } : {}),
+    ...(plugin !== null
+      ? { approvedFiles: (separated: boolean) => approvedFilesProblem(daemon.paths, plugin, separated) }
+      : {}),
   });
   if (result.type === 'SudoDenied') throw new AdiError('SUDO_DENIED', result.reason);
   return result;

@@ -31,7 +31,10 @@ export class FileSource implements ServiceSource {
       try {
         const stat = await handle.stat();
         if (!stat.isFile()) return fail(`${this.file}: not a regular file`);
-        if (stat.size > MAX_SERVICES_FILE_BYTES) return fail(`${this.file}: ${stat.size} bytes is more than the ${MAX_SERVICES_FILE_BYTES} allowed for a services file`);
+        if (stat.size > MAX_SERVICES_FILE_BYTES)
+          return fail(
+            `${this.file}: ${stat.size} bytes is more than the ${MAX_SERVICES_FILE_BYTES} allowed for a services file`,
+          );
         text = await handle.readFile('utf8');
       } finally {
         await handle.close();
@@ -58,7 +61,9 @@ export function parseServicesToml(text: string, file: string): SourceResult {
     if (err instanceof TomlError) {
       // TomlError's message carries a code excerpt over several lines; keep its first line.
       const why = err.message.split('\n')[0] ?? 'syntax error';
-      return fail(`${file}:${err.line}:${err.column}: TOML syntax error: ${why}; nothing in this file was applied (running services keep their last valid definitions): fix it, then run adi daemon reload`);
+      return fail(
+        `${file}:${err.line}:${err.column}: TOML syntax error: ${why}; nothing in this file was applied (running services keep their last valid definitions): fix it, then run adi daemon reload`,
+      );
     }
     return fail(`${file}: cannot parse: ${err instanceof Error ? err.message : String(err)}`);
   }
@@ -74,12 +79,17 @@ export function parseServicesToml(text: string, file: string): SourceResult {
       continue;
     }
     if (!isPlainObject(table)) {
-      invalid.set(name, [`${file}: service "${name}": expected a table [${name}] of service fields, got ${describe(table)}`]);
+      invalid.set(name, [
+        `${file}: service "${name}": expected a table [${name}] of service fields, got ${describe(table)}`,
+      ]);
       continue;
     }
     const result = validateServiceConfig(table, { allowAutoStart: true });
     if (result.config === null) {
-      invalid.set(name, result.errors.map((e) => `${file}: service "${name}": ${formatFieldError(e)}`));
+      invalid.set(
+        name,
+        result.errors.map((e) => `${file}: service "${name}": ${formatFieldError(e)}`),
+      );
       continue;
     }
     definitions.push({ name, source: 'file', config: result.config, auto_start: result.autoStart, origin: file });

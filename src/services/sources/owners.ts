@@ -21,7 +21,10 @@ export class OwnerRecord {
   private written = '';
   readonly file: string;
 
-  constructor(dataDir: string, private readonly log: Logger) {
+  constructor(
+    dataDir: string,
+    private readonly log: Logger,
+  ) {
     this.file = path.join(dataDir, OWNERS_FILE);
   }
 
@@ -30,21 +33,29 @@ export class OwnerRecord {
     this.owners = new Map();
     let text: string;
     try {
-      if (fs.statSync(this.file).size > MAX_OWNERS_FILE_BYTES) throw new Error(`larger than ${MAX_OWNERS_FILE_BYTES} bytes`);
+      if (fs.statSync(this.file).size > MAX_OWNERS_FILE_BYTES)
+        throw new Error(`larger than ${MAX_OWNERS_FILE_BYTES} bytes`);
       text = fs.readFileSync(this.file, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.log.warn(`services: ${this.file}: ${(err as Error).message}; no plugin owns a contested name until the next load records one`);
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        this.log.warn(
+          `services: ${this.file}: ${(err as Error).message}; no plugin owns a contested name until the next load records one`,
+        );
       return;
     }
     this.written = text;
     try {
       const doc = JSON.parse(text) as { owners?: unknown };
-      if (doc.owners === null || typeof doc.owners !== 'object' || Array.isArray(doc.owners)) throw new Error('no "owners" map');
+      if (doc.owners === null || typeof doc.owners !== 'object' || Array.isArray(doc.owners))
+        throw new Error('no "owners" map');
       for (const [name, origin] of Object.entries(doc.owners as Record<string, unknown>)) {
-        if (NAME_PATTERN.test(name) && typeof origin === 'string' && origin.length <= 200) this.owners.set(name, origin);
+        if (NAME_PATTERN.test(name) && typeof origin === 'string' && origin.length <= 200)
+          this.owners.set(name, origin);
       }
     } catch (err) {
-      this.log.warn(`services: ${this.file}: cannot parse (${(err as Error).message}); it is rewritten at the next load`);
+      this.log.warn(
+        `services: ${this.file}: cannot parse (${(err as Error).message}); it is rewritten at the next load`,
+      );
     }
   }
 
