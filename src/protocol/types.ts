@@ -72,6 +72,35 @@ export interface ServiceConfig {
   memory_max?: number | null;
 }
 
+/** Every field of a ServiceConfig, in the order error messages list them: validators refuse any other key. */
+export const SERVICE_CONFIG_FIELDS = [
+  'command',
+  'args',
+  'env',
+  'working_dir',
+  'restart_on_failure',
+  'max_restarts',
+  'privileged',
+  'stop_timeout',
+  'ready_notify',
+  'readiness',
+  'liveness',
+  'log_max_bytes',
+  'log_max_files',
+  'pids_max',
+  'memory_max',
+] as const satisfies readonly (keyof ServiceConfig)[];
+
+/** Every field of a HealthCheck. */
+export const HEALTH_CHECK_FIELDS = [
+  'command',
+  'tcp',
+  'http',
+  'interval_secs',
+  'timeout_secs',
+  'failure_threshold',
+] as const satisfies readonly (keyof HealthCheck)[];
+
 export interface ServiceInfo {
   name: string;
   state: ServiceState;

@@ -6,7 +6,9 @@
 import { AdiError } from '../core/errors.js';
 import { NAME_PATTERN } from '../core/paths.js';
 import {
+  HEALTH_CHECK_FIELDS,
   REQUEST_TYPES,
+  SERVICE_CONFIG_FIELDS,
   RESPONSE_TYPES,
   PLUGIN_SOCKET_STATES,
   SERVICE_STATES,
@@ -188,26 +190,10 @@ class Fields {
   }
 }
 
-const SERVICE_CONFIG_KEYS = new Set([
-  'command',
-  'args',
-  'env',
-  'working_dir',
-  'restart_on_failure',
-  'max_restarts',
-  'privileged',
-  'stop_timeout',
-  'ready_notify',
-  'readiness',
-  'liveness',
-  'log_max_bytes',
-  'log_max_files',
-  'pids_max',
-  'memory_max',
-]);
-const HEALTH_KEYS = new Set(['command', 'tcp', 'http', 'interval_secs', 'timeout_secs', 'failure_threshold']);
+const SERVICE_CONFIG_KEYS: ReadonlySet<string> = new Set(SERVICE_CONFIG_FIELDS);
+const HEALTH_KEYS: ReadonlySet<string> = new Set(HEALTH_CHECK_FIELDS);
 
-function noUnknownKeys(obj: Obj, allowed: Set<string>, where: string): void {
+function noUnknownKeys(obj: Obj, allowed: ReadonlySet<string>, where: string): void {
   for (const key of Object.keys(obj)) {
     if (!allowed.has(key))
       fail(`${where} has an unknown field ${JSON.stringify(key)}; known fields: ${[...allowed].join(', ')}.`);

@@ -5,7 +5,7 @@
 
 import path from 'node:path';
 import { PLUGIN_PIDS_DEFAULT } from '../system/rlimits.js';
-import type { HealthCheck, ServiceConfig } from '../protocol/types.js';
+import { HEALTH_CHECK_FIELDS, SERVICE_CONFIG_FIELDS, type HealthCheck, type ServiceConfig } from '../protocol/types.js';
 
 /** The defaults documented in docs/protocol.md. */
 export const CONFIG_DEFAULTS = {
@@ -94,31 +94,8 @@ export interface ValidationResult {
   errors: FieldError[];
 }
 
-const CONFIG_KEYS: ReadonlySet<string> = new Set([
-  'command',
-  'args',
-  'env',
-  'working_dir',
-  'restart_on_failure',
-  'max_restarts',
-  'privileged',
-  'stop_timeout',
-  'ready_notify',
-  'readiness',
-  'liveness',
-  'log_max_bytes',
-  'log_max_files',
-  'pids_max',
-  'memory_max',
-]);
-const HEALTH_KEYS: ReadonlySet<string> = new Set([
-  'command',
-  'tcp',
-  'http',
-  'interval_secs',
-  'timeout_secs',
-  'failure_threshold',
-]);
+const CONFIG_KEYS: ReadonlySet<string> = new Set(SERVICE_CONFIG_FIELDS);
+const HEALTH_KEYS: ReadonlySet<string> = new Set(HEALTH_CHECK_FIELDS);
 
 /** The message for a field nobody knows, with the nearest known one when it looks like a typo of it. */
 function unknownField(key: string, known: readonly string[]): string {
