@@ -11,6 +11,8 @@ import { AdiError } from './errors.js';
  * by this variable and writes `ok` or `error: <why>` there once it has started or failed.
  */
 export const STATUS_FD_ENV = 'ADI_DAEMON_STATUS_FD';
+/** Names of the allocator settings the launcher added for the daemon alone (comma-separated). */
+export const DAEMON_ONLY_ENV = 'ADI_DAEMON_ONLY_ENV';
 export type EndpointKind = 'unix' | 'abstract' | 'pipe';
 
 export interface Endpoint {

@@ -13,6 +13,7 @@ import { AdiError } from '../core/errors.js';
 import { formatLogLine } from '../protocol/log-line.js';
 import { splitBatch, type LogLine } from '../protocol/log-batch.js';
 import { LogReader, type LogSnapshot } from './reader.js';
+import { noteCaptured } from './reclaim.js';
 import { rotateFiles } from './rotate.js';
 import {
   decodeHeader,
@@ -174,6 +175,7 @@ export class ServiceLog {
         rest = rest.subarray(piece.length);
       }
       this.wake();
+      noteCaptured(chunk.length);
     });
   }
 

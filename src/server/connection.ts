@@ -18,6 +18,7 @@ import { ANONYMOUS, type Identity } from '../core/identity.js';
 import { type DaemonState, type RequestContext } from './context.js';
 import { handlerFor } from './dispatch.js';
 import { REQUESTS, type Access } from '../protocol/requests.js';
+import { noteStreamed, streamsChanged } from '../logs/reclaim.js';
 
 export interface ConnectionLimits {
   maxFrame: number;
@@ -150,7 +151,10 @@ class InFlight implements RequestContext {
 
   streamRoom(): Promise<number> {
     if (this.cancelled) return Promise.resolve(0);
-    activeStreams.add(this);
+    if (!activeStreams.has(this)) {
+      activeStreams.add(this);
+      streamsChanged(activeStreams.size);
+    }
     return new Promise<number>((resolve) => {
       this.waiting = resolve;
       this.check();
@@ -198,7 +202,7 @@ class InFlight implements RequestContext {
 
   /** The request is over: it no longer takes a share. */
   done(): void {
-    activeStreams.delete(this);
+    if (activeStreams.delete(this)) streamsChanged(activeStreams.size);
     this.wake();
   }
 }
@@ -494,7 +498,8 @@ export class Connection {
       bytes = encodeFrame({ id, ...response }, this.limits.maxFrame);
       // A stream frame may wait long in the socket of a client that does not read: in its own buffer,
       // not as a view that keeps the encoder's whole shared output pool alive.
-      if (own && bytes.length > 4096) bytes = Buffer.from(bytes);
+      if (own && bytes.length > 4096) bytes = ownBuffer(bytes);
+      if (own) noteStreamed(bytes.length);
     } catch (err) {
       const error = toAdiError(err);
       bytes = encodeFrame({ id, type: 'Error', code: error.code, message: error.message }, this.limits.maxFrame);
@@ -575,6 +580,19 @@ function errorFrame(error: AdiError): Response {
   return error.data === undefined
     ? { type: 'Error', code: error.code, message: error.message }
     : { type: 'Error', code: error.code, message: error.message, data: error.data };
+}
+
+/**
+ * A stream frame's own buffer is at least this big, so that with the daemon's allocator setting
+ * (client/spawn.ts) it is a mapping of its own, given back when freed, not a hole in the malloc heap.
+ * The pages past the frame's end are never touched, so they cost no memory.
+ */
+const FRAME_ALLOC = 64 * 1024;
+
+function ownBuffer(bytes: Buffer): Buffer {
+  const own = Buffer.allocUnsafeSlow(Math.max(bytes.length, FRAME_ALLOC));
+  bytes.copy(own);
+  return own.subarray(0, bytes.length);
 }
 
 function runHooks(hooks: readonly (() => void)[]): void {

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { AdiError } from '../core/errors.js';
-import { STATUS_FD_ENV, type Paths } from '../core/paths.js';
+import { DAEMON_ONLY_ENV, STATUS_FD_ENV, type Paths } from '../core/paths.js';
 import { DEFAULT_MAX_FRAME } from '../protocol/types.js';
 import { AuditLog, auditFile } from '../executor/audit.js';
 import { Executor } from '../executor/executor.js';
@@ -68,6 +68,9 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   // A daemon started from inside a service (its `adi daemon start`) must not pass that run's markers
   // on to what it spawns itself: its services get their own, and nothing else should carry any.
   for (const name of [SERVICE_ID_ENV, SERVICE_NAME_ENV, DAEMON_INSTANCE_ENV]) delete process.env[name];
+  // What the launcher set for the daemon's own allocator (spawn.ts) is not the services' business.
+  for (const name of (process.env[DAEMON_ONLY_ENV] ?? '').split(',')) if (name !== '') delete process.env[name];
+  delete process.env[DAEMON_ONLY_ENV];
   let begun: Begun | number;
   try {
     begun = await begin(options);

@@ -3,7 +3,7 @@
 // and a client that asks for a million-line follow and never reads. Measured from outside: the
 // flood's capture rate with the paused followers against the same service alone, the daemon's RSS
 // (sampled throughout) against the documented ceiling, the ping latency of a well-behaved client, and
-// the RSS once everyone has left.
+// the RSS once everyone has left against the RSS before they came.
 
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -20,6 +20,8 @@ import { daemonLog, rssKb, settleAtMost, startDaemon } from './helpers.js';
 const WORKER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'log-follower-worker.js');
 /** The daemon's RSS ceiling under misbehaving followers, as docs/reliability.md states it. */
 const RSS_CEILING_MB = 160;
+/** What the daemon may keep, over its RSS before the followers came, once they have all left. */
+const RETURN_MB = 50;
 const SEGMENT = 4 * 1024 * 1024;
 let h: TempHome;
 let pid: number;
@@ -198,20 +200,20 @@ describe('slow log readers', () => {
         w.kill('SIGKILL');
       }
     }
-    // Everyone has left: nothing of theirs is kept. (The allocator keeps some of the freed memory for
-    // reuse, so RSS settles below what it reached, not at the idle figure; a leak would grow with each
-    // round of followers, which log-follow.test.ts checks.)
+    // Everyone has left: what they cost is given back (docs/reliability.md). Without the daemon's
+    // allocator setting and its collections after the burst (src/logs/reclaim.ts), RSS stayed at the
+    // high water, 117-141 MB from a base of 53-63 MB.
     const c = new DaemonClient({ env: h.env });
     await c.stopService('flood');
     c.close();
-    const after = await settleAtMost(() => rssKb(pid), base + 40 * 1024, 15_000);
-    t.diagnostic(`daemon RSS after every follower left and the flood stopped: ${Math.round(after / 1024)} MB`);
+    const after = await settleAtMost(() => rssKb(pid), base + RETURN_MB * 1024, 15_000);
+    t.diagnostic(
+      `daemon RSS after every follower left and the flood stopped: ${Math.round(after / 1024)} MB (${Math.round(base / 1024)} MB before)`,
+    );
     assert.ok(maxRss / 1024 < RSS_CEILING_MB, `daemon RSS reached ${Math.round(maxRss / 1024)} MB`);
-    // Memory does not return to the idle figure (see the comment above), so what is held after they
-    // leave is bounded by the same documented ceiling as while they stayed.
     assert.ok(
-      after / 1024 < RSS_CEILING_MB,
-      `RSS ${Math.round(base / 1024)} -> ${Math.round(after / 1024)} MB after the followers left (ceiling ${RSS_CEILING_MB} MB)`,
+      after < base + RETURN_MB * 1024,
+      `RSS ${Math.round(base / 1024)} -> ${Math.round(after / 1024)} MB 15 s after the followers left (allowed: ${RETURN_MB} MB more)`,
     );
   });
 });
