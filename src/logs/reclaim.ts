@@ -26,7 +26,7 @@ function collector(): Collect | null {
   return collect;
 }
 
-const CAPTURE_BYTES = 16 * 1024 * 1024;
+const CAPTURE_BYTES = 4 * 1024 * 1024;
 let captured = 0;
 
 /** Bytes read from a service's pipe and stored: their buffers are garbage from here on. */
