@@ -337,6 +337,8 @@ export interface CommandResult {
 export interface SudoDenied {
   type: 'SudoDenied';
   reason: string;
+  /** The Error frame's data: the rule that refused, and the command and patterns it concerned. */
+  data: ErrorData;
 }
 
 export type Response = Welcome | Pong | Ok | ErrorResponse | Services | LogBatch | StreamEnd | CommandResult;

@@ -463,8 +463,14 @@ function validateReloadReport(value: unknown): ReloadReport {
 /** An Error's data: known fields are checked, unknown ones dropped (a newer daemon may send more). */
 function validateErrorData(value: unknown): ErrorData {
   if (!isPlainObject(value)) fail(`Error.data must be a map, got ${describe(value)}.`);
-  const errno = new Fields(value, 'Error.data').optString('errno', 64);
-  return errno == null ? {} : { errno };
+  const f = new Fields(value, 'Error.data');
+  return {
+    ...present('errno', f.optString('errno', 64)),
+    ...present('rule', f.optString('rule', 64)),
+    ...present('command', f.optStringArray('command', LIMITS.args + 1, LIMITS.arg)),
+    ...present('patterns', f.optStringArray('patterns', REPORT_ITEMS * 10, LIMITS.arg)),
+    ...present('pattern', f.optString('pattern', LIMITS.arg)),
+  };
 }
 
 /** Client side: check a response frame. Throws BAD_FRAME for anything that is not a valid response. */

@@ -379,10 +379,21 @@ void test(
           ['/bin/sh', ['-c', '/usr/bin/id -u']],
           [path.join(evilDir, 'id'), ['-u']],
         ];
+        const rules: string[] = [];
         for (const [command, args] of attempts) {
           const e = await errorOf(asProbe.sudoRun(command, args, 'hostile attempt'));
           assert.equal(e.code, 'SUDO_DENIED', `${command} ${JSON.stringify(args)}: ${e.message}`);
+          rules.push(e.data?.rule ?? '?');
+          if (command === '/usr/bin/whoami') {
+            // For programs: the command as resolved and the patterns it was held to, beside the message.
+            assert.deepEqual(e.data?.command, [command]);
+            assert.ok((e.data?.patterns ?? []).includes('/usr/bin/id -u'), JSON.stringify(e.data));
+          }
         }
+        assert.deepEqual(
+          rules,
+          attempts.map(([c]) => (c.startsWith('/') ? 'not_approved' : 'bad_command')),
+        );
         const denials = readAudit(auditFile(h.paths)).slice(auditBefore);
         assert.equal(denials.length, attempts.length, 'each attempt is audited');
         assert.ok(
