@@ -59,7 +59,7 @@ export interface ExecOptions {
    * SudoRun of a plugin: why its installed files no longer match what its approval covers, or null.
    * Given by the caller, which knows where plugins live; without it a plugin's SudoRun is denied.
    */
-  approvedFiles?: (separationActive: boolean) => string | null;
+  approvedFiles?: (separationActive: boolean) => Promise<string | null>;
 }
 
 /** The bound on SudoRun's `reason`, which is shown in the audit log. */
@@ -259,7 +259,7 @@ export class Executor {
       const changed =
         options.approvedFiles === undefined
           ? `The daemon cannot check that plugin ${identity.plugin ?? '?'}'s files are those approved.`
-          : options.approvedFiles(sep.active);
+          : await options.approvedFiles(sep.active);
       if (changed !== null) return deny('files_changed', changed, { pattern: matched });
     }
 

@@ -236,8 +236,8 @@ function pluginDefs(): PluginDef[] {
   ];
 }
 
-function approveProbe(h: TempHome): void {
-  cleanups.push(approveInstalled(h.paths, 'probe', ['/usr/bin/id -u', '/usr/bin/env'], true));
+async function approveProbe(h: TempHome): Promise<void> {
+  cleanups.push(await approveInstalled(h.paths, 'probe', ['/usr/bin/id -u', '/usr/bin/env'], true));
 }
 
 void test(
@@ -249,7 +249,7 @@ void test(
     assert.equal(fs.statSync(h.home).mode & 0o777, 0o700, "the admin's home is private");
     fs.mkdirSync(h.paths.configDir, { recursive: true });
     fs.writeFileSync(h.paths.servicesFile, servicesToml());
-    approveProbe(h);
+    await approveProbe(h);
     const admin = await startPluginDaemon(h.home, h.env, pluginDefs(), ['whoami', 'rootly', 'probe', 'other']);
     const adiEntry = lookupUser(ADI);
     assert.ok(adiEntry !== null);
@@ -538,7 +538,7 @@ void test(
         '',
       ].join('\n'),
     );
-    approveProbe(h);
+    await approveProbe(h);
     sh('/bin/chown', ['-R', `${adminEntry.uid}:${adminEntry.gid}`, h.home]);
     const admin = await startPluginDaemon(h.home, h.env, pluginDefs().slice(0, 1), ['asuser', 'rootly', 'probe'], {
       uid: adminEntry.uid,
