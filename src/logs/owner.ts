@@ -17,22 +17,37 @@ export const ADMIN_OWNER = 'admin';
 /** Where the segments of earlier owners go, inside the logs directory. */
 export const PREVIOUS_DIR = '.previous';
 
+/** Rotated segments are numbered 1..log_max_files (at most 100); a higher number is not looked for. */
+const MAX_SEGMENT = 1000;
+
 function ownerFile(dir: string, name: string): string {
   return path.join(dir, `${name}.owner`);
 }
 
-/** The files of log `name` (live and rotated segments) in `dir`. */
+/**
+ * The files of log `name` (live and rotated segments) in `dir`, found by probing their names rather
+ * than listing the directory, which holds every service's logs: a claim costs what this log has.
+ * Rotation keeps the numbers contiguous from 1, so the probe stops at the first number with neither file.
+ */
 function segmentFiles(dir: string, name: string): string[] {
-  const live = segmentPaths(path.join(dir, name), 0);
-  const rotated = new RegExp(`^${name.replace(/[.\\[\]()*+?^$|{}-]/g, '\\$&')}\\.(log|idx)\\.[1-9]\\d{0,5}$`);
-  let entries: string[];
-  try {
-    entries = fs.readdirSync(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
+  const found: string[] = [];
+  const exists = (file: string): boolean => {
+    try {
+      fs.lstatSync(path.join(dir, file));
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR')
+        return false;
+      throw err;
+    }
+  };
+  for (let k = 0; k <= MAX_SEGMENT; k++) {
+    const { data, index } = segmentPaths(name, k);
+    const present = [index, data].filter(exists);
+    if (present.length === 0 && k > 0) break;
+    found.push(...present);
   }
-  return entries.filter((e) => e === path.basename(live.data) || e === path.basename(live.index) || rotated.test(e));
+  return found;
 }
 
 /** What claimLog did, for the daemon log. */
@@ -61,13 +76,13 @@ export function claimLog(dir: string, name: string, owner: string): Claim {
   if (recorded === owner) return claim;
   const files = segmentFiles(dir, name);
   if ((recorded ?? ADMIN_OWNER) !== owner && files.length > 0) {
-    // Index files first: a segment whose index is gone is skipped by readers, never misread.
-    const ordered = [...files.filter((f) => f.includes('.idx')), ...files.filter((f) => !f.includes('.idx'))];
     try {
       const stamp = new Date().toISOString().replace(/[:.]/g, '-');
       const to = path.join(dir, PREVIOUS_DIR, `${name}.${stamp}`);
       fs.mkdirSync(to, { recursive: true, mode: 0o700 });
-      for (const file of ordered) fs.renameSync(path.join(dir, file), path.join(to, file));
+      // Each segment's index before its data (segmentFiles' order): a segment whose index is gone is
+      // skipped by readers, never misread.
+      for (const file of files) fs.renameSync(path.join(dir, file), path.join(to, file));
       claim.moved = to;
       try {
         writeFileAtomic(path.join(to, 'owner'), `${recorded ?? ADMIN_OWNER}\n`);
@@ -75,7 +90,7 @@ export function claimLog(dir: string, name: string, owner: string): Claim {
         // The directory's name and the daemon log say where the files came from.
       }
     } catch {
-      for (const file of ordered) {
+      for (const file of files) {
         try {
           fs.unlinkSync(path.join(dir, file));
         } catch (err) {

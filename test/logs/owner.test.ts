@@ -37,7 +37,7 @@ test("another owner's claim moves every segment of that log, and only that log, 
   const dir = logsDir();
   claimLog(dir, 'a.b', 'admin');
   // Neighbours whose names share a prefix, or match it only as a pattern, are not this log's.
-  write(dir, 'a.b.log', 'a.b.idx', 'a.b.log.1', 'a.b.idx.1', 'a.b.log.12', 'a.bc.log', 'aXb.log', 'a.b.log.x');
+  write(dir, 'a.b.log', 'a.b.idx', 'a.b.log.1', 'a.b.idx.1', 'a.b.log.2', 'a.bc.log', 'aXb.log', 'a.b.log.x');
   const claim = claimLog(dir, 'a.b', 'plugin:p');
   assert.ok(claim.moved !== null && claim.moved.startsWith(path.join(dir, PREVIOUS_DIR, 'a.b.')));
   assert.equal(claim.removed, false);
@@ -46,7 +46,7 @@ test("another owner's claim moves every segment of that log, and only that log, 
     'a.b.idx.1',
     'a.b.log',
     'a.b.log.1',
-    'a.b.log.12',
+    'a.b.log.2',
     'owner',
   ]);
   assert.equal(fs.readFileSync(path.join(claim.moved, 'owner'), 'utf8'), 'admin\n');
