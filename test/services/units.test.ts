@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { configKey, parseTcpTarget, validateServiceConfig } from '../../src/services/config.js';
+import { parseTcpTarget, validateServiceConfig } from '../../src/protocol/config-schema.js';
+import { configKey } from '../../src/services/config.js';
 import { buildLaunch } from '../../src/services/launch.js';
 import { liveMembers, ProcScanner, terminate, type ProcEntry } from '../../src/system/process-group.js';
 import { markerFromEnviron, parseProcStat } from '../../src/system/proc.js';
