@@ -85,7 +85,7 @@ type FieldFor<T> = [T] extends [boolean]
  * A schema for interface I: exactly its keys (a missing or extra key does not compile), each declared
  * as a kind its type allows, nullable exactly when the type admits null.
  */
-type SchemaOf<I> = {
+export type SchemaOf<I> = {
   readonly [K in keyof I]-?: FieldFor<Exclude<I[K], null | undefined>> &
     (null extends I[K] ? { readonly nullable: true } : { readonly nullable?: never });
 };
@@ -510,7 +510,7 @@ class Checker {
     }
     const before = this.errors.length + this.omitted;
     for (const key of Object.keys(value)) {
-      if (!(key in HEALTH_CHECK_SCHEMA)) this.fail(`${field}.${shownKey(key)}`, unknownField(key, HEALTH_CHECK_FIELDS));
+      if (!Object.hasOwn(HEALTH_CHECK_SCHEMA, key)) this.fail(`${field}.${shownKey(key)}`, unknownField(key, HEALTH_CHECK_FIELDS));
     }
     const kinds = HEALTH_PROBES.filter((k) => value[k] != null);
     if (kinds.length !== 1) {

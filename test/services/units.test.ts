@@ -110,6 +110,11 @@ void describe('config', () => {
       validateServiceConfig({ command: '/x', liveness: {} }).errors[0]?.message ?? '',
       /needs one of command, tcp or http/,
     );
+    assert.deepEqual(
+      validateServiceConfig({ command: '/x', liveness: { tcp: 1, constructor: 1 } }).errors.map((e) => e.field),
+      ['liveness.constructor'],
+      'a key inherited from Object.prototype is still unknown',
+    );
     assert.match(
       validateServiceConfig({ command: '/x', liveness: { http: 'ftp://x' } }).errors[0]?.message ?? '',
       /http:\/\/ or https:\/\//,
