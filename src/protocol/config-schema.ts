@@ -510,7 +510,8 @@ class Checker {
     }
     const before = this.errors.length + this.omitted;
     for (const key of Object.keys(value)) {
-      if (!Object.hasOwn(HEALTH_CHECK_SCHEMA, key)) this.fail(`${field}.${shownKey(key)}`, unknownField(key, HEALTH_CHECK_FIELDS));
+      if (!Object.hasOwn(HEALTH_CHECK_SCHEMA, key))
+        this.fail(`${field}.${shownKey(key)}`, unknownField(key, HEALTH_CHECK_FIELDS));
     }
     const kinds = HEALTH_PROBES.filter((k) => value[k] != null);
     if (kinds.length !== 1) {

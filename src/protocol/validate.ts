@@ -25,7 +25,8 @@ import {
 /** Bounds on what one request may carry. Generous for real use, small enough to be harmless. */
 export const LIMITS = {
   string: 64 * 1024,
-  /** Run's arguments are held to a service's. */
+  /** Run's command and arguments are held to a service's. */
+  command: SERVICE_CONFIG_SCHEMA.command.maxLength,
   arg: SERVICE_CONFIG_SCHEMA.args.maxLength,
   args: SERVICE_CONFIG_SCHEMA.args.maxItems,
   logLines: 1_000_000,
@@ -258,7 +259,7 @@ function validateRequestBody(obj: Obj): Request {
     case 'Run':
       return {
         type: 'Run',
-        command: f.string('command', 4096, { nonEmpty: true }),
+        command: f.string('command', LIMITS.command, { nonEmpty: true }),
         args: f.stringArray('args', LIMITS.args, LIMITS.arg),
         timeout_secs: f.optNumber('timeout_secs', 0.001, 86_400) ?? null,
         max_output_bytes: f.optInt('max_output_bytes', 0, 2 ** 40) ?? null,
@@ -266,7 +267,7 @@ function validateRequestBody(obj: Obj): Request {
     case 'SudoRun':
       return {
         type: 'SudoRun',
-        command: f.string('command', 4096, { nonEmpty: true }),
+        command: f.string('command', LIMITS.command, { nonEmpty: true }),
         args: f.stringArray('args', LIMITS.args, LIMITS.arg),
         reason: f.string('reason', LIMITS.reason),
         timeout_secs: f.optNumber('timeout_secs', 0.001, 86_400) ?? null,

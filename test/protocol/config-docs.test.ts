@@ -17,6 +17,7 @@ import {
   type SchemaOf,
 } from '../../src/protocol/config-schema.js';
 import type { ServiceConfig } from '../../src/protocol/types.js';
+import { DEFAULT_LOG_OPTIONS } from '../../src/logs/service-log.js';
 import { PLUGIN_RULES } from '../../src/services/config.js';
 import { parseServicesToml } from '../../src/services/sources/file-source.js';
 import { ROOT } from '../helpers/env.js';
@@ -147,6 +148,12 @@ describe('docs/protocol.md and README against the config schema', () => {
       expected,
       `docs/protocol.md's ServiceConfig table should be:\n${expected}`,
     );
+  });
+
+  test("the log fields' documented defaults are the log module's", () => {
+    const { log_max_bytes: bytes, log_max_files: files } = SERVICE_CONFIG_SCHEMA;
+    assert.equal(bytes.defaultDoc, amount(DEFAULT_LOG_OPTIONS.maxBytes, bytes));
+    assert.equal(files.defaultDoc, `\`${DEFAULT_LOG_OPTIONS.maxFiles}\``);
   });
 
   test('the HealthCheck table is the schema', () => {
