@@ -46,6 +46,18 @@ const VALID: Request[] = [
   { type: 'Reload' },
 ];
 
+/** Each request (with id 5) is refused with `code`, its id kept, and a message matching its pattern. */
+function refusedWith(code: string, cases: [unknown, RegExp][]): void {
+  for (const [value, message] of cases) {
+    const parsed = parseRequest(roundTrip(value));
+    assert.equal(parsed.ok, false);
+    if (parsed.ok) continue;
+    assert.equal(parsed.id, 5);
+    assert.equal(parsed.error.code, code);
+    assert.match(parsed.error.message, message);
+  }
+}
+
 describe('parseRequest', () => {
   test('every request variant survives encode, decode and validation unchanged (a config gets its defaults)', () => {
     for (const [i, request] of VALID.entries()) {
@@ -68,14 +80,7 @@ describe('parseRequest', () => {
       [{ id: 5, type: 'Run', command: 'ls', args: [1] }, /Run\.args\[0\] must be a string/],
       [{ id: 5, type: 'ServiceLogs', name: 'a', lines: -1, follow: false }, /lines must be between/],
     ];
-    for (const [value, message] of cases) {
-      const parsed = parseRequest(roundTrip(value));
-      assert.equal(parsed.ok, false);
-      if (parsed.ok) continue;
-      assert.equal(parsed.id, 5);
-      assert.equal(parsed.error.code, 'BAD_REQUEST');
-      assert.match(parsed.error.message, message);
-    }
+    refusedWith('BAD_REQUEST', cases);
   });
 
   test('names that could reach a path are refused', () => {
@@ -181,14 +186,10 @@ describe('StartService.config', () => {
       ],
       ['not a map' as unknown as Record<string, unknown>, /field "\(table\)": expected a table/],
     ];
-    for (const [config, message] of cases) {
-      const parsed = parseRequest(roundTrip({ id: 5, type: 'StartService', name: 'a', config }));
-      assert.equal(parsed.ok, false);
-      if (parsed.ok) continue;
-      assert.equal(parsed.id, 5);
-      assert.equal(parsed.error.code, 'BAD_CONFIG');
-      assert.match(parsed.error.message, message);
-    }
+    refusedWith(
+      'BAD_CONFIG',
+      cases.map(([config, message]) => [{ id: 5, type: 'StartService', name: 'a', config }, message]),
+    );
   });
 
   test('nil fields are not given; a health check is normalised with its defaults', () => {
