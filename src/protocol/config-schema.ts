@@ -5,6 +5,7 @@
 // the tables of docs/protocol.md (a test renders them from here and compares). StartService configs, the
 // services file, plugin manifests and the crash-recovery state all pass through validateServiceConfig.
 
+import path from 'node:path';
 import { AdiError } from '../core/errors.js';
 import type { HealthCheck, ServiceConfig } from './types.js';
 
@@ -448,7 +449,7 @@ class Checker {
         ok = false;
         this.fail(
           `${field}.${shownKey(key)}`,
-          `expected a string, got ${describe(v)} (quote it: ${key} = "${String(v)}")`,
+          `expected a string, got ${describe(v)} (quote it: ${shownKey(key)} = "${String(v)}")`,
         );
         continue;
       }
@@ -469,7 +470,7 @@ class Checker {
         return this.number(field, value, spec, max ?? spec.max);
       case 'string': {
         const s = this.string(field, value, spec.maxLength, true);
-        if (s !== undefined && spec.absolutePath === true && !s.startsWith('/'))
+        if (s !== undefined && spec.absolutePath === true && !path.isAbsolute(s))
           return this.fail(field, `must be an absolute path, got ${describe(s)}`);
         return s;
       }
