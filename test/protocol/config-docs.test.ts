@@ -24,6 +24,7 @@ import { ROOT } from '../helpers/env.js';
 
 const DOC = fs.readFileSync(path.join(ROOT, 'docs', 'protocol.md'), 'utf8');
 const README = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+const SECURITY = fs.readFileSync(path.join(ROOT, 'docs', 'security.md'), 'utf8');
 
 const UNITS: [number, string][] = [
   [2 ** 40, 'TiB'],
@@ -154,6 +155,21 @@ describe('docs/protocol.md and README against the config schema', () => {
     const { log_max_bytes: bytes, log_max_files: files } = SERVICE_CONFIG_SCHEMA;
     assert.equal(bytes.defaultDoc, amount(DEFAULT_LOG_OPTIONS.maxBytes, bytes));
     assert.equal(files.defaultDoc, `\`${DEFAULT_LOG_OPTIONS.maxFiles}\``);
+  });
+
+  test("the plugin limits README and docs/security.md state in prose are PLUGIN_RULES'", () => {
+    const { pids_max: pids, log_max_bytes: bytes, log_max_files: files } = PLUGIN_RULES;
+    const { log_max_bytes: adminBytes, log_max_files: adminFiles } = SERVICE_CONFIG_SCHEMA;
+    const mib = amount(bytes.max, adminBytes);
+    const flat = (text: string): string => text.replace(/\s+/g, ' ');
+    assert.ok(flat(README).includes(`(\`pids_max\`, default ${pids.default}) and at most ${mib} x ${files.max}`));
+    const security = flat(SECURITY);
+    assert.ok(security.includes(`\`pids_max\` (default ${pids.default}, at most ${pids.max} from a manifest)`));
+    assert.ok(
+      security.includes(
+        `\`log_max_bytes\` at most ${mib} and \`log_max_files\` at most ${files.max} (the admin's \`services.toml\`: ${amount(adminBytes.max, adminBytes)} and ${adminFiles.max})`,
+      ),
+    );
   });
 
   test('the HealthCheck table is the schema', () => {
