@@ -34,7 +34,8 @@ interface NumberField extends Documented {
 interface StringField extends Documented {
   readonly type: 'string';
   readonly maxLength: number;
-  /** Required fields have no default. */
+  /** A required field has no default, and this says what it is in the error when it is missing. */
+  readonly required?: string;
   readonly default?: string | null;
   readonly absolutePath?: true;
 }
@@ -136,6 +137,7 @@ export const SERVICE_CONFIG_SCHEMA = {
   command: {
     type: 'string',
     maxLength: PATH_CHARS,
+    required: 'the program to run',
     doc: "program to run: an absolute path, or a name looked up in the daemon's `PATH`",
   },
   args: {
@@ -581,7 +583,7 @@ export function validateServiceConfig(
     const rule = opts.plugin?.[key];
     const given = raw[key];
     if (given == null) {
-      if (key === 'command') c.fail(key, 'is required: the program to run');
+      if (spec.type === 'string' && spec.required !== undefined) c.fail(key, `is required: ${spec.required}`);
       out[key] = defaultOf(spec, rule);
       continue;
     }
