@@ -11,6 +11,7 @@
 import { AdiError, toAdiError, type ErrorData, type SudoDenialRule } from '../core/errors.js';
 import type { Paths } from '../core/paths.js';
 import type { CommandResult, Request, Run, SudoDenied, SudoRun } from '../protocol/types.js';
+import { LIMITS } from '../protocol/validate.js';
 import type { Identity } from '../core/identity.js';
 import type { Logger } from '../core/logger.js';
 import type { Audit, AuditResult } from './audit.js';
@@ -62,8 +63,8 @@ export interface ExecOptions {
   approvedFiles?: (separationActive: boolean) => Promise<string | null>;
 }
 
-/** The bound on SudoRun's `reason`, which is shown in the audit log. */
-export const MAX_REASON_LENGTH = 1000;
+/** The bound on SudoRun's `reason`, which is shown in the audit log: the wire's, so one value. */
+export const MAX_REASON_LENGTH = LIMITS.reason;
 
 export const SETUP_COMMAND = 'sudo adi daemon setup';
 
