@@ -190,7 +190,10 @@ async function main(): Promise<number> {
     rows.push(...ping.rows);
 
     say('SudoRun approved-files check');
-    rows.push(...benchDigest(0, counts.digestSamples), ...benchDigest(counts.digestFiles, counts.digestSamples));
+    rows.push(
+      ...(await benchDigest(0, counts.digestSamples)),
+      ...(await benchDigest(counts.digestFiles, counts.digestSamples)),
+    );
 
     say('CLI cold start');
     const cli = await benchCli(h, counts.cliRuns);

@@ -3,8 +3,7 @@
 // spawn until the program's first act (a stamp), directly and through prlimit, alternated.
 
 import path from 'node:path';
-import { prlimitPath } from '../src/system/rlimits.js';
-import { PLUGIN_LIMITS } from '../src/services/config.js';
+import { PLUGIN_PIDS_DEFAULT, prlimitPath } from '../src/system/rlimits.js';
 import type { Harness } from './harness.js';
 import { spawnFloorMs, type StampKind } from './restart.js';
 import { alternate, median } from './stats.js';
@@ -12,7 +11,7 @@ import type { Row } from './table.js';
 
 export async function benchPrlimit(h: Harness, samples: number): Promise<Row[]> {
   const prlimit = prlimitPath('the bench');
-  const limit = `--nproc=${PLUGIN_LIMITS.pidsDefault}:${PLUGIN_LIMITS.pidsDefault}`;
+  const limit = `--nproc=${PLUGIN_PIDS_DEFAULT}:${PLUGIN_PIDS_DEFAULT}`;
   const rows: Row[] = [];
   for (const kind of ['binary', 'node'] as StampKind[]) {
     const direct = path.join(h.scratch, `rl-direct-${kind}`);

@@ -13,7 +13,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { AdiError } from '../core/errors.js';
-import { LIMITS } from '../services/config.js';
+import { SERVICE_CONFIG_SCHEMA } from '../protocol/config-schema.js';
 
 export type BootScope = 'user' | 'system';
 export type BootKind = 'systemd' | 'launchd';
@@ -34,10 +34,10 @@ export const CARRIED_ENV = [
 
 /**
  * Seconds the service manager waits for the daemon to stop before killing what is left. The daemon
- * stops its services in parallel, each within its stop_timeout (at most LIMITS.stopTimeoutSecs) plus
+ * stops its services in parallel, each within its stop_timeout (at most SERVICE_CONFIG_SCHEMA.stop_timeout.max) plus
  * a short kill confirmation; the backstop is above that, so a service's configured grace is honoured.
  */
-export const STOP_TIMEOUT_SECS = LIMITS.stopTimeoutSecs + 30;
+export const STOP_TIMEOUT_SECS = SERVICE_CONFIG_SCHEMA.stop_timeout.max + 30;
 
 export interface BootInputs {
   platform: NodeJS.Platform;

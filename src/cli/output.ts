@@ -55,7 +55,7 @@ function hintText(code: ErrorCode, log: () => string): string | null {
     case 'SLOW_CONSUMER':
       return 'hint: run the command again to resume; a pipe that is read slowly (a pager) causes this.';
     case 'BAD_CONFIG':
-      return "hint: fix the file or variable named above; after editing services.toml, 'adi daemon reload' applies it.";
+      return "hint: fix the option, file or field named above; after editing services.toml, 'adi daemon reload' applies it.";
     case 'PATH_TOO_LONG':
     case 'BAD_ARGUMENT':
     case 'BAD_SERVICE_NAME':

@@ -55,7 +55,35 @@ export function isErrorCode(value: unknown): value is ErrorCode {
 export interface ErrorData {
   /** The operating system's error name behind it (ENOENT, EACCES, ...), e.g. why a spawn failed. */
   errno?: string;
+  /** SUDO_DENIED: which rule refused, one of SUDO_DENIAL_RULES (a newer daemon may add rules). */
+  rule?: string;
+  /** SUDO_DENIED: the command as resolved (absolute program, then its arguments) when it got that far. */
+  command?: string[];
+  /** SUDO_DENIED by `not_approved`: the caller's approved patterns the command was matched against. */
+  patterns?: string[];
+  /** SUDO_DENIED after a pattern allowed the command (`untrusted_program`, `files_changed`): that pattern. */
+  pattern?: string;
 }
+
+/**
+ * Why a SudoRun was refused, for programs (the message says it for people). Stable: a client may
+ * branch on them; a new rule is only ever added.
+ */
+export const SUDO_DENIAL_RULES = [
+  'anonymous',
+  'no_separation',
+  'no_reason',
+  'reason_too_long',
+  'bad_command',
+  'blanket_root',
+  'not_approved',
+  'untrusted_program',
+  'files_changed',
+  'no_sudo',
+  'no_plan',
+] as const;
+
+export type SudoDenialRule = (typeof SUDO_DENIAL_RULES)[number];
 
 export class AdiError extends Error {
   readonly code: ErrorCode;

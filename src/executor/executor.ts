@@ -8,9 +8,10 @@
 //            The admin may run anything (root-equivalent after setup anyway); a plugin only what its own
 //            approved patterns allow, argv-wise; anonymous callers nothing.
 
-import { AdiError, toAdiError } from '../core/errors.js';
+import { AdiError, toAdiError, type ErrorData, type SudoDenialRule } from '../core/errors.js';
 import type { Paths } from '../core/paths.js';
 import type { CommandResult, Request, Run, SudoDenied, SudoRun } from '../protocol/types.js';
+import { LIMITS } from '../protocol/validate.js';
 import type { Identity } from '../core/identity.js';
 import type { Logger } from '../core/logger.js';
 import type { Audit, AuditResult } from './audit.js';
@@ -59,11 +60,11 @@ export interface ExecOptions {
    * SudoRun of a plugin: why its installed files no longer match what its approval covers, or null.
    * Given by the caller, which knows where plugins live; without it a plugin's SudoRun is denied.
    */
-  approvedFiles?: (separationActive: boolean) => string | null;
+  approvedFiles?: (separationActive: boolean) => Promise<string | null>;
 }
 
-/** The bound on SudoRun's `reason`, which is shown in the audit log. */
-export const MAX_REASON_LENGTH = 1000;
+/** The bound on SudoRun's `reason`, which is shown in the audit log: the wire's, so one value. */
+export const MAX_REASON_LENGTH = LIMITS.reason;
 
 export const SETUP_COMMAND = 'sudo adi daemon setup';
 
@@ -166,7 +167,12 @@ export class Executor {
   ): Promise<CommandResult | SudoDenied> {
     let auditArgv: string[] = [String(req.command), ...(Array.isArray(req.args) ? req.args.map(String) : [])];
     const givenReason = typeof req.reason === 'string' ? req.reason : null;
-    const deny = (why: string): SudoDenied => {
+    let resolved = false;
+    const deny = (
+      rule: SudoDenialRule,
+      why: string,
+      extra: Pick<ErrorData, 'patterns' | 'pattern'> = {},
+    ): SudoDenied => {
       this.audit.record({
         identity: identity.label,
         action: 'sudo_denied',
@@ -174,23 +180,32 @@ export class Executor {
         reason: givenReason,
         result: { denied: why },
       });
-      return { type: 'SudoDenied', reason: why };
+      return { type: 'SudoDenied', reason: why, data: { rule, ...(resolved ? { command: auditArgv } : {}), ...extra } };
     };
 
     if (identity.kind === 'anonymous') {
-      return deny('SudoRun needs an authenticated identity; an anonymous connection may only Ping.');
+      return deny('anonymous', 'SudoRun needs an authenticated identity; an anonymous connection may only Ping.');
     }
     const sep = this.facts.separation();
     if (!sep.active) {
+      // Most reasons already end by naming the setup command; say it once.
+      const how = sep.reason.includes(SETUP_COMMAND) ? '' : ` An administrator enables it with \`${SETUP_COMMAND}\`.`;
       return deny(
-        `Privilege separation is not set up (${sep.reason}), so nothing may run as root. An administrator enables it with \`${SETUP_COMMAND}\`.`,
+        'no_separation',
+        `Nothing may run as root: privilege separation is not set up (${sep.reason}).${how}`,
       );
     }
     if (givenReason === null || givenReason.trim() === '') {
-      return deny('SudoRun needs a reason: a non-empty sentence saying why root is needed (it goes to the audit log).');
+      return deny(
+        'no_reason',
+        'SudoRun needs a reason: a non-empty sentence saying why root is needed (it goes to the audit log).',
+      );
     }
     if (givenReason.length > MAX_REASON_LENGTH) {
-      return deny(`The reason is ${givenReason.length} characters long; at most ${MAX_REASON_LENGTH} are accepted.`);
+      return deny(
+        'reason_too_long',
+        `The reason is ${givenReason.length} characters long; at most ${MAX_REASON_LENGTH} are accepted.`,
+      );
     }
     let file: string;
     let limits: ExecutorLimits;
@@ -199,15 +214,17 @@ export class Executor {
       limits = this.limitsFor(req);
       file = resolveCommand(req.command);
     } catch (err) {
-      return deny(toAdiError(err).message);
+      return deny('bad_command', toAdiError(err).message);
     }
     auditArgv = [file, ...req.args];
+    resolved = true;
 
     let pattern: string | undefined;
     if (identity.kind === 'plugin') {
       if (approvedPatterns === 'any') {
         // Defence in depth: only the admin is root-equivalent; a plugin is always held to its patterns.
         return deny(
+          'blanket_root',
           `Plugin ${identity.plugin ?? '?'} has no blanket root access; only its approved privileged_commands may run.`,
         );
       }
@@ -226,30 +243,38 @@ export class Executor {
           unusable.length > 0
             ? ` (${unusable.length} approved pattern(s) could not be used here: ${unusable.join('; ')})`
             : '';
-        return deny(`Plugin ${identity.plugin ?? '?'} may not run this as root: ${m.reason}.${extra}`);
+        return deny('not_approved', `Plugin ${identity.plugin ?? '?'} may not run this as root: ${m.reason}.${extra}`, {
+          patterns: [...approvedPatterns],
+        });
       }
-      pattern = m.pattern;
+      const matched = m.pattern;
+      pattern = matched;
       // A binary the plugin user could replace would turn any pattern into full root.
       const untrusted = untrustedReason(file);
       if (untrusted !== null) {
-        return deny(`${file} is not safe to run as root for a plugin: ${untrusted}.`);
+        return deny('untrusted_program', `${file} is not safe to run as root for a plugin: ${untrusted}.`, {
+          pattern: matched,
+        });
       }
       // An approval covers the files it was given: changed since (by hand, a half-written update), nothing runs.
       const changed =
         options.approvedFiles === undefined
           ? `The daemon cannot check that plugin ${identity.plugin ?? '?'}'s files are those approved.`
-          : options.approvedFiles(sep.active);
-      if (changed !== null) return deny(changed);
+          : await options.approvedFiles(sep.active);
+      if (changed !== null) return deny('files_changed', changed, { pattern: matched });
     }
 
     if (this.facts.sudo === null) {
-      return deny('sudo is not installed, so nothing can run as root; install it and run `' + SETUP_COMMAND + '`.');
+      return deny(
+        'no_sudo',
+        'sudo is not installed, so nothing can run as root; install it and run `' + SETUP_COMMAND + '`.',
+      );
     }
     let plan: CommandPlan;
     try {
       plan = this.plan(true, identity, file, req.args);
     } catch (err) {
-      return deny(toAdiError(err).message);
+      return deny('no_plan', toAdiError(err).message);
     }
     const base = {
       identity: identity.label,

@@ -108,6 +108,8 @@ export class ServiceLog {
   private readonly pending = [0, 0];
   private error: Error | null = null;
   private readonly waiters = new Set<() => void>();
+  /** See retire(). */
+  retired = false;
   private readonly record = Buffer.alloc(RECORD_BYTES);
 
   constructor(dir: string, name: string, options: ServiceLogOptions = {}) {
@@ -228,7 +230,7 @@ export class ServiceLog {
     let unwait: (() => void) | null = null;
     const pump = (): void => {
       unwait = null;
-      if (stopped) return;
+      if (stopped || this.retired) return;
       for (let batch = reader.next(1 << 20); batch !== null && !stopped; batch = reader.next(1 << 20)) {
         for (const line of splitBatch(batch)) {
           if (stopped) break;
@@ -296,6 +298,16 @@ export class ServiceLog {
     } finally {
       fs.closeSync(fd);
     }
+  }
+
+  /**
+   * This object no longer stands for the service's log (its files were moved away when the name passed
+   * to another owner): close it and wake its followers, which end their streams on seeing `retired`.
+   */
+  retire(): void {
+    this.retired = true;
+    this.close();
+    this.wake();
   }
 
   /**

@@ -229,7 +229,7 @@ export async function installPlugin(opts: InstallOptions): Promise<InstallResult
 
     // 4. Approval, before any dependency is fetched and before anything is installed.
     const requested = manifest.service?.privileged_commands ?? [];
-    const ownDigest = filesDigest(staged);
+    const ownDigest = await filesDigest(staged);
     const old = readApproval(paths, name);
     let approval: ApprovalOutcome = 'none';
     if (requested.length > 0) {
@@ -292,7 +292,7 @@ export async function installPlugin(opts: InstallOptions): Promise<InstallResult
             patterns: [...requested],
             approved_at: approval === 'unchanged' && old !== null ? old.approved_at : new Date().toISOString(),
             files_digest: ownDigest,
-            tree_digest: installedDigest(staged),
+            tree_digest: await installedDigest(staged),
           };
     commit(paths, loc, name, staged, old, newApproval);
     return {

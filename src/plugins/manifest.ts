@@ -26,27 +26,22 @@ import {
   describe,
   formatFieldError,
   isPlainObject,
+  SERVICE_CONFIG_FIELDS,
   validateServiceConfig,
   type FieldError,
   type NormalizedConfig,
-} from '../services/config.js';
+  type PluginRule,
+} from '../protocol/config-schema.js';
+import { PLUGIN_RULES } from '../services/config.js';
 
 /** A package.json larger than this is not a manifest anyone wrote by hand. */
 export const MAX_MANIFEST_BYTES = 1024 * 1024;
 
 /** The service fields a manifest may give besides name, command, args and privileged_commands. */
-const PASSED_FIELDS = [
-  'restart_on_failure',
-  'max_restarts',
-  'stop_timeout',
-  'ready_notify',
-  'readiness',
-  'liveness',
-  'log_max_bytes',
-  'log_max_files',
-  'pids_max',
-  'memory_max',
-] as const;
+const PASSED_FIELDS = SERVICE_CONFIG_FIELDS.filter((f) => {
+  const rule: PluginRule = PLUGIN_RULES[f];
+  return rule === 'same' || (typeof rule === 'object' && 'max' in rule);
+});
 const SERVICE_FIELDS: ReadonlySet<string> = new Set([
   'name',
   'command',
@@ -56,10 +51,13 @@ const SERVICE_FIELDS: ReadonlySet<string> = new Set([
 ]);
 /** Fields a plugin may not set, with the reason shown. */
 const REFUSED_FIELDS: Readonly<Record<string, string>> = {
-  privileged: 'a plugin service never runs privileged; request specific commands with privileged_commands',
+  ...Object.fromEntries(
+    SERVICE_CONFIG_FIELDS.flatMap((f) => {
+      const rule: PluginRule = PLUGIN_RULES[f];
+      return typeof rule === 'object' && 'refused' in rule ? [[f, rule.refused]] : [];
+    }),
+  ),
   auto_start: 'plugin services start on demand (adi daemon start NAME, or StartService from the plugin)',
-  env: 'not supported for plugin services',
-  working_dir: 'a plugin service always runs in its plugin folder',
 };
 
 export interface PluginService {
@@ -389,7 +387,7 @@ function parseService(raw: unknown, errors: FieldError[], options: ManifestOptio
   // The other fields mean what they mean in services.toml: validate them the same way.
   const fields: Record<string, unknown> = {};
   for (const key of PASSED_FIELDS) if (raw[key] !== undefined) fields[key] = raw[key];
-  const check = validateServiceConfig({ command: '/plugin', ...fields }, { plugin: true });
+  const check = validateServiceConfig({ command: '/plugin', ...fields }, { plugin: PLUGIN_RULES });
   for (const e of check.errors) errors.push({ field: field(e.field), message: e.message });
   if (errors.length > before) return null;
   return { name: name as string, command: command as string, args, privileged_commands: privileged, fields };
@@ -460,7 +458,7 @@ export function serviceConfig(
 
 /** serviceConfig, validated and normalised (throws BAD_MANIFEST naming the fields). */
 export function normalizedServiceConfig(m: PluginManifest, dir: string, node?: string): NormalizedConfig {
-  const result = validateServiceConfig(serviceConfig(m, dir, node), { plugin: true });
+  const result = validateServiceConfig(serviceConfig(m, dir, node), { plugin: PLUGIN_RULES });
   if (result.config === null)
     throw manifestError(
       m.file,

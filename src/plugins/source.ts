@@ -4,7 +4,8 @@
 // identity its token and its approvals are tied to. Read at start and on every reload, so installing
 // or removing a plugin (which reloads the daemon) needs no restart.
 
-import { formatFieldError, validateServiceConfig } from '../services/config.js';
+import { formatFieldError, validateServiceConfig } from '../protocol/config-schema.js';
+import { PLUGIN_RULES } from '../services/config.js';
 import type { ServiceDefinition, ServiceSource, SourceResult } from '../services/registry.js';
 import type { Paths } from '../core/paths.js';
 import { listInstalled } from './installed.js';
@@ -49,7 +50,7 @@ export class PluginSource implements ServiceSource {
       }
       if (plugin.manifest.service === null) continue;
       const result = validateServiceConfig(serviceConfig(plugin.manifest, plugin.dir, this.options.node), {
-        plugin: true,
+        plugin: PLUGIN_RULES,
       });
       if (result.config === null) {
         for (const e of result.errors)

@@ -23,6 +23,9 @@ export const SERVICE_STATES: readonly ServiceState[] = [
   'failed',
 ];
 
+// A service's configuration. src/protocol/config-schema.ts declares each field's bounds, default and
+// meaning, and does not compile unless it has exactly these fields with these types.
+
 /** A health probe: exactly one of `command`, `tcp`, `http`. */
 export interface HealthCheck {
   /** argv run without a shell; exit status 0 means healthy. */
@@ -31,75 +34,43 @@ export interface HealthCheck {
   tcp?: number | string;
   /** An http:// URL that must answer with a status below 400. */
   http?: string;
-  /** Seconds between probes (default 10). */
+  /** Seconds between probes. */
   interval_secs?: number;
-  /** Seconds one probe may take (default 5). */
+  /** Seconds one probe may take. */
   timeout_secs?: number;
-  /** Consecutive failures that count as unhealthy (default 3). */
+  /** Consecutive failures that count as unhealthy. */
   failure_threshold?: number;
 }
 
-/**
- * How to run a service. Only `command` is required on the wire; the other
- * fields have the defaults documented in docs/protocol.md.
- */
+/** How to run a service. Only `command` is required; nil or an absent field takes the schema's default. */
 export interface ServiceConfig {
   command: string;
   args?: string[];
   env?: Record<string, string>;
   working_dir?: string | null;
-  /** Restart when the process exits on its own (default true). */
+  /** Restart when the process exits on its own. */
   restart_on_failure?: boolean;
-  /** Automatic restarts allowed within the restart window (default 5). */
+  /** Automatic restarts allowed within the restart window. */
   max_restarts?: number;
-  /** Run through ADI_ROOT_USER's sudo instead of as ADI_USER (default false; admin only). */
+  /** Run through ADI_ROOT_USER's sudo instead of as ADI_USER (admin only). */
   privileged?: boolean;
-  /** Seconds between SIGTERM and SIGKILL when stopping (default 10). */
+  /** Seconds between SIGTERM and SIGKILL when stopping. */
   stop_timeout?: number;
-  /** The service says it is ready by writing a line to the fd named in $ADI_READY_FD (default false). */
+  /** The service says it is ready by writing a line to the fd named in $ADI_READY_FD. */
   ready_notify?: boolean;
   /** A probe that must pass before the service counts as running. */
   readiness?: HealthCheck | null;
   /** A probe that, failing, restarts the service under its restart policy. */
   liveness?: HealthCheck | null;
-  /** Rotate the service's log past this many bytes (default 10 MiB). */
-  log_max_bytes?: number;
-  /** Rotated log files kept besides the live one (default 4, so 5 files in all). */
-  log_max_files?: number;
-  /** Processes (threads included) the service may have; default none (512 for a plugin's service). */
+  /** Rotate the service's log past this many bytes; nil: the log module's default. */
+  log_max_bytes?: number | null;
+  /** Rotated log files kept besides the live one; nil: the log module's default. */
+  log_max_files?: number | null;
+  /** Processes (threads included) the service may have; nil: none (a plugin's service always has one). */
   pids_max?: number | null;
-  /** Bytes each of the service's processes may allocate (RLIMIT_DATA); default none. */
+  /** Bytes each of the service's processes may allocate (RLIMIT_DATA); nil: none. */
   memory_max?: number | null;
 }
-
-/** Every field of a ServiceConfig, in the order error messages list them: validators refuse any other key. */
-export const SERVICE_CONFIG_FIELDS = [
-  'command',
-  'args',
-  'env',
-  'working_dir',
-  'restart_on_failure',
-  'max_restarts',
-  'privileged',
-  'stop_timeout',
-  'ready_notify',
-  'readiness',
-  'liveness',
-  'log_max_bytes',
-  'log_max_files',
-  'pids_max',
-  'memory_max',
-] as const satisfies readonly (keyof ServiceConfig)[];
-
-/** Every field of a HealthCheck. */
-export const HEALTH_CHECK_FIELDS = [
-  'command',
-  'tcp',
-  'http',
-  'interval_secs',
-  'timeout_secs',
-  'failure_threshold',
-] as const satisfies readonly (keyof HealthCheck)[];
 
 export interface ServiceInfo {
   name: string;
@@ -337,6 +308,8 @@ export interface CommandResult {
 export interface SudoDenied {
   type: 'SudoDenied';
   reason: string;
+  /** The Error frame's data: the rule that refused, and the command and patterns it concerned. */
+  data: ErrorData;
 }
 
 export type Response = Welcome | Pong | Ok | ErrorResponse | Services | LogBatch | StreamEnd | CommandResult;

@@ -1,35 +1,34 @@
 // Validation of everything decoded off the wire, before any of it is used. A decoded value is `unknown`
 // until it passes here; what passes has exactly the types of protocol/types.ts, with bounded sizes.
-// Unknown keys in an envelope are ignored (room for later optional fields); unknown keys in a
-// ServiceConfig are refused, because a misspelt setting silently ignored is a bug for the user.
+// Unknown keys in an envelope are ignored (room for later optional fields). A StartService's config is
+// checked and normalised by config-schema.ts, as the services file and manifests are; unknown keys in
+// it are refused, because a misspelt setting silently ignored is a bug for the user.
 
 import { AdiError } from '../core/errors.js';
 import { NAME_PATTERN } from '../core/paths.js';
+import { configError, isPlainObject, SERVICE_CONFIG_SCHEMA, validateServiceConfig } from './config-schema.js';
 import {
-  HEALTH_CHECK_FIELDS,
   REQUEST_TYPES,
-  SERVICE_CONFIG_FIELDS,
   RESPONSE_TYPES,
   PLUGIN_SOCKET_STATES,
   SERVICE_STATES,
   type ErrorData,
-  type HealthCheck,
   type PluginSocketStatus,
   type ReloadReport,
   type Request,
   type RequestType,
   type Response,
   type ResponseType,
-  type ServiceConfig,
   type ServiceInfo,
 } from './types.js';
 
 /** Bounds on what one request may carry. Generous for real use, small enough to be harmless. */
 export const LIMITS = {
   string: 64 * 1024,
-  arg: 128 * 1024,
-  args: 4096,
-  envEntries: 1024,
+  /** Run's command and arguments are held to a service's. */
+  command: SERVICE_CONFIG_SCHEMA.command.maxLength,
+  arg: SERVICE_CONFIG_SCHEMA.args.maxLength,
+  args: SERVICE_CONFIG_SCHEMA.args.maxItems,
   logLines: 1_000_000,
   reason: 1000,
   clientName: 200,
@@ -42,12 +41,6 @@ type Obj = Record<string, unknown>;
 
 function fail(message: string): never {
   throw new AdiError('BAD_REQUEST', message);
-}
-
-function isPlainObject(value: unknown): value is Obj {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
-  const proto = Object.getPrototypeOf(value) as unknown;
-  return proto === Object.prototype || proto === null;
 }
 
 function describe(value: unknown): string {
@@ -166,13 +159,6 @@ class Fields {
     return v as number[];
   }
 
-  map(key: string): Obj {
-    const v = this.value(key);
-    if (!isPlainObject(v))
-      fail(`${this.where}.${key} must be a map, got ${v === undefined ? 'nothing' : describe(v)}.`);
-    return v;
-  }
-
   raw(key: string): unknown {
     return this.value(key);
   }
@@ -188,100 +174,6 @@ class Fields {
     }
     return v;
   }
-}
-
-const SERVICE_CONFIG_KEYS: ReadonlySet<string> = new Set(SERVICE_CONFIG_FIELDS);
-const HEALTH_KEYS: ReadonlySet<string> = new Set(HEALTH_CHECK_FIELDS);
-
-function noUnknownKeys(obj: Obj, allowed: ReadonlySet<string>, where: string): void {
-  for (const key of Object.keys(obj)) {
-    if (!allowed.has(key))
-      fail(`${where} has an unknown field ${JSON.stringify(key)}; known fields: ${[...allowed].join(', ')}.`);
-  }
-}
-
-export function validateHealthCheck(value: unknown, where: string): HealthCheck {
-  if (!isPlainObject(value)) fail(`${where} must be a map, got ${describe(value)}.`);
-  noUnknownKeys(value, HEALTH_KEYS, where);
-  const f = new Fields(value, where);
-  const out: HealthCheck = {};
-  const command = f.optStringArray('command', 256, LIMITS.arg);
-  const tcpRaw = f.raw('tcp');
-  const http = f.optString('http', 2048);
-  let probes = 0;
-  if (command !== undefined) {
-    if (command.length === 0) fail(`${where}.command must name a program: an array like ["curl", "-f", "http://..."].`);
-    out.command = command;
-    probes++;
-  }
-  if (tcpRaw !== undefined && tcpRaw !== null) {
-    out.tcp = typeof tcpRaw === 'string' ? f.string('tcp', 300, { nonEmpty: true }) : f.int('tcp', 1, 65535);
-    probes++;
-  }
-  if (http !== undefined && http !== null) {
-    if (!/^https?:\/\//.test(http)) fail(`${where}.http must be an http:// or https:// URL.`);
-    out.http = http;
-    probes++;
-  }
-  if (probes !== 1) fail(`${where} must have exactly one of command, tcp, http (it has ${probes}).`);
-  const interval = f.optNumber('interval_secs', 0.05, 86_400);
-  const timeout = f.optNumber('timeout_secs', 0.05, 3600);
-  const threshold = f.optInt('failure_threshold', 1, 1000);
-  if (interval != null) out.interval_secs = interval;
-  if (timeout != null) out.timeout_secs = timeout;
-  if (threshold != null) out.failure_threshold = threshold;
-  return out;
-}
-
-export function validateServiceConfig(value: unknown, where = 'config'): ServiceConfig {
-  if (!isPlainObject(value)) fail(`${where} must be a map, got ${describe(value)}.`);
-  noUnknownKeys(value, SERVICE_CONFIG_KEYS, where);
-  const f = new Fields(value, where);
-  const config: ServiceConfig = { command: f.string('command', 4096, { nonEmpty: true }) };
-  const args = f.optStringArray('args', LIMITS.args, LIMITS.arg);
-  if (args !== undefined) config.args = args;
-  const envRaw = f.raw('env');
-  if (envRaw !== undefined && envRaw !== null) {
-    const env = f.map('env');
-    const entries = Object.entries(env);
-    if (entries.length > LIMITS.envEntries) fail(`${where}.env has more than ${LIMITS.envEntries} entries.`);
-    const clean: Record<string, string> = {};
-    for (const [k, v] of entries) {
-      if (k === '' || k.includes('=') || k.includes('\0'))
-        fail(`${where}.env key ${JSON.stringify(k)} is not a valid variable name.`);
-      if (typeof v !== 'string') fail(`${where}.env.${k} must be a string, got ${describe(v)}.`);
-      if (v.includes('\0')) fail(`${where}.env.${k} must not contain a NUL character.`);
-      clean[k] = v;
-    }
-    config.env = clean;
-  }
-  const wd = f.optString('working_dir', 4096);
-  if (wd !== undefined) config.working_dir = wd;
-  const rof = f.optBool('restart_on_failure');
-  if (rof !== undefined) config.restart_on_failure = rof;
-  const maxRestarts = f.optInt('max_restarts', 0, 1_000_000);
-  if (maxRestarts != null) config.max_restarts = maxRestarts;
-  const privileged = f.optBool('privileged');
-  if (privileged !== undefined) config.privileged = privileged;
-  const stopTimeout = f.optNumber('stop_timeout', 0, 3600);
-  if (stopTimeout != null) config.stop_timeout = stopTimeout;
-  const readyNotify = f.optBool('ready_notify');
-  if (readyNotify !== undefined) config.ready_notify = readyNotify;
-  for (const key of ['readiness', 'liveness'] as const) {
-    const v = f.raw(key);
-    if (v === null) config[key] = null;
-    else if (v !== undefined) config[key] = validateHealthCheck(v, `${where}.${key}`);
-  }
-  const maxBytes = f.optInt('log_max_bytes', 4096, 2 ** 40);
-  if (maxBytes != null) config.log_max_bytes = maxBytes;
-  const maxFiles = f.optInt('log_max_files', 0, 100);
-  if (maxFiles != null) config.log_max_files = maxFiles;
-  // Ranges: services/config.ts (LIMITS) checks them again with the field named.
-  for (const key of ['pids_max', 'memory_max'] as const) {
-    const n = f.optInt(key, 1, 2 ** 40);
-    if (n != null) config[key] = n;
-  }
-  return config;
 }
 
 const REQUEST_SET: ReadonlySet<string> = new Set(REQUEST_TYPES);
@@ -342,12 +234,13 @@ function validateRequestBody(obj: Obj): Request {
     case 'Shutdown':
       return { type: 'Shutdown', graceful: f.bool('graceful') };
     case 'StartService': {
+      const name = f.name('name');
       const raw = f.raw('config');
-      return {
-        type: 'StartService',
-        name: f.name('name'),
-        config: raw === undefined || raw === null ? null : validateServiceConfig(raw, 'StartService.config'),
-      };
+      if (raw === undefined || raw === null) return { type: 'StartService', name, config: null };
+      // The same check as the services file's and a manifest's: one schema, one set of limits.
+      const result = validateServiceConfig(raw);
+      if (result.config === null) throw configError(`service "${name}"`, result.errors);
+      return { type: 'StartService', name, config: result.config };
     }
     case 'StopService':
       return { type: 'StopService', name: f.name('name'), force: f.bool('force') };
@@ -366,7 +259,7 @@ function validateRequestBody(obj: Obj): Request {
     case 'Run':
       return {
         type: 'Run',
-        command: f.string('command', 4096, { nonEmpty: true }),
+        command: f.string('command', LIMITS.command, { nonEmpty: true }),
         args: f.stringArray('args', LIMITS.args, LIMITS.arg),
         timeout_secs: f.optNumber('timeout_secs', 0.001, 86_400) ?? null,
         max_output_bytes: f.optInt('max_output_bytes', 0, 2 ** 40) ?? null,
@@ -374,7 +267,7 @@ function validateRequestBody(obj: Obj): Request {
     case 'SudoRun':
       return {
         type: 'SudoRun',
-        command: f.string('command', 4096, { nonEmpty: true }),
+        command: f.string('command', LIMITS.command, { nonEmpty: true }),
         args: f.stringArray('args', LIMITS.args, LIMITS.arg),
         reason: f.string('reason', LIMITS.reason),
         timeout_secs: f.optNumber('timeout_secs', 0.001, 86_400) ?? null,
@@ -463,8 +356,14 @@ function validateReloadReport(value: unknown): ReloadReport {
 /** An Error's data: known fields are checked, unknown ones dropped (a newer daemon may send more). */
 function validateErrorData(value: unknown): ErrorData {
   if (!isPlainObject(value)) fail(`Error.data must be a map, got ${describe(value)}.`);
-  const errno = new Fields(value, 'Error.data').optString('errno', 64);
-  return errno == null ? {} : { errno };
+  const f = new Fields(value, 'Error.data');
+  return {
+    ...present('errno', f.optString('errno', 64)),
+    ...present('rule', f.optString('rule', 64)),
+    ...present('command', f.optStringArray('command', LIMITS.args + 1, LIMITS.arg)),
+    ...present('patterns', f.optStringArray('patterns', REPORT_ITEMS * 10, LIMITS.arg)),
+    ...present('pattern', f.optString('pattern', LIMITS.arg)),
+  };
 }
 
 /** Client side: check a response frame. Throws BAD_FRAME for anything that is not a valid response. */

@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import type http from 'node:http';
 import net from 'node:net';
-import { parseTcpTarget, type NormalizedHealthCheck } from './config.js';
+import { parseTcpTarget, type NormalizedHealthCheck } from '../protocol/config-schema.js';
 
 export interface ProbeResult {
   ok: boolean;

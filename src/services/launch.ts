@@ -11,7 +11,8 @@ import { cleanEnv } from '../system/privilege.js';
 import { resolveCommand } from '../system/resolve.js';
 import type { ProcessLimits } from '../system/rlimits.js';
 import { runHelper } from '../system/run.js';
-import { PLUGIN_LIMITS, type NormalizedConfig } from './config.js';
+import type { NormalizedConfig } from '../protocol/config-schema.js';
+import { PLUGIN_RULES } from './config.js';
 import type { ServiceDefinition } from './registry.js';
 import { DAEMON_INSTANCE_ENV, SERVICE_ID_ENV, SERVICE_NAME_ENV } from '../system/process-group.js';
 import { SELF, commandArgv, limitsFor, planRunAs, type RunAs, type ServicePrivilege } from '../system/run-as.js';
@@ -92,7 +93,11 @@ export function processLimits(
   plugin: string | null,
   mode: RunAs['mode'],
 ): ProcessLimits {
-  return limitsFor(mode, config.pids_max ?? (plugin !== null ? PLUGIN_LIMITS.pidsDefault : null), config.memory_max);
+  return limitsFor(
+    mode,
+    config.pids_max ?? (plugin !== null ? PLUGIN_RULES.pids_max.default : null),
+    config.memory_max,
+  );
 }
 
 /**

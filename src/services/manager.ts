@@ -10,7 +10,8 @@ import { checkName, type Paths } from '../core/paths.js';
 import type { ServiceConfig, ServiceInfo } from '../protocol/types.js';
 import type { Logger } from '../core/logger.js';
 import type { ServiceLog } from '../logs/service-log.js';
-import { configKey, formatFieldError, validateServiceConfig } from './config.js';
+import { configError, validateServiceConfig } from '../protocol/config-schema.js';
+import { configKey } from './config.js';
 import { daemonInstance, pluginOf } from './launch.js';
 import { ProcScanner, scanProcessesSync, terminate } from '../system/process-group.js';
 import { Recovery } from './recovery.js';
@@ -263,10 +264,9 @@ export class ServiceManager {
     if (config === undefined || config === null) return this.require(name).start();
 
     checkName('service', name);
+    // A config from the wire is already normalised (parseRequest); normalising it again changes nothing.
     const result = validateServiceConfig(config);
-    if (result.config === null) {
-      throw new AdiError('BAD_CONFIG', `service "${name}": ${result.errors.map(formatFieldError).join('; ')}`);
-    }
+    if (result.config === null) throw configError(`service "${name}"`, result.errors);
     const def: ServiceDefinition = {
       name,
       source: 'adhoc',

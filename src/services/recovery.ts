@@ -12,7 +12,7 @@
 
 import { checkName } from '../core/paths.js';
 import type { Logger } from '../core/logger.js';
-import { CONFIG_DEFAULTS, LIMITS, validateServiceConfig } from './config.js';
+import { SERVICE_CONFIG_SCHEMA, validateServiceConfig } from '../protocol/config-schema.js';
 import {
   DAEMON_INSTANCE_ENV,
   HAS_PROC,
@@ -280,6 +280,8 @@ export function unrecordedRuns(
   return out;
 }
 
+const STOP_TIMEOUT = SERVICE_CONFIG_SCHEMA.stop_timeout;
+
 /** The name an unrecorded run whose ADI_SERVICE_NAME is missing or odd is tracked under. */
 const UNNAMED = 'unnamed-leftover';
 
@@ -287,14 +289,14 @@ const UNNAMED = 'unnamed-leftover';
 function graceFor(name: string, recorded: readonly StateEntry[], wanted: ReadonlyMap<string, WantedService>): number {
   const run = recorded.find((e) => e.name === name && typeof e.stop_timeout === 'number');
   if (run !== undefined) return graceOf(run);
-  return wanted.get(name)?.config?.stop_timeout ?? CONFIG_DEFAULTS.stop_timeout;
+  return wanted.get(name)?.config?.stop_timeout ?? STOP_TIMEOUT.default;
 }
 
 function graceOf(entry: StateEntry): number {
   const t = entry.stop_timeout;
-  return typeof t === 'number' && Number.isFinite(t) && t >= 0 && t <= LIMITS.stopTimeoutSecs
+  return typeof t === 'number' && Number.isFinite(t) && t >= STOP_TIMEOUT.min && t <= STOP_TIMEOUT.max
     ? t
-    : CONFIG_DEFAULTS.stop_timeout;
+    : STOP_TIMEOUT.default;
 }
 
 /** The file is ours (0600 in a 0700 directory), but a damaged one must not point signals anywhere odd. */

@@ -3,7 +3,7 @@
 // asks them all and merges the answers. Ad-hoc services (StartService with a config) never pass through
 // here: the manager keeps them.
 
-import type { NormalizedConfig } from './config.js';
+import type { NormalizedConfig } from '../protocol/config-schema.js';
 
 export type SourceKind = 'file' | 'plugin';
 

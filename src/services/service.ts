@@ -9,12 +9,13 @@
 import fs from 'node:fs';
 import type { Readable } from 'node:stream';
 import { AdiError } from '../core/errors.js';
+import { ADMIN_OWNER, claimLog } from '../logs/owner.js';
 import { ServiceLog, type ServiceLogOptions } from '../logs/service-log.js';
 import type { ServiceInfo, ServiceState } from '../protocol/types.js';
 import type { Logger } from '../core/logger.js';
 import { processKey } from './config.js';
 import { ProbeLoop, type ProbeContext, type ProbeResult } from './health.js';
-import { buildLaunch, newRunId, type Launch } from './launch.js';
+import { buildLaunch, newRunId, pluginOf, type Launch } from './launch.js';
 import type { ProcScanner, RunTarget, Termination } from '../system/process-group.js';
 import type { ServiceDefinition } from './registry.js';
 import { isActiveState, next, restartDue, type ExitOutcome, type LifeEvent } from './lifecycle.js';
@@ -111,7 +112,7 @@ export class Service {
   private definition: ServiceDefinition;
   /** Which registry source the definition came from (null for ad-hoc). */
   sourceIndex: number | null;
-  private readonly serviceLog: ServiceLog;
+  private serviceLog: ServiceLog;
   /** Output pipes of runs still open: the log's files stay open while any is. */
   private openPipes = 0;
   private releaseScheduled = false;
@@ -271,7 +272,10 @@ export class Service {
    */
   redefine(def: ServiceDefinition, sourceIndex: number | null): Promise<boolean> {
     return this.enqueue(async () => {
-      const configChanged = processKey(def.config) !== processKey(this.definition.config);
+      // A name that passes to another owner gets a log of its own (logs/owner.ts), between a stop and a
+      // start: its running process, if any, writes to the old owner's log until it is stopped.
+      const ownerChanged = logOwner(def) !== logOwner(this.definition);
+      const configChanged = ownerChanged || processKey(def.config) !== processKey(this.definition.config);
       const logChanged =
         def.config.log_max_bytes !== this.definition.config.log_max_bytes ||
         def.config.log_max_files !== this.definition.config.log_max_files;
@@ -288,10 +292,14 @@ export class Service {
           throw err;
         }
       }
+      if (ownerChanged) {
+        this.serviceLog.retire();
+        this.serviceLog = this.openLog(def);
+      }
       this.definition = def;
       this.sourceIndex = sourceIndex;
       // The same log object: its followers keep following under the new rotation settings.
-      if (logChanged) this.serviceLog.configure(logOptions(def, () => undefined));
+      if (logChanged && !ownerChanged) this.serviceLog.configure(logOptions(def, () => undefined));
       if (wasUp) {
         this.serviceLog.note('definition changed: restarting');
         try {
@@ -742,6 +750,15 @@ export class Service {
   }
 
   private openLog(def: ServiceDefinition): ServiceLog {
+    // Throws (and the service is not created or redefined) only when an earlier owner's lines can be
+    // neither moved nor deleted: they must not be served to the new owner.
+    const claim = claimLog(this.host.logsDir, def.name, logOwner(def));
+    if (claim.moved !== null || claim.removed)
+      this.host.log.info(
+        `service ${def.name}: now defined by ${def.origin}; the earlier owner's log was ${claim.moved !== null ? `moved to ${claim.moved}` : 'deleted (it could not be moved)'}`,
+      );
+    if (claim.unrecorded !== null)
+      this.host.log.warn(`service ${def.name}: cannot record who owns its log: ${claim.unrecorded.message}`);
     return new ServiceLog(
       this.host.logsDir,
       def.name,
@@ -780,4 +797,10 @@ function runTarget(run: Run): RunTarget {
     leaderAlive: () => !run.exited,
     ...(via !== null ? { signalVia: via } : {}),
   };
+}
+
+/** Who a service's log belongs to: the plugin that defines it, or the admin (file and ad-hoc services). */
+function logOwner(def: ServiceDefinition): string {
+  const plugin = pluginOf(def, def.name);
+  return plugin === null ? ADMIN_OWNER : `plugin:${plugin}`;
 }

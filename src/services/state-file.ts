@@ -15,7 +15,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { NormalizedConfig } from './config.js';
+import type { NormalizedConfig } from '../protocol/config-schema.js';
 
 export const STATE_FILE_VERSION = 1;
 

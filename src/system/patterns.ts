@@ -28,13 +28,8 @@ export interface CompiledPattern {
   readonly rest: boolean;
 }
 
-export interface MatchResult {
-  allowed: boolean;
-  /** The approved pattern (its text) that allowed it. */
-  pattern?: string;
-  /** Why it was allowed or refused, for SudoDenied and the audit log. */
-  reason: string;
-}
+/** `pattern` is the approved pattern (its text) that allowed it; `reason` says why, for SudoDenied and the audit log. */
+export type MatchResult = { allowed: true; pattern: string; reason: string } | { allowed: false; reason: string };
 
 /** Any C0 control character except tab, or DEL. */
 function hasControl(text: string): boolean {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import { after, test } from 'node:test';
-import { AdiError } from '../../src/core/errors.js';
+import { AdiError, type ErrorData } from '../../src/core/errors.js';
 import { AuditLog, MemoryAudit, auditFile } from '../../src/executor/audit.js';
 import { Executor, MAX_REASON_LENGTH } from '../../src/executor/executor.js';
 import { resolveCommand } from '../../src/system/resolve.js';
@@ -136,28 +136,54 @@ void test('SudoRun rules: who may ask, the reason, the command, the patterns', a
   const { ex, file } = setup({ active: true, reason: 'injected for the test' });
   const patterns = ['/usr/bin/id -u', 'echo hello *'];
   const net = plugin('net');
-  const denied = async (id: Identity, req: SudoRun, approved: readonly string[] | 'any', why: RegExp) => {
+  // The message is for people; `data.rule` (and the command and patterns it concerned) for programs.
+  const denied = async (
+    id: Identity,
+    req: SudoRun,
+    approved: readonly string[] | 'any',
+    why: RegExp,
+    data: ErrorData,
+  ) => {
     const r = await ex.sudoRun(id, req, approved);
     assert.equal(r.type, 'SudoDenied', `${req.command} ${JSON.stringify(req.args)} should be denied`);
     assert.match(r.type === 'SudoDenied' ? r.reason : '', why);
+    assert.deepEqual(r.type === 'SudoDenied' ? r.data : null, data, `${req.command} ${JSON.stringify(req.args)}`);
   };
-  await denied(ANONYMOUS, sudo('/usr/bin/id', ['-u']), 'any', /anonymous/);
-  await denied(net, sudo('/usr/bin/id', ['-u'], ''), patterns, /needs a reason/);
-  await denied(net, sudo('/usr/bin/id', ['-u'], '   '), patterns, /needs a reason/);
-  await denied(net, sudo('/usr/bin/id', ['-u'], 'x'.repeat(MAX_REASON_LENGTH + 1)), patterns, /at most 1000/);
-  await denied(net, sudo('/usr/bin/whoami'), patterns, /not among the approved/);
-  await denied(net, sudo('/usr/bin/id', ['-u', '-n']), patterns, /match none/);
-  await denied(net, sudo('/usr/bin/id', []), patterns, /match none/);
-  await denied(net, sudo('/usr/bin/id', ['-u; rm -rf /']), patterns, /match none/);
-  await denied(net, sudo('/usr/bin/id', ['-u\n-n']), patterns, /match none/);
-  await denied(net, sudo('/usr/bin/id', ['-u && id']), patterns, /match none/);
-  await denied(net, sudo('./id', ['-u']), patterns, /relative/);
-  await denied(net, sudo('bin/id', ['-u']), patterns, /relative/);
-  await denied(net, sudo('id\0', ['-u']), patterns, /NUL/);
-  await denied(net, sudo('/usr/bin/id', ['-u']), 'any', /no blanket root access/);
-  await denied(net, sudo('/usr/bin/id', ['-u']), [], /no privileged commands are approved/);
-  await denied(net, sudo('/usr/bin/id', ['-u']), ['*', 'nosuch-adi-cmd -u'], /could not be used/);
-  await denied(net, sudo('/usr/bin/id', ['-u'], 'ok', { timeout_secs: 0 }), patterns, /timeout_secs/);
+  const id = resolveCommand('/usr/bin/id');
+  const notApproved = (args: string[], approved = patterns): ErrorData => ({
+    rule: 'not_approved',
+    command: [id, ...args],
+    patterns: approved,
+  });
+  await denied(ANONYMOUS, sudo('/usr/bin/id', ['-u']), 'any', /anonymous/, { rule: 'anonymous' });
+  await denied(net, sudo('/usr/bin/id', ['-u'], ''), patterns, /needs a reason/, { rule: 'no_reason' });
+  await denied(net, sudo('/usr/bin/id', ['-u'], '   '), patterns, /needs a reason/, { rule: 'no_reason' });
+  await denied(net, sudo('/usr/bin/id', ['-u'], 'x'.repeat(MAX_REASON_LENGTH + 1)), patterns, /at most 1000/, {
+    rule: 'reason_too_long',
+  });
+  await denied(net, sudo('/usr/bin/whoami'), patterns, /not among the approved/, {
+    rule: 'not_approved',
+    command: [resolveCommand('/usr/bin/whoami')],
+    patterns,
+  });
+  await denied(net, sudo('/usr/bin/id', ['-u', '-n']), patterns, /match none/, notApproved(['-u', '-n']));
+  await denied(net, sudo('/usr/bin/id', []), patterns, /match none/, notApproved([]));
+  await denied(net, sudo('/usr/bin/id', ['-u; rm -rf /']), patterns, /match none/, notApproved(['-u; rm -rf /']));
+  await denied(net, sudo('/usr/bin/id', ['-u\n-n']), patterns, /match none/, notApproved(['-u\n-n']));
+  await denied(net, sudo('/usr/bin/id', ['-u && id']), patterns, /match none/, notApproved(['-u && id']));
+  await denied(net, sudo('./id', ['-u']), patterns, /relative/, { rule: 'bad_command' });
+  await denied(net, sudo('bin/id', ['-u']), patterns, /relative/, { rule: 'bad_command' });
+  await denied(net, sudo('id\0', ['-u']), patterns, /NUL/, { rule: 'bad_command' });
+  await denied(net, sudo('/usr/bin/id', ['-u']), 'any', /no blanket root access/, {
+    rule: 'blanket_root',
+    command: [id, '-u'],
+  });
+  await denied(net, sudo('/usr/bin/id', ['-u']), [], /no privileged commands are approved/, notApproved(['-u'], []));
+  const broken = ['*', 'nosuch-adi-cmd -u'];
+  await denied(net, sudo('/usr/bin/id', ['-u']), broken, /could not be used/, notApproved(['-u'], broken));
+  await denied(net, sudo('/usr/bin/id', ['-u'], 'ok', { timeout_secs: 0 }), patterns, /timeout_secs/, {
+    rule: 'bad_command',
+  });
   const lines = readAudit(file);
   assert.equal(lines.length, 17, 'every denial is audited');
   assert.ok(lines.every((l) => l.action === 'sudo_denied'));
@@ -176,6 +202,11 @@ void test('a plugin pattern on a binary others can replace is denied', async () 
   const r = await ex.sudoRun(plugin('p'), sudo(tool), [tool]);
   assert.equal(r.type, 'SudoDenied');
   assert.match(r.type === 'SudoDenied' ? r.reason : '', /not safe to run as root/);
+  assert.deepEqual(r.type === 'SudoDenied' ? r.data : null, {
+    rule: 'untrusted_program',
+    command: [tool],
+    pattern: tool,
+  });
 });
 
 void test('MemoryAudit collects entries', async () => {

@@ -259,7 +259,7 @@ void test('a plugin may run only its approved patterns as root; every attempt is
   const net: Identity = { kind: 'plugin', plugin: 'net', label: 'plugin:net' };
   const patterns = ['/usr/bin/id -u', 'echo hello *'];
   // SudoRun also checks the plugin's installed files against its approval's digest.
-  t.after(approveInstalled(paths, 'net', patterns, true));
+  t.after(await approveInstalled(paths, 'net', patterns, true));
   const start = readAudit(file).length;
 
   const files = { approvedFiles: (separated: boolean) => approvedFilesProblem(paths, 'net', separated) };

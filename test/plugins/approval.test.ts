@@ -131,19 +131,19 @@ void describe('approvals cover the files', () => {
     const src = path.join(t.home, 'src');
     fixPlugin(t, src, '1.0.0', "console.log('fixed');\n");
     assert.equal((await adi(['plugin', 'install', src, '--yes'], t.env)).code, 0);
-    assert.equal(approvedFilesProblem(t.paths, 'fix', false), null);
-    assert.equal(approvedFilesProblem(t.paths, 'fix', false), null, 'cached: still matches');
+    assert.equal(await approvedFilesProblem(t.paths, 'fix', false), null);
+    assert.equal(await approvedFilesProblem(t.paths, 'fix', false), null, 'cached: still matches');
     const file = path.join(t.paths.pluginsDir, 'fix', 'fix.js');
     fs.writeFileSync(file, "console.log('edited');\n");
     assert.match(
-      approvedFilesProblem(t.paths, 'fix', false) ?? '',
+      (await approvedFilesProblem(t.paths, 'fix', false)) ?? '',
       /The files of plugin fix in .* are no longer those approved on .*; reinstall it/,
     );
     fs.writeFileSync(file, "console.log('fixed');\n");
-    assert.equal(approvedFilesProblem(t.paths, 'fix', false), null, 'back to the approved content');
+    assert.equal(await approvedFilesProblem(t.paths, 'fix', false), null, 'back to the approved content');
     // A new file (a dependency dropped in by hand) counts too.
     fs.writeFileSync(path.join(t.paths.pluginsDir, 'fix', 'node_modules', 'extra.js'), '');
-    assert.match(approvedFilesProblem(t.paths, 'fix', false) ?? '', /no longer those approved/);
+    assert.match((await approvedFilesProblem(t.paths, 'fix', false)) ?? '', /no longer those approved/);
     // An approval from before digests were recorded is not trusted.
     const a = readApproval(t.paths, 'fix');
     assert.ok(a !== null);
@@ -151,7 +151,7 @@ void describe('approvals cover the files', () => {
       path.join(t.paths.dataDir, 'approvals', 'fix.json'),
       JSON.stringify({ plugin: 'fix', version: a.version, patterns: a.patterns, approved_at: a.approved_at }),
     );
-    assert.match(approvedFilesProblem(t.paths, 'fix', false) ?? '', /recorded without a digest of its files/);
+    assert.match((await approvedFilesProblem(t.paths, 'fix', false)) ?? '', /recorded without a digest of its files/);
   });
 
   void it('C1 controls, bidi overrides and zero-width characters are refused at install, naming the field', async () => {

@@ -189,4 +189,47 @@ void describe('service names have owners; plugins read only their own logs', () 
       asGamma.close();
     }
   });
+  void it("a name the admin gives up passes to a plugin with a log of its own: the admin's lines stay on disk, unserved", async () => {
+    const admin = new DaemonClient({ env: t.env });
+    try {
+      assert.ok((await admin.serviceLogs('adminsvc')).some((l) => l.includes(SECRET)));
+      // The admin follows it while the name changes hands: that stream ends rather than go on with
+      // the new owner's lines.
+      const followed: string[] = [];
+      const follower = (async () => {
+        for await (const line of admin.followServiceLogs('adminsvc')) followed.push(line);
+      })();
+
+      fs.writeFileSync(t.paths.servicesFile, '');
+      assert.equal((await adi(['daemon', 'reload'], t.env)).code, 0);
+      await waitFor(
+        async () => (await services()).list.find((s) => s.name === 'adminsvc')?.plugin === 'epsilon',
+        15_000,
+        'plugin epsilon to own adminsvc',
+      );
+      await follower;
+      assert.ok(!followed.some((l) => l.endsWith(' serving')), "the admin's stream ended before epsilon's output");
+
+      const asEpsilon = new DaemonClient({ env: t.env, token: await tokenOf('adminsvc') });
+      try {
+        await waitFor(
+          async () => (await asEpsilon.serviceLogs('adminsvc')).some((l) => l.endsWith(' serving')),
+          15_000,
+          "epsilon's own output",
+        );
+        const lines = await asEpsilon.serviceLogs('adminsvc', { lines: 1000 });
+        assert.ok(!lines.some((l) => l.includes(SECRET)), `no line of the admin's: ${lines.join(' | ')}`);
+      } finally {
+        asEpsilon.close();
+      }
+      const previous = path.join(t.paths.logsDir, '.previous');
+      const [moved] = fs.readdirSync(previous).filter((d) => d.startsWith('adminsvc.'));
+      assert.ok(moved !== undefined, 'the earlier log is kept');
+      assert.match(fs.readFileSync(path.join(previous, moved, 'adminsvc.log'), 'utf8'), new RegExp(SECRET));
+      assert.equal(fs.readFileSync(path.join(previous, moved, 'owner'), 'utf8'), 'admin\n');
+      assert.equal(fs.readFileSync(path.join(t.paths.logsDir, 'adminsvc.owner'), 'utf8'), 'plugin:epsilon\n');
+    } finally {
+      admin.close();
+    }
+  });
 });

@@ -87,7 +87,12 @@ export function npmPack(folder: string, dest: string, env: NodeJS.ProcessEnv): s
  * (a package.json) where the daemon looks for it: SudoRun checks that folder's digest. For tests that
  * define plugin services without installing them. Returns a cleanup that removes what it created.
  */
-export function approveInstalled(paths: Paths, plugin: string, patterns: string[], separation: boolean): () => void {
+export async function approveInstalled(
+  paths: Paths,
+  plugin: string,
+  patterns: string[],
+  separation: boolean,
+): Promise<() => void> {
   const dir = pluginDir(pluginsRoot(paths, { separation: () => separation }), plugin);
   let created: string | null = null;
   for (let d = dir; !fs.existsSync(d); d = path.dirname(d)) created = d;
@@ -100,7 +105,7 @@ export function approveInstalled(paths: Paths, plugin: string, patterns: string[
     version: '1.0.0',
     patterns,
     approved_at: new Date().toISOString(),
-    tree_digest: installedDigest(dir),
+    tree_digest: await installedDigest(dir),
   });
   return () => fs.rmSync(created ?? dir, { recursive: true, force: true });
 }

@@ -236,8 +236,8 @@ function pluginDefs(): PluginDef[] {
   ];
 }
 
-function approveProbe(h: TempHome): void {
-  cleanups.push(approveInstalled(h.paths, 'probe', ['/usr/bin/id -u', '/usr/bin/env'], true));
+async function approveProbe(h: TempHome): Promise<void> {
+  cleanups.push(await approveInstalled(h.paths, 'probe', ['/usr/bin/id -u', '/usr/bin/env'], true));
 }
 
 void test(
@@ -249,7 +249,7 @@ void test(
     assert.equal(fs.statSync(h.home).mode & 0o777, 0o700, "the admin's home is private");
     fs.mkdirSync(h.paths.configDir, { recursive: true });
     fs.writeFileSync(h.paths.servicesFile, servicesToml());
-    approveProbe(h);
+    await approveProbe(h);
     const admin = await startPluginDaemon(h.home, h.env, pluginDefs(), ['whoami', 'rootly', 'probe', 'other']);
     const adiEntry = lookupUser(ADI);
     assert.ok(adiEntry !== null);
@@ -379,10 +379,21 @@ void test(
           ['/bin/sh', ['-c', '/usr/bin/id -u']],
           [path.join(evilDir, 'id'), ['-u']],
         ];
+        const rules: string[] = [];
         for (const [command, args] of attempts) {
           const e = await errorOf(asProbe.sudoRun(command, args, 'hostile attempt'));
           assert.equal(e.code, 'SUDO_DENIED', `${command} ${JSON.stringify(args)}: ${e.message}`);
+          rules.push(e.data?.rule ?? '?');
+          if (command === '/usr/bin/whoami') {
+            // For programs: the command as resolved and the patterns it was held to, beside the message.
+            assert.deepEqual(e.data?.command, [command]);
+            assert.ok((e.data?.patterns ?? []).includes('/usr/bin/id -u'), JSON.stringify(e.data));
+          }
         }
+        assert.deepEqual(
+          rules,
+          attempts.map(([c]) => (c.startsWith('/') ? 'not_approved' : 'bad_command')),
+        );
         const denials = readAudit(auditFile(h.paths)).slice(auditBefore);
         assert.equal(denials.length, attempts.length, 'each attempt is audited');
         assert.ok(
@@ -527,7 +538,7 @@ void test(
         '',
       ].join('\n'),
     );
-    approveProbe(h);
+    await approveProbe(h);
     sh('/bin/chown', ['-R', `${adminEntry.uid}:${adminEntry.gid}`, h.home]);
     const admin = await startPluginDaemon(h.home, h.env, pluginDefs().slice(0, 1), ['asuser', 'rootly', 'probe'], {
       uid: adminEntry.uid,

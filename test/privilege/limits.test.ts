@@ -17,7 +17,7 @@ import { auditFile } from '../../src/executor/audit.js';
 import { lookupUser } from '../../src/system/privilege.js';
 import { resolveCommand } from '../../src/system/resolve.js';
 import { resolvePluginEndpoint } from '../../src/core/paths.js';
-import { PLUGIN_LIMITS } from '../../src/services/config.js';
+import { PLUGIN_PIDS_DEFAULT } from '../../src/system/rlimits.js';
 import { readAudit } from '../executor/util.js';
 import { adi, ROOT, tempHome, waitFor, type TempHome } from '../helpers/env.js';
 import { environOf, killProcessesOf, reachableByOthers, sh, startPluginDaemon } from './util.js';
@@ -144,7 +144,7 @@ test(
     const info = (await admin.listServices()).find((s) => s.name === 'quiet');
     assert.ok(info?.pid != null);
     // prlimit sets the limit on itself, then execs: the pid exists a moment before its limit does.
-    const limited = new RegExp(`Max processes\\s+${PLUGIN_LIMITS.pidsDefault}\\s+${PLUGIN_LIMITS.pidsDefault}`);
+    const limited = new RegExp(`Max processes\\s+${PLUGIN_PIDS_DEFAULT}\\s+${PLUGIN_PIDS_DEFAULT}`);
     await waitFor(
       () => limited.test(fs.readFileSync(`/proc/${info.pid}/limits`, 'utf8')),
       10_000,
@@ -155,12 +155,12 @@ test(
     const plugin = new DaemonClient({ env: { ADI_DAEMON_SOCKET: pluginSock, HOME: '/nonexistent' }, token });
     try {
       const out = Buffer.from((await plugin.run('/bin/cat', ['/proc/self/limits'])).stdout).toString();
-      assert.match(out, new RegExp(`Max processes\\s+${PLUGIN_LIMITS.pidsDefault}\\s+${PLUGIN_LIMITS.pidsDefault}`));
+      assert.match(out, new RegExp(`Max processes\\s+${PLUGIN_PIDS_DEFAULT}\\s+${PLUGIN_PIDS_DEFAULT}`));
     } finally {
       plugin.close();
     }
     const adminOut = Buffer.from((await admin.run('/bin/cat', ['/proc/self/limits'])).stdout).toString();
-    assert.doesNotMatch(adminOut, new RegExp(`Max processes\\s+${PLUGIN_LIMITS.pidsDefault}\\s`));
+    assert.doesNotMatch(adminOut, new RegExp(`Max processes\\s+${PLUGIN_PIDS_DEFAULT}\\s`));
     await admin.stopService('quiet');
   },
 );

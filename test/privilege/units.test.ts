@@ -14,8 +14,8 @@ import { resolvePaths, resolvePluginEndpoint } from '../../src/core/paths.js';
 import { Authenticator } from '../../src/server/auth.js';
 import { MemoryLogger } from '../../src/core/logger.js';
 import { bindPluginSocket, closePluginSocket, preparePluginDir } from '../../src/server/plugin-socket.js';
-import { PLUGIN_LIMITS, validateServiceConfig, type NormalizedConfig } from '../../src/services/config.js';
-import { prlimitPath } from '../../src/system/rlimits.js';
+import { validateServiceConfig, type NormalizedConfig } from '../../src/protocol/config-schema.js';
+import { PLUGIN_PIDS_DEFAULT, prlimitPath } from '../../src/system/rlimits.js';
 import { SEPARATED_CWD, buildLaunch, pluginOf } from '../../src/services/launch.js';
 import { SERVICE_ID_ENV } from '../../src/system/process-group.js';
 import { loadSources, type ServiceSource } from '../../src/services/registry.js';
@@ -141,7 +141,7 @@ void describe('buildLaunch with privilege separation', () => {
     assert.deepEqual(l.args.slice(sep), [
       '--',
       prlimitPath('test'),
-      `--nproc=${PLUGIN_LIMITS.pidsDefault}:${PLUGIN_LIMITS.pidsDefault}`,
+      `--nproc=${PLUGIN_PIDS_DEFAULT}:${PLUGIN_PIDS_DEFAULT}`,
       '--',
       '/bin/x',
       'a b',
@@ -229,7 +229,7 @@ void describe('buildLaunch with privilege separation', () => {
 // shared by Run, SudoRun and services, and a change to who runs what must show up here.
 void describe('the run-as planner, argv by argv', () => {
   const PRLIMIT = prlimitPath('test');
-  const NPROC = `--nproc=${PLUGIN_LIMITS.pidsDefault}:${PLUGIN_LIMITS.pidsDefault}`;
+  const NPROC = `--nproc=${PLUGIN_PIDS_DEFAULT}:${PLUGIN_PIDS_DEFAULT}`;
   const SUDO = '/usr/bin/sudo';
   const KILL = '/usr/bin/kill';
   const argvOf = (a: { file: string; args: string[] }): string[] => [a.file, ...a.args];

@@ -3,7 +3,8 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { AdiError } from '../../src/core/errors.js';
 import type { Request, Response } from '../../src/protocol/types.js';
-import { parseRequest, parseResponse, validateServiceConfig } from '../../src/protocol/validate.js';
+import { validateServiceConfig } from '../../src/protocol/config-schema.js';
+import { parseRequest, parseResponse } from '../../src/protocol/validate.js';
 import { decode, encode, encodeFrame } from '../../src/wire/codec.js';
 
 const roundTrip = (value: unknown): unknown => decode(encode(value));
@@ -45,13 +46,29 @@ const VALID: Request[] = [
   { type: 'Reload' },
 ];
 
+/** Each request (with id 5) is refused with `code`, its id kept, and a message matching its pattern. */
+function refusedWith(code: string, cases: [unknown, RegExp][]): void {
+  for (const [value, message] of cases) {
+    const parsed = parseRequest(roundTrip(value));
+    assert.equal(parsed.ok, false);
+    if (parsed.ok) continue;
+    assert.equal(parsed.id, 5);
+    assert.equal(parsed.error.code, code);
+    assert.match(parsed.error.message, message);
+  }
+}
+
 describe('parseRequest', () => {
-  test('every request variant survives encode, decode and validation unchanged', () => {
+  test('every request variant survives encode, decode and validation unchanged (a config gets its defaults)', () => {
     for (const [i, request] of VALID.entries()) {
       const parsed = parseRequest(roundTrip({ id: i + 1, ...request }));
       assert.ok(parsed.ok, `${request.type}: ${parsed.ok ? '' : parsed.error.message}`);
       assert.equal(parsed.id, i + 1);
-      assert.deepEqual(parsed.request, request);
+      const expected =
+        request.type === 'StartService' && request.config != null
+          ? { ...request, config: validateServiceConfig(request.config).config }
+          : request;
+      assert.deepEqual(parsed.request, expected);
     }
   });
 
@@ -62,20 +79,8 @@ describe('parseRequest', () => {
       [{ id: 5, type: 'Run', command: 'ls', args: 'la' }, /Run\.args must be an array/],
       [{ id: 5, type: 'Run', command: 'ls', args: [1] }, /Run\.args\[0\] must be a string/],
       [{ id: 5, type: 'ServiceLogs', name: 'a', lines: -1, follow: false }, /lines must be between/],
-      [
-        { id: 5, type: 'StartService', name: 'a', config: { command: 'x', restart_on_failur: true } },
-        /unknown field "restart_on_failur"/,
-      ],
-      [{ id: 5, type: 'StartService', name: 'a', config: { command: '' } }, /command must not be empty/],
     ];
-    for (const [value, message] of cases) {
-      const parsed = parseRequest(roundTrip(value));
-      assert.equal(parsed.ok, false);
-      if (parsed.ok) continue;
-      assert.equal(parsed.id, 5);
-      assert.equal(parsed.error.code, 'BAD_REQUEST');
-      assert.match(parsed.error.message, message);
-    }
+    refusedWith('BAD_REQUEST', cases);
   });
 
   test('names that could reach a path are refused', () => {
@@ -165,14 +170,53 @@ describe('parseRequest', () => {
   });
 });
 
-describe('validateServiceConfig', () => {
-  test('health checks need exactly one probe', () => {
-    assert.throws(() => validateServiceConfig({ command: 'x', liveness: {} }), /exactly one of command, tcp, http/);
-    assert.throws(
-      () => validateServiceConfig({ command: 'x', liveness: { tcp: 80, http: 'http://a' } }),
-      /exactly one/,
+describe('StartService.config', () => {
+  test('an invalid config is BAD_CONFIG naming every bad field, with the id kept', () => {
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [
+        { command: 'x', restart_on_failur: true },
+        /^service "a": field "restart_on_failur": unknown field \(did you mean "restart_on_failure"\?\)/,
+      ],
+      [{ command: '' }, /field "command": must not be empty/],
+      [{ command: 'x', liveness: {} }, /field "liveness": needs one of command, tcp or http/],
+      [{ command: 'x', liveness: { tcp: 80, http: 'http://a' } }, /has tcp and http: give exactly one probe/],
+      [
+        { command: 'x', max_restarts: 'many', stop_timeout: -1 },
+        /field "max_restarts": expected an integer from 0 to 1000, got a string "many"; field "stop_timeout"/,
+      ],
+      ['not a map' as unknown as Record<string, unknown>, /field "\(table\)": expected a table/],
+    ];
+    refusedWith(
+      'BAD_CONFIG',
+      cases.map(([config, message]) => [{ id: 5, type: 'StartService', name: 'a', config }, message]),
     );
-    assert.deepEqual(validateServiceConfig({ command: 'x', readiness: { tcp: 8080 } }).readiness, { tcp: 8080 });
+  });
+
+  test('nil fields are not given; a health check is normalised with its defaults', () => {
+    const parsed = parseRequest(
+      roundTrip({
+        id: 1,
+        type: 'StartService',
+        name: 'a',
+        config: { command: 'x', args: null, readiness: { tcp: 8080 } },
+      }),
+    );
+    assert.ok(parsed.ok && parsed.request.type === 'StartService');
+    assert.deepEqual(parsed.request.config?.args, []);
+    assert.deepEqual(parsed.request.config?.readiness, {
+      tcp: 8080,
+      interval_secs: 1,
+      timeout_secs: 5,
+      failure_threshold: 3,
+    });
+  });
+
+  test('a config with thousands of bad items lists 20 errors and how many more, not all of them', () => {
+    const args = Array.from({ length: 4000 }, (_, i) => i);
+    const parsed = parseRequest(roundTrip({ id: 1, type: 'StartService', name: 'a', config: { command: 'x', args } }));
+    assert.ok(!parsed.ok);
+    assert.equal(parsed.error.message.match(/field "args\[\d+\]"/g)?.length, 20);
+    assert.match(parsed.error.message, /and 3980 more errors not listed$/);
   });
 });
 

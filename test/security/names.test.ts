@@ -159,7 +159,7 @@ describe('names at every entry point', () => {
     assert.deepEqual(strays, []);
     const logs = fs.readdirSync(h.paths.logsDir).sort();
     assert.ok(
-      logs.every((f) => /^(daemon\.log|good\.(log|idx)|audit\.log)/.test(f) || f.endsWith('.jsonl')),
+      logs.every((f) => /^(daemon\.log|good\.(log|idx|owner)|audit\.log)/.test(f) || f.endsWith('.jsonl')),
       `logs dir: ${logs.join(', ')}`,
     );
   });

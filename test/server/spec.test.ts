@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ERROR_CODES } from '../../src/core/errors.js';
+import { ERROR_CODES, SUDO_DENIAL_RULES } from '../../src/core/errors.js';
 import { REQUESTS } from '../../src/protocol/requests.js';
 import { REQUEST_TYPES, RESPONSE_TYPES } from '../../src/protocol/types.js';
 import type { Handler } from '../../src/server/context.js';
@@ -97,6 +97,18 @@ describe('the tables of docs/protocol.md match the code', () => {
       (m) => m[1] as string,
     );
     assert.deepEqual([...new Set([...inTable, ...clientSide])].sort(), [...ERROR_CODES].sort());
+  });
+
+  test('ErrorData lists every SUDO_DENIED rule the daemon sends, in the order it checks them', () => {
+    const block = section('### ErrorData')
+      .split('\n\n')
+      .find((b) => b.startsWith('| rule |'));
+    assert.ok(block !== undefined, 'ErrorData has a table of rules');
+    const rules = block
+      .split('\n')
+      .slice(2)
+      .map((l) => unquote(l.slice(1).split(' | ')[0]?.trim() ?? ''));
+    assert.deepEqual(rules, [...SUDO_DENIAL_RULES]);
   });
 
   test('the pairing is a type: a handler that returns another answer than the table declares does not compile', () => {
@@ -268,6 +280,7 @@ describe('a client written from docs/protocol.md', () => {
     assert.equal(reply['type'], 'Error');
     assert.equal(reply['code'], 'SUDO_DENIED');
     assert.match(String(reply['message']), /separation/);
+    assert.deepEqual(reply['data'], { rule: 'no_separation' });
     peer.close();
   });
 

@@ -10,7 +10,7 @@ import { afterEach, describe, it } from 'node:test';
 import { AdiError } from '../../src/core/errors.js';
 import { MemoryLogger } from '../../src/core/logger.js';
 import type { ServiceConfig, ServiceState } from '../../src/protocol/types.js';
-import { validateServiceConfig } from '../../src/services/config.js';
+import { validateServiceConfig } from '../../src/protocol/config-schema.js';
 import { next } from '../../src/services/lifecycle.js';
 import { Service } from '../../src/services/service.js';
 import { FakeClock, FakeSpawner } from './fakes.js';

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { MemoryLogger } from '../../src/core/logger.js';
-import { validateServiceConfig } from '../../src/services/config.js';
+import { validateServiceConfig } from '../../src/protocol/config-schema.js';
 import { ServiceManager } from '../../src/services/manager.js';
 import { loadSources, type ServiceDefinition, type ServiceSource } from '../../src/services/registry.js';
 import { makeEnv, type TestEnv } from './helpers.js';

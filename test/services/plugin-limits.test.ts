@@ -7,7 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { limitedArgv, prlimitPath } from '../../src/system/rlimits.js';
 import { parseManifest } from '../../src/plugins/manifest.js';
-import { LIMITS, PLUGIN_LIMITS, validateServiceConfig } from '../../src/services/config.js';
+import { SERVICE_CONFIG_SCHEMA, validateServiceConfig } from '../../src/protocol/config-schema.js';
+import { PLUGIN_RULES } from '../../src/services/config.js';
 import { buildLaunch, processLimits } from '../../src/services/launch.js';
 
 const MiB = 1024 * 1024;
@@ -29,7 +30,7 @@ void test("a plugin's log caps are lower than the services file's, and it always
 
   const plugin = validateServiceConfig(
     { command: '/x', log_max_bytes: 1024 * MiB, log_max_files: 50, pids_max: 100_000 },
-    { plugin: true },
+    { plugin: PLUGIN_RULES },
   );
   assert.deepEqual(
     plugin.errors.map((e) => e.field),
@@ -37,16 +38,16 @@ void test("a plugin's log caps are lower than the services file's, and it always
   );
   assert.match(
     plugin.errors[0]?.message ?? '',
-    new RegExp(`from ${LIMITS.logMinBytes} to ${PLUGIN_LIMITS.logMaxBytes}`),
+    new RegExp(`from ${SERVICE_CONFIG_SCHEMA.log_max_bytes.min} to ${PLUGIN_RULES.log_max_bytes.max}`),
   );
 
-  const defaults = validateServiceConfig({ command: '/x' }, { plugin: true }).config;
-  assert.equal(defaults?.pids_max, PLUGIN_LIMITS.pidsDefault);
-  assert.equal(defaults?.log_max_bytes, PLUGIN_LIMITS.logMaxBytes);
-  assert.equal(defaults?.log_max_files, PLUGIN_LIMITS.logMaxFiles);
+  const defaults = validateServiceConfig({ command: '/x' }, { plugin: PLUGIN_RULES }).config;
+  assert.equal(defaults?.pids_max, PLUGIN_RULES.pids_max.default);
+  assert.equal(defaults?.log_max_bytes, PLUGIN_RULES.log_max_bytes.default);
+  assert.equal(defaults?.log_max_files, PLUGIN_RULES.log_max_files.default);
   assert.equal(
-    validateServiceConfig({ command: '/x', pids_max: null }, { plugin: true }).config?.pids_max,
-    PLUGIN_LIMITS.pidsDefault,
+    validateServiceConfig({ command: '/x', pids_max: null }, { plugin: PLUGIN_RULES }).config?.pids_max,
+    PLUGIN_RULES.pids_max.default,
     'null cannot lift it',
   );
   assert.equal(validateServiceConfig({ command: '/x', memory_max: 1 }).errors[0]?.field, 'memory_max');
@@ -77,8 +78,8 @@ void test('a manifest asking for more log space than a plugin may have is refuse
 
 void test('RLIMIT_NPROC only where the service runs as the plugin user; the memory limit everywhere', () => {
   const cfg = { pids_max: null, memory_max: null };
-  assert.deepEqual(processLimits(cfg, 'p', 'uid'), { nproc: PLUGIN_LIMITS.pidsDefault, data: null });
-  assert.deepEqual(processLimits(cfg, 'p', 'sudo'), { nproc: PLUGIN_LIMITS.pidsDefault, data: null });
+  assert.deepEqual(processLimits(cfg, 'p', 'uid'), { nproc: PLUGIN_RULES.pids_max.default, data: null });
+  assert.deepEqual(processLimits(cfg, 'p', 'sudo'), { nproc: PLUGIN_RULES.pids_max.default, data: null });
   // Embedded mode: the admin's own uid (its count includes their shell); root: exempt from it.
   assert.deepEqual(processLimits(cfg, 'p', 'self'), { nproc: null, data: null });
   assert.deepEqual(processLimits(cfg, null, 'uid'), { nproc: null, data: null }, "the admin's service: no default");

@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { configKey, parseTcpTarget, validateServiceConfig } from '../../src/services/config.js';
+import { parseTcpTarget, validateServiceConfig } from '../../src/protocol/config-schema.js';
+import { configKey } from '../../src/services/config.js';
 import { buildLaunch } from '../../src/services/launch.js';
 import { liveMembers, ProcScanner, terminate, type ProcEntry } from '../../src/system/process-group.js';
 import { markerFromEnviron, parseProcStat } from '../../src/system/proc.js';
@@ -108,6 +109,11 @@ void describe('config', () => {
     assert.match(
       validateServiceConfig({ command: '/x', liveness: {} }).errors[0]?.message ?? '',
       /needs one of command, tcp or http/,
+    );
+    assert.deepEqual(
+      validateServiceConfig({ command: '/x', liveness: { tcp: 1, constructor: 1 } }).errors.map((e) => e.field),
+      ['liveness.constructor'],
+      'a key inherited from Object.prototype is still unknown',
     );
     assert.match(
       validateServiceConfig({ command: '/x', liveness: { http: 'ftp://x' } }).errors[0]?.message ?? '',

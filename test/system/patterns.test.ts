@@ -151,7 +151,11 @@ void test('matchAny says which pattern allowed it, or why nothing did', () => {
   const ps = [compilePattern('/usr/bin/id -u'), compilePattern('echo hello *')];
   const id = resolveCommand('id');
   const ok = matchAny(ps, id, ['-u']);
-  assert.deepEqual([ok.allowed, ok.pattern], [true, ps[0]?.text]);
+  assert.deepEqual(ok, {
+    allowed: true,
+    pattern: ps[0]?.text,
+    reason: `allowed by the approved pattern "/usr/bin/id -u"`,
+  });
   const extra = matchAny(ps, id, ['-u', '-n']);
   assert.equal(extra.allowed, false);
   assert.match(extra.reason, /match none of the approved patterns/);

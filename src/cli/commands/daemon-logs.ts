@@ -1,3 +1,4 @@
+import { LIMITS } from '../../protocol/validate.js';
 import type { DaemonClient, LogEntry, RawLogBatch } from '../../client/client.js';
 import { AdiError } from '../../core/errors.js';
 import { checkName } from '../../core/paths.js';
@@ -56,8 +57,8 @@ move the cursor or retitle the terminal; --raw prints its bytes as they are.`,
     const explicit = values.lines === undefined ? null : Number(values.lines);
     if (explicit !== null && (!Number.isInteger(explicit) || explicit < 0))
       throw new AdiError('BAD_ARGUMENT', `-n takes a whole number of 0 or more, got '${values.lines}'.`);
-    if (explicit !== null && explicit > 1_000_000)
-      throw new AdiError('BAD_ARGUMENT', `-n takes at most 1000000 lines, got ${explicit}.`);
+    if (explicit !== null && explicit > LIMITS.logLines)
+      throw new AdiError('BAD_ARGUMENT', `-n takes at most ${LIMITS.logLines} lines, got ${explicit}.`);
     const filter: LineFilter = {
       since: values.since === undefined ? null : parseSince(values.since),
       stderrOnly: values.stderr === true,

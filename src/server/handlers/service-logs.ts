@@ -22,7 +22,8 @@ export const handleServiceLogs: Handler<'ServiceLogs'> = async (req, ctx): Promi
   try {
     for (;;) {
       const room = await ctx.streamRoom();
-      if (room === 0 || signal.aborted) break;
+      // A retired log: the name passed to another owner, whose lines this reader must never reach.
+      if (room === 0 || signal.aborted || log.retired) break;
       const batch = reader.next(room);
       if (batch !== null) {
         ctx.send({ type: 'LogBatch', data: batch.data, runs: batch.runs, cursor: batch.cursor });

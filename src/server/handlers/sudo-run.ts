@@ -23,6 +23,6 @@ export const handleSudoRun: Handler<'SudoRun'> = async (req, ctx) => {
       ? { approvedFiles: (separated: boolean) => approvedFilesProblem(daemon.paths, plugin, separated) }
       : {}),
   });
-  if (result.type === 'SudoDenied') throw new AdiError('SUDO_DENIED', result.reason);
+  if (result.type === 'SudoDenied') throw new AdiError('SUDO_DENIED', result.reason, { data: result.data });
   return result;
 };

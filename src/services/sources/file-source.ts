@@ -13,7 +13,7 @@ import fs from 'node:fs/promises';
 import { parse, TomlError } from 'smol-toml';
 import { AdiError } from '../../core/errors.js';
 import { checkName } from '../../core/paths.js';
-import { describe, formatFieldError, isPlainObject, validateServiceConfig } from '../config.js';
+import { describe, formatFieldError, isPlainObject, validateServiceConfig } from '../../protocol/config-schema.js';
 import type { ServiceDefinition, ServiceSource, SourceResult } from '../registry.js';
 
 /** A services file larger than this is refused: it is hand-written configuration, not data. */
