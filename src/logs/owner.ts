@@ -70,7 +70,10 @@ export function claimLog(dir: string, name: string, owner: string): Claim {
   try {
     recorded = fs.readFileSync(ownerFile(dir, name), 'utf8').trim();
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    // ENOTDIR: the logs directory is not one (replaced by a file); no earlier line can be served
+    // either, and the log reports its write errors like any other.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
   }
   const claim: Claim = { moved: null, removed: false, unrecorded: null };
   if (recorded === owner) return claim;
