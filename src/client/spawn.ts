@@ -35,7 +35,7 @@ export interface Spawned {
  * glibc's allocator for the daemon: every block of 64 KiB or more gets a mapping of its own, returned to
  * the system when freed. By default such blocks come from the heap once the first large one is freed,
  * and a burst of log traffic (pipe reads, stream frames) leaves the heap at its high water for good:
- * 117-141 MB after 200 log followers had left, 87-101 MB with this and the collections of
+ * 117-141 MB after 200 log followers had left, 87-108 MB with this and the collections of
  * logs/reclaim.ts (docs/performance.md, "Memory after a burst of log traffic"). A value the caller set
  * is kept.
  */
