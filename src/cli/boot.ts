@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { AdiError } from '../core/errors.js';
 import { SERVICE_CONFIG_SCHEMA } from '../protocol/config-schema.js';
+import { daemonOnlyEnv } from '../client/spawn.js';
 
 export type BootScope = 'user' | 'system';
 export type BootKind = 'systemd' | 'launchd';
@@ -97,6 +98,8 @@ export function carriedEnvironment(
   // The service manager's PATH is a short default; services started by name (node, python) should be
   // found as they are in the installer's shell.
   if (env['PATH']) out.push(['PATH', env['PATH']]);
+  // The daemon's own allocator setting, as `adi daemon start` gives it (client/spawn.ts).
+  out.push(...daemonOnlyEnv({}));
   for (const [key, value] of out) {
     if (/[\n\r\0]/.test(value))
       throw new AdiError(

@@ -41,12 +41,18 @@ export interface Spawned {
  */
 const DAEMON_MALLOC: Record<string, string> = { MALLOC_MMAP_THRESHOLD_: '65536' };
 
+/**
+ * The variables a daemon started from `env` gets for itself only (DAEMON_MALLOC, unless `env` sets
+ * them), with DAEMON_ONLY_ENV naming them so that the daemon removes them before it starts services.
+ * Also written into the units of `adi daemon install`.
+ */
+export function daemonOnlyEnv(env: NodeJS.ProcessEnv): Array<[string, string]> {
+  const added = Object.entries(DAEMON_MALLOC).filter(([name]) => env[name] === undefined);
+  return added.length === 0 ? [] : [...added, [DAEMON_ONLY_ENV, added.map(([name]) => name).join(',')]];
+}
+
 function daemonEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const added = Object.keys(DAEMON_MALLOC).filter((name) => env[name] === undefined);
-  const out: NodeJS.ProcessEnv = { ...env, [STATUS_FD_ENV]: String(STATUS_FD) };
-  for (const name of added) out[name] = DAEMON_MALLOC[name];
-  if (added.length > 0) out[DAEMON_ONLY_ENV] = added.join(',');
-  return out;
+  return { ...env, [STATUS_FD_ENV]: String(STATUS_FD), ...Object.fromEntries(daemonOnlyEnv(env)) };
 }
 
 export function spawnDaemon(paths: Paths, env: NodeJS.ProcessEnv): Spawned {

@@ -67,10 +67,19 @@ describe('systemd unit', () => {
   });
 
   it("carries HOME only when it is not the account's, and refuses values a unit cannot hold", () => {
+    // The daemon's own allocator setting always, named as the daemon's only (it is not passed to services).
+    const allocator = [
+      ['MALLOC_MMAP_THRESHOLD_', '65536'],
+      ['ADI_DAEMON_ONLY_ENV', 'MALLOC_MMAP_THRESHOLD_'],
+    ];
     assert.deepEqual(carriedEnvironment({ scope: 'user', env: {}, home: '/tmp/h', accountHome: '/home/u' }), [
       ['HOME', '/tmp/h'],
+      ...allocator,
     ]);
-    assert.deepEqual(carriedEnvironment({ scope: 'user', env: {}, home: '/home/u', accountHome: '/home/u' }), []);
+    assert.deepEqual(
+      carriedEnvironment({ scope: 'user', env: {}, home: '/home/u', accountHome: '/home/u' }),
+      allocator,
+    );
     assert.throws(
       () => carriedEnvironment({ scope: 'user', env: { ADI_USER: 'a\nb' }, home: '/h', accountHome: '/h' }),
       /line break/,
