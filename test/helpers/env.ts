@@ -62,15 +62,23 @@ export function daemonPids(home: string): number[] {
     });
 }
 
-export async function waitFor(
-  check: () => boolean | Promise<boolean>,
+/**
+ * Poll `fn` every 10 ms until it returns a truthy value, and return that value; fail after `timeoutMs`
+ * saying what was awaited and what `fn` last returned. For conditions no event announces (a process
+ * gone, a line in a file written by another process); an event that can be awaited is awaited instead.
+ */
+export async function waitFor<T>(
+  fn: () => T | Promise<T>,
   timeoutMs = 10_000,
   what = 'condition',
-): Promise<void> {
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
+  for (;;) {
+    const last = await fn();
+    if (last) return last as NonNullable<T>;
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${JSON.stringify(last)})`);
+    await new Promise((r) => setTimeout(r, 10));
   }
 }
 

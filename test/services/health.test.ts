@@ -8,17 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { runProbe } from '../../src/services/health.js';
-import {
-  freePort,
-  isAlive,
-  makeEnv,
-  nodeService,
-  taggedPids,
-  texts,
-  waitFor,
-  waitState,
-  type TestEnv,
-} from './helpers.js';
+import { freePort, isAlive, makeEnv, nodeService, taggedPids, texts, waitState, type TestEnv } from './helpers.js';
+import { waitFor } from '../helpers/env.js';
 
 let env: TestEnv | null = null;
 function setup(): TestEnv {
@@ -89,7 +80,7 @@ void describe('probes', () => {
     assert.match(slow.detail, /timed out after 0.3s/);
     const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
     fs.rmSync(path.dirname(pidFile), { recursive: true, force: true });
-    await waitFor(() => !isAlive(pid), 'the timed-out probe to be killed', 3000);
+    await waitFor(() => !isAlive(pid), 3000, 'the timed-out probe to be killed');
   });
 });
 
@@ -137,10 +128,14 @@ void describe('readiness and liveness', () => {
       }),
     );
     await waitState(manager, 'live', 'running');
-    const restarted = await waitFor(() => {
-      const i = manager.get('live');
-      return i !== undefined && i.restarts === 1 ? i : undefined;
-    }, 'a liveness restart');
+    const restarted = await waitFor(
+      () => {
+        const i = manager.get('live');
+        return i !== undefined && i.restarts === 1 ? i : undefined;
+      },
+      10_000,
+      'a liveness restart',
+    );
     assert.match(restarted.last_error ?? '', new RegExp(`^liveness check failed: tcp 127.0.0.1:${port}: ECONNREFUSED`));
     const failed = await waitState(manager, 'live', 'failed');
     assert.equal(failed.restarts, 1);
@@ -162,7 +157,7 @@ void describe('readiness and liveness', () => {
     const failed = await waitState(manager, 'hang', 'failed');
     assert.match(failed.last_error ?? '', /^liveness check failed: .* timed out after 0.3s; gave up after 0 restarts/);
     const probePid = Number(fs.readFileSync(pidFile, 'utf8').trim().split('\n')[0]);
-    await waitFor(() => !isAlive(probePid), 'the probe to be killed', 3000);
+    await waitFor(() => !isAlive(probePid), 3000, 'the probe to be killed');
     assert.deepEqual(taggedPids(tag), []);
   });
 

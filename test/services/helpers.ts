@@ -6,17 +6,14 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { resolvePaths, type Paths } from '../../src/core/paths.js';
 import type { ServiceConfig, ServiceInfo } from '../../src/protocol/types.js';
 import { MemoryLogger } from '../../src/core/logger.js';
 import { ServiceManager, type ServiceManagerOptions } from '../../src/services/manager.js';
 import { isAlive } from '../../src/system/alive.js';
+import { FIXTURES, waitFor } from '../helpers/env.js';
 import { environHas, liveProcesses } from '../helpers/proc.js';
 import { realClock, type Clock } from '../../src/services/runtime.js';
-
-// Compiled to dist/test/services/: the fixtures stay in test/fixtures/ at the project root.
-export const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/', import.meta.url));
 
 export function fixture(name: string): string {
   return path.join(FIXTURES, name);
@@ -119,18 +116,6 @@ export function taggedPids(tag: string): number[] {
 /** Whether a process exists and is not a zombie. */
 export { isAlive };
 
-/** Poll `fn` every 10 ms until it returns a truthy value; fail after `timeoutMs` saying what was awaited. */
-export async function waitFor<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 10_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  while (Date.now() < deadline) {
-    last = await fn();
-    if (last) return last as NonNullable<T>;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${JSON.stringify(last)})`);
-}
-
 export function waitState(
   manager: ServiceManager,
   name: string,
@@ -142,8 +127,8 @@ export function waitState(
       const info = manager.get(name);
       return info !== undefined && info.state === state ? info : undefined;
     },
-    `${name} to be ${state} (now ${JSON.stringify(manager.get(name))})`,
     timeoutMs,
+    `${name} to be ${state} (now ${JSON.stringify(manager.get(name))})`,
   );
 }
 

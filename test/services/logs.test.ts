@@ -2,7 +2,8 @@
 
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { makeEnv, nodeService, texts, waitFor, waitState, type TestEnv } from './helpers.js';
+import { makeEnv, nodeService, texts, waitState, type TestEnv } from './helpers.js';
+import { waitFor } from '../helpers/env.js';
 
 let env: TestEnv | null = null;
 void afterEach(async () => {
@@ -26,8 +27,8 @@ void describe('service logs', () => {
         const lines = texts(await manager.tail('flood', N + 100), 'out');
         return lines.length >= N ? lines : undefined;
       },
-      'all lines in the log',
       20_000,
+      'all lines in the log',
     );
     assert.equal(out.length, N);
     for (let i = 0; i < N; i++) {
@@ -46,7 +47,7 @@ void describe('service logs', () => {
     });
     const seen: string[] = [];
     const stop = manager.follow('talk', (line) => seen.push(line));
-    await waitFor(() => seen.some((l) => / err oops$/.test(l)), 'the stderr line');
+    await waitFor(() => seen.some((l) => / err oops$/.test(l)), 10_000, 'the stderr line');
     assert.ok(seen.some((l) => / out hello$/.test(l)));
     stop();
     await manager.stop('talk', false);

@@ -7,7 +7,8 @@ import { afterEach, describe, it } from 'node:test';
 import { AdiError } from '../../src/core/errors.js';
 import { readStateFile } from '../../src/services/state-file.js';
 import { readProcStatSync } from '../../src/system/proc.js';
-import { isAlive, makeEnv, nodeService, taggedPids, texts, waitFor, waitState, type TestEnv } from './helpers.js';
+import { isAlive, makeEnv, nodeService, taggedPids, texts, waitState, type TestEnv } from './helpers.js';
+import { waitFor } from '../helpers/env.js';
 
 let env: TestEnv | null = null;
 function setup(): TestEnv {
@@ -34,10 +35,14 @@ void describe('ServiceManager processes', () => {
     const first = info.pid;
 
     process.kill(first, 'SIGKILL');
-    const after = await waitFor(() => {
-      const i = manager.get('sl');
-      return i?.state === 'running' && i.pid !== first ? i : undefined;
-    }, 'a new sleep process');
+    const after = await waitFor(
+      () => {
+        const i = manager.get('sl');
+        return i?.state === 'running' && i.pid !== first ? i : undefined;
+      },
+      10_000,
+      'a new sleep process',
+    );
     assert.equal(after.restarts, 1);
     assert.equal(after.exit_signal, 'SIGKILL', 'how the previous run ended stays visible');
     assert.ok(isAlive(after.pid as number));
@@ -61,7 +66,7 @@ void describe('ServiceManager processes', () => {
     // Backoff 0 + 100 + 200 ms: seconds, not minutes (generous bound).
     assert.ok(Date.now() - started < 8000);
     // Stays failed: once the last run's sweep is over no timer is left that could restart it.
-    await waitFor(() => clock.pending() === 0 || undefined, 'no pending timer');
+    await waitFor(() => clock.pending() === 0 || undefined, 10_000, 'no pending timer');
     assert.equal(manager.get('crashy')?.state, 'failed');
     assert.equal(manager.get('crashy')?.restarts, 3);
     assert.ok(log.lines.some((l) => l.includes('crashy failed')));
@@ -118,7 +123,7 @@ void describe('ServiceManager processes', () => {
     const stopped = await manager.stop('bk', false);
     assert.equal(stopped.state, 'stopped');
     // The backoff timer went with the stop: nothing is left that could restart it.
-    await waitFor(() => clock.pending() === 0 || undefined, 'no pending timer');
+    await waitFor(() => clock.pending() === 0 || undefined, 10_000, 'no pending timer');
     assert.equal(manager.get('bk')?.state, 'stopped');
     assert.equal(manager.get('bk')?.restarts, restarts);
   });
@@ -128,6 +133,7 @@ void describe('ServiceManager processes', () => {
     await manager.start('stubborn', nodeService('ignore-term.js', [], { stop_timeout: 2 }));
     const pidsLine = await waitFor(
       async () => texts(await manager.tail('stubborn', 10), 'out').find((l) => l.startsWith('{')),
+      10_000,
       'the fixture to print its pids',
     );
     const pids = JSON.parse(pidsLine) as { main: number; child: number; orphan: number };
@@ -145,7 +151,7 @@ void describe('ServiceManager processes', () => {
     for (const pid of Object.values(pids)) assert.equal(isAlive(pid), false, `pid ${pid} must be gone`);
     assert.deepEqual(taggedPids(tag), []);
     // A user stop is never followed by a restart: no timer is left that could start it.
-    await waitFor(() => clock.pending() === 0 || undefined, 'no pending timer');
+    await waitFor(() => clock.pending() === 0 || undefined, 10_000, 'no pending timer');
     assert.equal(manager.get('stubborn')?.state, 'stopped');
     assert.equal(manager.get('stubborn')?.restarts, 0);
   });
@@ -153,7 +159,7 @@ void describe('ServiceManager processes', () => {
   void it('force-stops at once with SIGKILL and cuts a graceful stop short', async () => {
     const { manager, tag } = setup();
     await manager.start('f', nodeService('ignore-term.js', [], { stop_timeout: 30 }));
-    await waitFor(async () => texts(await manager.tail('f', 10), 'out').find((l) => l.startsWith('{')), 'pids');
+    await waitFor(async () => texts(await manager.tail('f', 10), 'out').find((l) => l.startsWith('{')), 10_000, 'pids');
     const t0 = Date.now();
     const graceful = manager.stop('f', false);
     assert.equal((await waitState(manager, 'f', 'stopping')).state, 'stopping');
@@ -168,11 +174,16 @@ void describe('ServiceManager processes', () => {
     const { manager, tag } = setup();
     await manager.start('leaky', nodeService('ignore-term.js', [], { stop_timeout: 0.2 }));
     const first = JSON.parse(
-      await waitFor(async () => texts(await manager.tail('leaky', 10), 'out').find((l) => l.startsWith('{')), 'pids'),
+      await waitFor(
+        async () => texts(await manager.tail('leaky', 10), 'out').find((l) => l.startsWith('{')),
+        10_000,
+        'pids',
+      ),
     ) as Record<string, number>;
     process.kill(first.main as number, 'SIGKILL');
     await waitFor(
       () => !isAlive(first.child as number) && !isAlive(first.orphan as number),
+      10_000,
       'the leftovers to be ended',
     );
     const info = await waitState(manager, 'leaky', 'running');
@@ -221,6 +232,7 @@ void describe('ServiceManager processes', () => {
     );
     const line = await waitFor(
       async () => texts(await manager.tail('envy', 10), 'out').find((l) => l.startsWith('{')),
+      10_000,
       'env output',
     );
     const got = JSON.parse(line) as { cwd: string; env: Record<string, string | null> };
@@ -235,6 +247,7 @@ void describe('ServiceManager processes', () => {
     await manager.start('wd', nodeService('print-env.js', [], { working_dir: `${dir}/work` }));
     const wdLine = await waitFor(
       async () => texts(await manager.tail('wd', 10), 'out').find((l) => l.startsWith('{')),
+      10_000,
       'cwd output',
     );
     assert.equal((JSON.parse(wdLine) as { cwd: string }).cwd, `${dir}/work`);
@@ -243,10 +256,14 @@ void describe('ServiceManager processes', () => {
   void it('keeps the state file current: 0600, pid, pgid, marker, starttime', async () => {
     const { manager, paths } = setup();
     const info = await manager.start('st', { command: '/bin/sleep', args: ['1000'] });
-    const state = await waitFor(() => {
-      const s = readStateFile(paths.stateFile);
-      return s?.services.find((e) => e.name === 'st' && e.starttime !== null) ? s : undefined;
-    }, 'the state file to list st');
+    const state = await waitFor(
+      () => {
+        const s = readStateFile(paths.stateFile);
+        return s?.services.find((e) => e.name === 'st' && e.starttime !== null) ? s : undefined;
+      },
+      10_000,
+      'the state file to list st',
+    );
     const entry = state.services.find((e) => e.name === 'st');
     assert.ok(entry);
     assert.equal(entry.pid, info.pid);
@@ -258,7 +275,7 @@ void describe('ServiceManager processes', () => {
     assert.ok(environ.includes(`ADI_SERVICE_ID=${entry.marker}\0`));
 
     await manager.stop('st', false);
-    await waitFor(() => readStateFile(paths.stateFile)?.services.length === 0, 'the state file to be empty');
+    await waitFor(() => readStateFile(paths.stateFile)?.services.length === 0, 10_000, 'the state file to be empty');
   });
 
   void it('the state file follows every change (crash restart, reload, stop) and a clean stop leaves a whole, empty snapshot', async () => {
@@ -281,6 +298,7 @@ void describe('ServiceManager processes', () => {
             JSON.stringify(s.wanted?.map((w) => w.name).sort()) === JSON.stringify([...names].sort());
           return ok ? s : undefined;
         },
+        10_000,
         `the state file to record ${names.join(', ')}`,
       );
     await recorded(['drop', 'filed', 'temp']);
@@ -289,6 +307,7 @@ void describe('ServiceManager processes', () => {
     process.kill(old, 'SIGKILL');
     await waitFor(
       () => manager.get('temp')?.state === 'running' && manager.get('temp')?.pid !== old,
+      10_000,
       'temp to be restarted',
     );
     await recorded(['drop', 'filed', 'temp']);
@@ -321,6 +340,7 @@ void describe('ServiceManager processes', () => {
     process.kill(a.pid as number, 'SIGKILL');
     await waitFor(
       () => manager.get('r')?.restarts === 1 && manager.get('r')?.state === 'running',
+      10_000,
       'an automatic restart',
     );
     const c = await manager.restart('r');
@@ -362,7 +382,11 @@ void describe('ServiceManager processes', () => {
       manager.start('b', nodeService('ignore-term.js', [], { stop_timeout: 1 })),
       manager.start('c', { command: '/bin/sleep', args: ['1000'] }),
     ]);
-    await waitFor(async () => texts(await manager.tail('b', 10), 'out').some((l) => l.startsWith('{')), 'b to fork');
+    await waitFor(
+      async () => texts(await manager.tail('b', 10), 'out').some((l) => l.startsWith('{')),
+      10_000,
+      'b to fork',
+    );
     const t0 = Date.now();
     await manager.stopAll();
     assert.ok(Date.now() - t0 < 6000, 'in parallel, not 1 s after 1 s');

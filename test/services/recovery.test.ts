@@ -14,17 +14,8 @@ import { daemonInstance } from '../../src/services/launch.js';
 import { readProcStatSync } from '../../src/system/proc.js';
 import { Recovery } from '../../src/services/recovery.js';
 import { readStateFile, writeStateFile, type StateEntry, type WantedService } from '../../src/services/state-file.js';
-import {
-  fixture,
-  isAlive,
-  makeEnv,
-  nodeService,
-  taggedPids,
-  texts,
-  waitFor,
-  waitState,
-  type TestEnv,
-} from './helpers.js';
+import { fixture, isAlive, makeEnv, nodeService, taggedPids, texts, waitState, type TestEnv } from './helpers.js';
+import { waitFor } from '../helpers/env.js';
 
 let env: TestEnv | null = null;
 const spawned: ChildProcess[] = [];
@@ -99,7 +90,7 @@ void describe('crash recovery: judging recorded processes', () => {
   void it('a recorded pid that is now another process (other start time, no marker) is never touched', async () => {
     const e = setup();
     const stranger = fakeRun(e, null);
-    await waitFor(() => stranger.pid !== undefined && isAlive(stranger.pid), 'the stranger to run');
+    await waitFor(() => stranger.pid !== undefined && isAlive(stranger.pid), 10_000, 'the stranger to run');
     const pid = stranger.pid as number;
     writePrevious(e, [entry('web', pid, newMarker(), starttime(pid) + 1)]);
     const log = new MemoryLogger();
@@ -122,7 +113,7 @@ void describe('crash recovery: judging recorded processes', () => {
     const pids = JSON.parse(await firstLine(tree)) as { main: number; child: number; grandchild: number };
     // A double-forked orphan outside the group, found only by the marker.
     const orphan = fakeRun(e, marker);
-    await waitFor(() => orphan.pid !== undefined && isAlive(orphan.pid), 'the orphan');
+    await waitFor(() => orphan.pid !== undefined && isAlive(orphan.pid), 10_000, 'the orphan');
     const all = [pids.main, pids.child, pids.grandchild, orphan.pid as number];
     writePrevious(e, [entry('web', pids.main, marker, starttime(pids.main))]);
 
@@ -139,14 +130,14 @@ void describe('crash recovery: judging recorded processes', () => {
     const e = setup();
     const marker = newMarker();
     const leader = fakeRun(e, marker);
-    await waitFor(() => leader.pid !== undefined && isAlive(leader.pid), 'the leader');
+    await waitFor(() => leader.pid !== undefined && isAlive(leader.pid), 10_000, 'the leader');
     writePrevious(e, [entry('web', leader.pid as number, marker, null)]);
     const log = new MemoryLogger();
     const recovery = Recovery.begin({ stateFile: e.paths.stateFile, log });
     assert.equal(recovery.runs[0]?.verdict, 'same');
     await recovery.done;
     // Killed before done resolved; the kernel may take a moment to finish it off.
-    await waitFor(() => !isAlive(leader.pid as number), `the leader to end\n${log.lines.join('\n')}`, 5000);
+    await waitFor(() => !isAlive(leader.pid as number), 5000, `the leader to end\n${log.lines.join('\n')}`);
   });
 
   void it('a dead leader: its marked orphans are ended, an unmarked process is not (its group is unproven)', async () => {
@@ -154,13 +145,13 @@ void describe('crash recovery: judging recorded processes', () => {
     const marker = newMarker();
     const orphan = fakeRun(e, marker);
     const unmarked = fakeRun(e, null);
-    await waitFor(() => isAlive(orphan.pid as number) && isAlive(unmarked.pid as number), 'the processes');
+    await waitFor(() => isAlive(orphan.pid as number) && isAlive(unmarked.pid as number), 10_000, 'the processes');
     // The recorded leader is long gone; the recorded group number is the unmarked process's own.
     writePrevious(e, [entry('web', 999_999_999, marker, 12345, { pgid: unmarked.pid as number })]);
     const recovery = Recovery.begin({ stateFile: e.paths.stateFile, log: new MemoryLogger() });
     assert.equal(recovery.runs[0]?.verdict, 'gone');
     await recovery.done;
-    await waitFor(() => !isAlive(orphan.pid as number), 'the marked orphan to end', 5000);
+    await waitFor(() => !isAlive(orphan.pid as number), 5000, 'the marked orphan to end');
     assert.ok(isAlive(unmarked.pid as number), 'the unproven group is left alone');
   });
 
@@ -178,7 +169,7 @@ void describe('crash recovery: judging recorded processes', () => {
       ADI_DAEMON_INSTANCE: daemonInstance(`${e.paths.dataDir}-other`),
       ADI_SERVICE_NAME: 'web',
     });
-    await waitFor(() => isAlive(other.pid as number), "the other data dir's run");
+    await waitFor(() => isAlive(other.pid as number), 10_000, "the other data dir's run");
     const log = new MemoryLogger();
     const recovery = Recovery.begin({ stateFile: e.paths.stateFile, log, instance });
     assert.deepEqual(recovery.names(), ['web']);
@@ -189,7 +180,7 @@ void describe('crash recovery: judging recorded processes', () => {
     );
     await recovery.done;
     for (const pid of [pids.main, pids.child, pids.grandchild])
-      await waitFor(() => !isAlive(pid), `pid ${pid} to end`, 5000);
+      await waitFor(() => !isAlive(pid), 5000, `pid ${pid} to end`);
     assert.ok(isAlive(other.pid as number), 'a run of another data dir is left alone');
   });
 
@@ -232,7 +223,7 @@ void describe('crash recovery: ServiceManager.init()', () => {
     const oldFiled = fakeRun(e, m1);
     const oldAdhoc = fakeRun(e, m2, [fixture('ignore-term.js')]);
     const adhocPids = JSON.parse(await firstLine(oldAdhoc)) as { main: number; child: number; orphan: number };
-    await waitFor(() => isAlive(oldFiled.pid as number), 'the old filed run');
+    await waitFor(() => isAlive(oldFiled.pid as number), 10_000, 'the old filed run');
     const adhocConfig = { ...nodeService('sleeper.js'), stop_timeout: 0.3 };
     writePrevious(
       e,
@@ -291,18 +282,24 @@ void describe('crash recovery: ServiceManager.init()', () => {
     assert.ok(texts(await e.manager.tail('temp', 10), 'sys').some((l) => l.startsWith('started pid')));
 
     // The new state file names the new runs and what is wanted, ad-hoc definition included.
-    const state = await waitFor(() => {
-      const s = readStateFile(e.paths.stateFile);
-      return s !== null && s.services.length === 2 && s.services.every((x) => x.pid === filed.pid || x.pid === temp.pid)
-        ? s
-        : undefined;
-    }, 'the state file to list the new runs');
+    const state = await waitFor(
+      () => {
+        const s = readStateFile(e.paths.stateFile);
+        return s !== null &&
+          s.services.length === 2 &&
+          s.services.every((x) => x.pid === filed.pid || x.pid === temp.pid)
+          ? s
+          : undefined;
+      },
+      10_000,
+      'the state file to list the new runs',
+    );
     assert.deepEqual(state.wanted?.map((w) => w.name).sort(), ['filed', 'temp']);
     assert.equal(state.wanted?.find((w) => w.name === 'temp')?.config?.command, process.execPath);
 
     // A stop is recorded at once: what the user stopped is not wanted after a crash.
     await e.manager.stop('temp', false);
-    await waitFor(() => readStateFile(e.paths.stateFile)?.wanted?.length === 1, 'temp to be unwanted');
+    await waitFor(() => readStateFile(e.paths.stateFile)?.wanted?.length === 1, 10_000, 'temp to be unwanted');
   });
 
   void it('a service is shown as stopping while its previous processes end, and a start waits for them', async () => {
@@ -338,7 +335,7 @@ void describe('crash recovery: ServiceManager.init()', () => {
       ],
     );
     const init = e.manager.init();
-    await waitFor(() => e.manager.get('slow')?.state === 'stopping', 'slow to show as stopping');
+    await waitFor(() => e.manager.get('slow')?.state === 'stopping', 10_000, 'slow to show as stopping');
     assert.ok(isAlive(pids.main), 'the old run is still in its grace period');
     await init;
     const info = await waitState(e.manager, 'slow', 'running');

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { loadSources, type ServiceSource } from '../../src/services/registry.js';
 import { FileSource, parseServicesToml } from '../../src/services/sources/file-source.js';
-import { isAlive, makeEnv, taggedPids, waitFor, waitState, type TestEnv } from './helpers.js';
+import { isAlive, makeEnv, taggedPids, waitState, type TestEnv } from './helpers.js';
+import { waitFor } from '../helpers/env.js';
 
 let env: TestEnv | null = null;
 function setup(sources?: ServiceSource[]): TestEnv {
@@ -237,9 +238,9 @@ command = 7
     assert.equal(manager.get('change')?.state, 'running');
     assert.notEqual(pid('change'), changePid);
     assert.equal(manager.get('change')?.restarts, 0);
-    await waitFor(() => !isAlive(changePid as number), "the changed service's old process to end", 5000);
+    await waitFor(() => !isAlive(changePid as number), 5000, "the changed service's old process to end");
     assert.equal(manager.get('drop'), undefined);
-    await waitFor(() => !isAlive(dropPid as number), "the dropped service's process to end", 5000);
+    await waitFor(() => !isAlive(dropPid as number), 5000, "the dropped service's process to end");
     assert.equal(manager.get('new')?.state, 'running');
     assert.equal(pid('adhoc'), adhocPid);
     assert.equal(manager.get('adhoc')?.source, 'adhoc');
@@ -300,7 +301,7 @@ command = 7
     assert.deepEqual(r.changed, ['s']);
     assert.equal(manager.get('s')?.state, 'stopped');
     await manager.start('s');
-    await waitFor(() => manager.get('s')?.pid, 'a pid');
+    await waitFor(() => manager.get('s')?.pid, 10_000, 'a pid');
     await waitState(manager, 's', 'running');
   });
 

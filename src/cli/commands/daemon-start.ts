@@ -2,6 +2,7 @@ import { AdiError } from '../../core/errors.js';
 import type { DaemonClient, PongInfo } from '../../client/client.js';
 import { spawnDaemon } from '../../client/spawn.js';
 import { packageVersion } from '../../core/version.js';
+import { isAlive } from '../../system/alive.js';
 import { defineCommand, type CliIO } from '../command.js';
 import { cliClient } from '../daemon-client.js';
 import { withProgress } from '../progress.js';
@@ -115,16 +116,15 @@ function reportStart(io: CliIO, pong: PongInfo): number {
 /** A graceful daemon stop waits for every service's stop_timeout (each at most 3600 s, in parallel). */
 export const DAEMON_STOP_WAIT_MS = 3_660_000;
 
-/** Wait until a process is gone, bounded. */
+/**
+ * Wait until a process is gone, bounded. An exited daemon not yet reaped (a zombie) is gone: its
+ * parent is whatever adopted it, and some inits reap only every second or so.
+ */
 export async function waitForExit(pid: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let delay = 5;
   for (;;) {
-    try {
-      process.kill(pid, 0);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ESRCH') return;
-    }
+    if (!isAlive(pid)) return;
     if (Date.now() > deadline) {
       throw new AdiError(
         'TIMEOUT',
