@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { resolvePaths, type Paths } from '../../src/core/paths.js';
 import { isAlive } from '../../src/system/alive.js';
+import { waitFor } from '../helpers/env.js';
 import type { DaemonClient } from '../../src/client/client.js';
 import { startPluginDaemon } from '../privilege/util.js';
 
@@ -31,27 +32,26 @@ export function testPaths(root: string, adiUser: string, adiRootUser: string): P
 export { isAlive };
 
 export async function waitDead(pid: number, ms = 3000): Promise<boolean> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    if (!isAlive(pid)) return true;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  return !isAlive(pid);
+  return waitFor(() => !isAlive(pid), ms, `pid ${pid} to end`).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** Waits for a file to hold a pid (written by a fixture command) and returns it. */
-export async function readPidFile(file: string, ms = 3000): Promise<number> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    try {
-      const n = Number(fs.readFileSync(file, 'utf8').trim());
-      if (Number.isInteger(n) && n > 0) return n;
-    } catch {
-      // not written yet
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`no pid in ${file} after ${ms} ms`);
+export function readPidFile(file: string, ms = 3000): Promise<number> {
+  return waitFor(
+    () => {
+      try {
+        const n = Number(fs.readFileSync(file, 'utf8').trim());
+        return Number.isInteger(n) && n > 0 ? n : 0;
+      } catch {
+        return 0; // not written yet
+      }
+    },
+    ms,
+    `a pid in ${file}`,
+  );
 }
 
 export interface AuditRecord {
@@ -102,16 +102,16 @@ export async function daemonWithPlugin(
     [`${plugin}-svc`],
   );
   await admin.startService(`${plugin}-svc`);
-  let token = '';
-  const until = Date.now() + 10_000;
-  while (token === '' && Date.now() < until) {
-    try {
-      token = fs.readFileSync(tokenFile, 'utf8');
-    } catch {
-      // not written yet
-    }
-    if (token === '') await new Promise((r) => setTimeout(r, 20));
-  }
-  if (token === '') throw new Error(`the plugin service wrote no token to ${tokenFile}`);
+  const token = await waitFor(
+    () => {
+      try {
+        return fs.readFileSync(tokenFile, 'utf8');
+      } catch {
+        return ''; // not written yet
+      }
+    },
+    10_000,
+    `the plugin service to write its token to ${tokenFile}`,
+  );
   return { admin, token };
 }

@@ -67,9 +67,17 @@ export class RawPeer {
     }
   }
 
+  /** Wait until the connection closes; false if it is still open after `timeoutMs`. */
   async waitClosed(timeoutMs = 5000): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
-    while (!this.closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    if (!this.closed) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, timeoutMs);
+        this.socket.once('close', () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
     return this.closed;
   }
 

@@ -75,7 +75,8 @@ describe('hostile input', () => {
     const peer = await RawPeer.connect(h.paths.socket);
     const full = frame(encode({ id: 1, type: 'Ping' }));
     peer.write(full.subarray(0, full.length - 2));
-    await new Promise((r) => setTimeout(r, 50));
+    // A round trip on another connection: the daemon has had its turn to read the partial frame.
+    await good.ping();
     peer.close();
     assert.equal((await good.ping()).pid, daemonPid);
   });
@@ -147,7 +148,8 @@ describe('hostile input', () => {
       const body = Buffer.from(Array.from({ length: 1 + (rnd() % 64) }, () => rnd() & 0xff));
       peer.write(frame(body));
     }
-    await new Promise((r) => setTimeout(r, 100));
+    // A round trip on another connection: the daemon has had its turn to read what was sent.
+    await good.ping();
     peer.close();
     assert.equal((await good.ping()).pid, daemonPid);
   });

@@ -104,7 +104,8 @@ describe('adi daemon start / status / stop', () => {
       }),
     );
     assert.equal(pids.size, 1, `all report the same daemon: ${[...pids].join(', ')}`);
-    await new Promise((r) => setTimeout(r, 300)); // let the losers exit
+    // The losers exit once they find the lock taken.
+    await waitFor(() => daemonPids(h.home).length <= 1, 10_000, 'the losing daemons to exit');
     assert.deepEqual(daemonPids(h.home), [...pids]);
   });
 
