@@ -7,6 +7,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { ServiceInfo } from '../../src/protocol/types.js';
 import { FIXTURES, adi, alive, tempHome, waitFor, type TempHome } from '../helpers/env.js';
+import { environHas, liveProcesses, rssKb } from '../helpers/proc.js';
 
 let h: TempHome;
 before(async () => {
@@ -32,18 +33,9 @@ async function service(name: string): Promise<ServiceInfo> {
 
 /** Live processes whose environment carries this daemon's HOME and the given service name. */
 function serviceProcesses(name: string): number[] {
-  const out: number[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const environ = fs.readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0');
-      if (environ.includes(`HOME=${h.home}`) && environ.includes(`ADI_SERVICE_NAME=${name}`) && alive(Number(entry)))
-        out.push(Number(entry));
-    } catch {
-      // gone
-    }
-  }
-  return out;
+  return liveProcesses()
+    .filter((p) => p.name === name && environHas(p.pid, `HOME=${h.home}`))
+    .map((p) => p.pid);
 }
 
 const node = process.execPath;
@@ -155,8 +147,11 @@ describe('services through the CLI', () => {
       'const b = "y".repeat(200) + "\\n"; function w() { while (process.stdout.write(b)); process.stdout.once("drain", w); } w();';
     assert.equal((await adi(['daemon', 'start', 'gush', '--', node, '-e', script], h.env)).code, 0);
     const daemonPid = Number(fs.readFileSync(h.paths.pidFile, 'utf8'));
-    const rss = (): number =>
-      Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${daemonPid}/status`, 'utf8'))?.[1]) * 1024;
+    const rss = (): number => rssKb(daemonPid) * 1024;
+    const gushPid = (await service('gush')).pid;
+    assert.ok(gushPid !== null);
+    /** Bytes the service has written (to the daemon, through its stdout pipe). */
+    const written = (): number => Number(/^wchar:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${gushPid}/io`, 'utf8'))?.[1]);
     const child = spawn(
       node,
       [path.resolve(FIXTURES, '..', '..', 'bin', 'adi.js'), 'daemon', 'logs', 'gush', '-f', '-n', '0'],
@@ -167,11 +162,18 @@ describe('services through the CLI', () => {
     await waitFor(() => got > 0, 10_000, 'follower output');
     const before = rss();
     child.kill('SIGSTOP');
+    // Sampled until 96 MiB more have gone through the daemon: had it kept them for the stopped
+    // follower, the bound asserted below would be exceeded.
+    const from = written();
     let peak = before;
-    for (let i = 0; i < 30; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      peak = Math.max(peak, rss());
-    }
+    await waitFor(
+      () => {
+        peak = Math.max(peak, rss());
+        return written() - from >= 96 * 1024 * 1024;
+      },
+      60_000,
+      '96 MiB written past the stopped follower',
+    );
     child.kill('SIGCONT');
     child.kill('SIGKILL');
     await adi(['daemon', 'stop', 'gush', '--force'], h.env);

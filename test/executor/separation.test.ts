@@ -22,6 +22,7 @@ import { MemoryLogger } from '../../src/core/logger.js';
 import { approvedFilesProblem } from '../../src/plugins/digest.js';
 import { approveInstalled } from '../plugins/util.js';
 import { readAudit, readPidFile, tempDir, testPaths, waitDead } from './util.js';
+import { pidsOfUids } from '../helpers/proc.js';
 
 const IS_ROOT = process.getuid?.() === 0;
 const skip = IS_ROOT ? false : 'needs root';
@@ -63,12 +64,9 @@ const userEnv = (adiUser = ADI, adiRootUser = ADI_ROOT): NodeJS.ProcessEnv => ({
 function killProcessesOf(users: string[]): void {
   const uids = new Set(users.map((u) => lookupUser(u)?.uid).filter((u): u is number => u !== undefined));
   if (uids.size === 0) return;
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
+  for (const pid of pidsOfUids(uids)) {
     try {
-      const status = fs.readFileSync(`/proc/${entry}/status`, 'utf8');
-      const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]);
-      if (uids.has(uid)) process.kill(Number(entry), 'SIGKILL');
+      process.kill(pid, 'SIGKILL');
     } catch {
       // gone already
     }

@@ -44,3 +44,33 @@ export function cmdlineOf(pid: number): string[] | null {
     return null;
   }
 }
+
+/** The first number on a `Key:` line of /proc/<pid>/status, or null when the process is gone. */
+function statusField(pid: number, key: string): number | null {
+  try {
+    const m = new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m === null ? null : Number(m[1]);
+  } catch {
+    return null;
+  }
+}
+
+/** Resident set size in KiB; throws when the process is gone. */
+export function rssKb(pid: number): number {
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+}
+
+/** The real uid of a process, or null when it is gone. */
+export function uidOf(pid: number): number | null {
+  return statusField(pid, 'Uid');
+}
+
+/** Live (non-zombie) processes running as one of these uids. */
+export function pidsOfUids(uids: ReadonlySet<number>): number[] {
+  return liveProcesses()
+    .map((p) => p.pid)
+    .filter((pid) => {
+      const uid = uidOf(pid);
+      return uid !== null && uids.has(uid);
+    });
+}

@@ -13,6 +13,7 @@ import { approvalsDir, readApproval } from '../../src/plugins/approvals.js';
 import { sharedPluginsDir } from '../../src/system/privilege.js';
 import { adi, tempHome, waitFor, type TempHome } from '../helpers/env.js';
 import { EXAMPLE, writePlugin } from './util.js';
+import { uidOf } from '../helpers/proc.js';
 
 const IS_ROOT = process.getuid?.() === 0;
 const skip = IS_ROOT && process.platform === 'linux' ? false : 'needs root on Linux';
@@ -140,8 +141,7 @@ void describe('plugins with privilege separation and a 0700 home', { skip }, () 
       }>
     ).find((s) => s.name === 'hello')?.pid;
     assert.ok(typeof pid === 'number');
-    const uid = Number(/^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
-    assert.equal(uid, user.uid, 'the service process runs as the plugin user');
+    assert.equal(uidOf(pid), user.uid, 'the service process runs as the plugin user');
   });
 
   void it('a plugin file changed after its approval: its SudoRun is denied with the reason, until reinstalled', async () => {

@@ -21,6 +21,7 @@ import { PLUGIN_PIDS_DEFAULT } from '../../src/system/rlimits.js';
 import { readAudit } from '../executor/util.js';
 import { adi, ROOT, tempHome, waitFor, type TempHome } from '../helpers/env.js';
 import { environOf, killProcessesOf, reachableByOthers, sh, startPluginDaemon } from './util.js';
+import { pidsOfUids } from '../helpers/proc.js';
 
 const ADI = 'adi-t12l';
 const ADI_ROOT = 'adi-t12l-root';
@@ -56,17 +57,7 @@ function removeSetup(): void {
 
 /** Live processes of `uid` (zombies excluded), found in /proc. */
 function processesOf(uid: number): number[] {
-  const out: number[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const status = fs.readFileSync(`/proc/${entry}/status`, 'utf8');
-      if (Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]) === uid && !/^State:\s+Z/m.test(status)) out.push(Number(entry));
-    } catch {
-      // gone
-    }
-  }
-  return out;
+  return pidsOfUids(new Set([uid]));
 }
 
 before(async () => {

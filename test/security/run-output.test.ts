@@ -7,14 +7,11 @@ import { after, before, describe, test } from 'node:test';
 import { DaemonClient } from '../../src/client/client.js';
 import { AdiError } from '../../src/core/errors.js';
 import { adi, alive, tempHome, waitFor, type TempHome } from '../helpers/env.js';
+import { rssKb } from '../helpers/proc.js';
 
 let h: TempHome;
 let client: DaemonClient;
 let pid: number;
-
-function rssKb(p: number): number {
-  return Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${p}/status`, 'utf8'))?.[1]);
-}
 
 before(async () => {
   h = tempHome();

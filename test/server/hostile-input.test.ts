@@ -9,15 +9,11 @@ import { encode } from '../../src/wire/codec.js';
 import { frame } from '../../src/wire/framing.js';
 import { adi, tempHome, type TempHome } from '../helpers/env.js';
 import { RawPeer } from '../helpers/raw.js';
+import { rssKb } from '../helpers/proc.js';
 
 let h: TempHome;
 let daemonPid: number;
 let good: DaemonClient;
-
-function rssKb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m?.[1]);
-}
 
 async function hello(peer: RawPeer, token: string | null = null): Promise<Record<string, unknown>> {
   peer.send({ id: 0, type: 'Hello', protocol: PROTOCOL_VERSION, client: 'raw-test', token });

@@ -12,6 +12,7 @@ import { DaemonClient } from '../../src/client/client.js';
 import { daemonInstance } from '../../src/services/launch.js';
 import { ADI, adi, alive, daemonPids, tempHome, waitFor, type TempHome } from '../helpers/env.js';
 import { killAll, startDaemon } from './helpers.js';
+import { liveProcesses } from '../helpers/proc.js';
 
 /** The acceptance asks for 20; ADI_STRESS_CRASH_ROUNDS lowers it for a quick local run. */
 const ROUNDS = Number(process.env['ADI_STRESS_CRASH_ROUNDS'] ?? 20);
@@ -26,19 +27,9 @@ after(async () => {
 
 /** Live processes whose environment carries ADI_DAEMON_INSTANCE=<instance>. */
 function dirMarked(instance: string): { pid: number; marker: string | null }[] {
-  const out: { pid: number; marker: string | null }[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const pid = Number(entry);
-    try {
-      const vars = fs.readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0');
-      if (!vars.includes(`ADI_DAEMON_INSTANCE=${instance}`) || !alive(pid)) continue;
-      out.push({ pid, marker: vars.find((v) => v.startsWith('ADI_SERVICE_ID='))?.slice(15) ?? null });
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
+  return liveProcesses()
+    .filter((p) => p.instance === instance)
+    .map((p) => ({ pid: p.pid, marker: p.marker }));
 }
 
 /** A seeded generator, so a failing run can be repeated (the seed is printed). */

@@ -5,18 +5,14 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { adi, alive, type TempHome } from '../helpers/env.js';
-import { environHas, environOf, liveProcesses } from '../helpers/proc.js';
+import { environHas, environOf, liveProcesses, rssKb } from '../helpers/proc.js';
 
 /** Open file descriptors of a process. */
 export function fdCount(pid: number): number {
   return fs.readdirSync(`/proc/${pid}/fd`).length;
 }
 
-/** Resident set size in KiB. */
-export function rssKb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m?.[1]);
-}
+export { rssKb };
 
 /**
  * Wait until `measure()` is at most `limit` (polling; a closed socket's fd goes when the daemon's event
