@@ -39,7 +39,8 @@ if (files.length === 0) {
 
 // Longest first: with a fixed number of files at a time, a long file started last would run on alone
 // at the end. The times are those of this checkout's last run (recorded by scripts/test-times-reporter.mjs),
-// else those committed in scripts/test-times.json; a file in neither (a new one) starts first.
+// else those committed in scripts/test-times.json (a copy of such a record, for a fresh clone); a file
+// in neither (a new one) starts first.
 const timesFile = path.resolve('node_modules/.cache/adi/test-times.json');
 function readTimes(file) {
   try {
