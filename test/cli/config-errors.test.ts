@@ -4,18 +4,12 @@
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { ServiceInfo } from '../../src/protocol/types.js';
-import { adi, alive, tempHome, type TempHome } from '../helpers/env.js';
-
-const homes: TempHome[] = [];
-after(async () => {
-  await Promise.all(homes.map((h) => h.cleanup()));
-});
+import { adi, alive, home, type TempHome } from '../helpers/env.js';
 
 function setUp(toml: string): TempHome {
-  const h = tempHome();
-  homes.push(h);
+  const h = home();
   fs.mkdirSync(h.paths.configDir, { recursive: true });
   fs.writeFileSync(h.paths.servicesFile, toml);
   return h;

@@ -4,18 +4,12 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, describe, test } from 'node:test';
-import { adi, daemonPids, tempHome, type TempHome } from '../helpers/env.js';
-
-const homes: TempHome[] = [];
-after(async () => {
-  await Promise.all(homes.map((h) => h.cleanup()));
-});
+import { describe, test } from 'node:test';
+import { adi, daemonPids, home } from '../helpers/env.js';
 
 describe('a failed daemon start', () => {
   test('is reported at once with its cause', async (t) => {
-    const h = tempHome();
-    homes.push(h);
+    const h = home();
     // Something that is not a socket where the socket must go: the daemon refuses to start.
     const socket = path.join(h.home, 'not-a-socket');
     fs.writeFileSync(socket, 'mine\n');

@@ -1,20 +1,10 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { DaemonClient } from '../../src/client/client.js';
 import { AdiError } from '../../src/core/errors.js';
-import { alive, daemonPids, tempHome, waitFor, type TempHome } from '../helpers/env.js';
-
-const homes: TempHome[] = [];
-function home(extra: NodeJS.ProcessEnv = {}): TempHome {
-  const h = tempHome(extra);
-  homes.push(h);
-  return h;
-}
-after(async () => {
-  await Promise.all(homes.map((h) => h.cleanup()));
-});
+import { alive, daemonPids, home, waitFor } from '../helpers/env.js';
 
 const isCode = (code: string) => (err: unknown) => err instanceof AdiError && err.code === code;
 

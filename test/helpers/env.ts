@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { resolvePaths, type Paths } from '../../src/core/paths.js';
 import { isAlive } from '../../src/system/alive.js';
@@ -46,6 +47,18 @@ export function tempHome(extra: NodeJS.ProcessEnv = {}): TempHome {
       fs.rmSync(home, { recursive: true, force: true });
     },
   };
+}
+
+const homes: TempHome[] = [];
+after(async () => {
+  await Promise.all(homes.map((h) => h.cleanup()));
+});
+
+/** A fresh HOME, cleaned up (daemons stopped, files removed) after the test file. */
+export function home(extra: NodeJS.ProcessEnv = {}): TempHome {
+  const h = tempHome(extra);
+  homes.push(h);
+  return h;
 }
 
 /** Whether a process exists (a zombie counts as gone). */

@@ -9,8 +9,8 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { ADI, adi, daemonPids } from '../helpers/env.js';
-import { have, home, shq } from './helpers.js';
+import { ADI, adi, daemonPids, home } from '../helpers/env.js';
+import { have, shq } from './helpers.js';
 
 /** A PATH directory with an `adi` that runs this checkout, as the scripts call `adi` to list services. */
 function adiOnPath(dir: string): string {

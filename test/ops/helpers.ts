@@ -2,21 +2,7 @@
 // terminal for commands that behave differently on one (util-linux `script`), and small waits.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { after } from 'node:test';
-import { ADI, adi, tempHome, type TempHome } from '../helpers/env.js';
-
-const homes: TempHome[] = [];
-
-/** A fresh HOME, cleaned up (daemons stopped, files removed) after the test file. */
-export function home(extra: NodeJS.ProcessEnv = {}): TempHome {
-  const h = tempHome(extra);
-  homes.push(h);
-  return h;
-}
-
-after(async () => {
-  await Promise.all(homes.map((h) => h.cleanup()));
-});
+import { ADI, adi, home, type TempHome } from '../helpers/env.js';
 
 /**
  * A fresh HOME with a daemon started by `adi daemon start` on its own: a first command that starts

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { ADI, adi, daemonPids, waitFor } from '../helpers/env.js';
-import { home, shq } from './helpers.js';
+import { ADI, adi, daemonPids, home, waitFor } from '../helpers/env.js';
+import { shq } from './helpers.js';
 
 describe('adi daemon install / uninstall', () => {
   test('--user writes a unit that runs `adi daemon run` and restarts it; uninstall removes it and its enable link', async () => {

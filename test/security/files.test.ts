@@ -6,20 +6,9 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { DaemonClient } from '../../src/client/client.js';
-import { ADI, FIXTURES, adi, tempHome, waitFor, type TempHome } from '../helpers/env.js';
-
-const homes: TempHome[] = [];
-after(async () => {
-  await Promise.all(homes.map((h) => h.cleanup()));
-});
-
-function home(): TempHome {
-  const h = tempHome();
-  homes.push(h);
-  return h;
-}
+import { ADI, adi, FIXTURES, home, waitFor, type TempHome } from '../helpers/env.js';
 
 /** `adi daemon start` under `umask 000`: every mode below must come from the code, not the umask. */
 function startWithOpenUmask(h: TempHome): Promise<number | null> {

@@ -4,19 +4,9 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { DaemonClient } from '../../src/client/client.js';
-import { ROOT, adi, alive, daemonPids, tempHome, waitFor, type TempHome } from '../helpers/env.js';
-
-const homes: TempHome[] = [];
-function home(extra: NodeJS.ProcessEnv = {}): TempHome {
-  const h = tempHome(extra);
-  homes.push(h);
-  return h;
-}
-after(async () => {
-  await Promise.all(homes.map((h) => h.cleanup()));
-});
+import { adi, alive, daemonPids, home, ROOT, waitFor } from '../helpers/env.js';
 
 describe('adi daemon start / status / stop', () => {
   test('start, status and stop leave nothing behind', async () => {
