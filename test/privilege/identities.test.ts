@@ -17,10 +17,9 @@ import { resolveCommand } from '../../src/system/resolve.js';
 import { resolvePluginEndpoint } from '../../src/core/paths.js';
 import { readAudit, tempDir } from '../executor/util.js';
 import { approveInstalled } from '../plugins/util.js';
-import { adi, killDaemons, ROOT, tempHome, waitFor, type TempHome } from '../helpers/env.js';
+import { adi, alive, killDaemons, ROOT, tempHome, waitFor, type TempHome } from '../helpers/env.js';
 import {
   LAUNCHER,
-  alive,
   environOf,
   killProcessesOf,
   pidsWithMarker,

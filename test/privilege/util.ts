@@ -9,7 +9,6 @@ import { DaemonClient } from '../../src/client/client.js';
 import { cleanEnv, lookupUser } from '../../src/system/privilege.js';
 import type { ServiceConfig } from '../../src/protocol/types.js';
 import { FIXTURES, ROOT, waitFor } from '../helpers/env.js';
-import { isAlive } from '../../src/system/alive.js';
 import { liveProcesses } from '../helpers/proc.js';
 
 export { environOf } from '../helpers/proc.js';
@@ -56,8 +55,6 @@ export function pidsWithMarker(markers: ReadonlySet<string>): number[] {
     .filter((p) => p.marker !== null && markers.has(p.marker))
     .map((p) => p.pid);
 }
-
-export const alive: (pid: number) => boolean = isAlive;
 
 /** SIGKILL every process of these users (they would make userdel fail); found by uid in /proc. */
 export function killProcessesOf(users: string[]): void {
