@@ -1,6 +1,7 @@
-// `npm test`: build and lint side by side (tsc and eslint each keep one core busy, and neither needs
-// the other's output), then run the tests on what was built. Each step's output is printed whole when
-// it ends, so the two do not interleave; the first failure fails the run, after both have ended.
+// `npm test`: the build, eslint and the other checks (prettier, dependency-cruiser, knip) side by side:
+// each is one busy process and none needs another's output. Then the tests, on what was built. Each
+// step's output is printed whole when it ends, so they do not interleave; any failure fails the run,
+// after all three have ended.
 import { spawn, spawnSync } from 'node:child_process';
 
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
@@ -22,7 +23,7 @@ function run(script) {
   });
 }
 
-const codes = await Promise.all([run('build'), run('lint')]);
+const codes = await Promise.all([run('build'), run('lint:eslint'), run('lint:other')]);
 const failed = codes.find((c) => c !== 0);
 if (failed !== undefined) process.exit(failed);
 const result = spawnSync(process.execPath, ['scripts/run-tests.mjs', ...process.argv.slice(2)], { stdio: 'inherit' });
