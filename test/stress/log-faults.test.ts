@@ -51,6 +51,19 @@ function tryMountTmpfs(dir: string, size: string): boolean {
   }
 }
 
+/** Write `file` until the filesystem has no room left. */
+function fillUp(file: string): void {
+  const fd = fs.openSync(file, 'a');
+  const block = Buffer.alloc(1024);
+  try {
+    for (;;) fs.writeSync(fd, block);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 async function info(client: DaemonClient, name: string): Promise<ServiceInfo | undefined> {
   return (await client.listServices()).find((s) => s.name === name);
 }
@@ -83,11 +96,15 @@ describe('log directory faults', () => {
       const line = /.*cannot write its log .*ENOSPC.*/.exec(daemonLog(h))?.[0] ?? '';
       t.diagnostic(`daemon log: ${line}`);
       assert.match(line, /WARN .*\(the service keeps running; its output is dropped until the log can be written\)/);
-      const noisy = await info(client, 'noisy');
-      const quiet = await info(client, 'quiet');
-      assert.equal(noisy?.state, 'running');
-      assert.equal(quiet?.state, 'running');
-      assert.match(`${noisy?.last_error} ${quiet?.last_error}`, /cannot write its log .*ENOSPC/);
+      // A failed write is rolled back, which frees a little room that a later small chunk may fit in
+      // (and clear the error). Fill that room, so every write from here on fails.
+      const filler = path.join(h.paths.logsDir, 'filler');
+      fillUp(filler);
+      const errors = async (): Promise<string> =>
+        `${(await info(client, 'noisy'))?.last_error} ${(await info(client, 'quiet'))?.last_error}`;
+      await waitFor(async () => /cannot write its log .*ENOSPC/.test(await errors()), 10_000, 'last_error to say so');
+      assert.equal((await info(client, 'noisy'))?.state, 'running');
+      assert.equal((await info(client, 'quiet'))?.state, 'running');
       // The daemon serves requests, and new services start, while the disk is full.
       assert.equal((await client.ping()).pid, pid);
       await client.startService('extra', { command: '/bin/sleep', args: ['1000'] });
@@ -95,6 +112,7 @@ describe('log directory faults', () => {
       await client.stopService('extra');
 
       // Space comes back: the next lines are written and the error clears.
+      fs.rmSync(filler);
       fs.truncateSync(path.join(h.paths.logsDir, 'noisy.log'), 0);
       await waitFor(async () => (await info(client, 'quiet'))?.last_error === null, 20_000, 'quiet to log again');
       await waitFor(
