@@ -164,6 +164,32 @@ describe('daemon start / stop: NAME and options in any order', () => {
     assert.match(again.stdout, /^Usage: adi daemon start/);
   });
 
+  test('an ad-hoc option out of range is refused naming the option, before anything is sent', async () => {
+    const r = await adi(
+      [
+        'daemon',
+        'start',
+        'bounded',
+        '--max-restarts',
+        '5000',
+        '--stop-timeout',
+        '99999',
+        '--cwd',
+        'rel',
+        '--',
+        '/bin/true',
+      ],
+      h.env,
+    );
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(
+      r.stderr.trim(),
+      'adi: --cwd: must be an absolute path, got a string "rel"; --max-restarts: expected an integer from 0 to 1000, got the number 5000; --stop-timeout: expected a number from 0 to 3600, got the number 99999',
+    );
+    const list = JSON.parse((await adi(['daemon', 'services', '--json'], h.env)).stdout) as ServiceInfo[];
+    assert.ok(!list.some((s) => s.name === 'bounded'), 'nothing was started');
+  });
+
   test('options that need NAME without one are refused, and the daemon is left alone', async () => {
     const start = await adi(['daemon', 'start', '--env', 'A=1'], h.env);
     assert.equal(start.code, 2);

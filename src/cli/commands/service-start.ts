@@ -2,9 +2,21 @@
 
 import { AdiError } from '../../core/errors.js';
 import { checkName } from '../../core/paths.js';
+import { formatFieldError, validateServiceConfig } from '../../protocol/config-schema.js';
 import type { ServiceConfig } from '../../protocol/types.js';
 import type { CliIO } from '../command.js';
 import { connectedClient } from '../daemon-client.js';
+
+/** The option that sets each config field an ad-hoc service takes from the command line. */
+const OPTION_OF: Partial<Record<string, string>> = {
+  env: '--env',
+  working_dir: '--cwd',
+  restart_on_failure: '--no-restart',
+  max_restarts: '--max-restarts',
+  stop_timeout: '--stop-timeout',
+  command: 'the command after --',
+  args: 'the arguments after --',
+};
 
 function positiveNumber(flag: string, value: string, integer: boolean): number {
   const n = Number(value);
@@ -58,6 +70,20 @@ export async function startService({ name: typed, values, commandLine }: StartAr
       config.max_restarts = positiveNumber('--max-restarts', values['max-restarts'], true);
     if (values['stop-timeout'] !== undefined)
       config.stop_timeout = positiveNumber('--stop-timeout', values['stop-timeout'], false);
+    // Checked here with the daemon's own schema, so that an error names the option the user typed.
+    const checked = validateServiceConfig(config);
+    if (checked.config === null) {
+      throw new AdiError(
+        'BAD_ARGUMENT',
+        checked.errors
+          .map((e) => {
+            const top = e.field.split('.')[0] ?? e.field;
+            const flag = OPTION_OF[top];
+            return flag === undefined ? formatFieldError(e) : `${flag}: ${e.message}`;
+          })
+          .join('; '),
+      );
+    }
   } else if (hasOptions) {
     throw new AdiError(
       'BAD_ARGUMENT',
