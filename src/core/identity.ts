@@ -11,3 +11,8 @@ export interface Identity {
 
 export const ANONYMOUS: Identity = { kind: 'anonymous', plugin: null, label: 'anonymous' };
 export const ADMIN: Identity = { kind: 'admin', plugin: null, label: 'admin' };
+
+/** A plugin's identity; its label is the one the audit log, Welcome and log owners use. */
+export function pluginIdentity(plugin: string): Identity {
+  return { kind: 'plugin', plugin, label: `plugin:${plugin}` };
+}

@@ -9,10 +9,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../core/files.js';
+import { ADMIN } from '../core/identity.js';
 import { segmentPaths } from './store.js';
 
-/** The admin's label; a plugin's is `plugin:NAME` (as in the audit log). */
-export const ADMIN_OWNER = 'admin';
+/** An owner is an identity's label (core/identity.ts): `admin` or `plugin:NAME`. */
+const ADMIN_OWNER = ADMIN.label;
 
 /** Where the segments of earlier owners go, inside the logs directory. */
 export const PREVIOUS_DIR = '.previous';

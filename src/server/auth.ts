@@ -4,7 +4,7 @@
 // On the plugin socket (plugin-socket.ts) the admin token is not accepted at all: identifyPlugin.
 
 import crypto from 'node:crypto';
-import { ADMIN, ANONYMOUS, type Identity } from '../core/identity.js';
+import { ADMIN, ANONYMOUS, pluginIdentity, type Identity } from '../core/identity.js';
 
 export function newToken(): string {
   return crypto.randomBytes(32).toString('hex');
@@ -58,7 +58,7 @@ export class Authenticator {
     if (token === null || token === '') return ANONYMOUS;
     if (sameToken(token, this.adminToken)) return ADMIN;
     const plugin = this.plugins.get(token);
-    if (plugin !== undefined) return { kind: 'plugin', plugin, label: `plugin:${plugin}` };
+    if (plugin !== undefined) return pluginIdentity(plugin);
     return ANONYMOUS;
   }
 

@@ -9,7 +9,8 @@
 import fs from 'node:fs';
 import type { Readable } from 'node:stream';
 import { AdiError } from '../core/errors.js';
-import { ADMIN_OWNER, claimLog } from '../logs/owner.js';
+import { ADMIN, pluginIdentity } from '../core/identity.js';
+import { claimLog } from '../logs/owner.js';
 import { ServiceLog, type ServiceLogOptions } from '../logs/service-log.js';
 import type { ServiceInfo, ServiceState } from '../protocol/types.js';
 import type { Logger } from '../core/logger.js';
@@ -802,5 +803,5 @@ function runTarget(run: Run): RunTarget {
 /** Who a service's log belongs to: the plugin that defines it, or the admin (file and ad-hoc services). */
 function logOwner(def: ServiceDefinition): string {
   const plugin = pluginOf(def, def.name);
-  return plugin === null ? ADMIN_OWNER : `plugin:${plugin}`;
+  return (plugin === null ? ADMIN : pluginIdentity(plugin)).label;
 }
