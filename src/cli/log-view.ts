@@ -7,10 +7,10 @@ import { AdiError } from '../core/errors.js';
 
 // C0 controls but TAB, DEL, and C1 controls (which some terminals take as CSI, OSC, ...): matching
 // control characters is the point here.
-/* eslint-disable no-control-regex */
+/* oxlint-disable no-control-regex */
 const CONTROL = /[\x00-\x08\x0a-\x1f\x7f-\x9f]/;
 const CONTROLS = /[\x00-\x08\x0a-\x1f\x7f-\x9f]/g;
-/* eslint-enable no-control-regex */
+/* oxlint-enable no-control-regex */
 
 function visible(c: string): string {
   const code = c.charCodeAt(0);
@@ -79,7 +79,7 @@ export function formatBatch(batch: RawLogBatch, lead: string, raw: boolean): str
   let k = 0;
   for (let i = 0; i + 2 < runs.length; i += 3) {
     const prefix = `${lead}${iso(runs[i] as number)} ${STREAM_TAGS[runs[i + 1] as number] ?? ''}`;
-    for (let end = k + (runs[i + 2] as number); k < end; k++) {
+    for (const end = k + (runs[i + 2] as number); k < end; k++) {
       let line = lines[k] as string;
       if (unsafe) {
         if (line.endsWith('\r')) line = line.slice(0, -1);

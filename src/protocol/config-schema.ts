@@ -64,7 +64,14 @@ interface HealthField extends Documented {
   readonly defaults: Partial<Record<'interval_secs' | 'timeout_secs' | 'failure_threshold', number>>;
 }
 export type FieldSchema =
-  BooleanField | NumberField | StringField | UrlField | TcpField | StringsField | EnvField | HealthField;
+  | BooleanField
+  | NumberField
+  | StringField
+  | UrlField
+  | TcpField
+  | StringsField
+  | EnvField
+  | HealthField;
 
 /** The kinds of field a value of type T may be declared as. */
 type FieldFor<T> = [T] extends [boolean]
@@ -256,7 +263,10 @@ export const AUTO_START = {
  * or held to a lower maximum, with the default a plugin's service gets when the manifest sets none.
  */
 export type PluginRule =
-  'same' | 'manifest' | { readonly refused: string } | { readonly max: number; readonly default: number };
+  | 'same'
+  | 'manifest'
+  | { readonly refused: string }
+  | { readonly max: number; readonly default: number };
 export type PluginRules = { readonly [K in ServiceConfigField]: PluginRule };
 
 /** A health check with its defaults filled in and exactly one probe kind set. */

@@ -181,7 +181,8 @@ const RESPONSE_SET: ReadonlySet<string> = new Set(RESPONSE_TYPES);
 
 /** The outcome of checking one decoded request frame: the id is kept even when the rest is bad, so the Error can carry it. */
 export type ParsedRequest =
-  { ok: true; id: number; request: Request } | { ok: false; id: number | null; error: AdiError };
+  | { ok: true; id: number; request: Request }
+  | { ok: false; id: number | null; error: AdiError };
 
 export const MAX_ID = 0xffffffff;
 

@@ -26,7 +26,8 @@ export const BACKOFF_BASE_MS = 100;
 export const BACKOFF_MAX_MS = 30_000;
 
 export type RestartDecision =
-  { action: 'restart'; delayMs: number } | { action: 'give-up'; restartsInWindow: number; windowSecs: number };
+  | { action: 'restart'; delayMs: number }
+  | { action: 'give-up'; restartsInWindow: number; windowSecs: number };
 
 export class RestartPolicy {
   private readonly windowMs: number;

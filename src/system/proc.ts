@@ -69,8 +69,7 @@ export function parseStatBytes(buf: Buffer, length: number): ProcStat | null {
     if (negative) value = -value;
     if (field === 4) ppid = value;
     else if (field === 5) pgid = value;
-    else if (field >= 14 && field <= 17)
-      ticks += value; // utime stime cutime cstime
+    else if (field >= 14 && field <= 17) ticks += value; // utime stime cutime cstime
     else if (field === 22) starttime = value;
     else if (field === 24) rss = value;
   }

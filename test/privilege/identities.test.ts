@@ -329,7 +329,7 @@ void test(
         [resolveCommand('/bin/sh'), '-c'],
         'the resolved command, as SudoRun audits it',
       );
-      assert.equal(typeof (privileged[0]?.result as { pid?: unknown }).pid, 'number');
+      assert.equal(typeof (privileged[0]?.result as { pid?: unknown } | undefined)?.pid, 'number');
 
       // --- the plugin service, from the inside: its DaemonClient finds the plugin socket and its token
       await admin.startService('probe');

@@ -46,7 +46,7 @@ after(async () => {
 
 /** No control character but newline and tab in what a terminal would get. */
 function assertSafe(text: string): void {
-  // eslint-disable-next-line no-control-regex -- finding control characters is the point
+  // oxlint-disable-next-line no-control-regex -- finding control characters is the point
   const bad = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/.exec(text);
   assert.equal(bad, null, `a raw control character ${JSON.stringify(bad?.[0])} reached the terminal`);
 }
