@@ -6,7 +6,13 @@
 
 import { AdiError } from '../core/errors.js';
 import { NAME_PATTERN } from '../core/paths.js';
-import { configError, isPlainObject, SERVICE_CONFIG_SCHEMA, validateServiceConfig } from './config-schema.js';
+import {
+  configError,
+  isPlainObject,
+  SERVICE_CONFIG_SCHEMA,
+  validateServiceConfig,
+  type NormalizedConfig,
+} from './config-schema.js';
 import {
   REQUEST_TYPES,
   RESPONSE_TYPES,
@@ -179,9 +185,18 @@ class Fields {
 const REQUEST_SET: ReadonlySet<string> = new Set(REQUEST_TYPES);
 const RESPONSE_SET: ReadonlySet<string> = new Set(RESPONSE_TYPES);
 
+/**
+ * A request as the daemon holds it once parseRequest has checked it: a StartService config is
+ * validated and normalised here, at the boundary, and nowhere after (the type says so).
+ */
+export type CheckedRequest =
+  | Exclude<Request, { type: 'StartService' }>
+  | { type: 'StartService'; name: string; config: NormalizedConfig | null };
+export type CheckedRequestOf<T extends RequestType> = Extract<CheckedRequest, { type: T }>;
+
 /** The outcome of checking one decoded request frame: the id is kept even when the rest is bad, so the Error can carry it. */
 export type ParsedRequest =
-  | { ok: true; id: number; request: Request }
+  | { ok: true; id: number; request: CheckedRequest }
   | { ok: false; id: number | null; error: AdiError };
 
 export const MAX_ID = 0xffffffff;
@@ -210,7 +225,7 @@ export function parseRequest(value: unknown): ParsedRequest {
   }
 }
 
-function validateRequestBody(obj: Obj): Request {
+function validateRequestBody(obj: Obj): CheckedRequest {
   const type = obj['type'];
   if (typeof type !== 'string') fail(`request.type must be a string naming the request, e.g. "Ping".`);
   if (!REQUEST_SET.has(type)) {

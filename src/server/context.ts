@@ -3,7 +3,8 @@
 
 import type { Paths } from '../core/paths.js';
 import type { AnswerTo } from '../protocol/requests.js';
-import type { PluginSocketStatus, RequestOf, RequestType, Response } from '../protocol/types.js';
+import type { PluginSocketStatus, RequestType, Response } from '../protocol/types.js';
+import type { CheckedRequestOf } from '../protocol/validate.js';
 import type { Executor } from '../executor/executor.js';
 import type { ReloadResult, ServiceManager } from '../services/manager.js';
 import type { Identity } from '../core/identity.js';
@@ -76,6 +77,6 @@ export interface RequestContext {
 
 /** One handler per request kind; what it returns is the final frame for the request's id: the answer the request table declares. */
 export type Handler<T extends RequestType> = (
-  request: RequestOf<T>,
+  request: CheckedRequestOf<T>,
   ctx: RequestContext,
 ) => Promise<AnswerTo<T>> | AnswerTo<T>;

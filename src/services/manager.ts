@@ -7,10 +7,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { AdiError } from '../core/errors.js';
 import { checkName, type Paths } from '../core/paths.js';
-import type { ServiceConfig, ServiceInfo } from '../protocol/types.js';
+import type { ServiceInfo } from '../protocol/types.js';
 import type { Logger } from '../core/logger.js';
 import type { ServiceLog } from '../logs/service-log.js';
-import { configError, validateServiceConfig } from '../protocol/config-schema.js';
+import type { NormalizedConfig } from '../protocol/config-schema.js';
 import { configKey } from './config.js';
 import { daemonInstance, pluginOf } from './launch.js';
 import { ProcScanner, scanProcessesSync, terminate } from '../system/process-group.js';
@@ -258,19 +258,17 @@ export class ServiceManager {
    * Start a service: by name from a source, or ad-hoc with `config`. Resolves once the process is
    * spawned (its state may still be `starting` while readiness is pending).
    */
-  async start(name: string, config?: ServiceConfig | null): Promise<ServiceInfo> {
+  async start(name: string, config?: NormalizedConfig | null): Promise<ServiceInfo> {
     this.checkOpen();
     await this.loading;
     if (config === undefined || config === null) return this.require(name).start();
 
     checkName('service', name);
-    // A config from the wire is already normalised (parseRequest); normalising it again changes nothing.
-    const result = validateServiceConfig(config);
-    if (result.config === null) throw configError(`service "${name}"`, result.errors);
+    // Validated and normalised where it came in (parseRequest, for a StartService): the type says so.
     const def: ServiceDefinition = {
       name,
       source: 'adhoc',
-      config: result.config,
+      config,
       auto_start: false,
       origin: 'StartService',
     };

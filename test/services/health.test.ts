@@ -8,7 +8,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { runProbe } from '../../src/services/health.js';
-import { freePort, isAlive, makeEnv, nodeService, taggedPids, texts, waitState, type TestEnv } from './helpers.js';
+import {
+  freePort,
+  isAlive,
+  makeEnv,
+  nodeService,
+  taggedPids,
+  texts,
+  waitState,
+  type TestEnv,
+  adhoc,
+} from './helpers.js';
 import { waitFor } from '../helpers/env.js';
 
 let env: TestEnv | null = null;
@@ -87,7 +97,7 @@ void describe('probes', () => {
 void describe('readiness and liveness', () => {
   void it('ready_notify: starting until the service writes a line to $ADI_READY_FD', async () => {
     const { manager } = setup();
-    const info = await manager.start('rdy', nodeService('slow-ready.js', ['400'], { ready_notify: true }));
+    const info = await manager.start('rdy', adhoc(nodeService('slow-ready.js', ['400'], { ready_notify: true })));
     assert.equal(info.state, 'starting');
     assert.ok(info.pid !== null);
     await waitState(manager, 'rdy', 'running');
@@ -97,7 +107,7 @@ void describe('readiness and liveness', () => {
 
   void it('ready_notify: a service that never notifies stays starting and still stops', async () => {
     const { manager, tag } = setup();
-    await manager.start('mute', nodeService('sleeper.js', [], { ready_notify: true }));
+    await manager.start('mute', adhoc(nodeService('sleeper.js', [], { ready_notify: true })));
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(manager.get('mute')?.state, 'starting');
     assert.equal((await manager.stop('mute', false)).state, 'stopped');
@@ -109,7 +119,7 @@ void describe('readiness and liveness', () => {
     const port = await freePort();
     const info = await manager.start(
       'web',
-      nodeService('tcp-server.js', [String(port), '400'], { readiness: { tcp: port, interval_secs: 0.1 } }),
+      adhoc(nodeService('tcp-server.js', [String(port), '400'], { readiness: { tcp: port, interval_secs: 0.1 } })),
     );
     assert.equal(info.state, 'starting');
     await waitState(manager, 'web', 'running');
@@ -120,12 +130,14 @@ void describe('readiness and liveness', () => {
     const port = await freePort();
     await manager.start(
       'live',
-      nodeService('tcp-server.js', [String(port), '0', 'close-after:300'], {
-        max_restarts: 1,
-        stop_timeout: 1,
-        readiness: { tcp: port, interval_secs: 0.05 },
-        liveness: { tcp: port, interval_secs: 0.1, timeout_secs: 0.5, failure_threshold: 2 },
-      }),
+      adhoc(
+        nodeService('tcp-server.js', [String(port), '0', 'close-after:300'], {
+          max_restarts: 1,
+          stop_timeout: 1,
+          readiness: { tcp: port, interval_secs: 0.05 },
+          liveness: { tcp: port, interval_secs: 0.1, timeout_secs: 0.5, failure_threshold: 2 },
+        }),
+      ),
     );
     await waitState(manager, 'live', 'running');
     const restarted = await waitFor(
@@ -149,10 +161,12 @@ void describe('readiness and liveness', () => {
     const pidFile = `${dir}/probe-pids`;
     await manager.start(
       'hang',
-      nodeService('sleeper.js', [], {
-        max_restarts: 0,
-        liveness: { command: hangingProbe(pidFile), interval_secs: 0.1, timeout_secs: 0.3, failure_threshold: 1 },
-      }),
+      adhoc(
+        nodeService('sleeper.js', [], {
+          max_restarts: 0,
+          liveness: { command: hangingProbe(pidFile), interval_secs: 0.1, timeout_secs: 0.3, failure_threshold: 1 },
+        }),
+      ),
     );
     const failed = await waitState(manager, 'hang', 'failed');
     assert.match(failed.last_error ?? '', /^liveness check failed: .* timed out after 0.3s; gave up after 0 restarts/);
@@ -165,7 +179,7 @@ void describe('readiness and liveness', () => {
     const { manager } = setup();
     const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
     const before = timers();
-    await manager.start('idle', { command: '/bin/sleep', args: ['1000'] });
+    await manager.start('idle', adhoc({ command: '/bin/sleep', args: ['1000'] }));
     await new Promise((r) => setImmediate(r));
     await new Promise((r) => setImmediate(r));
     assert.equal(timers(), before);

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { resolvePaths, type Paths } from '../../src/core/paths.js';
 import type { ServiceConfig, ServiceInfo } from '../../src/protocol/types.js';
+import { validateServiceConfig, type NormalizedConfig } from '../../src/protocol/config-schema.js';
 import { MemoryLogger } from '../../src/core/logger.js';
 import { ServiceManager, type ServiceManagerOptions } from '../../src/services/manager.js';
 import { isAlive } from '../../src/system/alive.js';
@@ -22,6 +23,16 @@ export function fixture(name: string): string {
 /** A ServiceConfig running a fixture with this Node. */
 export function nodeService(name: string, args: string[] = [], extra: Partial<ServiceConfig> = {}): ServiceConfig {
   return { command: process.execPath, args: [fixture(name), ...args], ...extra };
+}
+
+/**
+ * A config as the daemon holds it once parseRequest has validated a StartService (ServiceManager.start
+ * takes only that): for tests that start ad-hoc services on a manager directly.
+ */
+export function adhoc(config: ServiceConfig): NormalizedConfig {
+  const result = validateServiceConfig(config);
+  if (result.config === null) throw new Error(`bad test config: ${JSON.stringify(result.errors)}`);
+  return result.config;
 }
 
 /** The real clock, counting the timers set through it and not yet fired or cleared. */

@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { makeEnv, nodeService, texts, waitState, type TestEnv } from './helpers.js';
+import { makeEnv, nodeService, texts, waitState, type TestEnv, adhoc } from './helpers.js';
 import { waitFor } from '../helpers/env.js';
 
 let env: TestEnv | null = null;
@@ -19,7 +19,7 @@ void describe('service logs', () => {
     // Large enough not to rotate: this test is about capture, rotation is the log module's.
     await manager.start(
       'flood',
-      nodeService('flood.js', [String(N)], { restart_on_failure: false, log_max_bytes: 256 * 1024 * 1024 }),
+      adhoc(nodeService('flood.js', [String(N)], { restart_on_failure: false, log_max_bytes: 256 * 1024 * 1024 })),
     );
     await waitState(manager, 'flood', 'stopped', 30_000);
     const out = await waitFor(
@@ -41,10 +41,13 @@ void describe('service logs', () => {
   void it('follow streams new lines live, stderr too, and supervisor notes', async () => {
     env = makeEnv();
     const { manager } = env;
-    await manager.start('talk', {
-      command: '/bin/sh',
-      args: ['-c', 'sleep 0.3; echo hello; echo oops >&2; sleep 1000'],
-    });
+    await manager.start(
+      'talk',
+      adhoc({
+        command: '/bin/sh',
+        args: ['-c', 'sleep 0.3; echo hello; echo oops >&2; sleep 1000'],
+      }),
+    );
     const seen: string[] = [];
     const stop = manager.follow('talk', (line) => seen.push(line));
     await waitFor(() => seen.some((l) => / err oops$/.test(l)), 10_000, 'the stderr line');

@@ -13,7 +13,7 @@ import { MemoryLogger } from '../../src/core/logger.js';
 import { validateServiceConfig } from '../../src/protocol/config-schema.js';
 import { ServiceManager } from '../../src/services/manager.js';
 import { loadSources, type ServiceDefinition, type ServiceSource } from '../../src/services/registry.js';
-import { makeEnv, type TestEnv } from './helpers.js';
+import { makeEnv, type TestEnv, adhoc } from './helpers.js';
 
 /** A definition as the services file gives it: no plugin. */
 function withoutPlugin(d: ServiceDefinition): ServiceDefinition {
@@ -200,7 +200,7 @@ void describe('the manager: conflicts at reload, in listings, and for ad-hoc nam
       'and in the daemon log',
     );
     await assert.rejects(
-      manager.start('web', { command: '/bin/sleep', args: ['1000'] }),
+      manager.start('web', adhoc({ command: '/bin/sleep', args: ['1000'] })),
       (err: Error & { code?: string }) => {
         assert.equal(err.code, 'SERVICE_EXISTS');
         assert.match(err.message, /claimed by plugin aaa and plugin zzz/);
@@ -208,7 +208,7 @@ void describe('the manager: conflicts at reload, in listings, and for ad-hoc nam
       },
     );
     // A name owned by a plugin is refused too (it always was), naming the owner.
-    await assert.rejects(manager.start('other', { command: '/bin/true' }), /defined in plugin ooo/);
+    await assert.rejects(manager.start('other', adhoc({ command: '/bin/true' })), /defined in plugin ooo/);
     assert.deepEqual(
       manager.list().map((s) => s.name),
       ['other'],

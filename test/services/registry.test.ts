@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { loadSources, type ServiceSource } from '../../src/services/registry.js';
 import { FileSource, parseServicesToml } from '../../src/services/sources/file-source.js';
-import { isAlive, makeEnv, taggedPids, waitState, type TestEnv } from './helpers.js';
+import { isAlive, makeEnv, taggedPids, waitState, type TestEnv, adhoc } from './helpers.js';
 import { waitFor } from '../helpers/env.js';
 
 let env: TestEnv | null = null;
@@ -197,7 +197,7 @@ args = ["1000"]
     const keepPid = pid('keep');
     const changePid = pid('change');
     const dropPid = pid('drop');
-    await manager.start('adhoc', { command: '/bin/sleep', args: ['1000'] });
+    await manager.start('adhoc', adhoc({ command: '/bin/sleep', args: ['1000'] }));
     const adhocPid = pid('adhoc');
 
     // Same definitions, written differently (order, defaults spelled out): unchanged.
@@ -270,14 +270,14 @@ command = 7
   void it('reload: a file definition cannot replace a running ad-hoc service of the same name', async () => {
     const { manager, writeServices } = setup();
     await manager.init();
-    const adhoc = await manager.start('x', { command: '/bin/sleep', args: ['1000'] });
+    const running = await manager.start('x', adhoc({ command: '/bin/sleep', args: ['1000'] }));
     writeServices('[x]\ncommand = "/bin/sleep"\nargs = ["5"]\n');
     const r1 = await manager.reload();
     assert.match(
       r1.conflicts.join('\n'),
       /service "x" belongs to the running ad-hoc service; the definition in \S+services.toml is not loaded: stop it/,
     );
-    assert.equal(manager.get('x')?.pid, adhoc.pid);
+    assert.equal(manager.get('x')?.pid, running.pid);
     assert.match(
       manager.get('x')?.conflicts?.join('\n') ?? '',
       /the definition in \S+services.toml is not loaded/,
@@ -289,7 +289,7 @@ command = 7
     assert.deepEqual(r2.changed, ['x']);
     assert.equal(manager.get('x')?.source, 'file');
     assert.deepEqual(manager.conflicts(), [], 'resolved');
-    await assert.rejects(manager.start('x', { command: '/bin/true' }), /defined in/);
+    await assert.rejects(manager.start('x', adhoc({ command: '/bin/true' })), /defined in/);
   });
 
   void it('reload updates a stopped service without starting it', async () => {
