@@ -6,7 +6,7 @@
 
 import { formatFieldError, validateServiceConfig } from '../protocol/config-schema.js';
 import { PLUGIN_RULES } from '../services/config.js';
-import type { ServiceDefinition, ServiceSource, SourceResult } from '../services/registry.js';
+import type { InvalidDefinition, ServiceDefinition, ServiceSource, SourceResult } from '../services/registry.js';
 import type { Paths } from '../core/paths.js';
 import { listInstalled } from './installed.js';
 import { ensureRuntime, pluginsRoot, type LocationInputs } from './location.js';
@@ -19,6 +19,12 @@ export interface PluginSourceOptions extends LocationInputs {
 
 export class PluginSource implements ServiceSource {
   readonly kind = 'plugin' as const;
+  /**
+   * plugin -> the service name its manifest gave at the last load that read it: when the manifest
+   * breaks later, the name is still known, so its service keeps running and keeps its name (a
+   * daemon started with the manifest already broken does not know it).
+   */
+  private readonly lastNames = new Map<string, string>();
 
   constructor(
     private readonly paths: Paths,
@@ -32,6 +38,9 @@ export class PluginSource implements ServiceSource {
     const plugins = listInstalled(loc, { resolve: (cmd) => cmd });
     const definitions: ServiceDefinition[] = [];
     const errors: string[] = [];
+    const invalid = new Map<string, InvalidDefinition>();
+    const installed = new Set(plugins.map((p) => p.name));
+    for (const name of [...this.lastNames.keys()]) if (!installed.has(name)) this.lastNames.delete(name);
     if (loc.shared && plugins.length > 0) {
       // After an upgrade of adi, plugins get the new client before their services next start.
       try {
@@ -45,20 +54,29 @@ export class PluginSource implements ServiceSource {
     for (const plugin of plugins) {
       const origin = `plugin ${plugin.name}`;
       if (plugin.manifest === null) {
-        errors.push(`${origin}: ${plugin.error ?? 'invalid manifest'}`);
+        const error = `${origin}: ${plugin.error ?? 'invalid manifest'}`;
+        errors.push(error);
+        const last = this.lastNames.get(plugin.name);
+        if (last !== undefined) invalid.set(last, { origin, errors: [error] });
         continue;
       }
-      if (plugin.manifest.service === null) continue;
+      if (plugin.manifest.service === null) {
+        this.lastNames.delete(plugin.name);
+        continue;
+      }
+      const name = plugin.manifest.service.name;
       const result = validateServiceConfig(serviceConfig(plugin.manifest, plugin.dir, this.options.node), {
         plugin: PLUGIN_RULES,
       });
       if (result.config === null) {
-        for (const e of result.errors)
-          errors.push(`${origin}: service "${plugin.manifest.service.name}": ${formatFieldError(e)}`);
+        const bad = result.errors.map((e) => `${origin}: service "${name}": ${formatFieldError(e)}`);
+        errors.push(...bad);
+        invalid.set(name, { origin, errors: bad });
         continue;
       }
+      this.lastNames.set(plugin.name, name);
       definitions.push({
-        name: plugin.manifest.service.name,
+        name,
         source: 'plugin',
         config: result.config,
         auto_start: false,
@@ -66,7 +84,7 @@ export class PluginSource implements ServiceSource {
         plugin: plugin.name,
       });
     }
-    return { definitions, errors };
+    return { definitions, errors, invalid };
   }
 }
 

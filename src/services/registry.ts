@@ -30,10 +30,16 @@ export interface SourceResult {
    */
   failed?: boolean;
   /**
-   * Names the source defines with an invalid definition, with their errors: on a reload a service of
-   * that name keeps its last valid definition (and keeps running) rather than being removed.
+   * Names the source defines with an invalid definition: on a reload a service of that name keeps its
+   * last valid definition (and keeps running) rather than being removed, and the name stays with it.
    */
-  invalid?: Map<string, string[]>;
+  invalid?: Map<string, InvalidDefinition>;
+}
+
+/** A name a source defines, but invalidly: who defines it (the origin) and what is wrong. */
+export interface InvalidDefinition {
+  origin: string;
+  errors: string[];
 }
 
 export interface ServiceSource {
@@ -85,7 +91,8 @@ interface Claim {
  *   recorded across restarts) keeps it, so that a plugin copied in by hand can neither take over nor
  *   stop another plugin's service; when none of them owned it, none is loaded. Never the first by
  *   name or by order: a plugin chooses its own name, and a name order would let it choose to win.
- * - a name whose current owner's source could not be read this time (a TOML syntax error) stays its.
+ * - a name whose current owner's source could not be read this time (a TOML syntax error), or whose
+ *   current owner defines it invalidly this time, stays its.
  *
  * Every definition not loaded is reported as a NameConflict (not in `errors`: a conflict is not an
  * error in a definition, and is shown apart).
@@ -97,6 +104,8 @@ export async function loadSources(
   const errors: string[] = [];
   const failedSources = new Set<number>();
   const invalid = new Map<string, string[]>();
+  /** name -> the origins that define it invalidly */
+  const invalidBy = new Map<string, Set<string>>();
   const results = await Promise.all(
     sources.map(async (source): Promise<SourceResult> => {
       try {
@@ -115,7 +124,10 @@ export async function loadSources(
   results.forEach((result, index) => {
     errors.push(...result.errors);
     if (result.failed === true) failedSources.add(index);
-    for (const [name, why] of result.invalid ?? []) invalid.set(name, [...(invalid.get(name) ?? []), ...why]);
+    for (const [name, bad] of result.invalid ?? []) {
+      invalid.set(name, [...(invalid.get(name) ?? []), ...bad.errors]);
+      invalidBy.set(name, (invalidBy.get(name) ?? new Set()).add(bad.origin));
+    }
     for (const def of result.definitions) {
       if (def.source === 'plugin' && def.config.privileged) {
         // Nothing a plugin sends or ships can make a service run as root.
@@ -144,6 +156,19 @@ export async function loadSources(
           held.origin,
           list.map((c) => c.def.origin),
           `${held.origin} could not be read this time, and the name stays with it`,
+        ),
+      );
+      continue;
+    }
+    if (held !== undefined && invalidBy.get(name)?.has(held.origin) === true) {
+      // Its owner's new definition is invalid (the manager keeps its service with the last valid one):
+      // a typo, or a plugin's broken manifest, must not hand the name to another source.
+      conflicts.push(
+        describeConflict(
+          name,
+          held.origin,
+          list.map((c) => c.def.origin),
+          `the new definition in ${held.origin} is invalid, and the name stays with it (fix or remove it, then adi daemon reload)`,
         ),
       );
       continue;

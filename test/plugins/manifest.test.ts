@@ -208,6 +208,37 @@ void describe('plugins location and source', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  void it('a plugin whose manifest breaks later still names its service, so the service keeps its name', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'adi-plsrc-'));
+    try {
+      const p = resolvePaths({ env: { XDG_DATA_HOME: dir }, home: dir });
+      const alpha = path.join(p.pluginsDir, 'alpha');
+      writePlugin(alpha, { name: 'alpha', service: { name: 'alpha-svc', command: 'serve' } });
+      const source = new PluginSource(p, { separation: () => false, node: '/usr/bin/node' });
+      assert.deepEqual(
+        (await source.load()).definitions.map((d) => d.name),
+        ['alpha-svc'],
+      );
+      writePlugin(alpha, { name: 'alpha', service: { name: 'alpha-svc' } });
+      const broken = await source.load();
+      assert.deepEqual(broken.definitions, []);
+      assert.deepEqual([...(broken.invalid?.keys() ?? [])], ['alpha-svc']);
+      assert.equal(broken.invalid?.get('alpha-svc')?.origin, 'plugin alpha');
+      assert.match(
+        broken.invalid?.get('alpha-svc')?.errors.join('\n') ?? '',
+        /field "adi\.service\.command": is required/,
+      );
+      // A daemon started with the manifest already broken does not know the name.
+      const fresh = await new PluginSource(p, { separation: () => false, node: '/usr/bin/node' }).load();
+      assert.equal(fresh.invalid?.size, 0);
+      // Once uninstalled, the plugin's name is forgotten.
+      fs.rmSync(alpha, { recursive: true });
+      assert.equal((await source.load()).invalid?.size, 0);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 void describe('install prompt', () => {

@@ -111,6 +111,29 @@ void describe('loadSources: who owns a name', () => {
       /belongs to \/cfg\/services.toml; the definition in plugin aaa is not loaded: \/cfg\/services.toml could not be read this time/,
     );
   });
+
+  void it("a name whose owner now defines it invalidly stays its own; another origin's invalid definition does not hold it", async () => {
+    const owner = (origin: string): ServiceSource => ({
+      kind: 'plugin',
+      load: () =>
+        Promise.resolve({
+          definitions: [],
+          errors: [`${origin}: its manifest is broken`],
+          invalid: new Map([['web', { origin, errors: [`${origin}: its manifest is broken`] }]]),
+        }),
+    });
+    const held = () => ({ origin: 'plugin aaa', sourceIndex: 0 });
+    const kept = await loadSources([owner('plugin aaa'), plugins([def('web', 'zzz')])], held);
+    assert.equal(kept.definitions.has('web'), false);
+    assert.deepEqual(kept.invalid.get('web'), ['plugin aaa: its manifest is broken']);
+    assert.match(
+      kept.conflicts[0]?.message ?? '',
+      /^service "web" belongs to plugin aaa; the definition in plugin zzz is not loaded: the new definition in plugin aaa is invalid, and the name stays with it/,
+    );
+    // Only the owner's own invalid definition holds the name.
+    const taken = await loadSources([owner('plugin other'), plugins([def('web', 'zzz')])], held);
+    assert.equal(taken.definitions.get('web')?.plugin, 'zzz');
+  });
 });
 
 let env: TestEnv | null = null;

@@ -14,7 +14,7 @@ import { parse, TomlError } from 'smol-toml';
 import { AdiError } from '../../core/errors.js';
 import { checkName } from '../../core/paths.js';
 import { describe, formatFieldError, isPlainObject, validateServiceConfig } from '../../protocol/config-schema.js';
-import type { ServiceDefinition, ServiceSource, SourceResult } from '../registry.js';
+import type { InvalidDefinition, ServiceDefinition, ServiceSource, SourceResult } from '../registry.js';
 
 /** A services file larger than this is refused: it is hand-written configuration, not data. */
 export const MAX_SERVICES_FILE_BYTES = 4 * 1024 * 1024;
@@ -70,7 +70,7 @@ export function parseServicesToml(text: string, file: string): SourceResult {
 
   const definitions: ServiceDefinition[] = [];
   const errors: string[] = [];
-  const invalid = new Map<string, string[]>();
+  const invalid = new Map<string, InvalidDefinition>();
   for (const [name, table] of Object.entries(doc)) {
     try {
       checkName('service', name);
@@ -79,21 +79,22 @@ export function parseServicesToml(text: string, file: string): SourceResult {
       continue;
     }
     if (!isPlainObject(table)) {
-      invalid.set(name, [
-        `${file}: service "${name}": expected a table [${name}] of service fields, got ${describe(table)}`,
-      ]);
+      invalid.set(name, {
+        origin: file,
+        errors: [`${file}: service "${name}": expected a table [${name}] of service fields, got ${describe(table)}`],
+      });
       continue;
     }
     const result = validateServiceConfig(table, { allowAutoStart: true });
     if (result.config === null) {
-      invalid.set(
-        name,
-        result.errors.map((e) => `${file}: service "${name}": ${formatFieldError(e)}`),
-      );
+      invalid.set(name, {
+        origin: file,
+        errors: result.errors.map((e) => `${file}: service "${name}": ${formatFieldError(e)}`),
+      });
       continue;
     }
     definitions.push({ name, source: 'file', config: result.config, auto_start: result.autoStart, origin: file });
   }
-  for (const why of invalid.values()) errors.push(...why);
+  for (const bad of invalid.values()) errors.push(...bad.errors);
   return { definitions, errors, invalid };
 }
