@@ -13,7 +13,7 @@ import { MemoryLogger } from '../../src/core/logger.js';
 import { ServiceManager, type ServiceManagerOptions } from '../../src/services/manager.js';
 import { isAlive } from '../../src/system/alive.js';
 import { FIXTURES, waitFor } from '../helpers/env.js';
-import { environHas, liveProcesses } from '../helpers/proc.js';
+import { environHas, processIds } from '../helpers/proc.js';
 import { realClock, type Clock } from '../../src/services/runtime.js';
 
 export function fixture(name: string): string {
@@ -117,11 +117,9 @@ export function makeEnv(opts: Partial<ServiceManagerOptions> = {}): TestEnv {
   };
 }
 
-/** Live (non-zombie) processes whose environment holds ADI_TEST_TAG=<tag>. */
+/** Live (non-zombie) processes whose environment holds ADI_TEST_TAG=<tag> (a zombie's reads empty). */
 export function taggedPids(tag: string): number[] {
-  return liveProcesses()
-    .map((p) => p.pid)
-    .filter((pid) => environHas(pid, `ADI_TEST_TAG=${tag}`));
+  return processIds().filter((pid) => environHas(pid, `ADI_TEST_TAG=${tag}`));
 }
 
 /** Whether a process exists and is not a zombie. */
