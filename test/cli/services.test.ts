@@ -97,7 +97,7 @@ describe('services through the CLI', () => {
 
   test('stop with --stop-timeout 2 ends a SIGTERM-ignorer and all its grandchildren', async () => {
     const r = await adi(
-      ['daemon', 'start', 'stubborn', '--stop-timeout', '2', '--', node, path.join(FIXTURES, 'ignore-term.js')],
+      ['daemon', 'start', 'stubborn', '--stop-timeout', '2', '--', '/bin/sh', path.join(FIXTURES, 'ignore-term.sh')],
       h.env,
     );
     assert.equal(r.code, 0, r.stderr);

@@ -35,6 +35,11 @@ export function adhoc(config: ServiceConfig): NormalizedConfig {
   return result.config;
 }
 
+/** A ServiceConfig running a shell fixture with /bin/sh. */
+export function shService(name: string, extra: Partial<ServiceConfig> = {}): ServiceConfig {
+  return { command: '/bin/sh', args: [fixture(name)], ...extra };
+}
+
 /** The real clock, counting the timers set through it and not yet fired or cleared. */
 export interface CountingClock extends Clock {
   pending(): number;

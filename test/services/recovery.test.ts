@@ -50,10 +50,11 @@ function fakeRun(
   marker: string | null,
   args: string[] = [fixture('sleeper.js')],
   extra: NodeJS.ProcessEnv = {},
+  command = process.execPath,
 ): ChildProcess {
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ADI_TEST_TAG: e.tag, ...extra };
   if (marker !== null) childEnv['ADI_SERVICE_ID'] = marker;
-  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', 'pipe', 'ignore'], env: childEnv });
+  const child = spawn(command, args, { detached: true, stdio: ['ignore', 'pipe', 'ignore'], env: childEnv });
   spawned.push(child);
   return child;
 }
@@ -221,7 +222,7 @@ void describe('crash recovery: ServiceManager.init()', () => {
     const m1 = newMarker();
     const m2 = newMarker();
     const oldFiled = fakeRun(e, m1);
-    const oldAdhoc = fakeRun(e, m2, [fixture('ignore-term.js')]);
+    const oldAdhoc = fakeRun(e, m2, [fixture('ignore-term.sh')], {}, '/bin/sh');
     const adhocPids = JSON.parse(await firstLine(oldAdhoc)) as { main: number; child: number; orphan: number };
     await waitFor(() => isAlive(oldFiled.pid as number), 10_000, 'the old filed run');
     const adhocConfig = { ...nodeService('sleeper.js'), stop_timeout: 0.3 };
@@ -305,7 +306,7 @@ void describe('crash recovery: ServiceManager.init()', () => {
   void it('a service is shown as stopping while its previous processes end, and a start waits for them', async () => {
     const e = setup();
     const marker = newMarker();
-    const old = fakeRun(e, marker, [fixture('ignore-term.js')]);
+    const old = fakeRun(e, marker, [fixture('ignore-term.sh')], {}, '/bin/sh');
     const pids = JSON.parse(await firstLine(old)) as { main: number };
     writePrevious(
       e,
