@@ -31,3 +31,12 @@ export async function serviceLog(env: NodeJS.ProcessEnv, name: string, lines = 1
     return '';
   }
 }
+
+/**
+ * Start the daemon of this environment as `adi daemon start` does (spawned detached from bin/adi.js,
+ * awaited until it answers a ping) and return its pid: for tests to which a running daemon is set-up,
+ * not what they check (that start is tested through the CLI in test/server/lifecycle.test.ts).
+ */
+export async function startDaemon(env: NodeJS.ProcessEnv): Promise<number> {
+  return (await withClient(env, (client) => client.ensureRunning())).pid;
+}
