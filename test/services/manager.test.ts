@@ -7,7 +7,17 @@ import { afterEach, describe, it } from 'node:test';
 import { AdiError } from '../../src/core/errors.js';
 import { readStateFile } from '../../src/services/state-file.js';
 import { readProcStatSync } from '../../src/system/proc.js';
-import { isAlive, makeEnv, nodeService, shService, taggedPids, texts, waitState, type TestEnv, adhoc } from './helpers.js';
+import {
+  isAlive,
+  makeEnv,
+  nodeService,
+  shService,
+  taggedPids,
+  texts,
+  waitState,
+  type TestEnv,
+  adhoc,
+} from './helpers.js';
 import { waitFor } from '../helpers/env.js';
 
 let env: TestEnv | null = null;
