@@ -9,7 +9,7 @@ import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { resolvePaths, type Paths } from '../../src/core/paths.js';
 import { isAlive } from '../../src/system/alive.js';
-import { cmdlineOf, environHas, liveProcesses } from './proc.js';
+import { cmdlineOf, environHas, processIds } from './proc.js';
 
 /** The package root (tests run from dist/test/...). */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -64,21 +64,25 @@ export function home(extra: NodeJS.ProcessEnv = {}): TempHome {
 /** Whether a process exists (a zombie counts as gone). */
 export const alive: (pid: number) => boolean = isAlive;
 
-/** Pids of live daemons of this data dir, found by their command line and environment. */
+/**
+ * Pids of live daemons of this data dir, found by their command line and environment. Only the
+ * command line of every process is read (a zombie's is empty); the environment only of daemons:
+ * every test file's cleanup polls this.
+ */
 export function daemonPids(home: string): number[] {
-  return liveProcesses()
-    .map((p) => p.pid)
-    .filter((pid) => {
-      const argv = cmdlineOf(pid);
-      const i = argv?.indexOf('daemon') ?? -1;
-      return i >= 0 && argv?.[i + 1] === 'run' && environHas(pid, `HOME=${home}`);
-    });
+  return processIds().filter((pid) => {
+    const argv = cmdlineOf(pid);
+    const i = argv?.indexOf('daemon') ?? -1;
+    return i >= 0 && argv?.[i + 1] === 'run' && environHas(pid, `HOME=${home}`);
+  });
 }
 
 /**
- * Poll `fn` every 10 ms until it returns a truthy value, and return that value; fail after `timeoutMs`
- * saying what was awaited and what `fn` last returned. For conditions no event announces (a process
- * gone, a line in a file written by another process); an event that can be awaited is awaited instead.
+ * Poll `fn` until it returns a truthy value, and return that value; fail after `timeoutMs` saying what
+ * was awaited and what `fn` last returned. For conditions no event announces (a process gone, a line
+ * in a file written by another process); an event that can be awaited is awaited instead. The pause
+ * starts at 10 ms and doubles up to 100 ms: the suite is CPU-bound, and a slow condition polled every
+ * 10 ms (a /proc scan, a CLI run) burns far more than the little latency the back-off adds.
  */
 export async function waitFor<T>(
   fn: () => T | Promise<T>,
@@ -86,12 +90,12 @@ export async function waitFor<T>(
   what = 'condition',
 ): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
+  for (let pause = 10; ; pause = Math.min(pause * 2, 100)) {
     const last = await fn();
     if (last) return last as NonNullable<T>;
     if (Date.now() > deadline)
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${JSON.stringify(last)})`);
-    await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, Math.min(pause, Math.max(1, deadline - Date.now()))));
   }
 }
 

@@ -12,6 +12,16 @@ export function liveProcesses(): ProcRecord[] {
   return table.scan('fresh').filter((p) => p.state !== 'Z' && p.state !== 'X');
 }
 
+/** Every pid in /proc but this process's (zombies included), without reading any of their files. */
+export function processIds(): number[] {
+  const out: number[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    const pid = Number(name);
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid) out.push(pid);
+  }
+  return out;
+}
+
 /** /proc/<pid>/environ as a map, empty when gone or not ours to read (root may read anyone's). */
 export function environOf(pid: number): Record<string, string> {
   const out: Record<string, string> = {};

@@ -9,8 +9,20 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
+import { DaemonClient } from '../../src/client/client.js';
 import { ADI, adi, daemonPids, home } from '../helpers/env.js';
+import { startDaemon } from '../helpers/daemon.js';
 import { have, shq } from './helpers.js';
+
+/** Services of these names (sleeping), started over the socket: set-up for completing their names. */
+async function startServices(env: NodeJS.ProcessEnv, names: string[]): Promise<void> {
+  const client = new DaemonClient({ env });
+  try {
+    for (const name of names) await client.startService(name, { command: '/bin/sleep', args: ['1000'] });
+  } finally {
+    client.close();
+  }
+}
 
 /** A PATH directory with an `adi` that runs this checkout, as the scripts call `adi` to list services. */
 function adiOnPath(dir: string): string {
@@ -108,11 +120,8 @@ describe('adi completion', () => {
     assert.deepEqual(daemonPids(h.home), []);
 
     // Started first on its own: a command that auto-starts the daemon can race its token file.
-    assert.equal((await adi(['daemon', 'start'], h.env)).code, 0);
-    for (const name of ['web', 'worker']) {
-      const r = await adi(['daemon', 'start', name, '--', '/bin/sh', '-c', 'exec sleep 1000'], h.env);
-      assert.equal(r.code, 0, r.stderr);
-    }
+    await startDaemon(h.env);
+    await startServices(h.env, ['web', 'worker']);
     assert.deepEqual(bashComplete(file, ['adi', 'daemon', 'logs', 'w'], env), ['web', 'worker']);
     assert.deepEqual(bashComplete(file, ['adi', 'daemon', 'stop', 'wo'], env), ['worker']);
     // stop takes one name; -n takes a number, not a name.
@@ -202,9 +211,8 @@ describe('adi completion', () => {
     assert.deepEqual(complete('adi daemon st'), ['start', 'status', 'stop']);
     assert.deepEqual(complete('adi daemon logs --s'), ['--since', '--stderr']);
     assert.deepEqual(complete('adi daemon logs '), []);
-    assert.equal((await adi(['daemon', 'start'], h.env)).code, 0);
-    const r = await adi(['daemon', 'start', 'web', '--', '/bin/sh', '-c', 'exec sleep 1000'], h.env);
-    assert.equal(r.code, 0, r.stderr);
+    await startDaemon(h.env);
+    await startServices(h.env, ['web']);
     assert.deepEqual(complete('adi daemon logs '), ['web']);
   });
 });

@@ -2,16 +2,16 @@
 // terminal for commands that behave differently on one (util-linux `script`), and small waits.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { ADI, adi, home, type TempHome } from '../helpers/env.js';
+import { startDaemon } from '../helpers/daemon.js';
+import { ADI, home, type TempHome } from '../helpers/env.js';
 
 /**
- * A fresh HOME with a daemon started by `adi daemon start` on its own: a first command that starts
- * the daemon itself can connect before the daemon has written its admin token, and be anonymous.
+ * A fresh HOME with a daemon started on its own, as `adi daemon start` starts it: a first command that
+ * starts the daemon itself can connect before the daemon has written its admin token, and be anonymous.
  */
 export async function homeWithDaemon(extra: NodeJS.ProcessEnv = {}): Promise<TempHome> {
   const h = home(extra);
-  const r = await adi(['daemon', 'start'], h.env);
-  if (r.code !== 0) throw new Error(`adi daemon start failed: ${r.stderr}`);
+  await startDaemon(h.env);
   return h;
 }
 

@@ -14,6 +14,7 @@ import {
   safeText,
   useColour,
 } from '../../src/cli/log-view.js';
+import { serviceLog } from '../helpers/daemon.js';
 import { ADI, adi, waitFor } from '../helpers/env.js';
 import { adiInTty, homeWithDaemon } from './helpers.js';
 
@@ -104,18 +105,10 @@ describe('adi daemon logs', () => {
       h.env,
     );
     assert.equal(r.code, 0, r.stderr);
-    await waitFor(
-      async () => (await adi(['daemon', 'logs', 'alpha'], h.env)).stdout.includes('oops'),
-      20_000,
-      'alpha output',
-    );
+    await waitFor(async () => (await serviceLog(h.env, 'alpha')).includes('oops'), 20_000, 'alpha output');
     r = await adi(['daemon', 'start', 'bravo', '--', '/bin/sh', '-c', 'echo two; exec sleep 1000'], h.env);
     assert.equal(r.code, 0, r.stderr);
-    await waitFor(
-      async () => (await adi(['daemon', 'logs', 'bravo'], h.env)).stdout.includes('two'),
-      20_000,
-      'bravo output',
-    );
+    await waitFor(async () => (await serviceLog(h.env, 'bravo')).includes('two'), 20_000, 'bravo output');
 
     r = await adi(['daemon', 'logs', '--all'], h.env);
     assert.equal(r.code, 0, r.stderr);
@@ -203,11 +196,7 @@ describe('adi daemon logs', () => {
     const h = await homeWithDaemon();
     const r = await adi(['daemon', 'start', 'hue', '--', '/bin/sh', '-c', 'echo colour; exec sleep 1000'], h.env);
     assert.equal(r.code, 0, r.stderr);
-    await waitFor(
-      async () => (await adi(['daemon', 'logs', 'hue'], h.env)).stdout.includes('colour'),
-      20_000,
-      'output',
-    );
+    await waitFor(async () => (await serviceLog(h.env, 'hue')).includes('colour'), 20_000, 'output');
     const coloured = adiInTty(['daemon', 'logs', '--all'], h.env);
     if (coloured === null) {
       t.diagnostic('`script` (util-linux) is not installed: colour on a terminal is untested here');

@@ -14,16 +14,7 @@ describe('progress on long waits', () => {
     const h = await homeWithDaemon();
     const start = async (): Promise<void> => {
       const r = await adi(
-        [
-          'daemon',
-          'start',
-          'stubborn',
-          '--stop-timeout',
-          '2',
-          '--',
-          process.execPath,
-          path.join(FIXTURES, 'ignore-term.js'),
-        ],
+        ['daemon', 'start', 'stubborn', '--stop-timeout', '2', '--', '/bin/sh', path.join(FIXTURES, 'ignore-term.sh')],
         h.env,
       );
       assert.equal(r.code, 0, `start stubborn: ${r.stdout}${r.stderr}`);

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import type { ServiceInfo } from '../../src/protocol/types.js';
+import { listServices, serviceLog } from '../helpers/daemon.js';
 import { ADI, FIXTURES, adi, waitFor } from '../helpers/env.js';
 import { homeWithDaemon } from './helpers.js';
 
@@ -30,17 +31,18 @@ describe('adi daemon services: CPU and memory', () => {
     assert.equal(r.code, 0, r.stderr);
     // The spinning child says when it holds its memory.
     await waitFor(
-      async () => (await adi(['daemon', 'logs', 'busy'], h.env)).stdout.includes('spinning'),
+      async () => (await serviceLog(h.env, 'busy')).includes('spinning'),
       30_000,
       'the busy child to start',
     );
 
     // Each listing is a sample; CPU is measured between two. Sample until the busy one is clearly busy
-    // and the idle one is past its start-up (whose CPU the first, lifetime, figure includes).
+    // and the idle one is past its start-up (whose CPU the first, lifetime, figure includes). Sampled
+    // over the socket (the busy child spins a core meanwhile); the CLI shows the figures below.
     let last: ServiceInfo[] = [];
     await waitFor(
       async () => {
-        last = await services(h.env);
+        last = await listServices(h.env);
         const busy = last.find((s) => s.name === 'busy');
         const idle = last.find((s) => s.name === 'idle');
         return (busy?.cpu_percent ?? 0) >= 20 && idle?.cpu_percent !== null && (idle?.cpu_percent ?? 100) < 5;

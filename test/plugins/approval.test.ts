@@ -12,6 +12,7 @@ import type { ServiceInfo } from '../../src/protocol/types.js';
 import { readApproval } from '../../src/plugins/approvals.js';
 import { approvedFilesProblem } from '../../src/plugins/digest.js';
 import { approvalLines } from '../../src/plugins/prompt.js';
+import { listServices } from '../helpers/daemon.js';
 import { adi, waitFor, type TempHome } from '../helpers/env.js';
 import { pluginHome, removeStageUser, writePlugin } from './util.js';
 
@@ -68,7 +69,7 @@ void describe('approvals cover the files', () => {
     const start = await adi(['daemon', 'start', 'fix-svc'], t.env);
     assert.equal(start.code, 0, start.stdout + start.stderr);
     await waitFor(
-      async () => (await services(t)).find((s) => s.name === 'fix-svc')?.state === 'running',
+      async () => (await listServices(t.env)).find((s) => s.name === 'fix-svc')?.state === 'running',
       30_000,
       'fix-svc to run',
     );

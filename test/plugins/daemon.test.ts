@@ -9,6 +9,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ServiceInfo } from '../../src/protocol/types.js';
 import { readApproval } from '../../src/plugins/approvals.js';
+import { listServices, serviceLog } from '../helpers/daemon.js';
 import { adi, alive, daemonPids, waitFor, type TempHome } from '../helpers/env.js';
 import { EXAMPLE, pluginHome } from './util.js';
 
@@ -54,7 +55,11 @@ void describe('plugin services in a running daemon', () => {
   void it("starts by name; the service imports DaemonClient from 'adi-daemon', lists services and runs a command", async () => {
     const r = await adi(['daemon', 'start', 'hello'], t.env);
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    await waitFor(async () => /\[hello\] ready/.test(await logs()), 30_000, 'the hello service to log "ready"');
+    await waitFor(
+      async () => /\[hello\] ready/.test(await serviceLog(t.env, 'hello', 200)),
+      30_000,
+      'the hello service to log "ready"',
+    );
     const text = await logs();
     assert.match(text, /\[hello\] connected to adi daemon \S+ \(pid \d+\)/);
     assert.match(text, /\[hello\] services: .*hello=(running|starting)/);
@@ -70,7 +75,7 @@ void describe('plugin services in a running daemon', () => {
     process.kill(before.pid, 'SIGKILL');
     await waitFor(
       async () => {
-        const now = await hello();
+        const now = (await listServices(t.env)).find((s) => s.name === 'hello');
         return now?.state === 'running' && now.pid !== null && now.pid !== before.pid && now.restarts >= 1;
       },
       30_000,

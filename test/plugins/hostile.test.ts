@@ -12,7 +12,7 @@ import path from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
 import { copyChecked } from '../../src/plugins/tree.js';
 import { adi, type TempHome } from '../helpers/env.js';
-import { npmPack, pluginHome, removeStageUser, stageSkip, writePlugin } from './util.js';
+import { pluginHome, removeStageUser, stageSkip, tarPack, writePlugin } from './util.js';
 
 const STAGE_USER = 'adi-itest-host';
 const IS_ROOT = process.getuid?.() === 0;
@@ -184,7 +184,7 @@ void describe('hostile plugin packages', () => {
         path.join(depSrc, 'binding.gyp'),
         JSON.stringify({ variables: { x: `<!(id > ${marker})` }, targets: [{ target_name: 'x', sources: [] }] }),
       );
-      const tgz = npmPack(depSrc, dir, t.env);
+      const tgz = tarPack(depSrc, dir);
       fs.chmodSync(tgz, 0o644);
       const src = writePlugin(path.join(t.home, 'p'), {
         name: 'withdep',

@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { DaemonClient } from '../../src/client/client.js';
 import { AdiError } from '../../src/core/errors.js';
 import type { ServiceInfo } from '../../src/protocol/types.js';
+import { listServices } from '../helpers/daemon.js';
 import { adi, waitFor, type TempHome } from '../helpers/env.js';
 import { environOf } from '../privilege/util.js';
 import { pluginHome, writePlugin } from './util.js';
@@ -31,7 +32,7 @@ void describe('service names have owners; plugins read only their own logs', () 
   async function tokenOf(service: string): Promise<string> {
     let pid = 0;
     await waitFor(
-      async () => (pid = (await services()).list.find((s) => s.name === service)?.pid ?? 0) > 0,
+      async () => (pid = (await listServices(t.env)).find((s) => s.name === service)?.pid ?? 0) > 0,
       15_000,
       `${service} to run`,
     );
@@ -128,7 +129,11 @@ void describe('service names have owners; plugins read only their own logs', () 
     const before = (await services()).list.find((s) => s.name === 'web');
     assert.equal(before?.plugin, 'alpha');
     assert.equal(before?.conflicts, undefined);
-    await waitFor(async () => (await services()).list.find((s) => s.name === 'web')?.pid != null, 15_000, 'web to run');
+    await waitFor(
+      async () => (await listServices(t.env)).find((s) => s.name === 'web')?.pid != null,
+      15_000,
+      'web to run',
+    );
     const pid = (await services()).list.find((s) => s.name === 'web')?.pid;
 
     fs.renameSync(beta, path.join(t.paths.pluginsDir, 'beta'));
@@ -146,7 +151,11 @@ void describe('service names have owners; plugins read only their own logs', () 
     // A restarted daemon remembers the owner (the data dir's service-owners.json).
     assert.equal((await adi(['daemon', 'stop'], t.env)).code, 0);
     assert.equal((await adi(['daemon', 'start'], t.env)).code, 0);
-    await waitFor(async () => (await services()).list.some((s) => s.name === 'web'), 15_000, 'the definitions to load');
+    await waitFor(
+      async () => (await listServices(t.env)).some((s) => s.name === 'web'),
+      15_000,
+      'the definitions to load',
+    );
     const restarted = (await services()).list.find((s) => s.name === 'web');
     assert.equal(restarted?.plugin, 'alpha');
     assert.match(restarted?.conflicts?.join('\n') ?? '', /the definition in plugin beta is not loaded/);
@@ -203,7 +212,7 @@ void describe('service names have owners; plugins read only their own logs', () 
       fs.writeFileSync(t.paths.servicesFile, '');
       assert.equal((await adi(['daemon', 'reload'], t.env)).code, 0);
       await waitFor(
-        async () => (await services()).list.find((s) => s.name === 'adminsvc')?.plugin === 'epsilon',
+        async () => (await listServices(t.env)).find((s) => s.name === 'adminsvc')?.plugin === 'epsilon',
         15_000,
         'plugin epsilon to own adminsvc',
       );

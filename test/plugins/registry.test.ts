@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { adi, type TempHome } from '../helpers/env.js';
-import { npmPack, pluginHome, removeStageUser, stageSkip, writePlugin } from './util.js';
+import { pluginHome, removeStageUser, stageSkip, tarPack, writePlugin } from './util.js';
 
 const skip = stageSkip();
 if (skip !== false) console.log(`# registry plugin test skipped: ${skip}`);
@@ -68,7 +68,7 @@ afterEach(async () => {
 
 /** Pack `dir` and serve it from the registry under its name. */
 function publish(t: TempHome, dir: string, name: string, version: string): void {
-  const tgz = npmPack(dir, path.join(t.home, 'packs'), t.env);
+  const tgz = tarPack(dir, path.join(t.home, 'packs'));
   packages.set(name, { version, tgz: fs.readFileSync(tgz) });
 }
 

@@ -14,6 +14,7 @@ import { sharedPluginsDir } from '../../src/system/privilege.js';
 import { adi, tempHome, waitFor, type TempHome } from '../helpers/env.js';
 import { EXAMPLE, writePlugin } from './util.js';
 import { uidOf } from '../helpers/proc.js';
+import { serviceLog } from '../helpers/daemon.js';
 
 const IS_ROOT = process.getuid?.() === 0;
 const skip = IS_ROOT && process.platform === 'linux' ? false : 'needs root on Linux';
@@ -130,7 +131,11 @@ void describe('plugins with privilege separation and a 0700 home', { skip }, () 
     const start = await adi(['daemon', 'start', 'hello'], t.env);
     assert.equal(start.code, 0, start.stdout + start.stderr);
     const logs = async (): Promise<string> => (await adi(['daemon', 'logs', 'hello', '-n', '200'], t.env)).stdout;
-    await waitFor(async () => /\[hello\] (ready|error)/.test(await logs()), 60_000, 'the hello service to log "ready"');
+    await waitFor(
+      async () => /\[hello\] (ready|error)/.test(await serviceLog(t.env, 'hello', 200)),
+      60_000,
+      'the hello service to log "ready"',
+    );
     const text = await logs();
     assert.match(text, new RegExp(`\\[hello\\] run id -un: exit 0, user ${ADI}\\n`));
     assert.match(text, /\[hello\] sudoRun id -u: exit 0, uid 0\n/);
@@ -146,24 +151,23 @@ void describe('plugins with privilege separation and a 0700 home', { skip }, () 
 
   void it('a plugin file changed after its approval: its SudoRun is denied with the reason, until reinstalled', async () => {
     const logs = async (): Promise<string> => (await adi(['daemon', 'logs', 'hello', '-n', '400'], t.env)).stdout;
+    const logged = (): Promise<string> => serviceLog(t.env, 'hello', 400);
     const cli = path.join(PLUGIN_DIR, 'cli.js');
     const original = fs.readFileSync(cli, 'utf8');
     // Edited by hand (or a half-written update): the same code plus a comment.
     fs.writeFileSync(cli, `${original}\n// edited\n`);
     assert.equal((await adi(['daemon', 'stop', 'hello'], t.env)).code, 0);
     assert.equal((await adi(['daemon', 'start', 'hello'], t.env)).code, 0);
-    await waitFor(
-      async () => /\[hello\] sudoRun id -u refused: SUDO_DENIED .*no longer those approved/.test(await logs()),
-      60_000,
-      'the refusal',
-    );
+    const refusal = /\[hello\] sudoRun id -u refused: SUDO_DENIED .*no longer those approved/;
+    await waitFor(async () => refusal.test(await logged()), 60_000, 'the refusal');
+    assert.match(await logs(), refusal);
     // The approved content again: allowed again (the check is of content, not of times).
     fs.writeFileSync(cli, original);
     assert.equal((await adi(['daemon', 'stop', 'hello'], t.env)).code, 0);
-    const before = (await logs()).split('sudoRun id -u: exit 0, uid 0').length;
+    const before = (await logged()).split('sudoRun id -u: exit 0, uid 0').length;
     assert.equal((await adi(['daemon', 'start', 'hello'], t.env)).code, 0);
     await waitFor(
-      async () => (await logs()).split('sudoRun id -u: exit 0, uid 0').length > before,
+      async () => (await logged()).split('sudoRun id -u: exit 0, uid 0').length > before,
       60_000,
       'sudoRun allowed again',
     );

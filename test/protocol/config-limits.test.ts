@@ -12,6 +12,7 @@ import { PluginSource } from '../../src/plugins/source.js';
 import { adi, tempHome, type TempHome } from '../helpers/env.js';
 import { RawPeer } from '../helpers/raw.js';
 import { writePlugin } from '../plugins/util.js';
+import { startDaemon } from '../helpers/daemon.js';
 
 const MiB = 1024 * 1024;
 
@@ -92,8 +93,7 @@ let nextId = 1;
 
 before(async () => {
   h = tempHome();
-  const r = await adi(['daemon', 'start'], h.env);
-  assert.equal(r.code, 0, r.stderr);
+  await startDaemon(h.env);
   peer = await RawPeer.connect(h.paths.socket);
   const token = fs.readFileSync(h.paths.tokenFile, 'utf8').trim();
   peer.send({ id: 0, type: 'Hello', protocol: 1, client: 'config-limits', token });

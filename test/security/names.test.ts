@@ -10,6 +10,7 @@ import { DaemonClient } from '../../src/client/client.js';
 import { PROTOCOL_VERSION } from '../../src/protocol/types.js';
 import { adi, tempHome, type TempHome } from '../helpers/env.js';
 import { RawPeer } from '../helpers/raw.js';
+import { startDaemon } from '../helpers/daemon.js';
 
 const BAD = [
   '../evil',
@@ -70,7 +71,7 @@ before(async () => {
       '',
     ].join('\n'),
   );
-  assert.equal((await adi(['daemon', 'start'], h.env)).code, 0);
+  await startDaemon(h.env);
   peer = await RawPeer.connect(h.paths.socket);
   peer.send({
     id: 0,

@@ -6,8 +6,9 @@ import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { DaemonClient } from '../../src/client/client.js';
 import { AdiError } from '../../src/core/errors.js';
-import { adi, alive, tempHome, waitFor, type TempHome } from '../helpers/env.js';
+import { alive, tempHome, waitFor, type TempHome } from '../helpers/env.js';
 import { rssKb } from '../helpers/proc.js';
+import { startDaemon } from '../helpers/daemon.js';
 
 let h: TempHome;
 let client: DaemonClient;
@@ -15,8 +16,7 @@ let pid: number;
 
 before(async () => {
   h = tempHome();
-  const r = await adi(['daemon', 'start'], h.env);
-  pid = Number(/pid (\d+)/.exec(r.stdout)?.[1]);
+  pid = await startDaemon(h.env);
   client = new DaemonClient({ env: h.env, timeoutMs: 60_000 });
 });
 after(async () => {

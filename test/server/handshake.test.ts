@@ -3,15 +3,15 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { adi, tempHome, type TempHome } from '../helpers/env.js';
+import { tempHome, type TempHome } from '../helpers/env.js';
 import { RawPeer } from '../helpers/raw.js';
+import { startDaemon } from '../helpers/daemon.js';
 
 let h: TempHome;
 
 before(async () => {
   h = tempHome({ ADI_DAEMON_HANDSHAKE_TIMEOUT_MS: '300' });
-  const r = await adi(['daemon', 'start'], h.env);
-  assert.equal(r.code, 0, r.stderr);
+  await startDaemon(h.env);
 });
 after(async () => {
   await h.cleanup();

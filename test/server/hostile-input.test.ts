@@ -7,9 +7,10 @@ import { DaemonClient } from '../../src/client/client.js';
 import { PROTOCOL_VERSION } from '../../src/protocol/types.js';
 import { encode } from '../../src/wire/codec.js';
 import { frame } from '../../src/wire/framing.js';
-import { adi, tempHome, type TempHome } from '../helpers/env.js';
+import { tempHome, type TempHome } from '../helpers/env.js';
 import { RawPeer } from '../helpers/raw.js';
 import { rssKb } from '../helpers/proc.js';
+import { startDaemon } from '../helpers/daemon.js';
 
 let h: TempHome;
 let daemonPid: number;
@@ -24,8 +25,7 @@ async function hello(peer: RawPeer, token: string | null = null): Promise<Record
 
 before(async () => {
   h = tempHome();
-  const r = await adi(['daemon', 'start'], h.env);
-  daemonPid = Number(/pid (\d+)/.exec(r.stdout)?.[1]);
+  daemonPid = await startDaemon(h.env);
   good = new DaemonClient({ env: h.env });
   await good.ping();
 });

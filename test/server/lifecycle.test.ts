@@ -154,7 +154,11 @@ describe('adi daemon start / status / stop', () => {
     const h = home();
     const old = path.join(h.home, 'old-adi');
     fs.mkdirSync(old);
-    for (const part of ['bin', 'dist']) fs.cpSync(path.join(ROOT, part), path.join(old, part), { recursive: true });
+    // Only what bin/adi.js runs: the command bundles, not the compiled sources, tests or source maps.
+    const skipped = new Set(['src', 'test', 'bench'].map((d) => path.join(ROOT, 'dist', d)));
+    const wanted = (from: string): boolean => !from.endsWith('.map') && !skipped.has(from);
+    for (const part of ['bin', 'dist'])
+      fs.cpSync(path.join(ROOT, part), path.join(old, part), { recursive: true, filter: wanted });
     fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(old, 'node_modules'));
     const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
     fs.writeFileSync(path.join(old, 'package.json'), JSON.stringify({ ...pkg, version: '0.0.1-old' }));

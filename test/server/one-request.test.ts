@@ -10,6 +10,7 @@ import { after, before, test } from 'node:test';
 import { decode } from '../../src/wire/codec.js';
 import { FrameDecoder } from '../../src/wire/framing.js';
 import { adi, tempHome, type TempHome } from '../helpers/env.js';
+import { startDaemon } from '../helpers/daemon.js';
 
 let h: TempHome;
 let proxy: net.Server;
@@ -19,8 +20,7 @@ const sent: string[] = [];
 
 before(async () => {
   h = tempHome();
-  const r = await adi(['daemon', 'start'], h.env);
-  assert.equal(r.code, 0, r.stderr);
+  await startDaemon(h.env);
   proxyPath = path.join(h.home, 'proxy.sock');
   proxy = net.createServer((client) => {
     const daemon = net.createConnection({ path: h.paths.socket.address });

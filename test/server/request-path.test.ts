@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { FIXTURES, ROOT, adi, tempHome } from '../helpers/env.js';
+import { startDaemon } from '../helpers/daemon.js';
 
 const h = tempHome();
 after(() => h.cleanup());
@@ -43,8 +44,7 @@ test('adi daemon start NAME -- CMD crosses at most 20 source files from bin/adi.
     ADI_TRACE_OUT: out,
     ADI_TRACE_SPAWN: marker,
   };
-  const started = await adi(['daemon', 'start'], env);
-  assert.equal(started.code, 0, started.stderr);
+  await startDaemon(env);
   fs.rmSync(out, { force: true });
   const r = await adi(['daemon', 'start', 'web', '--', marker, '100'], env);
   assert.equal(r.code, 0, r.stderr);

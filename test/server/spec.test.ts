@@ -13,8 +13,9 @@ import { REQUEST_TYPES, RESPONSE_TYPES } from '../../src/protocol/types.js';
 import type { Handler } from '../../src/server/context.js';
 import { decode, encodeFrame } from '../../src/wire/codec.js';
 import { FrameDecoder } from '../../src/wire/framing.js';
-import { adi, ROOT, tempHome, type TempHome } from '../helpers/env.js';
+import { ROOT, tempHome, type TempHome } from '../helpers/env.js';
 import { RawPeer } from '../helpers/raw.js';
+import { startDaemon } from '../helpers/daemon.js';
 
 const DOC = fs.readFileSync(path.join(ROOT, 'docs', 'protocol.md'), 'utf8');
 
@@ -132,8 +133,7 @@ let token: string;
 
 before(async () => {
   h = tempHome();
-  const r = await adi(['daemon', 'start'], h.env);
-  assert.equal(r.code, 0, r.stderr);
+  await startDaemon(h.env);
   token = fs.readFileSync(h.paths.tokenFile, 'utf8').trim();
 });
 after(async () => {

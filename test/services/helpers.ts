@@ -13,7 +13,7 @@ import { MemoryLogger } from '../../src/core/logger.js';
 import { ServiceManager, type ServiceManagerOptions } from '../../src/services/manager.js';
 import { isAlive } from '../../src/system/alive.js';
 import { FIXTURES, waitFor } from '../helpers/env.js';
-import { environHas, liveProcesses } from '../helpers/proc.js';
+import { environHas, processIds } from '../helpers/proc.js';
 import { realClock, type Clock } from '../../src/services/runtime.js';
 
 export function fixture(name: string): string {
@@ -33,6 +33,11 @@ export function adhoc(config: ServiceConfig): NormalizedConfig {
   const result = validateServiceConfig(config);
   if (result.config === null) throw new Error(`bad test config: ${JSON.stringify(result.errors)}`);
   return result.config;
+}
+
+/** A ServiceConfig running a shell fixture with /bin/sh. */
+export function shService(name: string, extra: Partial<ServiceConfig> = {}): ServiceConfig {
+  return { command: '/bin/sh', args: [fixture(name)], ...extra };
 }
 
 /** The real clock, counting the timers set through it and not yet fired or cleared. */
@@ -117,11 +122,9 @@ export function makeEnv(opts: Partial<ServiceManagerOptions> = {}): TestEnv {
   };
 }
 
-/** Live (non-zombie) processes whose environment holds ADI_TEST_TAG=<tag>. */
+/** Live (non-zombie) processes whose environment holds ADI_TEST_TAG=<tag> (a zombie's reads empty). */
 export function taggedPids(tag: string): number[] {
-  return liveProcesses()
-    .map((p) => p.pid)
-    .filter((pid) => environHas(pid, `ADI_TEST_TAG=${tag}`));
+  return processIds().filter((pid) => environHas(pid, `ADI_TEST_TAG=${tag}`));
 }
 
 /** Whether a process exists and is not a zombie. */

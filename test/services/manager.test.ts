@@ -7,7 +7,17 @@ import { afterEach, describe, it } from 'node:test';
 import { AdiError } from '../../src/core/errors.js';
 import { readStateFile } from '../../src/services/state-file.js';
 import { readProcStatSync } from '../../src/system/proc.js';
-import { isAlive, makeEnv, nodeService, taggedPids, texts, waitState, type TestEnv, adhoc } from './helpers.js';
+import {
+  isAlive,
+  makeEnv,
+  nodeService,
+  shService,
+  taggedPids,
+  texts,
+  waitState,
+  type TestEnv,
+  adhoc,
+} from './helpers.js';
 import { waitFor } from '../helpers/env.js';
 
 let env: TestEnv | null = null;
@@ -56,7 +66,8 @@ void describe('ServiceManager processes', () => {
   void it('gives up on a crash loop after max_restarts and stays failed', async () => {
     const { manager, log, clock } = setup();
     const started = Date.now();
-    await manager.start('crashy', adhoc(nodeService('crasher.js', ['7'], { max_restarts: 3 })));
+    // A crash at once; in sh, as each of its four runs would start a node process otherwise.
+    await manager.start('crashy', adhoc({ command: '/bin/sh', args: ['-c', 'exit 7'], max_restarts: 3 }));
     const info = await waitState(manager, 'crashy', 'failed');
     assert.equal(info.restarts, 3);
     assert.equal(info.exit_code, 7);
@@ -130,7 +141,7 @@ void describe('ServiceManager processes', () => {
 
   void it('stops a SIGTERM ignorer with grandchildren (one double-forked) within stop_timeout, leaving nothing', async () => {
     const { manager, tag, clock } = setup();
-    await manager.start('stubborn', adhoc(nodeService('ignore-term.js', [], { stop_timeout: 2 })));
+    await manager.start('stubborn', adhoc(shService('ignore-term.sh', { stop_timeout: 2 })));
     const pidsLine = await waitFor(
       async () => texts(await manager.tail('stubborn', 10), 'out').find((l) => l.startsWith('{')),
       10_000,
@@ -158,7 +169,7 @@ void describe('ServiceManager processes', () => {
 
   void it('force-stops at once with SIGKILL and cuts a graceful stop short', async () => {
     const { manager, tag } = setup();
-    await manager.start('f', adhoc(nodeService('ignore-term.js', [], { stop_timeout: 30 })));
+    await manager.start('f', adhoc(shService('ignore-term.sh', { stop_timeout: 30 })));
     await waitFor(async () => texts(await manager.tail('f', 10), 'out').find((l) => l.startsWith('{')), 10_000, 'pids');
     const t0 = Date.now();
     const graceful = manager.stop('f', false);
@@ -172,7 +183,7 @@ void describe('ServiceManager processes', () => {
 
   void it('kills what a crashed service left behind, without delaying its restart', async () => {
     const { manager, tag } = setup();
-    await manager.start('leaky', adhoc(nodeService('ignore-term.js', [], { stop_timeout: 0.2 })));
+    await manager.start('leaky', adhoc(shService('ignore-term.sh', { stop_timeout: 0.2 })));
     const first = JSON.parse(
       await waitFor(
         async () => texts(await manager.tail('leaky', 10), 'out').find((l) => l.startsWith('{')),
@@ -376,8 +387,8 @@ void describe('ServiceManager processes', () => {
   void it('stopAll stops everything in parallel and refuses new starts', async () => {
     const { manager, tag } = setup();
     await Promise.all([
-      manager.start('a', adhoc(nodeService('ignore-term.js', [], { stop_timeout: 1 }))),
-      manager.start('b', adhoc(nodeService('ignore-term.js', [], { stop_timeout: 1 }))),
+      manager.start('a', adhoc(shService('ignore-term.sh', { stop_timeout: 1 }))),
+      manager.start('b', adhoc(shService('ignore-term.sh', { stop_timeout: 1 }))),
       manager.start('c', adhoc({ command: '/bin/sleep', args: ['1000'] })),
     ]);
     await waitFor(

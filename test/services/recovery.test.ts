@@ -48,12 +48,13 @@ function starttime(pid: number): number {
 function fakeRun(
   e: TestEnv,
   marker: string | null,
-  args: string[] = [fixture('sleeper.js')],
+  argv: string[] = ['/bin/sleep', '1000'],
   extra: NodeJS.ProcessEnv = {},
 ): ChildProcess {
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ADI_TEST_TAG: e.tag, ...extra };
   if (marker !== null) childEnv['ADI_SERVICE_ID'] = marker;
-  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', 'pipe', 'ignore'], env: childEnv });
+  const [command = '/bin/sleep', ...args] = argv;
+  const child = spawn(command, args, { detached: true, stdio: ['ignore', 'pipe', 'ignore'], env: childEnv });
   spawned.push(child);
   return child;
 }
@@ -109,7 +110,7 @@ void describe('crash recovery: judging recorded processes', () => {
   void it('the same pid and start time: the leader, its group and its marked orphans are all ended', async () => {
     const e = setup();
     const marker = newMarker();
-    const tree = fakeRun(e, marker, [fixture('tree.js'), 'main']);
+    const tree = fakeRun(e, marker, [process.execPath, fixture('tree.js'), 'main']);
     const pids = JSON.parse(await firstLine(tree)) as { main: number; child: number; grandchild: number };
     // A double-forked orphan outside the group, found only by the marker.
     const orphan = fakeRun(e, marker);
@@ -160,12 +161,12 @@ void describe('crash recovery: judging recorded processes', () => {
     fs.mkdirSync(e.paths.dataDir, { recursive: true });
     const instance = daemonInstance(e.paths.dataDir);
     // No state file at all: the previous daemon died before its first write.
-    const ours = fakeRun(e, newMarker(), [fixture('tree.js'), 'main'], {
+    const ours = fakeRun(e, newMarker(), [process.execPath, fixture('tree.js'), 'main'], {
       ADI_DAEMON_INSTANCE: instance,
       ADI_SERVICE_NAME: 'web',
     });
     const pids = JSON.parse(await firstLine(ours)) as { main: number; child: number; grandchild: number };
-    const other = fakeRun(e, newMarker(), [fixture('sleeper.js')], {
+    const other = fakeRun(e, newMarker(), ['/bin/sleep', '1000'], {
       ADI_DAEMON_INSTANCE: daemonInstance(`${e.paths.dataDir}-other`),
       ADI_SERVICE_NAME: 'web',
     });
@@ -221,7 +222,7 @@ void describe('crash recovery: ServiceManager.init()', () => {
     const m1 = newMarker();
     const m2 = newMarker();
     const oldFiled = fakeRun(e, m1);
-    const oldAdhoc = fakeRun(e, m2, [fixture('ignore-term.js')]);
+    const oldAdhoc = fakeRun(e, m2, ['/bin/sh', fixture('ignore-term.sh')]);
     const adhocPids = JSON.parse(await firstLine(oldAdhoc)) as { main: number; child: number; orphan: number };
     await waitFor(() => isAlive(oldFiled.pid as number), 10_000, 'the old filed run');
     const adhocConfig = { ...nodeService('sleeper.js'), stop_timeout: 0.3 };
@@ -305,7 +306,7 @@ void describe('crash recovery: ServiceManager.init()', () => {
   void it('a service is shown as stopping while its previous processes end, and a start waits for them', async () => {
     const e = setup();
     const marker = newMarker();
-    const old = fakeRun(e, marker, [fixture('ignore-term.js')]);
+    const old = fakeRun(e, marker, ['/bin/sh', fixture('ignore-term.sh')]);
     const pids = JSON.parse(await firstLine(old)) as { main: number };
     writePrevious(
       e,
