@@ -21,7 +21,7 @@ test('this tree passes the layer check', () => {
   assert.equal(r.code, 0, r.stderr);
 });
 
-test('an upward import, a cycle, a stray module and a bad index export each fail the check', (t) => {
+test('an upward import (static, lazy or in a type), a cycle, a stray module, an import of the entry and a bad index export each fail the check', (t) => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'adi-layers-'));
   t.after(() => fs.rmSync(root, { recursive: true, force: true }));
   const write = (file: string, text: string): void => {
@@ -32,7 +32,12 @@ test('an upward import, a cycle, a stray module and a bad index export each fail
   write('src/core/up.ts', "import { x } from '../server/context.js';\nexport const y = x;\n");
   write('src/core/a.ts', "import type { B } from './b.js';\nexport type A = B | 1;\n");
   write('src/core/b.ts', "import type { A } from './a.js';\nexport type B = A | 2;\n");
+  // A lazy import counts for the layers, not for cycles (the command table loads commands lazily).
   write('src/core/lazy.ts', "export const load = () => import('../server/context.js');\n");
+  write('src/core/typed.ts', "export type C = typeof import('../server/context.js');\n");
+  write('src/cli/table.ts', "export const load = () => import('./commands/x.js');\n");
+  write('src/cli/commands/x.ts', "import { load } from '../table.js';\nexport const again = load;\n");
+  write('src/system/entry.ts', "import '../index.js';\n");
   write('src/stray.ts', 'export const s = 1;\n');
   write('src/index.ts', "export { x } from './server/context.js';\n");
   // An import in a comment or a string is not an import.
@@ -46,8 +51,11 @@ test('an upward import, a cycle, a stray module and a bad index export each fail
     .map((l) => l.trim());
   assert.deepEqual(lines.sort(), [
     'import cycle: src/core/a.ts, src/core/b.ts: merge them, or move what both need further down',
+    'src/core/lazy.ts imports src/server/context.ts: src/core/ may import only itself (see ARCHITECTURE.md)',
+    'src/core/typed.ts imports src/server/context.ts: src/core/ may import only itself (see ARCHITECTURE.md)',
     'src/core/up.ts imports src/server/context.ts: src/core/ may import only itself (see ARCHITECTURE.md)',
     'src/index.ts imports src/server/context.ts: src/index.ts may import only client, protocol, core (see ARCHITECTURE.md)',
     'src/stray.ts: every source file lives in a layer folder (cli, client, server, plugins, services, executor, logs, protocol, wire, system, core)',
+    'src/system/entry.ts imports src/index.ts: src/system/ may import only core (see ARCHITECTURE.md)',
   ]);
 });
