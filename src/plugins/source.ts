@@ -38,7 +38,7 @@ export class PluginSource implements ServiceSource {
     const plugins = listInstalled(loc, { resolve: (cmd) => cmd });
     const definitions: ServiceDefinition[] = [];
     const errors: string[] = [];
-    const invalid = new Map<string, InvalidDefinition>();
+    const invalid: InvalidDefinition[] = [];
     const installed = new Set(plugins.map((p) => p.name));
     for (const name of [...this.lastNames.keys()]) if (!installed.has(name)) this.lastNames.delete(name);
     if (loc.shared && plugins.length > 0) {
@@ -57,7 +57,7 @@ export class PluginSource implements ServiceSource {
         const error = `${origin}: ${plugin.error ?? 'invalid manifest'}`;
         errors.push(error);
         const last = this.lastNames.get(plugin.name);
-        if (last !== undefined) invalid.set(last, { origin, errors: [error] });
+        if (last !== undefined) invalid.push({ name: last, origin, errors: [error] });
         continue;
       }
       if (plugin.manifest.service === null) {
@@ -71,7 +71,10 @@ export class PluginSource implements ServiceSource {
       if (result.config === null) {
         const bad = result.errors.map((e) => `${origin}: service "${name}": ${formatFieldError(e)}`);
         errors.push(...bad);
-        invalid.set(name, { origin, errors: bad });
+        invalid.push({ name, origin, errors: bad });
+        // A renamed service whose new definition is invalid: the running one keeps its old name.
+        const last = this.lastNames.get(plugin.name);
+        if (last !== undefined && last !== name) invalid.push({ name: last, origin, errors: bad });
         continue;
       }
       this.lastNames.set(plugin.name, name);

@@ -403,7 +403,7 @@ export class ServiceManager {
       // leaves the service with its last valid definition.
       if (
         (service.sourceIndex !== null && snapshot.failedSources.has(service.sourceIndex)) ||
-        snapshot.invalid.has(name)
+        snapshot.invalidOrigins.get(name)?.has(service.def.origin) === true
       ) {
         result.kept.push(name);
         continue;

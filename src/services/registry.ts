@@ -33,11 +33,12 @@ export interface SourceResult {
    * Names the source defines with an invalid definition: on a reload a service of that name keeps its
    * last valid definition (and keeps running) rather than being removed, and the name stays with it.
    */
-  invalid?: Map<string, InvalidDefinition>;
+  invalid?: InvalidDefinition[];
 }
 
 /** A name a source defines, but invalidly: who defines it (the origin) and what is wrong. */
 export interface InvalidDefinition {
+  name: string;
   origin: string;
   errors: string[];
 }
@@ -74,6 +75,8 @@ export interface RegistrySnapshot {
   failedSources: Set<number>;
   /** Names defined invalidly (SourceResult.invalid), with their errors. */
   invalid: Map<string, string[]>;
+  /** name -> the origins that define it invalidly: only its own origin's keeps a service as it was. */
+  invalidOrigins: Map<string, Set<string>>;
   /** Names defined more than once, sorted by name (each definition not loaded is in one of them). */
   conflicts: NameConflict[];
 }
@@ -104,7 +107,6 @@ export async function loadSources(
   const errors: string[] = [];
   const failedSources = new Set<number>();
   const invalid = new Map<string, string[]>();
-  /** name -> the origins that define it invalidly */
   const invalidBy = new Map<string, Set<string>>();
   const results = await Promise.all(
     sources.map(async (source): Promise<SourceResult> => {
@@ -124,9 +126,9 @@ export async function loadSources(
   results.forEach((result, index) => {
     errors.push(...result.errors);
     if (result.failed === true) failedSources.add(index);
-    for (const [name, bad] of result.invalid ?? []) {
-      invalid.set(name, [...(invalid.get(name) ?? []), ...bad.errors]);
-      invalidBy.set(name, (invalidBy.get(name) ?? new Set()).add(bad.origin));
+    for (const bad of result.invalid ?? []) {
+      invalid.set(bad.name, [...(invalid.get(bad.name) ?? []), ...bad.errors]);
+      invalidBy.set(bad.name, (invalidBy.get(bad.name) ?? new Set()).add(bad.origin));
     }
     for (const def of result.definitions) {
       if (def.source === 'plugin' && def.config.privileged) {
@@ -196,7 +198,7 @@ export async function loadSources(
     owners.set(name, winner.index);
   }
   conflicts.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  return { definitions, errors, owners, failedSources, conflicts, invalid };
+  return { definitions, errors, owners, failedSources, conflicts, invalid, invalidOrigins: invalidBy };
 }
 
 function pickOwner(list: readonly Claim[], held: CurrentOwner | undefined): Claim | null {

@@ -223,18 +223,29 @@ void describe('plugins location and source', () => {
       writePlugin(alpha, { name: 'alpha', service: { name: 'alpha-svc' } });
       const broken = await source.load();
       assert.deepEqual(broken.definitions, []);
-      assert.deepEqual([...(broken.invalid?.keys() ?? [])], ['alpha-svc']);
-      assert.equal(broken.invalid?.get('alpha-svc')?.origin, 'plugin alpha');
-      assert.match(
-        broken.invalid?.get('alpha-svc')?.errors.join('\n') ?? '',
-        /field "adi\.service\.command": is required/,
+      assert.deepEqual(
+        broken.invalid?.map((b) => [b.name, b.origin]),
+        [['alpha-svc', 'plugin alpha']],
       );
+      assert.match(broken.invalid?.[0]?.errors.join('\n') ?? '', /field "adi\.service\.command": is required/);
       // A daemon started with the manifest already broken does not know the name.
       const fresh = await new PluginSource(p, { separation: () => false, node: '/usr/bin/node' }).load();
-      assert.equal(fresh.invalid?.size, 0);
+      assert.deepEqual(fresh.invalid, []);
+      // A manifest that renames the service and is invalid: the running one keeps its old name.
+      writePlugin(alpha, { name: 'alpha', service: { name: 'alpha-svc', command: 'serve' } });
+      await source.load();
+      writePlugin(alpha, {
+        name: 'alpha',
+        service: { name: 'alpha-new', command: 'serve', max_restarts: 5000 },
+      });
+      const renamed = await source.load();
+      assert.deepEqual(
+        renamed.invalid?.map((b) => b.name),
+        ['alpha-svc'],
+      );
       // Once uninstalled, the plugin's name is forgotten.
       fs.rmSync(alpha, { recursive: true });
-      assert.equal((await source.load()).invalid?.size, 0);
+      assert.deepEqual((await source.load()).invalid, []);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

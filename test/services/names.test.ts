@@ -119,7 +119,7 @@ void describe('loadSources: who owns a name', () => {
         Promise.resolve({
           definitions: [],
           errors: [`${origin}: its manifest is broken`],
-          invalid: new Map([['web', { origin, errors: [`${origin}: its manifest is broken`] }]]),
+          invalid: [{ name: 'web', origin, errors: [`${origin}: its manifest is broken`] }],
         }),
     });
     const held = () => ({ origin: 'plugin aaa', sourceIndex: 0 });
@@ -172,6 +172,34 @@ void describe('the manager: conflicts at reload, in listings, and for ad-hoc nam
     await manager.reload();
     assert.equal(manager.get('web')?.conflicts, undefined);
     assert.deepEqual(manager.conflicts(), []);
+  });
+
+  void it("a service is kept on another origin's invalid definition of its name only if that origin is its own", async () => {
+    // zeta owns web; aaa defines it too (not loaded), then breaks; then zeta is uninstalled.
+    let broken = false;
+    const source = {
+      kind: 'plugin' as const,
+      defs: [def('web', 'zeta')],
+      load: () =>
+        Promise.resolve({
+          definitions: [...source.defs],
+          errors: broken ? ['plugin aaa: its manifest is broken'] : [],
+          invalid: broken
+            ? [{ name: 'web', origin: 'plugin aaa', errors: ['plugin aaa: its manifest is broken'] }]
+            : [],
+        }),
+    };
+    env = makeEnv({ sources: [source] });
+    await env.manager.init();
+    assert.equal(env.manager.get('web')?.plugin, 'zeta');
+    source.defs = [def('web', 'zeta'), def('web', 'aaa')];
+    await env.manager.reload();
+    assert.equal(env.manager.get('web')?.plugin, 'zeta');
+    broken = true;
+    source.defs = [];
+    const r = await env.manager.reload();
+    assert.deepEqual(r.kept, [], "aaa's broken manifest does not keep zeta's service");
+    assert.deepEqual(r.removed, ['web']);
   });
 
   void it('the owner is remembered across restarts (service-owners.json): a restarted daemon gives it the name again', async () => {

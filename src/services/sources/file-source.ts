@@ -70,7 +70,7 @@ export function parseServicesToml(text: string, file: string): SourceResult {
 
   const definitions: ServiceDefinition[] = [];
   const errors: string[] = [];
-  const invalid = new Map<string, InvalidDefinition>();
+  const invalid: InvalidDefinition[] = [];
   for (const [name, table] of Object.entries(doc)) {
     try {
       checkName('service', name);
@@ -79,7 +79,8 @@ export function parseServicesToml(text: string, file: string): SourceResult {
       continue;
     }
     if (!isPlainObject(table)) {
-      invalid.set(name, {
+      invalid.push({
+        name,
         origin: file,
         errors: [`${file}: service "${name}": expected a table [${name}] of service fields, got ${describe(table)}`],
       });
@@ -87,7 +88,8 @@ export function parseServicesToml(text: string, file: string): SourceResult {
     }
     const result = validateServiceConfig(table, { allowAutoStart: true });
     if (result.config === null) {
-      invalid.set(name, {
+      invalid.push({
+        name,
         origin: file,
         errors: result.errors.map((e) => `${file}: service "${name}": ${formatFieldError(e)}`),
       });
@@ -95,6 +97,6 @@ export function parseServicesToml(text: string, file: string): SourceResult {
     }
     definitions.push({ name, source: 'file', config: result.config, auto_start: result.autoStart, origin: file });
   }
-  for (const bad of invalid.values()) errors.push(...bad.errors);
+  for (const bad of invalid) errors.push(...bad.errors);
   return { definitions, errors, invalid };
 }
