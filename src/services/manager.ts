@@ -17,6 +17,7 @@ import { ProcScanner, scanProcessesSync, terminate } from '../system/process-gro
 import { Recovery } from './recovery.js';
 import {
   describeConflict,
+  heldBack,
   loadSources,
   type CurrentOwner,
   type NameConflict,
@@ -401,10 +402,8 @@ export class ServiceManager {
       if (service.def.source === 'adhoc' || snapshot.definitions.has(name)) continue;
       // A typo must not stop a running service: an unreadable source, or an invalid new definition,
       // leaves the service with its last valid definition.
-      if (
-        (service.sourceIndex !== null && snapshot.failedSources.has(service.sourceIndex)) ||
-        snapshot.invalidOrigins.get(name)?.has(service.def.origin) === true
-      ) {
+      const owner = { origin: service.def.origin, sourceIndex: service.sourceIndex };
+      if (heldBack(name, owner, snapshot.failedSources, snapshot.invalidOrigins) !== null) {
         result.kept.push(name);
         continue;
       }

@@ -107,7 +107,7 @@ export async function loadSources(
   const errors: string[] = [];
   const failedSources = new Set<number>();
   const invalid = new Map<string, string[]>();
-  const invalidBy = new Map<string, Set<string>>();
+  const invalidOrigins = new Map<string, Set<string>>();
   const results = await Promise.all(
     sources.map(async (source): Promise<SourceResult> => {
       try {
@@ -128,7 +128,7 @@ export async function loadSources(
     if (result.failed === true) failedSources.add(index);
     for (const bad of result.invalid ?? []) {
       invalid.set(bad.name, [...(invalid.get(bad.name) ?? []), ...bad.errors]);
-      invalidBy.set(bad.name, (invalidBy.get(bad.name) ?? new Set()).add(bad.origin));
+      invalidOrigins.set(bad.name, (invalidOrigins.get(bad.name) ?? new Set()).add(bad.origin));
     }
     for (const def of result.definitions) {
       if (def.source === 'plugin' && def.config.privileged) {
@@ -149,28 +149,16 @@ export async function loadSources(
   const conflicts: NameConflict[] = [];
   for (const [name, list] of claims) {
     const held = current(name);
-    if (held !== undefined && held.sourceIndex !== null && failedSources.has(held.sourceIndex)) {
-      // Its owner's source could not be read this time (the manager keeps its service as it was): a
-      // typo in the services file must not hand the name to a plugin.
+    const kept = heldBack(name, held, failedSources, invalidOrigins);
+    if (held !== undefined && kept !== null) {
+      // The manager keeps the owner's service as it was: a typo in the services file, or a plugin's
+      // broken manifest, must not hand the name to another source.
       conflicts.push(
         describeConflict(
           name,
           held.origin,
           list.map((c) => c.def.origin),
-          `${held.origin} could not be read this time, and the name stays with it`,
-        ),
-      );
-      continue;
-    }
-    if (held !== undefined && invalidBy.get(name)?.has(held.origin) === true) {
-      // Its owner's new definition is invalid (the manager keeps its service with the last valid one):
-      // a typo, or a plugin's broken manifest, must not hand the name to another source.
-      conflicts.push(
-        describeConflict(
-          name,
-          held.origin,
-          list.map((c) => c.def.origin),
-          `the new definition in ${held.origin} is invalid, and the name stays with it (fix or remove it, then adi daemon reload)`,
+          kept,
         ),
       );
       continue;
@@ -198,7 +186,25 @@ export async function loadSources(
     owners.set(name, winner.index);
   }
   conflicts.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  return { definitions, errors, owners, failedSources, conflicts, invalid, invalidOrigins: invalidBy };
+  return { definitions, errors, owners, failedSources, conflicts, invalid, invalidOrigins };
+}
+
+/**
+ * Why `name` stays with its current owner as it was, definition and all, or null when it does not:
+ * the owner's source could not be read this time, or the owner itself now defines it invalidly.
+ */
+export function heldBack(
+  name: string,
+  held: CurrentOwner | undefined,
+  failedSources: ReadonlySet<number>,
+  invalidOrigins: ReadonlyMap<string, ReadonlySet<string>>,
+): string | null {
+  if (held === undefined) return null;
+  if (held.sourceIndex !== null && failedSources.has(held.sourceIndex))
+    return `${held.origin} could not be read this time, and the name stays with it`;
+  if (invalidOrigins.get(name)?.has(held.origin) === true)
+    return `the new definition in ${held.origin} is invalid, and the name stays with it (fix or remove it, then adi daemon reload)`;
+  return null;
 }
 
 function pickOwner(list: readonly Claim[], held: CurrentOwner | undefined): Claim | null {
