@@ -143,7 +143,20 @@ describe('crash recovery', () => {
       assert.equal(services.get('idle')?.state, 'stopped', 'what did not run before does not run now');
 
       await waitFor(() => [...oldPids].every((pid) => !alive(pid)), 10_000, 'every old process to be gone');
-      // The new runs' own children (beta's double-forked orphan takes a moment).
+      // The new runs' own children: each fixture prints its pids once its whole tree is up, beta's
+      // only once its middle process has forked the orphan and exited. Until then a count of nine
+      // can be met by beta's short-lived middle process instead of its orphan.
+      await waitFor(
+        async () => {
+          for (const name of ['alpha', 'beta', 'gamma']) {
+            const trees = (await client.serviceLogs(name, { lines: 10_000 })).filter((l) => l.includes('{"main":'));
+            if (trees.length < 2) return false;
+          }
+          return true;
+        },
+        15_000,
+        'every new service tree to be up',
+      );
       await waitFor(() => markedProcesses(h.home).length === 9, 10_000, 'three processes per service again');
       // Now nothing may run that the new daemon does not know.
       const runMarkers = new Map<string, string>();
